@@ -1,0 +1,143 @@
+/**
+ * The backend contract: the kernels every tensor backend implements.
+ *
+ * Storage is opaque to core (`H`, a "handle"). Every handle holds a dense,
+ * row-major (C order) array; core tracks shape and dtype and passes them in,
+ * so a backend never has to remember them. Kernels never modify their inputs
+ * and always return a fresh handle (a backend may share memory internally, for
+ * example for `reshape`, as long as `dispose` stays correct).
+ *
+ * Keep the required set small: everything else in core (einsum, losses,
+ * module derivatives) is written on top of these kernels, so a new backend gets
+ * every module and every extension for free.
+ */
+
+/** Floating point element types. */
+export type FloatDType = 'float32' | 'float64';
+/** All element types. `int32` is for indices: class targets, embedding ids, argmax. */
+export type DType = FloatDType | 'int32';
+/** A shape: one non-negative integer per dimension. */
+export type Shape = readonly number[];
+/** The typed array that holds data of each dtype when read back to JavaScript. */
+export type DataArray = Float32Array | Float64Array | Int32Array;
+
+/** Elementwise functions of one argument. */
+export type UnaryOp =
+  | 'neg'
+  | 'abs'
+  | 'sign'
+  | 'exp'
+  | 'expm1'
+  | 'log'
+  | 'log1p'
+  | 'sqrt'
+  | 'square'
+  | 'reciprocal'
+  | 'tanh'
+  | 'sigmoid'
+  /** max(x, 0) */
+  | 'relu'
+  /** 1 where x > 0, else 0 (the derivative of relu, with PyTorch's choice at 0). */
+  | 'step'
+  /** log(1 + exp(x)), computed without overflow. */
+  | 'softplus';
+
+/**
+ * Elementwise functions of two arguments. Comparisons return 1 or 0 in the
+ * dtype of their inputs.
+ */
+export type BinaryOp =
+  | 'add'
+  | 'sub'
+  | 'mul'
+  | 'div'
+  | 'pow'
+  | 'maximum'
+  | 'minimum'
+  | 'greater'
+  | 'greaterEqual'
+  | 'equal';
+
+/** Reductions over a set of axes. */
+export type ReduceOp = 'sum' | 'max' | 'min';
+
+/**
+ * A tensor backend. `H` is the backend's handle type.
+ *
+ * Shapes passed to a kernel are those of the handles passed with them. Where a
+ * kernel takes several operands, they share `dtype`.
+ */
+export interface Backend<H = unknown> {
+  /** Short name used in messages, e.g. `"cpu"`. */
+  readonly name: string;
+  /** The dtypes this backend stores. Core refuses the others with a clear error. */
+  readonly dtypes: readonly DType[];
+
+  // ---- creation and read-back ----
+  /** Copies `data` (length = product of `shape`) into new storage. */
+  fromData(data: ArrayLike<number>, shape: Shape, dtype: DType): H;
+  /** New storage filled with `value`. */
+  full(shape: Shape, value: number, dtype: DType): H;
+  /** Copies the data back to JavaScript (a synchronisation point on native backends). */
+  read(x: H, shape: Shape, dtype: DType): DataArray;
+  /** Releases the storage. Core never uses a handle after disposing it. */
+  dispose(x: H): void;
+  /** Number of live handles, for leak tests; backends with garbage-collected storage may omit it. */
+  liveCount?(): number;
+
+  // ---- layout ----
+  /** The same elements in a new shape of equal size. */
+  reshape(x: H, shape: Shape, newShape: Shape, dtype: DType): H;
+  /** Dimensions reordered: output dim `i` is input dim `perm[i]`. */
+  permute(x: H, shape: Shape, perm: readonly number[], dtype: DType): H;
+  /** The block `[begin, begin + size)` along every dimension. */
+  slice(x: H, shape: Shape, begin: readonly number[], size: readonly number[], dtype: DType): H;
+  /** Joins tensors along `axis`; all other dimensions agree. */
+  concat(xs: readonly H[], shapes: readonly Shape[], axis: number, dtype: DType): H;
+  /** Pads every dimension with `value`: `before[i]` elements in front, `after[i]` behind. */
+  pad(
+    x: H,
+    shape: Shape,
+    before: readonly number[],
+    after: readonly number[],
+    value: number,
+    dtype: DType,
+  ): H;
+  /** Converts elements to another dtype (float to int32 truncates toward zero). */
+  cast(x: H, shape: Shape, from: DType, to: DType): H;
+
+  // ---- elementwise ----
+  unary(op: UnaryOp, x: H, shape: Shape, dtype: DType): H;
+  /**
+   * Elementwise with NumPy broadcasting. Core passes both shapes at the rank of
+   * `outShape` (padded with leading ones); each dim is the output's or 1.
+   */
+  binary(op: BinaryOp, a: H, aShape: Shape, b: H, bShape: Shape, outShape: Shape, dtype: DType): H;
+  /** `op(x, scalar)` for every element, e.g. `mul` by 1/N without allocating a tensor for the scalar. */
+  binaryScalar(op: BinaryOp, x: H, shape: Shape, scalar: number, dtype: DType): H;
+
+  // ---- reductions ----
+  /** Reduces over `axes` (sorted, unique); the output has those dimensions removed. */
+  reduce(op: ReduceOp, x: H, shape: Shape, axes: readonly number[], dtype: DType): H;
+
+  // ---- linear algebra ----
+  /**
+   * Batched matrix product. `a` is `[batchA, m, k]` (or `[batchA, k, m]` when
+   * `transA`), `b` is `[batchB, k, n]` (or `[batchB, n, k]` when `transB`);
+   * `batchA` and `batchB` are equal or one of them is 1 (broadcast). Output
+   * `[max(batchA, batchB), m, n]`.
+   */
+  matmul(a: H, aShape: Shape, b: H, bShape: Shape, transA: boolean, transB: boolean, dtype: DType): H;
+
+  // ---- neural-network kernels ----
+  /** Softmax along `axis`, numerically stable. */
+  softmax(x: H, shape: Shape, axis: number, dtype: DType): H;
+  /** Log-softmax along `axis`, numerically stable. */
+  logSoftmax(x: H, shape: Shape, axis: number, dtype: DType): H;
+  /**
+   * One-hot encoding of int32 `indices` (any shape S) into a new last
+   * dimension of size `depth`: output `[...S, depth]` in `dtype`. Core checks
+   * the indices are in range before calling.
+   */
+  oneHot(indices: H, shape: Shape, depth: number, dtype: FloatDType): H;
+}

@@ -1,0 +1,45 @@
+import type { GraphNode } from '../graph/graph-node.js';
+import type { RecordedGraph } from '../graph/recorded-graph.js';
+import type { LeafModule } from '../modules/leaf-module.js';
+import type { Parameter } from '../modules/parameter.js';
+import type { Tensor } from '../tensor/tensor.js';
+
+/** What an extension stores on a parameter: a tensor, or a list (Kronecker factors). */
+export type Quantity = Tensor | readonly Tensor[];
+
+/**
+ * An extension computes a quantity for every parameter during a backward pass
+ * and stores it on the parameter under `savefield` (e.g. `gradBatch`).
+ *
+ * The engine first calls `check` on every recorded node, so that an
+ * unsupported module is reported before anything is modified; then `begin`,
+ * and `visit` on each node from the loss back to the inputs.
+ */
+export interface Extension {
+  /** Name as in BackPACK, e.g. `"BatchGrad"`. */
+  readonly name: string;
+  /** The parameter field the result is stored under, e.g. `"gradBatch"`. */
+  readonly savefield: string;
+  /** Throws a clear error naming the extension and the module if this node is not supported. */
+  check(node: GraphNode, graph: RecordedGraph): void;
+  /** Starts a pass over a checked graph. */
+  begin(graph: RecordedGraph): ExtensionPass;
+}
+
+/** The per-backward-pass state of an extension. */
+export interface ExtensionPass {
+  /**
+   * Called once per node, in backward order, with the gradient of the loss
+   * w.r.t. the node's output. Returns this node's contribution for each of the
+   * module's own parameters, by local name (`"weight"`).
+   */
+  visit(node: GraphNode, gradOutput: Tensor): ReadonlyMap<string, Quantity> | undefined;
+  /**
+   * Combines the contributions of every node that used `parameter` (several
+   * when weights are shared) into the stored quantity. Default: their sum.
+   */
+  finalize?(parameter: Parameter, contributions: readonly Quantity[]): Quantity;
+}
+
+/** Runs after the extensions of each module (as BackPACK's `extension_hook`), e.g. to consume quantities early. */
+export type ExtensionHook = (module: LeafModule, node: GraphNode) => void;

@@ -1,0 +1,74 @@
+import type { Parameter } from '../modules/parameter.js';
+import { formatShape } from '../tensor/shape.js';
+import type { Tensor } from '../tensor/tensor.js';
+import type { GraphNode } from './graph-node.js';
+
+/**
+ * The part of the recorded graph a loss's gradient flows through, in the order the backward
+ * pass visits it: every node comes after all nodes that consume its output.
+ */
+export class RecordedGraph {
+  /** Nodes from the loss back to the inputs (reverse topological order). */
+  readonly nodes: readonly GraphNode[];
+  /** For each parameter, how many nodes use it (more than one means weight sharing). */
+  readonly parameterUses: ReadonlyMap<Parameter, number>;
+
+  constructor(readonly loss: Tensor) {
+    const root = loss.producer;
+    if (root === undefined) {
+      throw new Error(
+        `backward(): the tensor of shape ${formatShape(loss.shape)} was not produced by an extended module; ` +
+          'call extend(model) and extend(lossFunction) before the forward pass',
+      );
+    }
+    if (loss.size !== 1) {
+      throw new RangeError(`backward(): the loss must be a scalar, got shape ${formatShape(loss.shape)}`);
+    }
+    this.nodes = reverseTopologicalOrder(root);
+    const consumed = this.nodes.find((node) => node.consumed);
+    if (consumed !== undefined) {
+      throw new Error(
+        `backward(): this recorded forward pass was already used by a backward pass (at ${consumed.module.describe()}); run the forward pass again`,
+      );
+    }
+    const uses = new Map<Parameter, number>();
+    for (const node of this.nodes) {
+      for (const [, parameter] of node.module.ownNamedParameters()) uses.set(parameter, (uses.get(parameter) ?? 0) + 1);
+    }
+    this.parameterUses = uses;
+  }
+
+  /** The loss node (the root of the walk). */
+  get root(): GraphNode {
+    return this.nodes[0]!;
+  }
+}
+
+/**
+ * Depth-first post-order from the root, reversed: consumers before producers.
+ * Follows differentiable inputs only: a loss's target computed by an extended
+ * module gets no gradient, so its producers are not part of the pass.
+ * Iterative, so deep models cannot overflow the stack.
+ */
+function reverseTopologicalOrder(root: GraphNode): GraphNode[] {
+  const order: GraphNode[] = [];
+  const visited = new Set<GraphNode>();
+  const frame = (node: GraphNode) => ({ node, inputs: node.module.differentiableInputs(node), next: 0 });
+  const stack = [frame(root)];
+  visited.add(root);
+  while (stack.length > 0) {
+    const top = stack[stack.length - 1]!;
+    const index = top.inputs[top.next++];
+    if (index === undefined) {
+      order.push(top.node);
+      stack.pop();
+      continue;
+    }
+    const producer = top.node.inputs[index]!.producer;
+    if (producer !== undefined && !visited.has(producer)) {
+      visited.add(producer);
+      stack.push(frame(producer));
+    }
+  }
+  return order.reverse();
+}

@@ -1,0 +1,43 @@
+/**
+ * @backpack-ts/core: the one API of backpack-ts.
+ *
+ * Tensors on pluggable backends, modules with their derivatives, the recorded
+ * graph and backward engine, and the contracts extensions and backends
+ * implement.
+ */
+export type * from './backend/backend.js';
+
+export { Tensor, type BackwardOptions } from './tensor/tensor.js';
+export { tidy, keep } from './tensor/scope.js';
+export { Generator } from './tensor/random.js';
+export { defaultGenerator, manualSeed } from './tensor/default-generator.js';
+export { sizeOf, formatShape, shapesEqual, broadcastShapes } from './tensor/shape.js';
+export * from './ops/index.js';
+
+export { Module } from './modules/module.js';
+export { LeafModule } from './modules/leaf-module.js';
+export { ElementwiseModule } from './modules/elementwise-module.js';
+export type { Parameter } from './modules/parameter.js';
+export { Sequential } from './modules/sequential.js';
+export { Linear, type LinearOptions } from './modules/linear.js';
+export { Flatten } from './modules/flatten.js';
+export { Identity } from './modules/identity.js';
+export { Dropout } from './modules/dropout.js';
+export { Add } from './modules/add.js';
+export { ReLU, Sigmoid, Tanh, LeakyReLU, ELU, SELU, LogSigmoid } from './modules/activations.js';
+
+export { LossModule, type Reduction } from './losses/loss-module.js';
+export { CrossEntropyLoss } from './losses/cross-entropy-loss.js';
+export { MSELoss } from './losses/mse-loss.js';
+export { BCEWithLogitsLoss } from './losses/bce-with-logits-loss.js';
+
+export { GraphNode } from './graph/graph-node.js';
+export { RecordedGraph } from './graph/recorded-graph.js';
+export { extend } from './graph/extend.js';
+export { runBackward } from './graph/backward-engine.js';
+
+export type { Extension, ExtensionPass, ExtensionHook, Quantity } from './extensions/extension.js';
+export { RuleRegistry, UnsupportedModuleError, type ModuleClass } from './extensions/rule-registry.js';
+export { backpack, type BackpackOptions } from './extensions/backpack.js';
+export { BackpropExtension, type BackpropRule } from './extensions/backprop-extension.js';
+export { diagonalSqrtHessian, constantSqrtHessian } from './losses/loss-hessian.js';

@@ -1,0 +1,36 @@
+import type { GraphNode } from '../graph/graph-node.js';
+import { add } from '../ops/elementwise.js';
+import { formatShape, shapesEqual } from '../tensor/shape.js';
+import type { Tensor } from '../tensor/tensor.js';
+import { LeafModule } from './leaf-module.js';
+
+/**
+ * Sums two or more inputs of equal shape: how branches merge, e.g. a residual
+ * block `add.forward(x, f.forward(x))`.
+ */
+export class Add extends LeafModule {
+  readonly typeName = 'Add';
+
+  protected checkInputs(inputs: readonly Tensor[]): void {
+    if (inputs.length < 2) throw new RangeError(`${this.describe()}: expects at least 2 inputs, got ${inputs.length}`);
+    const first = inputs[0]!;
+    for (const x of inputs) {
+      if (!shapesEqual(x.shape, first.shape)) {
+        throw new RangeError(`${this.describe()}: inputs must have equal shapes, got ${formatShape(first.shape)} and ${formatShape(x.shape)}`);
+      }
+    }
+  }
+
+  protected compute(inputs: readonly Tensor[]): Tensor {
+    return inputs.slice(1).reduce((total, x) => add(total, x), inputs[0]!);
+  }
+
+  jacTMatProd(_node: GraphNode, mat: Tensor): Tensor {
+    return mat;
+  }
+
+  /** The Jacobian is the identity. */
+  override eaJacTMatJacProd(_node: GraphNode, mat: Tensor): Tensor {
+    return mat;
+  }
+}

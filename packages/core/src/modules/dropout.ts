@@ -1,0 +1,45 @@
+import type { GraphNode } from '../graph/graph-node.js';
+import { greaterEqual, mul } from '../ops/elementwise.js';
+import { reshape } from '../ops/layout.js';
+import { defaultGenerator } from '../tensor/default-generator.js';
+import type { Generator } from '../tensor/random.js';
+import type { Tensor } from '../tensor/tensor.js';
+import { expectFloatInput, expectInputCount } from './input-checks.js';
+import { LeafModule } from './leaf-module.js';
+
+/**
+ * Zeroes each element with probability `p` in training mode and scales the
+ * rest by 1/(1-p); the identity in evaluation mode (as `nn.Dropout`). The
+ * mask is drawn from a seeded generator and saved, so derivatives use the
+ * same mask as the forward pass.
+ */
+export class Dropout extends LeafModule {
+  readonly typeName = 'Dropout';
+
+  constructor(
+    readonly p = 0.5,
+    private readonly generator: Generator = defaultGenerator,
+  ) {
+    super();
+    if (!(p >= 0 && p < 1)) throw new RangeError(`Dropout: p must be in [0, 1), got ${p}`);
+  }
+
+  protected checkInputs(inputs: readonly Tensor[]): void {
+    expectInputCount(this, inputs, 1);
+    expectFloatInput(this, inputs[0]!, 1);
+  }
+
+  protected compute(inputs: readonly Tensor[], saved: Record<string, Tensor>): Tensor {
+    const x = inputs[0]!;
+    if (!this.training || this.p === 0) return reshape(x, x.shape);
+    const uniform = this.generator.uniform(x.shape, { backend: x.backend, dtype: x.dtype });
+    const keep = greaterEqual(uniform, this.p);
+    saved['mask'] = mul(keep, 1 / (1 - this.p));
+    return mul(x, saved['mask']);
+  }
+
+  jacTMatProd(node: GraphNode, mat: Tensor): Tensor {
+    const mask = node.saved['mask'];
+    return mask === undefined ? mat : mul(mat, mask);
+  }
+}

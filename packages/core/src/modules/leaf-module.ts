@@ -1,0 +1,95 @@
+import { GraphNode } from '../graph/graph-node.js';
+import { mean } from '../ops/reduce.js';
+import { ones } from '../ops/create.js';
+import { mul } from '../ops/elementwise.js';
+import { permute, reshape } from '../ops/layout.js';
+import { sizeOf } from '../tensor/shape.js';
+import type { Tensor } from '../tensor/tensor.js';
+import { Module } from './module.js';
+
+/**
+ * A module with known derivatives: the unit the backward engine and the
+ * extensions work with (Linear, ReLU, a loss, ...). Containers are plain
+ * `Module`s whose `forward` calls leaf modules.
+ *
+ * Subclasses implement `compute` (the forward math) and the derivatives.
+ * Derivative methods take a matrix with a leading "vector" dimension V:
+ * `mat` is `[V, N, ...outputShape]` and the result `[V, N, ...inputShape]`,
+ * so that the gradient (V = 1), GGN square roots (V = classes) and
+ * Monte-Carlo samples (V = samples) share one code path.
+ */
+export abstract class LeafModule extends Module {
+  /** Set by `extend()`: forward passes record a graph node. */
+  extended = false;
+
+  /**
+   * Checks the inputs, computes the output and, when extended, records the
+   * call in the graph. Subclasses implement `compute`, not this.
+   */
+  override forward(...inputs: Tensor[]): Tensor {
+    this.checkInputs(inputs);
+    const saved: Record<string, Tensor> = {};
+    const output = this.compute(inputs, saved);
+    if (this.extended) output.producer = new GraphNode(this, inputs, output, saved);
+    return output;
+  }
+
+  /** Throws a clear error (naming the module and the shapes) if the inputs do not fit. */
+  protected abstract checkInputs(inputs: readonly Tensor[]): void;
+
+  /** The forward math. Tensors put into `saved` are kept on the graph node for the derivatives. */
+  protected abstract compute(inputs: readonly Tensor[], saved: Record<string, Tensor>): Tensor;
+
+  /** Indices of the inputs that gradients flow into (targets of a loss do not). */
+  differentiableInputs(node: GraphNode): number[] {
+    return node.inputs.map((_, i) => i);
+  }
+
+  /** Transposed Jacobian of the output w.r.t. input `inputIndex`, times `mat`: `[V, N, ...out] -> [V, N, ...in]`. */
+  abstract jacTMatProd(node: GraphNode, mat: Tensor, inputIndex: number): Tensor;
+
+  /**
+   * Transposed Jacobian of the output w.r.t. the parameter `name`, times `mat`:
+   * `[V, N, ...out] -> [V, ...param]` summed over the batch, or
+   * `[V, N, ...param]` per sample when `sumBatch` is false.
+   */
+  paramJacTMatProd(_node: GraphNode, name: string, _mat: Tensor, _sumBatch: boolean): Tensor {
+    throw new Error(`${this.describe()} has no parameter '${name}' to differentiate`);
+  }
+
+  /**
+   * The batch-averaged product `(1/N) Σ_n J_nᵀ M J_n` (KFRA's expectation
+   * approximation), for a symmetric `mat` M of shape `[D_out, D_out]` over the
+   * flattened per-sample output; returns `[D_in, D_in]` for input
+   * `inputIndex` (J_n is the Jacobian w.r.t. that input).
+   *
+   * This default applies `jacTMatProd` twice and so works for every module,
+   * at a cost of `N D_out D_in` memory; modules with structure override it
+   * (single-input ones may ignore `inputIndex`).
+   */
+  eaJacTMatJacProd(node: GraphNode, mat: Tensor, inputIndex = 0): Tensor {
+    const n = node.batchSize;
+    const outShape = node.output.shape.slice(1);
+    const inShape = node.inputs[inputIndex]!.shape.slice(1);
+    const [dOut, dIn] = [sizeOf(outShape), sizeOf(inShape)];
+    // Row v of M, repeated for every sample: [D_out, N, ...out].
+    const rows = mul(reshape(mat, [dOut, 1, ...outShape]), ones([1, n, ...outShape], { backend: mat.backend, dtype: mat.dtype }));
+    // (M J_n) for every sample, as [D_out, N, D_in]; M is symmetric, so its rows are its columns.
+    const mJ = reshape(this.jacTMatProd(node, rows, inputIndex), [dOut, n, dIn]);
+    // Columns of M J_n become the vectors: [D_in, N, ...out].
+    const columns = reshape(permute(mJ, [2, 1, 0]), [dIn, n, ...outShape]);
+    const jMJ = reshape(this.jacTMatProd(node, columns, inputIndex), [dIn, n, dIn]);
+    return mean(jMJ, 1);
+  }
+
+  /**
+   * Diagonal of the residual term `Σ_k g_k ∇²y_k` of the Hessian w.r.t. the
+   * input, per sample (`[N, ...in]`), where g is the gradient w.r.t. the
+   * output y. `undefined` when the module is linear in its input (the
+   * residual vanishes). Only modules whose residual is diagonal (elementwise
+   * ones) may return a tensor.
+   */
+  residualHessianDiagonal(_node: GraphNode, _gradOutput: Tensor): Tensor | undefined {
+    return undefined;
+  }
+}

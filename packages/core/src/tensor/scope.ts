@@ -1,0 +1,61 @@
+import type { Tensor } from './tensor.js';
+
+/**
+ * Memory scopes for backends with manual memory (tfjs, onnxruntime).
+ *
+ * Every tensor created while a scope is open is tracked by it; closing the
+ * scope disposes all of them except those returned or explicitly kept. On
+ * garbage-collected backends this costs a little bookkeeping and nothing else.
+ */
+const openScopes: Set<Tensor>[] = [];
+
+/** Called by the Tensor constructor. */
+export function trackTensor(tensor: Tensor): void {
+  openScopes[openScopes.length - 1]?.add(tensor);
+}
+
+/** Removes a tensor from every open scope, so no scope disposes it. */
+export function keep<T extends Tensor>(tensor: T): T {
+  for (const scope of openScopes) scope.delete(tensor);
+  return tensor;
+}
+
+/**
+ * Runs `fn`, then disposes every tensor it created except the ones reachable
+ * in its result (a tensor, an array or a plain object of tensors, nested).
+ * The kept tensors move to the enclosing scope, if any.
+ */
+export function tidy<T>(fn: () => T): T {
+  const scope = new Set<Tensor>();
+  openScopes.push(scope);
+  let result: T;
+  try {
+    result = fn();
+  } catch (error) {
+    for (const tensor of scope) tensor.dispose();
+    throw error;
+  } finally {
+    openScopes.pop();
+  }
+  const survivors = new Set<Tensor>();
+  collectTensors(result, survivors);
+  for (const tensor of scope) {
+    if (survivors.has(tensor)) openScopes[openScopes.length - 1]?.add(tensor);
+    else tensor.dispose();
+  }
+  return result;
+}
+
+function collectTensors(value: unknown, into: Set<Tensor>): void {
+  if (value === null || typeof value !== 'object') return;
+  if (isTensor(value)) {
+    into.add(value);
+    return;
+  }
+  const items = Array.isArray(value) ? value : value instanceof Map ? [...value.values()] : Object.values(value);
+  for (const item of items) collectTensors(item, into);
+}
+
+function isTensor(value: object): value is Tensor {
+  return (value as { isTensor?: unknown }).isTensor === true;
+}
