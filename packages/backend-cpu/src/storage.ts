@@ -1,0 +1,48 @@
+import type { DType, Shape } from '@backpack-ts/core';
+import { sizeOf } from './strides.js';
+
+/** CPU storage: a dense row-major typed array whose element type matches the dtype. */
+export type CpuHandle = Float32Array | Float64Array | Int32Array;
+
+/** A zero-filled array of `size` elements of `dtype`. */
+export function allocate(dtype: DType, size: number): CpuHandle {
+  switch (dtype) {
+    case 'float64':
+      return new Float64Array(size);
+    case 'float32':
+      return new Float32Array(size);
+    case 'int32':
+      return new Int32Array(size);
+  }
+}
+
+/** Copies `data` into new storage, converting to `dtype`. */
+export function fromData(data: ArrayLike<number>, shape: Shape, dtype: DType): CpuHandle {
+  const size = sizeOf(shape);
+  if (data.length !== size) {
+    throw new RangeError(`cpu.fromData: ${data.length} values do not fill shape [${shape.join(', ')}]`);
+  }
+  const out = allocate(dtype, size);
+  out.set(data);
+  return out;
+}
+
+/** New storage with every element set to `value`. */
+export function full(shape: Shape, value: number, dtype: DType): CpuHandle {
+  const out = allocate(dtype, sizeOf(shape));
+  // Fresh typed arrays are already +0; Object.is keeps a requested -0.
+  if (!Object.is(value, 0)) out.fill(value);
+  return out;
+}
+
+/**
+ * Converts to another dtype. Typed-array assignment does the conversion:
+ * float to int32 truncates toward zero, int32 to float is exact.
+ */
+export function cast(x: CpuHandle, from: DType, to: DType): CpuHandle {
+  // Storage is immutable by convention, so an identity cast can share it.
+  if (from === to) return x;
+  const out = allocate(to, x.length);
+  out.set(x);
+  return out;
+}
