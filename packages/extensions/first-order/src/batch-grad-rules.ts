@@ -1,0 +1,22 @@
+import { Linear, RuleRegistry, reshape, type GraphNode, type Tensor } from '@backpack-ts/core';
+
+/**
+ * Per-sample gradient from the module's own derivative: the transposed
+ * parameter Jacobian applied to the output gradient, without summing over
+ * the batch. Works for every module that implements per-sample
+ * `paramJacTMatProd`.
+ */
+export function perSampleGradient(node: GraphNode, gradOutput: Tensor, name: string): Tensor {
+  const mat = reshape(gradOutput, [1, ...gradOutput.shape]);
+  const perSample = node.module.paramJacTMatProd(node, name, mat, false);
+  return reshape(perSample, perSample.shape.slice(1));
+}
+
+/**
+ * The per-sample gradient rules (BatchGrad's registry). Every first-order
+ * extension falls back to these, so registering a module here enables all of
+ * them for it.
+ */
+export const batchGradRules = new RuleRegistry<(node: GraphNode, gradOutput: Tensor, name: string) => Tensor>(
+  'BatchGrad',
+).register(Linear, perSampleGradient);

@@ -1,0 +1,28 @@
+/**
+ * @backpack-ts/first-order: per-sample gradients and their statistics, in the
+ * same backward pass as the gradient.
+ *
+ * Importing this package adds the typed fields `gradBatch`, `variance`,
+ * `sumGradSquared` and `batchL2` to core's `Parameter`.
+ */
+import type { Tensor } from '@backpack-ts/core';
+
+declare module '@backpack-ts/core' {
+  interface Parameter {
+    /** BatchGrad: per-sample gradients `[N, ...param]`. */
+    gradBatch?: Tensor;
+    /** Variance: variance of the per-sample gradients `[...param]`. */
+    variance?: Tensor;
+    /** SumGradSquared: Σ_n g_n², `[...param]`. */
+    sumGradSquared?: Tensor;
+    /** BatchL2Grad: ‖g_n‖² per sample, `[N]`. */
+    batchL2?: Tensor;
+  }
+}
+
+export { BatchGrad } from './batch-grad.js';
+export { Variance } from './variance.js';
+export { SumGradSquared } from './sum-grad-squared.js';
+export { BatchL2Grad } from './batch-l2-grad.js';
+export { FirstOrderExtension, type FirstOrderRule } from './first-order-extension.js';
+export { batchGradRules, perSampleGradient } from './batch-grad-rules.js';

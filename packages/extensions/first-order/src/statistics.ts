@@ -1,0 +1,27 @@
+import { div, reshape, square, sub, sum, type GraphNode, type Tensor } from '@backpack-ts/core';
+
+/** Σ_n g_n², over the leading batch dimension. */
+export function sumOfSquares(gradBatch: Tensor): Tensor {
+  return sum(square(gradBatch), 0);
+}
+
+/** ‖g_n‖² for each sample: `[N, ...] -> [N]`. */
+export function squaredNorms(gradBatch: Tensor): Tensor {
+  return sum(square(reshape(gradBatch, [gradBatch.shape[0]!, -1])), 1);
+}
+
+/**
+ * Variance of the per-sample gradients over the batch,
+ * `(1/N) Σ g_n² - ((1/N) Σ g_n)²`, from the sum of squares and the summed
+ * gradient (N is the batch size, whatever the loss's reduction).
+ */
+export function varianceFrom(sumGradSquared: Tensor, grad: Tensor, batchSize: number): Tensor {
+  return sub(div(sumGradSquared, batchSize), square(div(grad, batchSize)));
+}
+
+/** The summed gradient of the module's parameter `name` (the node's contribution to `.grad`). */
+export function summedGradient(node: GraphNode, gradOutput: Tensor, name: string): Tensor {
+  const mat = reshape(gradOutput, [1, ...gradOutput.shape]);
+  const grad = node.module.paramJacTMatProd(node, name, mat, true);
+  return reshape(grad, grad.shape.slice(1));
+}
