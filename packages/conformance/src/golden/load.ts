@@ -1,0 +1,145 @@
+/**
+ * Golden reference cases: small networks with every quantity computed in
+ * float64 by the reference implementation (BackPACK on PyTorch), stored as
+ * JSON files in one directory (see that directory's README.md).
+ *
+ * This module is the only one in the package that touches the file system.
+ */
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** A tensor as stored in the JSON files: row-major (C order) data and its shape. */
+export interface GoldenTensor {
+  readonly shape: readonly number[];
+  readonly data: readonly number[];
+}
+
+/** What an extension stored for one parameter: a tensor, or a list of Kronecker factors. */
+export type GoldenQuantity = GoldenTensor | readonly GoldenTensor[];
+
+/**
+ * One layer of the case's network, in PyTorch naming and argument names,
+ * e.g. `{ type: 'Linear', in: 4, out: 3, bias: false }` or `{ type: 'LeakyReLU', negative_slope: 0.1 }`.
+ */
+export interface GoldenLayerSpec {
+  readonly type: string;
+  readonly [argument: string]: unknown;
+}
+
+/** The loss of the case (`reduction` defaults to `mean`). */
+export interface GoldenLossSpec {
+  readonly type: string;
+  readonly reduction?: 'mean' | 'sum';
+}
+
+/** The spec a case was generated from. */
+export interface GoldenCaseSpec {
+  readonly name: string;
+  /** PyTorch's seed; not reproducible here, use the stored tensors. */
+  readonly seed: number;
+  readonly batch: number;
+  /** Shape of one sample (without the batch dimension). */
+  readonly input: { readonly shape: readonly number[] };
+  readonly layers: readonly GoldenLayerSpec[];
+  readonly loss: GoldenLossSpec;
+}
+
+/** Plain-autograd results (a loop over samples), by parameter name. */
+export interface GoldenBruteforce {
+  /** Per-sample gradients `[N, ...param]`, with the loss's reduction factor. */
+  readonly grad_batch?: Readonly<Record<string, GoldenTensor>>;
+  readonly diag_ggn_exact?: Readonly<Record<string, GoldenTensor>>;
+  readonly diag_h?: Readonly<Record<string, GoldenTensor>>;
+}
+
+/** The contents of one golden JSON file. */
+export interface GoldenCase {
+  readonly name: string;
+  readonly case: GoldenCaseSpec;
+  readonly input: GoldenTensor;
+  /** Class indices (CrossEntropyLoss, stored as numbers) or float targets. */
+  readonly target: GoldenTensor;
+  /** The model's output for `input`. */
+  readonly output: GoldenTensor;
+  /** The loss value. */
+  readonly loss: number;
+  /** Parameters by PyTorch name (`"1.weight"`), in PyTorch layouts. */
+  readonly params: Readonly<Record<string, GoldenTensor>>;
+  /** Buffers by PyTorch name (`"1.running_mean"`); may be empty. */
+  readonly buffers?: Readonly<Record<string, GoldenTensor>>;
+  /**
+   * `quantities[extension][param]`, with `quantities.grad` the ordinary
+   * gradient; extension names as in BackPACK (`BatchGrad`, `Variance`, ...).
+   */
+  readonly quantities: Readonly<Record<string, Readonly<Record<string, GoldenQuantity>>>>;
+  /** Extensions the reference failed on or does not support for this network, with its message. */
+  readonly errors?: Readonly<Record<string, string>>;
+  /** What the reference printed, by extension. */
+  readonly warnings?: Readonly<Record<string, string>>;
+  readonly bruteforce?: GoldenBruteforce;
+}
+
+/** A golden file found on disk. */
+export interface GoldenCaseFile {
+  /** The file name without `.json`, e.g. `"seed_linear"`. */
+  readonly name: string;
+  /** Absolute path of the JSON file. */
+  readonly path: string;
+}
+
+/** The environment variable that overrides where the golden files are looked for. */
+export const GOLDEN_DIR_ENV = 'BACKPACK_GOLDEN_DIR';
+
+/**
+ * The nearest ancestor of `start` (inclusive) that holds `pnpm-workspace.yaml`,
+ * or undefined.
+ */
+export function findRepoRoot(start: string = dirname(fileURLToPath(import.meta.url))): string | undefined {
+  let dir = resolve(start);
+  for (;;) {
+    if (existsSync(join(dir, 'pnpm-workspace.yaml'))) return dir;
+    const parent = dirname(dir);
+    if (parent === dir) return undefined;
+    dir = parent;
+  }
+}
+
+/**
+ * Where the golden files are expected: `$BACKPACK_GOLDEN_DIR` if set, else
+ * `<repo root>/../shared/golden`. The directory may not exist; returns
+ * undefined only when neither the variable nor a repository root is found.
+ */
+export function goldenDir(): string | undefined {
+  const fromEnv = process.env[GOLDEN_DIR_ENV];
+  if (fromEnv !== undefined && fromEnv !== '') return resolve(fromEnv);
+  const root = findRepoRoot();
+  return root === undefined ? undefined : resolve(root, '..', 'shared', 'golden');
+}
+
+/**
+ * The golden cases in `dir` (default: {@link goldenDir}), sorted by name; `[]`
+ * when the directory is absent, so callers can report the suite as skipped.
+ */
+export function listGoldenCases(dir: string | undefined = goldenDir()): GoldenCaseFile[] {
+  if (dir === undefined || !existsSync(dir)) return [];
+  return readdirSync(dir)
+    .filter((file) => file.endsWith('.json'))
+    .sort()
+    .map((file) => ({ name: file.slice(0, -'.json'.length), path: join(dir, file) }));
+}
+
+/** Reads and parses one golden file (a {@link GoldenCaseFile} or a path). */
+export function loadGoldenCase(file: GoldenCaseFile | string): GoldenCase {
+  const path = typeof file === 'string' ? file : file.path;
+  const parsed = JSON.parse(readFileSync(path, 'utf8')) as GoldenCase;
+  if (typeof parsed !== 'object' || parsed === null || parsed.case === undefined || parsed.params === undefined) {
+    throw new Error(`${path} is not a golden case (expected fields 'case', 'params', 'quantities', ...)`);
+  }
+  return parsed;
+}
+
+/** Whether a golden quantity is a list of tensors (Kronecker factors) rather than one tensor. */
+export function isTensorList(quantity: GoldenQuantity): quantity is readonly GoldenTensor[] {
+  return Array.isArray(quantity);
+}

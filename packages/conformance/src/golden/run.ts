@@ -1,0 +1,115 @@
+/**
+ * Runs a golden case (forward pass, or a backward pass with extensions) and
+ * compares every result with the reference. Generic over extensions: the
+ * caller passes extension instances, whose `name` selects the reference
+ * quantity and whose `savefield` the computed one.
+ */
+import { backpack, tidy, type Extension, type Quantity, type Tensor } from '@backpack-ts/core';
+import { compareNumbers, compareTensor, failedReport, type CompareReport } from '../compare.js';
+import { buildGoldenModel, type BuildOptions, type GoldenModel } from './build-model.js';
+import { expectedQuantity } from './expected.js';
+import { isTensorList, type GoldenCase, type GoldenQuantity } from './load.js';
+
+export interface GoldenCheckOptions extends BuildOptions {
+  /** Largest accepted relative error (see `compareArrays`). */
+  readonly tolerance: number;
+}
+
+/** The reports of one run, or why the case could not be run. */
+export type GoldenCheck =
+  | { readonly unsupported: string }
+  | {
+      readonly unsupported?: undefined;
+      readonly reports: readonly CompareReport[];
+      /** Quantities that were computed but have no reference value, e.g. `"KFLR 1.weight"`. */
+      readonly unchecked: readonly string[];
+    };
+
+function label(golden: GoldenCase, options: GoldenCheckOptions, what: string): string {
+  return `${golden.name} [${options.backend.name} ${options.dtype}] ${what}`;
+}
+
+function forward(built: GoldenModel) {
+  const output = built.model.forward(built.input);
+  return { output, loss: built.loss.forward(output, built.target) };
+}
+
+/** Compares the model's output and the loss value with the reference. */
+export function checkGoldenForward(golden: GoldenCase, options: GoldenCheckOptions): GoldenCheck {
+  return tidy(() => {
+    const built = buildGoldenModel(golden, options);
+    if (built.unsupported !== undefined) return { unsupported: built.unsupported };
+    const { output, loss } = forward(built);
+    const reports = [
+      compareTensor(output, golden.output, { tolerance: options.tolerance, label: label(golden, options, 'output') }),
+      compareNumbers(loss.item(), golden.loss, { tolerance: options.tolerance, label: label(golden, options, 'loss') }),
+    ];
+    return { reports, unchecked: [] };
+  });
+}
+
+/** Compares a computed quantity (a tensor or a list of Kronecker factors) with the reference. */
+export function compareQuantity(
+  actual: Quantity | undefined,
+  expected: GoldenQuantity,
+  options: { tolerance: number; label: string },
+): CompareReport[] {
+  const { tolerance, label } = options;
+  if (!isTensorList(expected)) {
+    if (Array.isArray(actual)) return [failedReport(label, tolerance, `got a list of ${actual.length} tensors, expected one tensor`)];
+    return [compareTensor(actual as Tensor | undefined, expected, options)];
+  }
+  const list: readonly Tensor[] = Array.isArray(actual) ? actual : actual === undefined ? [] : [actual as Tensor];
+  if (list.length !== expected.length) {
+    return [failedReport(label, tolerance, `got ${list.length} factors, expected ${expected.length}`)];
+  }
+  return expected.map((factor, i) =>
+    compareTensor(list[i], factor, { ...options, label: `${options.label}[${i}]` }),
+  );
+}
+
+/**
+ * Runs the forward pass and `backpack(extensions, () => loss.backward())`,
+ * then compares `.grad` and each extension's quantity of every parameter
+ * with the reference (`quantities`, or values derived from the brute-force
+ * per-sample gradients where the reference has none).
+ */
+export function checkGoldenExtensions(
+  golden: GoldenCase,
+  extensions: readonly Extension[],
+  options: GoldenCheckOptions,
+): GoldenCheck {
+  return tidy(() => {
+    const built = buildGoldenModel(golden, options);
+    if (built.unsupported !== undefined) return { unsupported: built.unsupported };
+    const { loss } = forward(built);
+    backpack(extensions, () => loss.backward());
+
+    const parameters = new Map(built.model.namedParameters());
+    const reports: CompareReport[] = [];
+    const unchecked: string[] = [];
+    for (const name of Object.keys(golden.params)) {
+      const parameter = parameters.get(name)!;
+      const fields = parameter as unknown as Record<string, Quantity | undefined>;
+      const quantities: [string, Quantity | undefined][] = [
+        ['grad', parameter.grad],
+        ...extensions.map((e): [string, Quantity | undefined] => [e.name, fields[e.savefield]]),
+      ];
+      for (const [quantity, actual] of quantities) {
+        const expected = expectedQuantity(golden, quantity, name);
+        if (expected === undefined) {
+          unchecked.push(`${quantity} ${name}`);
+          continue;
+        }
+        const suffix = expected.source === 'bruteforce' ? ' (vs brute force)' : '';
+        reports.push(
+          ...compareQuantity(actual, expected.value, {
+            tolerance: options.tolerance,
+            label: label(golden, options, `${name} ${quantity}${suffix}`),
+          }),
+        );
+      }
+    }
+    return { reports, unchecked };
+  });
+}
