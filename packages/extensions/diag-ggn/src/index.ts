@@ -1,0 +1,45 @@
+/**
+ * @backpack-ts/diag-ggn: generalized Gauss-Newton (GGN) curvature in the same
+ * backward pass as the gradient: its diagonal (summed and per sample) and a
+ * square root of it, exact or Monte-Carlo.
+ *
+ * Importing this package adds the typed fields `diagGgnExact`, `diagGgnMc`,
+ * `diagGgnExactBatch`, `diagGgnMcBatch`, `sqrtGgnExact` and `sqrtGgnMc` to
+ * core's `Parameter`.
+ */
+import type { Tensor } from '@backpack-ts/core';
+
+declare module '@backpack-ts/core' {
+  interface Parameter {
+    /** DiagGGNExact: diagonal of the GGN, `[...param]`. */
+    diagGgnExact?: Tensor;
+    /** DiagGGNMC: Monte-Carlo estimate of the GGN diagonal, `[...param]`. */
+    diagGgnMc?: Tensor;
+    /** BatchDiagGGNExact: per-sample GGN diagonals, `[N, ...param]`. */
+    diagGgnExactBatch?: Tensor;
+    /** BatchDiagGGNMC: Monte-Carlo per-sample GGN diagonals, `[N, ...param]`. */
+    diagGgnMcBatch?: Tensor;
+    /** SqrtGGNExact: GGN square root, `[C, N, ...param]` (C = model outputs per sample). */
+    sqrtGgnExact?: Tensor;
+    /** SqrtGGNMC: Monte-Carlo GGN square root, `[M, N, ...param]` (M = samples). */
+    sqrtGgnMc?: Tensor;
+  }
+}
+
+export { DiagGGNExact, DiagGGNMC, BatchDiagGGNExact, BatchDiagGGNMC } from './diag-ggn.js';
+export { SqrtGGNExact, SqrtGGNMC } from './sqrt-ggn.js';
+export {
+  GgnExtension,
+  sampledLossSqrt,
+  type GgnReduction,
+  type LossSqrt,
+  type MonteCarloOptions,
+} from './ggn-extension.js';
+export {
+  ggnRules,
+  genericGgnRule,
+  linearGgnRule,
+  backpropagateSqrt,
+  squaredSum,
+  type GgnRule,
+} from './ggn-rules.js';

@@ -1,0 +1,180 @@
+/**
+ * Which modules the GGN extensions accept: parameter-free modules of any
+ * class (their own `jacTMatProd`), modules with parameters only when their
+ * class has a rule in `ggnRules`; everything else is refused before anything
+ * is computed, with core's UnsupportedModuleError naming extension and module.
+ */
+import { cpu } from '@backpack-ts/backend-cpu';
+import {
+  CrossEntropyLoss,
+  Generator,
+  LeafModule,
+  Linear,
+  Sequential,
+  Tanh,
+  UnsupportedModuleError,
+  backpack,
+  extend,
+  mul,
+  neg,
+  tensor,
+  tidy,
+  type Extension,
+  type GraphNode,
+  type Module,
+  type Parameter,
+  type Tensor,
+} from '@backpack-ts/core';
+import { describe, expect, it } from 'vitest';
+import {
+  BatchDiagGGNExact,
+  BatchDiagGGNMC,
+  DiagGGNExact,
+  DiagGGNMC,
+  SqrtGGNExact,
+  SqrtGGNMC,
+  genericGgnRule,
+  ggnRules,
+  squaredSum,
+  type GgnRule,
+} from '../src/index.js';
+
+const dtype = 'float64';
+
+function allSix(): Extension[] {
+  return [
+    new DiagGGNExact(),
+    new BatchDiagGGNExact(),
+    new SqrtGGNExact(),
+    new DiagGGNMC({ seed: 0 }),
+    new BatchDiagGGNMC({ seed: 0 }),
+    new SqrtGGNMC({ seed: 0 }),
+  ];
+}
+
+/** A parameter-free module no extension has heard of: `y = -x`. */
+class Negate extends LeafModule {
+  readonly typeName = 'Negate';
+  protected checkInputs(): void {}
+  protected compute(inputs: readonly Tensor[]): Tensor {
+    return neg(inputs[0]!);
+  }
+  jacTMatProd(_node: GraphNode, mat: Tensor): Tensor {
+    return neg(mat);
+  }
+}
+
+/** A module with a parameter whose class has no rule: `y = x ⊙ w`. */
+class UnregisteredScale extends LeafModule {
+  readonly typeName = 'UnregisteredScale';
+  readonly weight: Parameter;
+  constructor(features: number) {
+    super();
+    this.weight = this.registerParameter('weight', tensor(Array.from({ length: features }, (_, i) => 1 + i / 10), [features], { backend: cpu, dtype }));
+  }
+  protected checkInputs(): void {}
+  protected compute(inputs: readonly Tensor[]): Tensor {
+    return mul(inputs[0]!, this.weight.data);
+  }
+  jacTMatProd(_node: GraphNode, mat: Tensor): Tensor {
+    return mul(mat, this.weight.data);
+  }
+  override paramJacTMatProd(node: GraphNode, _name: string, mat: Tensor): Tensor {
+    return mul(mat, node.input);
+  }
+}
+
+/** A subclass of Linear: lookup is by exact class, so it needs its own registration. */
+class MyLinear extends Linear {}
+
+const generator = () => new Generator(3);
+const linear = (g: Generator, i: number, o: number) => new Linear(i, o, { backend: cpu, dtype, generator: g });
+const input = () => new Generator(4).uniform([3, 4], { low: -1, high: 1, backend: cpu, dtype });
+const target = () => tensor([0, 1, 2], [3], { backend: cpu, dtype: 'int32' });
+
+function backward(model: Module, extensions: readonly Extension[]): void {
+  tidy(() => {
+    const loss = extend(new CrossEntropyLoss()).forward(model.forward(input()), target());
+    backpack(extensions, () => loss.backward());
+  });
+}
+
+describe('module rules', () => {
+  it('parameter-free modules of any class backpropagate with their jacTMatProd', () => {
+    const g = generator();
+    const plain = extend(new Sequential(linear(g, 4, 5), new Tanh(), linear(g, 5, 3)));
+    const h = generator();
+    const negated = extend(new Sequential(linear(h, 4, 5), new Negate(), new Tanh(), new Negate(), linear(h, 5, 3)));
+    backward(plain, [new DiagGGNExact(), new SqrtGGNExact()]);
+    backward(negated, [new DiagGGNExact(), new SqrtGGNExact()]);
+    const [a, b] = [plain.namedParameters(), negated.namedParameters()];
+    for (let i = 0; i < a.length; i++) {
+      const [x, y] = [a[i]![1], b[i]![1]];
+      expect(Array.from(y.diagGgnExact!.toArray())).toEqual(Array.from(x.diagGgnExact!.toArray()));
+      expect(Array.from(y.sqrtGgnExact!.toArray())).toEqual(Array.from(x.sqrtGgnExact!.toArray()));
+    }
+  });
+
+  it('a module with parameters and no rule is refused by every extension, before anything changes', () => {
+    const g = generator();
+    const model = extend(new Sequential(linear(g, 4, 4), new UnregisteredScale(4), linear(g, 4, 3)));
+    for (const extension of allSix()) {
+      let error: unknown;
+      try {
+        backward(model, [extension]);
+      } catch (e) {
+        error = e;
+      }
+      expect(error).toBeInstanceOf(UnsupportedModuleError);
+      expect((error as UnsupportedModuleError).extensionName).toBe(extension.name);
+      expect((error as UnsupportedModuleError).message).toMatch(/UnregisteredScale '1'/);
+      for (const [, parameter] of model.namedParameters()) expect(parameter.grad).toBeUndefined();
+    }
+  });
+
+  it('lookup is by exact class: a subclass of Linear needs its own registration', () => {
+    const g = generator();
+    const model = extend(new Sequential(new MyLinear(4, 3, { backend: cpu, dtype, generator: g })));
+    expect(() => backward(model, [new DiagGGNExact()])).toThrow(UnsupportedModuleError);
+    ggnRules.register(MyLinear, genericGgnRule);
+    backward(model, allSix());
+    const weight = model.namedParameters()[0]![1];
+    expect(weight.diagGgnExact?.shape).toEqual([3, 4]);
+    expect(weight.sqrtGgnMc?.shape).toEqual([1, 3, 3, 4]);
+  });
+
+  it('a registered rule decides how its module is handled, for all six extensions', () => {
+    class Traced extends Linear {}
+    const calls: string[] = [];
+    const traced: GgnRule = {
+      backpropagate(node, sqrt, gradOutput, inputIndex) {
+        calls.push('backpropagate');
+        return genericGgnRule.backpropagate(node, sqrt, gradOutput, inputIndex);
+      },
+      sqrtGgn(node, name, sqrt) {
+        calls.push(`sqrtGgn ${name}`);
+        return node.module.paramJacTMatProd(node, name, sqrt, false);
+      },
+      diagGgn(node, name, sqrt, sumBatch) {
+        calls.push(`diagGgn ${name} ${sumBatch}`);
+        return squaredSum(node.module.paramJacTMatProd(node, name, sqrt, false), sumBatch);
+      },
+    };
+    ggnRules.register(Traced, traced);
+    const g = generator();
+    const model = extend(new Sequential(linear(g, 4, 5), new Tanh(), new Traced(5, 3, { backend: cpu, dtype, generator: g })));
+    calls.length = 0;
+    backward(model, [new SqrtGGNExact()]);
+    expect(calls.sort()).toEqual(['backpropagate', 'sqrtGgn bias', 'sqrtGgn weight']);
+    calls.length = 0;
+    backward(model, [new DiagGGNExact(), new BatchDiagGGNMC({ seed: 1 })]);
+    expect(calls.sort()).toEqual(['backpropagate', 'backpropagate', 'diagGgn bias false', 'diagGgn bias true', 'diagGgn weight false', 'diagGgn weight true']);
+  });
+
+  it('needs the backward pass to start at a loss', () => {
+    const g = generator();
+    const model = extend(new Sequential(linear(g, 4, 1)));
+    const x = new Generator(5).uniform([1, 4], { backend: cpu, dtype });
+    expect(() => backpack([new DiagGGNExact()], () => model.forward(x).backward())).toThrow(/needs the backward pass to start at a loss module/);
+  });
+});
