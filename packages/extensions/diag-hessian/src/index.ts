@@ -1,0 +1,44 @@
+/**
+ * @backpack-ts/diag-hessian: the exact diagonal of the loss Hessian w.r.t.
+ * every parameter, summed over the batch (DiagHessian) and per sample
+ * (BatchDiagHessian), in the same backward pass as the gradient.
+ *
+ * Importing this package adds the typed fields `diagH` and `diagHBatch` to
+ * core's `Parameter`.
+ */
+import type { Tensor } from '@backpack-ts/core';
+
+declare module '@backpack-ts/core' {
+  interface Parameter {
+    /** DiagHessian: diagonal of the loss Hessian w.r.t. this parameter, `[...param]`. */
+    diagH?: Tensor;
+    /** BatchDiagHessian: per-sample Hessian diagonals `[N, ...param]` (they sum to `diagH`). */
+    diagHBatch?: Tensor;
+  }
+}
+
+export { DiagHessian, BatchDiagHessian, HessianDiagonalExtension } from './diag-hessian.js';
+export {
+  affineInParametersRule,
+  batchDiagHessianRules,
+  diagHessianRules,
+  linearRule,
+  parameterFreeRule,
+  registerHessianRule,
+  type HessianRule,
+  type HessianRuleFactory,
+} from './rules.js';
+export {
+  backpropFactor,
+  backpropFactors,
+  hasDiagonalJacobian,
+  mergeFactors,
+  parameterDiagonal,
+  residualFactor,
+  toDense,
+  type DenseFactor,
+  type DiagonalFactor,
+  type FactorOrigin,
+  type SqrtFactor,
+  type SqrtFactors,
+} from './sqrt-factors.js';

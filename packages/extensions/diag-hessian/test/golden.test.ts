@@ -1,0 +1,191 @@
+/**
+ * Golden conformance: every golden case whose layers core implements, run
+ * with DiagHessian and BatchDiagHessian (together and each alone) in float64
+ * on the CPU backend, against the reference's `quantities` (relative error
+ * <= 1e-10). Where the reference failed (`errors`, e.g. mse_sum_identity,
+ * which has an Identity), DiagHessian is compared with the brute-force
+ * `bruteforce.diag_h`, and BatchDiagHessian with it summed over the batch and
+ * per sample with finite differences of `.grad`. A float32 run is checked at
+ * 1e-4 relative to the largest entry, as the golden README asks of float32.
+ *
+ * Set BACKPACK_GOLDEN_VERBOSE=1 to print every comparison.
+ */
+import { cpu } from '@backpack-ts/backend-cpu';
+import {
+  backpack,
+  slice,
+  sum,
+  type Extension,
+  type FloatDType,
+  type Parameter,
+  type Tensor,
+} from '@backpack-ts/core';
+import {
+  buildGoldenModel,
+  compareArrays,
+  compareTensor,
+  goldenDir,
+  listGoldenCases,
+  loadGoldenCase,
+  unsupportedTypes,
+  type CompareReport,
+  type GoldenCase,
+  type GoldenModel,
+  type GoldenTensor,
+} from '@backpack-ts/conformance';
+import { afterAll, describe, expect, it } from 'vitest';
+import { BatchDiagHessian, DiagHessian } from '../src/index.js';
+import { FD_TOLERANCE, perSampleHessianDiagonalByFD } from './helpers/brute-force.js';
+
+const TOLERANCE = 1e-10;
+const FLOAT32_TOLERANCE = 1e-4;
+const verbose = process.env['BACKPACK_GOLDEN_VERBOSE'] === '1';
+
+/** Worst relative error per case and quantity, printed at the end. */
+const worst = new Map<string, number>();
+
+function record(key: string, reports: readonly CompareReport[]): void {
+  for (const report of reports) worst.set(key, Math.max(worst.get(key) ?? 0, report.relError));
+}
+
+function expectOk(reports: readonly CompareReport[]): void {
+  if (verbose) for (const report of reports) console.log(report.message);
+  expect(reports.length).toBeGreaterThan(0);
+  expect(reports.filter((r) => !r.ok).map((r) => r.message)).toEqual([]);
+}
+
+function build(golden: GoldenCase, dtype: FloatDType = 'float64'): GoldenModel {
+  const built = buildGoldenModel(golden, { backend: cpu, dtype });
+  if (built.unsupported !== undefined) throw new Error(`unexpectedly unsupported: ${built.unsupported}`);
+  return built;
+}
+
+/** Forward + backward with `extensions`; returns the model's parameters by name. */
+function run(golden: GoldenCase, extensions: readonly Extension[], dtype: FloatDType = 'float64'): Map<string, Parameter> {
+  const built = build(golden, dtype);
+  const loss = built.loss.forward(built.model.forward(built.input), built.target);
+  backpack(extensions, () => loss.backward());
+  return new Map(built.model.namedParameters());
+}
+
+/** Sums a golden `[N, ...p]` tensor over N. */
+function sumSamples(t: Tensor): Tensor {
+  return sum(t, 0);
+}
+
+/** BatchDiagHessian by finite differences of `.grad` of each sample's term of the loss. */
+function perSampleByFD(golden: GoldenCase): Map<string, GoldenTensor> {
+  const built = build(golden);
+  const n = golden.case.batch;
+  const scale = (golden.case.loss.reduction ?? 'mean') === 'mean' ? 1 / n : 1;
+  const named = built.model.namedParameters();
+  const sampleOf = (t: Tensor, i: number) => slice(t, [i, ...t.shape.slice(1).map(() => 0)], [1, ...t.shape.slice(1)]);
+  const fd = perSampleHessianDiagonalByFD(
+    named.map(([, p]) => p),
+    n,
+    (i) => built.loss.forward(built.model.forward(sampleOf(built.input, i)), sampleOf(built.target, i)),
+  );
+  return new Map(
+    named.map(([name, p], k) => [name, { shape: [n, ...p.data.shape], data: Array.from(fd[k]!, (v) => v * scale) }]),
+  );
+}
+
+const files = listGoldenCases();
+
+if (files.length === 0) {
+  it('golden reference cases', () => {
+    console.log(`golden files not found at ${goldenDir() ?? '(no repository root found)'}; suite skipped`);
+  });
+}
+
+for (const file of files) {
+  const golden = loadGoldenCase(file);
+  describe(`golden ${golden.name}`, () => {
+    const missing = unsupportedTypes(golden);
+    if (missing.length > 0) {
+      it('needs layers core lacks', () => {
+        console.log(`${golden.name}: skipped: layer ${missing.join(', ')} not implemented in core yet`);
+      });
+      return;
+    }
+
+    const referenceFailed = (name: string) => golden.errors?.[name] !== undefined;
+    const names = Object.keys(golden.params);
+
+    /** DiagHessian of every parameter vs `quantities` (or brute force where the reference failed). */
+    function checkDiagH(parameters: Map<string, Parameter>, tolerance = TOLERANCE): CompareReport[] {
+      return names.map((name) => {
+        const expected = golden.quantities['DiagHessian']?.[name] ?? golden.bruteforce?.diag_h?.[name];
+        if (expected === undefined || Array.isArray(expected)) throw new Error(`${golden.name}: no DiagHessian reference for ${name}`);
+        const source = golden.quantities['DiagHessian']?.[name] === undefined ? ' (vs bruteforce.diag_h)' : '';
+        return compareTensor(parameters.get(name)!.diagH, expected as GoldenTensor, {
+          tolerance,
+          label: `${golden.name} ${name} DiagHessian${source}`,
+        });
+      });
+    }
+
+    /** BatchDiagHessian vs `quantities`, or (reference failed) its batch sum vs `bruteforce.diag_h`. */
+    function checkBatchDiagH(parameters: Map<string, Parameter>, tolerance = TOLERANCE): CompareReport[] {
+      return names.map((name) => {
+        const actual = parameters.get(name)!.diagHBatch;
+        const stored = golden.quantities['BatchDiagHessian']?.[name];
+        if (stored !== undefined) {
+          return compareTensor(actual, stored as GoldenTensor, { tolerance, label: `${golden.name} ${name} BatchDiagHessian` });
+        }
+        const bruteforce = golden.bruteforce?.diag_h?.[name];
+        if (bruteforce === undefined) throw new Error(`${golden.name}: no BatchDiagHessian reference for ${name}`);
+        return compareTensor(actual === undefined ? undefined : sumSamples(actual), bruteforce, {
+          tolerance,
+          label: `${golden.name} ${name} BatchDiagHessian summed over N (vs bruteforce.diag_h)`,
+        });
+      });
+    }
+
+    it('DiagHessian and BatchDiagHessian together (float64)', () => {
+      const parameters = run(golden, [new DiagHessian(), new BatchDiagHessian()]);
+      const diag = checkDiagH(parameters);
+      const batch = checkBatchDiagH(parameters);
+      record(`${golden.name} DiagHessian${referenceFailed('DiagHessian') ? ' (vs bruteforce)' : ''}`, diag);
+      record(`${golden.name} BatchDiagHessian${referenceFailed('BatchDiagHessian') ? ' (sum vs bruteforce)' : ''}`, batch);
+      expectOk([...diag, ...batch]);
+    });
+
+    it('DiagHessian alone (float64)', () => {
+      expectOk(checkDiagH(run(golden, [new DiagHessian()])));
+    });
+
+    it('BatchDiagHessian alone (float64)', () => {
+      expectOk(checkBatchDiagH(run(golden, [new BatchDiagHessian()])));
+    });
+
+    it('DiagHessian and BatchDiagHessian in float32 (relative error <= 1e-4 of the largest entry)', () => {
+      const parameters = run(golden, [new DiagHessian(), new BatchDiagHessian()], 'float32');
+      const reports = [...checkDiagH(parameters, FLOAT32_TOLERANCE), ...checkBatchDiagH(parameters, FLOAT32_TOLERANCE)];
+      record(`${golden.name} float32 (both)`, reports);
+      expectOk(reports);
+    });
+
+    if (golden.quantities['BatchDiagHessian'] === undefined) {
+      it('BatchDiagHessian per sample vs finite differences of .grad (reference failed)', () => {
+        const parameters = run(golden, [new BatchDiagHessian()]);
+        const fd = perSampleByFD(golden);
+        const reports = names.map((name) => {
+          const actual = parameters.get(name)!.diagHBatch!;
+          return compareArrays({ shape: actual.shape, data: actual.toArray() }, fd.get(name)!, {
+            tolerance: FD_TOLERANCE,
+            label: `${golden.name} ${name} BatchDiagHessian (vs finite differences)`,
+          });
+        });
+        record(`${golden.name} BatchDiagHessian per sample (vs FD)`, reports);
+        expectOk(reports);
+      });
+    }
+  });
+}
+
+afterAll(() => {
+  if (worst.size === 0) return;
+  const lines = [...worst].map(([key, error]) => `  ${key}: max rel error ${error.toExponential(2)}`);
+  console.log(`golden DiagHessian / BatchDiagHessian (float64, cpu):\n${lines.join('\n')}`);
+});
