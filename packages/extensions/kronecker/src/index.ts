@@ -1,0 +1,27 @@
+/**
+ * @backpack-ts/kronecker: Kronecker-factored curvature (KFAC, KFLR, KFRA) in
+ * the same backward pass as the gradient.
+ *
+ * Importing this package adds the typed fields `kfac`, `kflr` and `kfra` to
+ * core's `Parameter`: lists of Kronecker factors in the reference's order
+ * (Linear weight `[out x out, in x in]`, bias `[out x out]`).
+ */
+import type { Tensor } from '@backpack-ts/core';
+
+declare module '@backpack-ts/core' {
+  interface Parameter {
+    /** KFAC: Kronecker factors from a Monte-Carlo square root of the loss Hessian. */
+    kfac?: Tensor[];
+    /** KFLR: Kronecker factors from the exact square root of the loss Hessian. */
+    kflr?: Tensor[];
+    /** KFRA: Kronecker factors from the recursion of batch-averaged matrices. */
+    kfra?: Tensor[];
+  }
+}
+
+export { KFAC, type KFACOptions } from './kfac.js';
+export { KFLR } from './kflr.js';
+export { KFRA, backpropagateBatchAverage, type KFRAOptions, type KFRACurvature } from './kfra.js';
+export { KroneckerExtension, WeightSharingError, linearRule } from './kronecker-extension.js';
+export { SqrtKroneckerExtension } from './sqrt-extension.js';
+export { linearInputFactor, sqrtOutputFactor, batchAverageOutputFactor } from './factors.js';

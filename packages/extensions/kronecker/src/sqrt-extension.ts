@@ -1,0 +1,27 @@
+import { add, type GraphNode, type Tensor } from '@backpack-ts/core';
+import { sqrtOutputFactor } from './factors.js';
+import { KroneckerExtension } from './kronecker-extension.js';
+
+/**
+ * The square-root strategy of KFAC and KFLR: the loss starts a square root
+ * `S` of its Hessian (`[V, N, ...prediction]`, exact or sampled), which every
+ * module maps to its input with its transposed Jacobian (`jacTMatProd`).
+ * Where a tensor feeds several modules the square roots are summed, which is
+ * exact: `Jᵀ S = J₁ᵀ S + J₂ᵀ S` for `J = J₁ + J₂`.
+ *
+ * A Linear layer's output-side factor is `Σ_{v,n} S[v,n] S[v,n]ᵀ`
+ * (see {@link sqrtOutputFactor}).
+ */
+export abstract class SqrtKroneckerExtension extends KroneckerExtension<Tensor> {
+  protected accumulate(a: Tensor, b: Tensor): Tensor {
+    return add(a, b);
+  }
+
+  backpropagateThrough(node: GraphNode, sqrt: Tensor, _gradOutput: Tensor, inputIndex: number): Tensor {
+    return node.module.jacTMatProd(node, sqrt, inputIndex);
+  }
+
+  outputFactor(_node: GraphNode, sqrt: Tensor): Tensor {
+    return sqrtOutputFactor(sqrt);
+  }
+}
