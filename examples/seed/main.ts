@@ -1,7 +1,9 @@
 /**
- * The seed example, after BackPACK's first-order example: a linear classifier
+ * The seed example, after BackPACK's all-in-one example: a linear classifier
  * on one batch of 512 real MNIST digits, and for each first-order extension
- * (and all four at once) the shapes of what it stores on the parameters.
+ * (and all four at once), the GGN diagonals (exact and Monte-Carlo together),
+ * the Kronecker factors (KFAC, KFLR, KFRA together) and the Hessian diagonal,
+ * the shapes of what it stores on the parameters.
  *
  *   pnpm example                  # from the repository root
  *   pnpm example --backend cpu
@@ -18,8 +20,12 @@ import {
   type Backend,
   type Extension,
   type Quantity,
+  type Tensor,
 } from '@backpack-ts/core';
+import { DiagGGNExact, DiagGGNMC } from '@backpack-ts/diag-ggn';
+import { DiagHessian } from '@backpack-ts/diag-hessian';
 import { BatchGrad, BatchL2Grad, SumGradSquared, Variance } from '@backpack-ts/first-order';
+import { KFAC, KFLR, KFRA } from '@backpack-ts/kronecker';
 import { pathToFileURL } from 'node:url';
 import { loadMnistBatch } from './mnist-batch.js';
 
@@ -28,13 +34,16 @@ export const BATCH_SIZE = 512;
 /** Backends selectable with `--backend`. */
 const backends: Readonly<Record<string, Backend>> = { cpu };
 
-/** One backward pass per row, with these extensions. Add rows to print more (e.g. second-order extensions). */
+/** One backward pass per row, with these extensions. */
 export const runs: readonly (() => Extension[])[] = [
   () => [new BatchGrad()],
   () => [new Variance()],
   () => [new SumGradSquared()],
   () => [new BatchL2Grad()],
   () => [new BatchGrad(), new Variance(), new SumGradSquared(), new BatchL2Grad()],
+  () => [new DiagGGNMC({ seed: 0 }), new DiagGGNExact()],
+  () => [new KFAC({ seed: 0 }), new KFLR(), new KFRA()],
+  () => [new DiagHessian()],
 ];
 
 /** BackPACK's (snake_case) field name for each of this project's savefields. */
@@ -43,18 +52,24 @@ export const fieldNames: Readonly<Record<string, string>> = {
   variance: 'variance',
   sumGradSquared: 'sum_grad_squared',
   batchL2: 'batch_l2',
+  diagGgnExact: 'diag_ggn_exact',
+  diagGgnMc: 'diag_ggn_mc',
+  kfac: 'kfac',
+  kflr: 'kflr',
+  kfra: 'kfra',
+  diagH: 'diag_h',
 };
 
 /** Column where the shapes start. */
 const LABEL_WIDTH = 26;
 
+/** `.field.shape:  [..]` for a tensor, `.field (shapes):  [[..], [..]]` for a list of Kronecker factors. */
 function shapeLine(field: string, value: Quantity | undefined): string {
-  const shape =
-    value === undefined
-      ? 'not computed'
-      : Array.isArray(value)
-        ? value.map((factor) => formatShape(factor.shape)).join(', ')
-        : formatShape((value as { shape: readonly number[] }).shape);
+  if (Array.isArray(value)) {
+    const shapes = (value as readonly Tensor[]).map((factor) => formatShape(factor.shape));
+    return `.${field} (shapes):`.padEnd(LABEL_WIDTH) + `[${shapes.join(', ')}]`;
+  }
+  const shape = value === undefined ? 'not computed' : formatShape((value as Tensor).shape);
   return `.${field}.shape:`.padEnd(LABEL_WIDTH) + shape;
 }
 

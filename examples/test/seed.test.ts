@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { main, parseArgs } from '../seed/main.js';
 
 describe('seed example', () => {
-  it('prints the shapes of every first-order quantity for a batch of 512 MNIST digits', () => {
+  it('prints the shapes of every quantity for a batch of 512 MNIST digits, as the reference example', () => {
     const lines: string[] = [];
     main(['--backend', 'cpu'], (line) => lines.push(line));
 
@@ -38,6 +38,30 @@ describe('seed example', () => {
           ['batch_l2', '[512]'],
         ],
       ),
+      ...run(
+        'Extensions: DiagGGNMC, DiagGGNExact',
+        [
+          ['diag_ggn_mc', '[10, 784]'],
+          ['diag_ggn_exact', '[10, 784]'],
+        ],
+        [
+          ['diag_ggn_mc', '[10]'],
+          ['diag_ggn_exact', '[10]'],
+        ],
+      ),
+      '',
+      'Extensions: KFAC, KFLR, KFRA',
+      '1.weight',
+      '.grad.shape:              [10, 784]',
+      '.kfac (shapes):           [[10, 10], [784, 784]]',
+      '.kflr (shapes):           [[10, 10], [784, 784]]',
+      '.kfra (shapes):           [[10, 10], [784, 784]]',
+      '1.bias',
+      '.grad.shape:              [10]',
+      '.kfac (shapes):           [[10, 10]]',
+      '.kflr (shapes):           [[10, 10]]',
+      '.kfra (shapes):           [[10, 10]]',
+      ...run('Extension: DiagHessian', [['diag_h', '[10, 784]']], [['diag_h', '[10]']]),
     ]);
     // The reference's alignment: every shape starts in column 27.
     expect(lines).toContain('.grad_batch.shape:        [512, 10, 784]');
