@@ -25,6 +25,7 @@ export type DataArray = Float32Array | Float64Array | Int32Array;
 export type UnaryOp =
   | 'neg'
   | 'abs'
+  /** -1, 0 or 1; 0 for NaN, as PyTorch. */
   | 'sign'
   | 'exp'
   | 'expm1'
@@ -58,7 +59,10 @@ export type BinaryOp =
   | 'greaterEqual'
   | 'equal';
 
-/** Reductions over a set of axes. */
+/**
+ * Reductions over a set of axes. Core reduces int32 tensors only with `sum`
+ * and never over an empty set of elements with `max`/`min`.
+ */
 export type ReduceOp = 'sum' | 'max' | 'min';
 
 /**
@@ -94,7 +98,7 @@ export interface Backend<H = unknown> {
   slice(x: H, shape: Shape, begin: readonly number[], size: readonly number[], dtype: DType): H;
   /** Joins tensors along `axis`; all other dimensions agree. */
   concat(xs: readonly H[], shapes: readonly Shape[], axis: number, dtype: DType): H;
-  /** Pads every dimension with `value`: `before[i]` elements in front, `after[i]` behind. */
+  /** Pads every dimension with `value`: `before[i] >= 0` elements in front, `after[i] >= 0` behind. */
   pad(
     x: H,
     shape: Shape,
@@ -125,7 +129,7 @@ export interface Backend<H = unknown> {
    * Batched matrix product. `a` is `[batchA, m, k]` (or `[batchA, k, m]` when
    * `transA`), `b` is `[batchB, k, n]` (or `[batchB, n, k]` when `transB`);
    * `batchA` and `batchB` are equal or one of them is 1 (broadcast). Output
-   * `[max(batchA, batchB), m, n]`.
+   * `[batch, m, n]` with `batch` their broadcast (`batchA === 1 ? batchB : batchA`).
    */
   matmul(a: H, aShape: Shape, b: H, bShape: Shape, transA: boolean, transB: boolean, dtype: DType): H;
 
