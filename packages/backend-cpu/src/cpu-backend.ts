@@ -7,6 +7,7 @@ import type {
   ReduceOp,
   Shape,
   UnaryOp,
+  WindowGeometry,
 } from '@backpack-ts/core';
 import { binary, binaryScalar, unary } from './kernels/elementwise.js';
 import { concat, pad, permute, slice } from './kernels/layout.js';
@@ -14,6 +15,7 @@ import { GemmWorkspace, matmul } from './kernels/matmul.js';
 import { oneHot } from './kernels/one-hot.js';
 import { reduce } from './kernels/reduce.js';
 import { logSoftmax, softmax } from './kernels/softmax.js';
+import { argmax, fold, unfold } from './kernels/window.js';
 import { Float64Scratch } from './scratch.js';
 import type { CpuHandle } from './storage.js';
 import { cast, fromData, full } from './storage.js';
@@ -37,6 +39,7 @@ export class CpuBackend implements Backend<CpuHandle> {
 
   private readonly gemmWorkspace = new GemmWorkspace();
   private readonly reduceScratch = new Float64Scratch();
+  private readonly windowScratch = new Float64Scratch();
 
   fromData(data: ArrayLike<number>, shape: Shape, dtype: DType): CpuHandle {
     return fromData(data, shape, dtype);
@@ -123,6 +126,27 @@ export class CpuBackend implements Backend<CpuHandle> {
     dtype: DType,
   ): CpuHandle {
     return matmul(a, aShape, b, bShape, transA, transB, dtype, this.gemmWorkspace);
+  }
+
+  /** im2col, walking only the taps inside the input (the padding stays 0). */
+  unfold(x: CpuHandle, shape: Shape, window: WindowGeometry, dtype: DType): CpuHandle {
+    return unfold(x, shape, window, dtype);
+  }
+
+  /** col2im; float32 overlaps are summed in doubles and rounded once. */
+  fold(
+    cols: CpuHandle,
+    colsShape: Shape,
+    spatial: readonly number[],
+    window: WindowGeometry,
+    dtype: DType,
+  ): CpuHandle {
+    return fold(cols, colsShape, spatial, window, dtype, this.windowScratch);
+  }
+
+  /** First maximum on ties; NaN counts as the largest value, as in PyTorch. */
+  argmax(x: CpuHandle, shape: Shape, axis: number, _dtype: DType): CpuHandle {
+    return argmax(x, shape, axis, this.windowScratch);
   }
 
   softmax(x: CpuHandle, shape: Shape, axis: number, dtype: DType): CpuHandle {

@@ -66,6 +66,18 @@ export type BinaryOp =
 export type ReduceOp = 'sum' | 'max' | 'min';
 
 /**
+ * A sliding window over the spatial dimensions of `[N, C, ...spatial]`
+ * (convolution, pooling): one entry per spatial dimension. Padding is the
+ * same on both sides of a dimension and filled with zeros.
+ */
+export interface WindowGeometry {
+  readonly kernel: readonly number[];
+  readonly stride: readonly number[];
+  readonly padding: readonly number[];
+  readonly dilation: readonly number[];
+}
+
+/**
  * A tensor backend. `H` is the backend's handle type.
  *
  * Shapes passed to a kernel are those of the handles passed with them. Where a
@@ -132,6 +144,26 @@ export interface Backend<H = unknown> {
    * `[batch, m, n]` with `batch` their broadcast (`batchA === 1 ? batchB : batchA`).
    */
   matmul(a: H, aShape: Shape, b: H, bShape: Shape, transA: boolean, transB: boolean, dtype: DType): H;
+
+  // ---- sliding windows (convolution, pooling) ----
+  /**
+   * im2col: `x` is `[N, C, ...spatial]`; returns `[N, C * K, L]` where K is the
+   * number of kernel positions and L the number of window positions (the
+   * output's spatial size, row-major). Row `c * K + k` holds channel c at
+   * kernel offset k (kernel offsets row-major), so a convolution weight
+   * `[out, C, ...kernel]` flattened to `[out, C * K]` multiplies it directly.
+   * Positions in the padding read 0.
+   */
+  unfold(x: H, shape: Shape, window: WindowGeometry, dtype: DType): H;
+  /**
+   * col2im, the transpose of `unfold`: `cols` is `[N, C * K, L]`; returns
+   * `[N, C, ...spatial]` where every element is the sum of the column entries
+   * that `unfold` would have read from it (entries landing in the padding
+   * are dropped). `spatial` is the size of the result.
+   */
+  fold(cols: H, colsShape: Shape, spatial: readonly number[], window: WindowGeometry, dtype: DType): H;
+  /** Index of the largest element along `axis` (the first one when tied), as int32; the axis is removed. */
+  argmax(x: H, shape: Shape, axis: number, dtype: DType): H;
 
   // ---- neural-network kernels ----
   /** Softmax along `axis`, numerically stable. */

@@ -5,4 +5,5 @@ export * from './layout.js';
 export * from './matmul.js';
 export * from './einsum.js';
 export * from './nn.js';
+export * from './window.js';
 export { assertFloat, isFloat } from './check.js';

@@ -1,0 +1,71 @@
+import type { WindowGeometry } from '../backend/backend.js';
+import { formatShape, normalizeAxis, sizeOf } from '../tensor/shape.js';
+import { Tensor } from '../tensor/tensor.js';
+import { sameBackend } from './check.js';
+
+/**
+ * Number of window positions along one dimension of size `size`, or an error
+ * when the kernel does not fit the padded input.
+ */
+export function windowCount(size: number, window: WindowGeometry, dim: number, where = 'unfold'): number {
+  const extent = window.dilation[dim]! * (window.kernel[dim]! - 1) + 1;
+  const padded = size + 2 * window.padding[dim]!;
+  if (extent > padded) {
+    throw new RangeError(
+      `${where}: the kernel spans ${extent} elements (kernel ${window.kernel[dim]}, dilation ${window.dilation[dim]}) in spatial dimension ${dim}, but the padded input has only ${padded} (size ${size} + 2 × padding ${window.padding[dim]})`,
+    );
+  }
+  return Math.floor((padded - extent) / window.stride[dim]!) + 1;
+}
+
+/** The output spatial size of a window over `spatial`. */
+export function windowOutputSize(spatial: readonly number[], window: WindowGeometry, where = 'unfold'): number[] {
+  return spatial.map((size, dim) => windowCount(size, window, dim, where));
+}
+
+function checkGeometry(spatialRank: number, window: WindowGeometry, where: string): void {
+  for (const [name, values, min] of [
+    ['kernel', window.kernel, 1],
+    ['stride', window.stride, 1],
+    ['padding', window.padding, 0],
+    ['dilation', window.dilation, 1],
+  ] as const) {
+    if (values.length !== spatialRank || values.some((v) => !Number.isInteger(v) || v < min)) {
+      throw new RangeError(`${where}: ${name} must be ${spatialRank} integer(s) >= ${min}, got [${values.join(', ')}]`);
+    }
+  }
+}
+
+/** im2col: `[N, C, ...spatial]` -> `[N, C * K, L]` (see `Backend.unfold`). */
+export function unfold(x: Tensor, window: WindowGeometry): Tensor {
+  const backend = sameBackend('unfold', [x]);
+  if (x.rank < 3) throw new RangeError(`unfold: expects [N, C, ...spatial], got ${formatShape(x.shape)}`);
+  checkGeometry(x.rank - 2, window, 'unfold');
+  const outSpatial = windowOutputSize(x.shape.slice(2), window);
+  const outShape = [x.shape[0]!, x.shape[1]! * sizeOf(window.kernel), sizeOf(outSpatial)];
+  return new Tensor(backend, backend.unfold(x.handle, x.shape, window, x.dtype), outShape, x.dtype);
+}
+
+/** col2im, the transpose of `unfold`: `[N, C * K, L]` -> `[N, C, ...spatial]`. */
+export function fold(cols: Tensor, spatial: readonly number[], window: WindowGeometry): Tensor {
+  const backend = sameBackend('fold', [cols]);
+  checkGeometry(spatial.length, window, 'fold');
+  const kernelSize = sizeOf(window.kernel);
+  const positions = sizeOf(windowOutputSize(spatial, window, 'fold'));
+  if (cols.rank !== 3 || cols.shape[1]! % kernelSize !== 0 || cols.shape[2] !== positions) {
+    throw new RangeError(
+      `fold: expects [N, C * ${kernelSize}, ${positions}] for spatial size [${spatial.join(', ')}], got ${formatShape(cols.shape)}`,
+    );
+  }
+  const outShape = [cols.shape[0]!, cols.shape[1]! / kernelSize, ...spatial];
+  return new Tensor(backend, backend.fold(cols.handle, cols.shape, spatial, window, cols.dtype), outShape, cols.dtype);
+}
+
+/** Index of the maximum along `axis` (first when tied), int32, axis removed. */
+export function argmax(x: Tensor, axis: number): Tensor {
+  const backend = sameBackend('argmax', [x]);
+  const ax = normalizeAxis(axis, x.rank, 'argmax');
+  if (x.shape[ax] === 0) throw new RangeError(`argmax: axis ${ax} of ${formatShape(x.shape)} is empty`);
+  const outShape = x.shape.filter((_, i) => i !== ax);
+  return new Tensor(backend, backend.argmax(x.handle, x.shape, ax, x.dtype), outShape, 'int32');
+}
