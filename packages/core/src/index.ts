@@ -25,6 +25,30 @@ export { Identity } from './modules/identity.js';
 export { Dropout } from './modules/dropout.js';
 export { Add } from './modules/add.js';
 export { ReLU, Sigmoid, Tanh, LeakyReLU, ELU, SELU, LogSigmoid } from './modules/activations.js';
+export { ConvNd, Conv1d, Conv2d, Conv3d } from './modules/conv.js';
+export { ConvTransposeNd, ConvTranspose1d, ConvTranspose2d, ConvTranspose3d } from './modules/conv-transpose.js';
+export type { ConvOptions, ConvTransposeOptions } from './modules/conv-common.js';
+export {
+  MaxPoolNd,
+  MaxPool1d,
+  MaxPool2d,
+  MaxPool3d,
+  AvgPoolNd,
+  AvgPool1d,
+  AvgPool2d,
+  AvgPool3d,
+  AdaptiveAvgPoolNd,
+  AdaptiveAvgPool1d,
+  AdaptiveAvgPool2d,
+  AdaptiveAvgPool3d,
+  type SpatialSize,
+  type MaxPoolOptions,
+  type AvgPoolOptions,
+  type AdaptiveOutputSize,
+} from './modules/pooling.js';
+export { ZeroPad2d } from './modules/padding.js';
+export { BatchNormNd, BatchNorm1d, BatchNorm2d, BatchNorm3d, type BatchNormOptions } from './modules/batch-norm.js';
+export { Embedding, type EmbeddingOptions } from './modules/embedding.js';
 
 export { LossModule, type Reduction } from './losses/loss-module.js';
 export { CrossEntropyLoss } from './losses/cross-entropy-loss.js';

@@ -83,6 +83,19 @@ export abstract class LeafModule extends Module {
   }
 
   /**
+   * Why per-sample quantities of this node are undefined, or `undefined` when
+   * they are defined (the default). Per-sample quantities (individual
+   * gradients, per-sample curvature) need each sample's output to depend on
+   * that sample alone; a module that mixes samples, such as BatchNorm in
+   * training mode (batch statistics), breaks that. Extensions computing
+   * per-sample quantities call this in `check`, so the pass is refused
+   * before anything is modified; the message names the module.
+   */
+  perSampleUndefinedReason(_node: GraphNode): string | undefined {
+    return undefined;
+  }
+
+  /**
    * Diagonal of the residual term `Σ_k g_k ∇²y_k` of the Hessian w.r.t. the
    * input, per sample (`[N, ...in]`), where g is the gradient w.r.t. the
    * output y. `undefined` when the module is linear in its input (the

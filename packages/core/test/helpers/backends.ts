@@ -20,7 +20,8 @@ export function wrapBackend(base: Backend, name: string, overrides: Partial<Back
 const creatingKernels = [
   'fromData', 'full', 'reshape', 'permute', 'slice', 'concat', 'pad', 'cast',
   'unary', 'binary', 'binaryScalar', 'reduce', 'matmul', 'softmax', 'logSoftmax', 'oneHot',
-] as const;
+  'unfold', 'fold', 'argmax',
+] as const satisfies readonly Exclude<keyof Backend, 'name' | 'dtypes' | 'read' | 'dispose' | 'liveCount'>[];
 
 /** Handle counts of a {@link countingBackend}. */
 export interface HandleCounts {

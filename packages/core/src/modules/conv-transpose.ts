@@ -1,0 +1,207 @@
+import type { WindowGeometry } from '../backend/backend.js';
+import type { GraphNode } from '../graph/graph-node.js';
+import { add } from '../ops/elementwise.js';
+import { pad, reshape, slice } from '../ops/layout.js';
+import { matmul } from '../ops/matmul.js';
+import { sum } from '../ops/reduce.js';
+import { fold, unfold, windowOutputSize } from '../ops/window.js';
+import { defaultGenerator } from '../tensor/default-generator.js';
+import { formatShape, sizeOf } from '../tensor/shape.js';
+import type { Tensor } from '../tensor/tensor.js';
+import {
+  checkConvInput,
+  checkGroups,
+  contractPositions,
+  type SpatialArg,
+  type ConvTransposeOptions,
+} from './conv-common.js';
+import { LeafModule } from './leaf-module.js';
+import { expandTuple } from './spatial.js';
+import type { Parameter } from './parameter.js';
+
+/**
+ * Transposed convolution over `spatialRank` dimensions with PyTorch's
+ * semantics and layouts: input `[N, inChannels, ...spatial]`, weight
+ * `[inChannels, outChannels / groups, ...kernel]`, bias `[outChannels]`,
+ * output `[N, outChannels, ...outSpatial]` with
+ * `outSpatial = (spatial - 1) stride - 2 padding + dilation (kernel - 1) + outputPadding + 1`.
+ * Initialised uniformly in ±1/sqrt(fanIn) with fanIn = outChannels / groups ×
+ * kernel volume (PyTorch computes it from the weight's dimension 1).
+ *
+ * It is the adjoint of the convolution with the same window from
+ * `outChannels` to `inChannels`: a batched matrix product per group makes the
+ * columns `[N, G, out/G·K, L]` (L = window positions over the output, one per
+ * input element), and `fold` (col2im) sums them onto the output grid.
+ *
+ * When `outputPadding >= stride` (allowed if it is below the dilation), the
+ * window fits more positions into the output than the input has elements;
+ * the input is padded with zeros at the end to match.
+ */
+export abstract class ConvTransposeNd extends LeafModule {
+  readonly typeName: string;
+  readonly weight: Parameter;
+  readonly bias: Parameter | undefined;
+  readonly kernelSize: readonly number[];
+  readonly stride: readonly number[];
+  readonly padding: readonly number[];
+  readonly outputPadding: readonly number[];
+  readonly dilation: readonly number[];
+  readonly groups: number;
+  /** The window of the convolution this one is the transpose of (sliding over the output). */
+  readonly window: WindowGeometry;
+
+  protected constructor(
+    typeName: string,
+    readonly spatialRank: number,
+    readonly inChannels: number,
+    readonly outChannels: number,
+    kernelSize: SpatialArg,
+    options: ConvTransposeOptions = {},
+  ) {
+    super();
+    this.typeName = typeName;
+    this.groups = options.groups ?? 1;
+    checkGroups(typeName, inChannels, outChannels, this.groups);
+    this.kernelSize = expandTuple(typeName, 'kernelSize', kernelSize, spatialRank, 1);
+    this.stride = expandTuple(typeName, 'stride', options.stride ?? 1, spatialRank, 1);
+    this.padding = expandTuple(typeName, 'padding', options.padding ?? 0, spatialRank, 0);
+    this.dilation = expandTuple(typeName, 'dilation', options.dilation ?? 1, spatialRank, 1);
+    this.outputPadding = expandTuple(typeName, 'outputPadding', options.outputPadding ?? 0, spatialRank, 0);
+    this.outputPadding.forEach((op, d) => {
+      if (op >= this.stride[d]! && op >= this.dilation[d]!) {
+        throw new RangeError(
+          `${typeName}: outputPadding (${op}) must be smaller than either stride (${this.stride[d]}) or dilation (${this.dilation[d]}) in spatial dimension ${d}`,
+        );
+      }
+    });
+    this.window = { kernel: this.kernelSize, stride: this.stride, padding: this.padding, dilation: this.dilation };
+
+    const generator = options.generator ?? defaultGenerator;
+    const bound = 1 / Math.sqrt((outChannels / this.groups) * sizeOf(this.kernelSize));
+    const create = { low: -bound, high: bound, backend: options.backend, dtype: options.dtype };
+    const weightShape = [inChannels, outChannels / this.groups, ...this.kernelSize];
+    this.weight = this.registerParameter('weight', generator.uniform(weightShape, create));
+    this.bias = options.bias === false ? undefined : this.registerParameter('bias', generator.uniform([outChannels], create));
+  }
+
+  /** The output's spatial size for an input of spatial size `spatial`. */
+  outputSize(spatial: readonly number[]): number[] {
+    return spatial.map(
+      (size, d) =>
+        (size - 1) * this.stride[d]! -
+        2 * this.padding[d]! +
+        this.dilation[d]! * (this.kernelSize[d]! - 1) +
+        this.outputPadding[d]! +
+        1,
+    );
+  }
+
+  protected checkInputs(inputs: readonly Tensor[]): void {
+    const x = checkConvInput(this, inputs, this.spatialRank, this.inChannels, this.weight.data);
+    const spatial = x.shape.slice(2);
+    const outSpatial = this.outputSize(spatial);
+    if (spatial.some((s) => s < 1) || outSpatial.some((s) => s < 1)) {
+      throw new RangeError(
+        `${this.describe()}: input of shape ${formatShape(x.shape)} gives output size [${outSpatial.join(', ')}] (stride [${this.stride.join(', ')}], padding [${this.padding.join(', ')}], dilation [${this.dilation.join(', ')}], kernel [${this.kernelSize.join(', ')}], outputPadding [${this.outputPadding.join(', ')}]); every size must be at least 1`,
+      );
+    }
+  }
+
+  /** `[G, in/G, out/G · K]`: the weight as one matrix per group. */
+  private groupedWeight(): Tensor {
+    const g = this.groups;
+    return reshape(this.weight.data, [g, this.inChannels / g, (this.outChannels / g) * sizeOf(this.kernelSize)]);
+  }
+
+  /** Window positions over the output: the input's spatial size, plus any outputPadding overhang. */
+  private positions(outSpatial: readonly number[]): number[] {
+    return windowOutputSize(outSpatial, this.window, this.describe());
+  }
+
+  /** The input padded with zeros at the end to the window positions `positions` (itself if they agree). */
+  private padInput(x: Tensor, positions: readonly number[]): Tensor {
+    const spatial = x.shape.slice(2);
+    if (positions.every((p, d) => p === spatial[d])) return x;
+    const after = [0, 0, ...positions.map((p, d) => p - spatial[d]!)];
+    return pad(x, after.map(() => 0), after);
+  }
+
+  protected compute(inputs: readonly Tensor[], saved: Record<string, Tensor>): Tensor {
+    const x = inputs[0]!;
+    const n = x.shape[0]!;
+    const g = this.groups;
+    const outSpatial = this.outputSize(x.shape.slice(2));
+    const positions = this.positions(outSpatial);
+    const padded = this.padInput(x, positions);
+    if (padded !== x) saved['paddedInput'] = padded;
+    const grouped = reshape(padded, [n, g, this.inChannels / g, sizeOf(positions)]);
+    // [G, in/G, out/G·K]ᵀ @ [N, G, in/G, L] -> [N, G, out/G·K, L]
+    const columns = matmul(this.groupedWeight(), grouped, true, false);
+    const flat = reshape(columns, [n, this.outChannels * sizeOf(this.kernelSize), sizeOf(positions)]);
+    const out = fold(flat, outSpatial, this.window);
+    if (this.bias === undefined) return out;
+    return add(out, reshape(this.bias.data, [this.outChannels, ...outSpatial.map(() => 1)]));
+  }
+
+  /** `unfold` of `mat` `[V, N, out, ...o]` as `[V·N, out · K, L]`, and the positions L per dimension. */
+  private unfoldMat(node: GraphNode, mat: Tensor): { columns: Tensor; positions: number[] } {
+    const [v, n] = [mat.shape[0]!, mat.shape[1]!];
+    const outSpatial = node.output.shape.slice(2);
+    const columns = unfold(reshape(mat, [v * n, this.outChannels, ...outSpatial]), this.window);
+    return { columns, positions: this.positions(outSpatial) };
+  }
+
+  /** `unfold` over the output grid, then W per group: `[V, N, out, ...o] -> [V, N, in, ...spatial]`. */
+  jacTMatProd(node: GraphNode, mat: Tensor): Tensor {
+    const [v, n] = [mat.shape[0]!, mat.shape[1]!];
+    const g = this.groups;
+    const { columns, positions } = this.unfoldMat(node, mat);
+    const grouped = reshape(columns, [v * n, g, columns.shape[1]! / g, sizeOf(positions)]);
+    // [G, in/G, out/G·K] @ [V·N, G, out/G·K, L] -> [V·N, G, in/G, L]
+    const product = matmul(this.groupedWeight(), grouped);
+    const result = reshape(product, [v, n, this.inChannels, ...positions]);
+    const inShape = node.input.shape;
+    if (positions.every((p, d) => p === inShape[d + 2])) return result;
+    return slice(result, [], [v, n, ...inShape.slice(1)]);
+  }
+
+  override paramJacTMatProd(node: GraphNode, name: string, mat: Tensor, sumBatch: boolean): Tensor {
+    const [v, n] = [mat.shape[0]!, mat.shape[1]!];
+    if (name === 'bias' && this.bias !== undefined) {
+      const matFlat = reshape(mat, [v, n, this.outChannels, sizeOf(node.output.shape.slice(2))]);
+      return sum(matFlat, sumBatch ? [1, 3] : [3]);
+    }
+    if (name !== 'weight') return super.paramJacTMatProd(node, name, mat, sumBatch);
+    const g = this.groups;
+    const { columns, positions } = this.unfoldMat(node, mat);
+    const length = sizeOf(positions);
+    const matGrouped = reshape(columns, [v, n, g, columns.shape[1]! / g, length]);
+    const input = node.saved['paddedInput'] ?? this.padInput(node.input, positions);
+    const inputGrouped = reshape(input, [n, g, this.inChannels / g, length]);
+    // Σ_l input[n, g, c, l] columns[v, n, g, r, l] -> [V, (N,) G, in/G, out/G·K]
+    const result = contractPositions(matGrouped, inputGrouped, false, sumBatch);
+    const weightShape = this.weight.data.shape;
+    return reshape(result, sumBatch ? [v, ...weightShape] : [v, n, ...weightShape]);
+  }
+}
+
+/** 1-d transposed convolution: input `[N, C, L]`, weight `[in, out/groups, k]`, as `torch.nn.ConvTranspose1d`. */
+export class ConvTranspose1d extends ConvTransposeNd {
+  constructor(inChannels: number, outChannels: number, kernelSize: SpatialArg, options: ConvTransposeOptions = {}) {
+    super('ConvTranspose1d', 1, inChannels, outChannels, kernelSize, options);
+  }
+}
+
+/** 2-d transposed convolution: input `[N, C, H, W]`, weight `[in, out/groups, kH, kW]`, as `torch.nn.ConvTranspose2d`. */
+export class ConvTranspose2d extends ConvTransposeNd {
+  constructor(inChannels: number, outChannels: number, kernelSize: SpatialArg, options: ConvTransposeOptions = {}) {
+    super('ConvTranspose2d', 2, inChannels, outChannels, kernelSize, options);
+  }
+}
+
+/** 3-d transposed convolution: input `[N, C, D, H, W]`, weight `[in, out/groups, kD, kH, kW]`, as `torch.nn.ConvTranspose3d`. */
+export class ConvTranspose3d extends ConvTransposeNd {
+  constructor(inChannels: number, outChannels: number, kernelSize: SpatialArg, options: ConvTransposeOptions = {}) {
+    super('ConvTranspose3d', 3, inChannels, outChannels, kernelSize, options);
+  }
+}
