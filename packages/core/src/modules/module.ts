@@ -114,15 +114,23 @@ export abstract class Module {
     return this.train(false);
   }
 
-  /** Forgets the gradient of every parameter (PyTorch's `zero_grad(set_to_none=True)`). */
+  /**
+   * Forgets the gradient of every parameter (PyTorch's `zero_grad(set_to_none=True)`),
+   * disposing it: the engine created it, so on backends with manual memory nobody else frees it.
+   */
   zeroGrad(): void {
-    for (const parameter of this.parameters()) parameter.grad = undefined;
+    for (const parameter of this.parameters()) {
+      parameter.grad?.dispose();
+      parameter.grad = undefined;
+    }
   }
 
   /**
    * Replaces parameters and buffers by dotted name, e.g. with tensors exported
    * from PyTorch. Every name must exist and every shape, dtype and backend
-   * must match; nothing is changed unless all do.
+   * must match; nothing is changed unless all do. The module holds the given
+   * tensors from then on; the replaced ones are not disposed (they may be
+   * shared), so on backends with manual memory dispose them yourself.
    */
   loadStateDict(state: Readonly<Record<string, Tensor>>): void {
     const parameters = new Map(this.namedParameters());
