@@ -3,9 +3,25 @@
  * stored parameters, buffers and batch, and extends model and loss.
  */
 import {
+  AdaptiveAvgPool1d,
+  AdaptiveAvgPool2d,
+  AdaptiveAvgPool3d,
+  AvgPool1d,
+  AvgPool2d,
+  AvgPool3d,
   BCEWithLogitsLoss,
+  BatchNorm1d,
+  BatchNorm2d,
+  BatchNorm3d,
+  Conv1d,
+  Conv2d,
+  Conv3d,
+  ConvTranspose1d,
+  ConvTranspose2d,
+  ConvTranspose3d,
   CrossEntropyLoss,
   Dropout,
+  Embedding,
   ELU,
   Flatten,
   Generator,
@@ -14,11 +30,15 @@ import {
   Linear,
   LogSigmoid,
   MSELoss,
+  MaxPool1d,
+  MaxPool2d,
+  MaxPool3d,
   ReLU,
   SELU,
   Sequential,
   Sigmoid,
   Tanh,
+  ZeroPad2d,
   extend,
   tensor,
   type Backend,
@@ -62,6 +82,101 @@ function numberArg(spec: GoldenLayerSpec, key: string, fallback?: number): numbe
   return value;
 }
 
+/** A PyTorch "int or tuple" argument: one number, or one per spatial dimension. */
+function sizeArg(spec: GoldenLayerSpec, key: string, fallback?: number | readonly number[]): number | number[] {
+  const value = spec[key] ?? fallback;
+  if (typeof value === 'number' && Number.isInteger(value)) return value;
+  if (Array.isArray(value) && value.every((v) => typeof v === 'number' && Number.isInteger(v))) return value as number[];
+  throw new TypeError(`golden layer ${spec.type}: argument '${key}' must be an integer or a list of integers, got ${JSON.stringify(value)}`);
+}
+
+/** An optional "int or tuple" argument: left out (the module's default) when the spec does not give it. */
+function optionalSize(spec: GoldenLayerSpec, key: string): number | number[] | undefined {
+  return spec[key] === undefined || spec[key] === null ? undefined : sizeArg(spec, key);
+}
+
+/** `{ [name]: value }` without the entries whose value is undefined (exactOptionalPropertyTypes-friendly). */
+function defined<T extends Record<string, unknown>>(options: T): { [K in keyof T]?: Exclude<T[K], undefined> } {
+  return Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) as { [K in keyof T]?: Exclude<T[K], undefined> };
+}
+
+/** `Conv{1,2,3}d{in,out,kernel,stride,padding,dilation,groups,bias}`. */
+function convFactory(make: typeof Conv1d | typeof Conv2d | typeof Conv3d): LayerFactory {
+  return (spec, { backend, dtype }, generator) =>
+    new make(numberArg(spec, 'in'), numberArg(spec, 'out'), sizeArg(spec, 'kernel'), {
+      ...defined({ stride: optionalSize(spec, 'stride'), padding: optionalSize(spec, 'padding'), dilation: optionalSize(spec, 'dilation') }),
+      groups: numberArg(spec, 'groups', 1),
+      bias: spec['bias'] !== false,
+      backend,
+      dtype,
+      generator,
+    });
+}
+
+/** `ConvTranspose{1,2,3}d{in,out,kernel,stride,padding,output_padding,dilation,groups,bias}`. */
+function convTransposeFactory(make: typeof ConvTranspose1d | typeof ConvTranspose2d | typeof ConvTranspose3d): LayerFactory {
+  return (spec, { backend, dtype }, generator) =>
+    new make(numberArg(spec, 'in'), numberArg(spec, 'out'), sizeArg(spec, 'kernel'), {
+      ...defined({
+        stride: optionalSize(spec, 'stride'),
+        padding: optionalSize(spec, 'padding'),
+        outputPadding: optionalSize(spec, 'output_padding'),
+        dilation: optionalSize(spec, 'dilation'),
+      }),
+      groups: numberArg(spec, 'groups', 1),
+      bias: spec['bias'] !== false,
+      backend,
+      dtype,
+      generator,
+    });
+}
+
+/** `MaxPool{1,2,3}d{kernel,stride,padding,dilation}`; stride absent means stride = kernel. */
+function maxPoolFactory(make: typeof MaxPool1d | typeof MaxPool2d | typeof MaxPool3d): LayerFactory {
+  return (spec) =>
+    new make(
+      sizeArg(spec, 'kernel'),
+      defined({ stride: optionalSize(spec, 'stride'), padding: optionalSize(spec, 'padding'), dilation: optionalSize(spec, 'dilation') }),
+    );
+}
+
+/** `AvgPool{1,2,3}d{kernel,stride,padding,count_include_pad}`; stride absent means stride = kernel. */
+function avgPoolFactory(make: typeof AvgPool1d | typeof AvgPool2d | typeof AvgPool3d): LayerFactory {
+  return (spec) =>
+    new make(
+      sizeArg(spec, 'kernel'),
+      defined({
+        stride: optionalSize(spec, 'stride'),
+        padding: optionalSize(spec, 'padding'),
+        countIncludePad: typeof spec['count_include_pad'] === 'boolean' ? spec['count_include_pad'] : undefined,
+      }),
+    );
+}
+
+/** `AdaptiveAvgPool{1,2,3}d{output_size}` (an entry `null` keeps that input size). */
+function adaptiveAvgPoolFactory(make: typeof AdaptiveAvgPool1d | typeof AdaptiveAvgPool2d | typeof AdaptiveAvgPool3d): LayerFactory {
+  return (spec) => {
+    const size = spec['output_size'];
+    if (typeof size === 'number') return new make(size);
+    if (Array.isArray(size) && size.every((s) => s === null || typeof s === 'number')) return new make(size as (number | null)[]);
+    throw new TypeError(`golden layer ${spec.type}: argument 'output_size' must be an integer or a list, got ${JSON.stringify(size)}`);
+  };
+}
+
+/** `BatchNorm{1,2,3}d{features,eps,momentum}`; the running statistics come from the case's buffers. */
+function batchNormFactory(make: typeof BatchNorm1d | typeof BatchNorm2d | typeof BatchNorm3d): LayerFactory {
+  return (spec, { backend, dtype }) =>
+    new make(numberArg(spec, 'features'), { eps: numberArg(spec, 'eps', 1e-5), backend, dtype });
+}
+
+/** `ZeroPad2d{padding}`: one number, or `[left, right, top, bottom]`. */
+const zeroPadFactory: LayerFactory = (spec) => {
+  const padding = sizeArg(spec, 'padding');
+  if (typeof padding === 'number') return new ZeroPad2d(padding);
+  if (padding.length !== 4) throw new TypeError(`golden layer ZeroPad2d: padding must be one integer or 4, got ${JSON.stringify(padding)}`);
+  return new ZeroPad2d(padding as [number, number, number, number]);
+};
+
 /** Layer types of the golden files that core implements, by PyTorch name. */
 const layerFactories: Readonly<Record<string, LayerFactory>> = {
   Linear: (spec, { backend, dtype }, generator) =>
@@ -76,6 +191,27 @@ const layerFactories: Readonly<Record<string, LayerFactory>> = {
   ELU: (spec) => new ELU(numberArg(spec, 'alpha', 1)),
   SELU: () => new SELU(),
   LogSigmoid: () => new LogSigmoid(),
+  Conv1d: convFactory(Conv1d),
+  Conv2d: convFactory(Conv2d),
+  Conv3d: convFactory(Conv3d),
+  ConvTranspose1d: convTransposeFactory(ConvTranspose1d),
+  ConvTranspose2d: convTransposeFactory(ConvTranspose2d),
+  ConvTranspose3d: convTransposeFactory(ConvTranspose3d),
+  MaxPool1d: maxPoolFactory(MaxPool1d),
+  MaxPool2d: maxPoolFactory(MaxPool2d),
+  MaxPool3d: maxPoolFactory(MaxPool3d),
+  AvgPool1d: avgPoolFactory(AvgPool1d),
+  AvgPool2d: avgPoolFactory(AvgPool2d),
+  AvgPool3d: avgPoolFactory(AvgPool3d),
+  AdaptiveAvgPool1d: adaptiveAvgPoolFactory(AdaptiveAvgPool1d),
+  AdaptiveAvgPool2d: adaptiveAvgPoolFactory(AdaptiveAvgPool2d),
+  AdaptiveAvgPool3d: adaptiveAvgPoolFactory(AdaptiveAvgPool3d),
+  ZeroPad2d: zeroPadFactory,
+  BatchNorm1d: batchNormFactory(BatchNorm1d),
+  BatchNorm2d: batchNormFactory(BatchNorm2d),
+  BatchNorm3d: batchNormFactory(BatchNorm3d),
+  Embedding: (spec, { backend, dtype }, generator) =>
+    new Embedding(numberArg(spec, 'num_embeddings'), numberArg(spec, 'embedding_dim'), { backend, dtype, generator }),
 };
 
 const lossFactories: Readonly<Record<string, (reduction: Reduction) => LossModule>> = {
@@ -89,6 +225,93 @@ export function unsupportedTypes(golden: GoldenCase): string[] {
   const missing = golden.case.layers.map((layer) => layer.type).filter((type) => !(type in layerFactories));
   if (!(golden.case.loss.type in lossFactories)) missing.push(golden.case.loss.type);
   return [...new Set(missing)];
+}
+
+/**
+ * One layer of a golden spec as a core module (initialised from `generator`,
+ * which defaults to a fresh `Generator(0)`); throws for a type core lacks.
+ */
+export function buildGoldenLayer(spec: GoldenLayerSpec, options: BuildOptions, generator: Generator = new Generator(0)): Module {
+  const factory = layerFactories[spec.type];
+  if (factory === undefined) throw new Error(`golden layer type '${spec.type}' is not implemented by core`);
+  return factory(spec, options, generator);
+}
+
+/** What {@link syntheticGoldenCase} builds a case from. */
+export interface SyntheticCaseSpec {
+  readonly name: string;
+  readonly layers: readonly GoldenLayerSpec[];
+  readonly loss: GoldenLossSpec;
+  readonly batch: number;
+  /** Shape of one sample. */
+  readonly inputShape: readonly number[];
+  /** For an Embedding first layer: indices are drawn in `[0, indexRange)`. */
+  readonly indexRange?: number;
+}
+
+/**
+ * A golden case without reference values, for tests beyond the golden
+ * files: random parameters (the layers' own initialisation from a seeded
+ * generator; BatchNorm scale, shift and running statistics drawn too, so
+ * they are not the identity), a standard-normal input (or indices), random
+ * targets, and the forward result, computed on `backend` in float64. Feed it
+ * to {@link buildGoldenModel} like a golden file; `quantities` is empty.
+ */
+export function syntheticGoldenCase(spec: SyntheticCaseSpec, seed: number, backend: Backend): GoldenCase {
+  const options: BuildOptions = { backend, dtype: 'float64' };
+  const generator = new Generator(seed);
+  const model = new Sequential(...spec.layers.map((layer) => buildGoldenLayer(layer, options, generator)));
+  const asGolden = (t: Tensor): GoldenTensor => ({ shape: [...t.shape], data: Array.from(t.toArray()) });
+  const params: Record<string, GoldenTensor> = {};
+  const buffers: Record<string, GoldenTensor> = {};
+  const create = { backend: options.backend, dtype: options.dtype };
+  for (const [name, parameter] of model.namedParameters()) {
+    const isNorm = spec.layers[Number(name.split('.')[0])]?.type.startsWith('BatchNorm') === true;
+    const shape = parameter.data.shape;
+    params[name] = asGolden(
+      !isNorm
+        ? parameter.data
+        : name.endsWith('weight')
+          ? generator.uniform(shape, { ...create, low: 0.5, high: 1.5 })
+          : generator.uniform(shape, { ...create, low: -0.5, high: 0.5 }),
+    );
+  }
+  for (const [name, buffer] of model.namedBuffers()) {
+    if (name.endsWith('running_mean')) buffers[name] = asGolden(generator.uniform(buffer.shape, { ...create, low: -0.5, high: 0.5 }));
+    else if (name.endsWith('running_var')) buffers[name] = asGolden(generator.uniform(buffer.shape, { ...create, low: 0.5, high: 2 }));
+  }
+  const sampleSize = spec.inputShape.reduce((a, b) => a * b, 1);
+  const input: GoldenTensor =
+    spec.layers[0]?.type === 'Embedding'
+      ? {
+          shape: [spec.batch, ...spec.inputShape],
+          data: Array.from({ length: spec.batch * sampleSize }, () => Math.floor(generator.nextUniform() * (spec.indexRange ?? 1))),
+        }
+      : asGolden(generator.normal([spec.batch, ...spec.inputShape], create));
+  const partial: GoldenCase = {
+    name: spec.name,
+    case: { name: spec.name, seed, batch: spec.batch, input: { shape: [...spec.inputShape] }, layers: spec.layers, loss: spec.loss },
+    input,
+    target: { shape: [0], data: [] },
+    output: { shape: [0], data: [] },
+    loss: Number.NaN,
+    params,
+    buffers,
+    quantities: {},
+  };
+  const built = buildGoldenModel(partial, options);
+  if (built.unsupported !== undefined) throw new Error(`syntheticGoldenCase: core lacks ${built.unsupported}`);
+  const output = built.model.forward(built.input);
+  const [n, classes] = [output.shape[0]!, output.size / output.shape[0]!];
+  const target: GoldenTensor =
+    spec.loss.type === 'CrossEntropyLoss'
+      ? { shape: [n], data: Array.from({ length: n }, () => Math.floor(generator.nextUniform() * classes)) }
+      : spec.loss.type === 'BCEWithLogitsLoss'
+        ? { shape: [...output.shape], data: Array.from({ length: output.size }, () => generator.nextUniform()) }
+        : asGolden(generator.normal(output.shape, create));
+  const withTarget = { ...partial, target, output: asGolden(output) };
+  const rebuilt = buildGoldenModel(withTarget, options) as GoldenModel;
+  return { ...withTarget, loss: rebuilt.loss.forward(rebuilt.model.forward(rebuilt.input), rebuilt.target).item() };
 }
 
 /** A golden tensor on `backend` in `dtype`. */
@@ -130,7 +353,8 @@ export function buildGoldenModel(golden: GoldenCase, options: BuildOptions): Gol
   return {
     model: extend(model),
     loss: extend(loss),
-    input: goldenTensor(golden.input, backend, dtype),
+    // An Embedding first takes int32 indices.
+    input: goldenTensor(golden.input, backend, golden.case.layers[0]?.type === 'Embedding' ? 'int32' : dtype),
     target: goldenTensor(golden.target, backend, targetDType),
   };
 }

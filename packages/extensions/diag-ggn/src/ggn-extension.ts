@@ -107,6 +107,20 @@ export abstract class GgnExtension extends BackpropExtension<Tensor> {
     return add(a, b);
   }
 
+  /**
+   * Also refuses, before anything is modified, a module that mixes samples
+   * (BatchNorm in training mode): the square root S is kept per sample
+   * (`[V, N, ...]`, column (v, n) non-zero on sample n only), and such a
+   * module's Jacobian would spread every column over the whole batch.
+   * Per-sample results (BatchDiagGGN, SqrtGGN) are undefined there; the
+   * batch-summed diagonal is defined but not computed.
+   */
+  override check(node: GraphNode, graph: RecordedGraph): void {
+    const reason = node.module.perSampleUndefinedReason(node);
+    if (reason !== undefined) throw new Error(`${this.name} cannot run: ${reason}`);
+    super.check(node, graph);
+  }
+
   protected override fallbackRule(module: LeafModule): GgnRule | undefined {
     return module.ownNamedParameters().length === 0 ? parameterFreeRule : undefined;
   }

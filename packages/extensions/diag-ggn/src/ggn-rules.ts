@@ -1,4 +1,23 @@
-import { Linear, RuleRegistry, einsum, square, sum, type GraphNode, type Tensor } from '@backpack-ts/core';
+import {
+  BatchNorm1d,
+  BatchNorm2d,
+  BatchNorm3d,
+  Conv1d,
+  Conv2d,
+  Conv3d,
+  ConvTranspose1d,
+  ConvTranspose2d,
+  ConvTranspose3d,
+  Embedding,
+  Linear,
+  RuleRegistry,
+  einsum,
+  square,
+  sum,
+  type GraphNode,
+  type ModuleClass,
+  type Tensor,
+} from '@backpack-ts/core';
 
 /**
  * How one module type takes part in the GGN extensions (DiagGGN, BatchDiagGGN
@@ -79,3 +98,23 @@ export function squaredSum(sqrtGgn: Tensor, sumBatch: boolean): Tensor {
  * refused with an `UnsupportedModuleError`.
  */
 export const ggnRules = new RuleRegistry<GgnRule>('GGN extensions').register(Linear, linearGgnRule);
+
+/**
+ * Core's other layers with parameters, registered with {@link genericGgnRule}:
+ * their per-sample `paramJacTMatProd` gives P directly (for a convolution,
+ * `P[v, n] = S[v, n] Uₙᵀ` per group with the unfolded input U, as the
+ * reference computes it).
+ */
+export const genericGgnModules: readonly ModuleClass[] = [
+  Conv1d,
+  Conv2d,
+  Conv3d,
+  ConvTranspose1d,
+  ConvTranspose2d,
+  ConvTranspose3d,
+  BatchNorm1d,
+  BatchNorm2d,
+  BatchNorm3d,
+  Embedding,
+];
+for (const moduleClass of genericGgnModules) ggnRules.register(moduleClass, genericGgnRule);

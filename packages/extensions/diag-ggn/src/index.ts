@@ -38,6 +38,7 @@ export {
 export {
   ggnRules,
   genericGgnRule,
+  genericGgnModules,
   linearGgnRule,
   backpropagateSqrt,
   squaredSum,

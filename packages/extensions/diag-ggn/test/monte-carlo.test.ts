@@ -40,6 +40,7 @@ import {
   type MonteCarloOptions,
 } from '../src/index.js';
 import { outerProducts } from './helpers/ggn.js';
+import { buildGoldenModel, syntheticGoldenCase } from '@backpack-ts/conformance';
 
 const dtype = 'float64';
 const MC_SAMPLES = 20000;
@@ -161,45 +162,49 @@ function expectWithinStandardErrors(
   expect(STANDARD_ERRORS * standardError[largest]!, `${label}: power of the test`).toBeLessThan(0.05 * scale);
 }
 
+/** The three Monte-Carlo extensions with many samples approach the exact GGN of `problem`, entry by entry. */
+function expectMonteCarloApproachesExact(problem: Tiny): void {
+  tidy(() => {
+    const exact = run(problem, [new DiagGGNExact(), new SqrtGGNExact()]);
+    const exactValues = new Map(
+      [...exact].map(([name, p]) => [name, { diag: p.diagGgnExact!.toArray(), sqrt: p.sqrtGgnExact!.toArray(), classes: p.sqrtGgnExact!.shape[0]! }]),
+    );
+    const seed = 7;
+    const options: MonteCarloOptions = { mcSamples: MC_SAMPLES, seed };
+    const mc = run(problem, [new DiagGGNMC(options), new BatchDiagGGNMC(options), new SqrtGGNMC(options)]);
+    const n = problem.input.shape[0]!;
+
+    for (const [name, parameter] of mc) {
+      const k = parameter.data.size;
+      const shape = parameter.data.shape;
+      const p = parameter.sqrtGgnMc!.toArray();
+      expect(parameter.sqrtGgnMc!.shape).toEqual([MC_SAMPLES, n, ...shape]);
+      const { diag, sqrt, classes } = exactValues.get(name)!;
+
+      // DiagGGNMC: mean of X[m, j] = M Σ_n P[m, n, j]² (the same draws: one seed).
+      const diagonal = meanAndStandardError(diagonalTerms(p, MC_SAMPLES, n, k), MC_SAMPLES);
+      const diagGgnMc = parameter.diagGgnMc!.toArray();
+      for (let j = 0; j < k; j++) expect(diagGgnMc[j]).toBeCloseTo(diagonal.mean[j]!, 12);
+      expectWithinStandardErrors(diagGgnMc, diagonal.standardError, diag, `${name} DiagGGNMC`);
+
+      // BatchDiagGGNMC: mean of M P[m, n, j]².
+      const batch = meanAndStandardError(batchDiagonalTerms(p, MC_SAMPLES), MC_SAMPLES);
+      const exactBatch = outerProducts(sqrt, classes, n, k).flatMap((m) => Array.from({ length: k }, (_, j) => m.data[j * k + j]!));
+      expectWithinStandardErrors(parameter.diagGgnMcBatch!.toArray(), batch.standardError, exactBatch, `${name} BatchDiagGGNMC`);
+      const batchValues = parameter.diagGgnMcBatch!.toArray();
+      for (let j = 0; j < n * k; j++) expect(batchValues[j]).toBeCloseTo(batch.mean[j]!, 12);
+
+      // SqrtGGNMC: Σ_m Σ_n P Pᵀ is the mean of M Σ_n P[m, n] P[m, n]ᵀ; the exact GGN block from SqrtGGNExact.
+      const outer = meanAndStandardError(outerProductTerms(p, MC_SAMPLES, n, k), MC_SAMPLES);
+      const exactBlock = outerProducts(sqrt, classes, n, k).reduce((total, m) => total.map((v, j) => v + m.data[j]!), new Float64Array(k * k));
+      expectWithinStandardErrors(outer.mean, outer.standardError, exactBlock, `${name} SqrtGGNMC outer product`);
+    }
+  });
+}
+
 describe.each(['CrossEntropyLoss', 'MSELoss', 'BCEWithLogitsLoss'] as const)('Monte-Carlo with %s', (kind) => {
   it(`DiagGGNMC, BatchDiagGGNMC and SqrtGGNMC approach the exact GGN with ${MC_SAMPLES} samples`, () => {
-    tidy(() => {
-      const problem = tiny(kind);
-      const exact = run(problem, [new DiagGGNExact(), new SqrtGGNExact()]);
-      const exactValues = new Map(
-        [...exact].map(([name, p]) => [name, { diag: p.diagGgnExact!.toArray(), sqrt: p.sqrtGgnExact!.toArray(), classes: p.sqrtGgnExact!.shape[0]! }]),
-      );
-      const seed = 7;
-      const options: MonteCarloOptions = { mcSamples: MC_SAMPLES, seed };
-      const mc = run(problem, [new DiagGGNMC(options), new BatchDiagGGNMC(options), new SqrtGGNMC(options)]);
-      const n = problem.input.shape[0]!;
-
-      for (const [name, parameter] of mc) {
-        const k = parameter.data.size;
-        const shape = parameter.data.shape;
-        const p = parameter.sqrtGgnMc!.toArray();
-        expect(parameter.sqrtGgnMc!.shape).toEqual([MC_SAMPLES, n, ...shape]);
-        const { diag, sqrt, classes } = exactValues.get(name)!;
-
-        // DiagGGNMC: mean of X[m, j] = M Σ_n P[m, n, j]² (the same draws: one seed).
-        const diagonal = meanAndStandardError(diagonalTerms(p, MC_SAMPLES, n, k), MC_SAMPLES);
-        const diagGgnMc = parameter.diagGgnMc!.toArray();
-        for (let j = 0; j < k; j++) expect(diagGgnMc[j]).toBeCloseTo(diagonal.mean[j]!, 12);
-        expectWithinStandardErrors(diagGgnMc, diagonal.standardError, diag, `${name} DiagGGNMC`);
-
-        // BatchDiagGGNMC: mean of M P[m, n, j]².
-        const batch = meanAndStandardError(batchDiagonalTerms(p, MC_SAMPLES), MC_SAMPLES);
-        const exactBatch = outerProducts(sqrt, classes, n, k).flatMap((m) => Array.from({ length: k }, (_, j) => m.data[j * k + j]!));
-        expectWithinStandardErrors(parameter.diagGgnMcBatch!.toArray(), batch.standardError, exactBatch, `${name} BatchDiagGGNMC`);
-        const batchValues = parameter.diagGgnMcBatch!.toArray();
-        for (let j = 0; j < n * k; j++) expect(batchValues[j]).toBeCloseTo(batch.mean[j]!, 12);
-
-        // SqrtGGNMC: Σ_m Σ_n P Pᵀ is the mean of M Σ_n P[m, n] P[m, n]ᵀ; the exact GGN block from SqrtGGNExact.
-        const outer = meanAndStandardError(outerProductTerms(p, MC_SAMPLES, n, k), MC_SAMPLES);
-        const exactBlock = outerProducts(sqrt, classes, n, k).reduce((total, m) => total.map((v, j) => v + m.data[j]!), new Float64Array(k * k));
-        expectWithinStandardErrors(outer.mean, outer.standardError, exactBlock, `${name} SqrtGGNMC outer product`);
-      }
-    });
+    expectMonteCarloApproachesExact(tiny(kind));
   });
 
   it('the same seed gives the same numbers; another seed other numbers', () => {
@@ -251,5 +256,31 @@ describe('Monte-Carlo generators', () => {
     expect(() => new DiagGGNMC({ mcSamples: 0 })).toThrow(/mcSamples must be a positive integer/);
     expect(() => new SqrtGGNMC({ mcSamples: 1.5 })).toThrow(/mcSamples/);
     expect(() => new BatchDiagGGNMC({ seed: 1, generator: new Generator(1) })).toThrow(/either a generator or a seed/);
+  });
+});
+
+describe('Monte-Carlo on a convolutional network', () => {
+  it(`Conv2d, Tanh, MaxPool2d, grouped Conv2d, Flatten, Linear with CrossEntropyLoss: approaches the exact GGN with ${MC_SAMPLES} samples`, () => {
+    const golden = syntheticGoldenCase(
+      {
+        name: 'tiny cnn',
+        layers: [
+          { type: 'Conv2d', in: 1, out: 2, kernel: 3 },
+          { type: 'Tanh' },
+          { type: 'MaxPool2d', kernel: 2, stride: 1 },
+          { type: 'Conv2d', in: 2, out: 2, kernel: 2, groups: 2 },
+          { type: 'Flatten' },
+          { type: 'Linear', in: 2, out: 3 },
+        ],
+        loss: { type: 'CrossEntropyLoss' },
+        batch: 3,
+        inputShape: [1, 5, 5],
+      },
+      41,
+      cpu,
+    );
+    const built = buildGoldenModel(golden, { backend: cpu, dtype });
+    if (built.unsupported !== undefined) throw new Error(built.unsupported);
+    expectMonteCarloApproachesExact({ name: golden.name, ...built });
   });
 });

@@ -38,11 +38,16 @@ export abstract class HessianDiagonalExtension extends BackpropExtension<SqrtFac
   }
 
   /**
-   * Also refuses shared parameters: the Hessian diagonal of a parameter used
-   * by several modules contains cross terms between the uses (the sum over
-   * the uses, which BackPACK returns, is not the Hessian diagonal).
+   * Also refuses modules that mix samples, and shared parameters: the
+   * Hessian diagonal of a parameter used by several modules contains cross
+   * terms between the uses (the sum over the uses, which BackPACK returns, is
+   * not the Hessian diagonal).
    */
   override check(node: GraphNode, graph: RecordedGraph): void {
+    // A module that mixes samples (BatchNorm in training mode) breaks the
+    // per-sample factors `[V, N, ...]`: refuse before anything is modified.
+    const reason = node.module.perSampleUndefinedReason(node);
+    if (reason !== undefined) throw new Error(`${this.name} cannot run: ${reason}`);
     super.check(node, graph);
     for (const [name, parameter] of node.module.ownNamedParameters()) {
       const uses = graph.parameterUses.get(parameter) ?? 0;

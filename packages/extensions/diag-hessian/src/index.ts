@@ -20,6 +20,7 @@ declare module '@backpack-ts/core' {
 export { DiagHessian, BatchDiagHessian, HessianDiagonalExtension } from './diag-hessian.js';
 export {
   affineInParametersRule,
+  affineInParametersModules,
   batchDiagHessianRules,
   diagHessianRules,
   linearRule,

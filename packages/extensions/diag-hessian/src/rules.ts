@@ -10,6 +10,16 @@
  *   {@link registerHessianRule}.
  */
 import {
+  BatchNorm1d,
+  BatchNorm2d,
+  BatchNorm3d,
+  Conv1d,
+  Conv2d,
+  Conv3d,
+  ConvTranspose1d,
+  ConvTranspose2d,
+  ConvTranspose3d,
+  Embedding,
   Linear,
   RuleRegistry,
   add,
@@ -124,3 +134,23 @@ export function registerHessianRule(moduleClass: ModuleClass, factory: HessianRu
   diagHessianRules.register(moduleClass, factory(true));
   batchDiagHessianRules.register(moduleClass, factory(false));
 }
+
+/**
+ * Core's other layers with parameters. Each is affine in each of its
+ * parameters (convolutions and transposed convolutions in weight and bias,
+ * an embedding in its table, BatchNorm in evaluation mode in scale and
+ * shift), so {@link affineInParametersRule} is exact for them.
+ */
+export const affineInParametersModules: readonly ModuleClass[] = [
+  Conv1d,
+  Conv2d,
+  Conv3d,
+  ConvTranspose1d,
+  ConvTranspose2d,
+  ConvTranspose3d,
+  BatchNorm1d,
+  BatchNorm2d,
+  BatchNorm3d,
+  Embedding,
+];
+for (const moduleClass of affineInParametersModules) registerHessianRule(moduleClass, affineInParametersRule);

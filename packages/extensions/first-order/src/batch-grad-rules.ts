@@ -1,4 +1,21 @@
-import { Linear, RuleRegistry, reshape, type GraphNode, type Tensor } from '@backpack-ts/core';
+import {
+  BatchNorm1d,
+  BatchNorm2d,
+  BatchNorm3d,
+  Conv1d,
+  Conv2d,
+  Conv3d,
+  ConvTranspose1d,
+  ConvTranspose2d,
+  ConvTranspose3d,
+  Embedding,
+  Linear,
+  RuleRegistry,
+  reshape,
+  type GraphNode,
+  type ModuleClass,
+  type Tensor,
+} from '@backpack-ts/core';
 
 /**
  * Per-sample gradient from the module's own derivative: the transposed
@@ -12,11 +29,25 @@ export function perSampleGradient(node: GraphNode, gradOutput: Tensor, name: str
   return reshape(perSample, perSample.shape.slice(1));
 }
 
+/** Core's layers with parameters; each gets {@link perSampleGradient} as its BatchGrad rule. */
+export const perSampleModules: readonly ModuleClass[] = [
+  Linear,
+  Conv1d,
+  Conv2d,
+  Conv3d,
+  ConvTranspose1d,
+  ConvTranspose2d,
+  ConvTranspose3d,
+  BatchNorm1d,
+  BatchNorm2d,
+  BatchNorm3d,
+  Embedding,
+];
+
 /**
  * The per-sample gradient rules (BatchGrad's registry). Every first-order
  * extension falls back to these, so registering a module here enables all of
  * them for it.
  */
-export const batchGradRules = new RuleRegistry<(node: GraphNode, gradOutput: Tensor, name: string) => Tensor>(
-  'BatchGrad',
-).register(Linear, perSampleGradient);
+export const batchGradRules = new RuleRegistry<(node: GraphNode, gradOutput: Tensor, name: string) => Tensor>('BatchGrad');
+for (const moduleClass of perSampleModules) batchGradRules.register(moduleClass, perSampleGradient);

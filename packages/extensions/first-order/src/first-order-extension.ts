@@ -36,7 +36,15 @@ export abstract class FirstOrderExtension implements Extension {
   /** The quantity from the per-sample gradients `[N, ...param]` (with the loss's reduction factor). */
   protected abstract fromBatchGrad(gradBatch: Tensor): Tensor;
 
+  /**
+   * Refuses, before anything is modified, a module without a rule and any
+   * node whose module mixes samples (BatchNorm in training mode): per-sample
+   * gradients, and so every first-order quantity, are undefined there, for
+   * the module's own parameters and for every parameter before it.
+   */
   check(node: GraphNode): void {
+    const reason = node.module.perSampleUndefinedReason(node);
+    if (reason !== undefined) throw new Error(`${this.name} cannot run: ${reason}`);
     if (node.module.ownNamedParameters().length === 0) return;
     if (this.rules.find(node.module) === undefined && batchGradRules.find(node.module) === undefined) {
       throw new UnsupportedModuleError(this.name, node.module);

@@ -1,5 +1,6 @@
-import { einsum, mul, reshape, square, sum, type GraphNode, type Tensor } from '@backpack-ts/core';
+import { einsum, mul, permute, reshape, square, sum, type GraphNode, type Linear, type Tensor } from '@backpack-ts/core';
 import { perSampleGradient } from './batch-grad-rules.js';
+import type { FactoredGradient } from './factored-gradient.js';
 
 /**
  * Linear-layer shortcuts. For an input `[N, in]` the per-sample weight
@@ -27,4 +28,30 @@ export function linearBatchL2(node: GraphNode, gradOutput: Tensor, name: string)
   }
   const g2 = sum(square(gradOutput), 1);
   return name === 'bias' ? g2 : mul(g2, sum(square(node.input), 1));
+}
+
+/**
+ * The weight gradient of sample n as a sum over positions (see
+ * `factored-gradient.ts`): `Σ_s g[n, s] x[n, s]ᵀ`, one position for an input
+ * `[N, in]`, S for `[N, ..., in]`.
+ */
+export function linearGradientFactors(node: GraphNode, gradOutput: Tensor): FactoredGradient {
+  const module = node.module as Linear;
+  const n = node.batchSize;
+  const [inFeatures, outFeatures] = [module.inFeatures, module.outFeatures];
+  if (!hasExtraDims(node)) {
+    return {
+      left: reshape(gradOutput, [n, 1, outFeatures, 1]),
+      right: reshape(node.input, [n, 1, inFeatures, 1]),
+      shape: module.weight.data.shape,
+    };
+  }
+  const g = reshape(gradOutput, [n, -1, outFeatures]);
+  const x = reshape(node.input, [n, -1, inFeatures]);
+  const positions = g.shape[1]!;
+  return {
+    left: reshape(permute(g, [0, 2, 1]), [n, 1, outFeatures, positions]),
+    right: reshape(permute(x, [0, 2, 1]), [n, 1, inFeatures, positions]),
+    shape: module.weight.data.shape,
+  };
 }

@@ -14,9 +14,24 @@ export function squaredNorms(gradBatch: Tensor): Tensor {
  * Variance of the per-sample gradients over the batch,
  * `(1/N) Σ g_n² - ((1/N) Σ g_n)²`, from the sum of squares and the summed
  * gradient (N is the batch size, whatever the loss's reduction).
+ *
+ * This is the reference's formula. It cancels catastrophically when the
+ * per-sample gradients are close to their mean (relative error about
+ * `eps · mean² / variance`, which float32 cannot afford), so the extensions
+ * use {@link centeredVariance} instead; it stays for third-party rules.
  */
 export function varianceFrom(sumGradSquared: Tensor, grad: Tensor, batchSize: number): Tensor {
   return sub(div(sumGradSquared, batchSize), square(div(grad, batchSize)));
+}
+
+/**
+ * `(1/N) Σ_n (g_n - ḡ)²` from the per-sample gradients `[N, ...]`, with the
+ * mean ḡ subtracted before squaring: no cancellation.
+ */
+export function centeredVariance(gradBatch: Tensor): Tensor {
+  const n = gradBatch.shape[0]!;
+  const centered = sub(gradBatch, div(sum(gradBatch, 0), n));
+  return div(sum(square(centered), 0), n);
 }
 
 /** The summed gradient of the module's parameter `name` (the node's contribution to `.grad`). */

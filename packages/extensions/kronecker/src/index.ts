@@ -22,6 +22,27 @@ declare module '@backpack-ts/core' {
 export { KFAC, type KFACOptions } from './kfac.js';
 export { KFLR } from './kflr.js';
 export { KFRA, backpropagateBatchAverage, type KFRAOptions, type KFRACurvature } from './kfra.js';
-export { KroneckerExtension, WeightSharingError, linearRule } from './kronecker-extension.js';
+export {
+  KroneckerExtension,
+  WeightSharingError,
+  linearRule,
+  convRule,
+  batchNormRule,
+  embeddingRule,
+} from './kronecker-extension.js';
 export { SqrtKroneckerExtension } from './sqrt-extension.js';
-export { linearInputFactor, sqrtOutputFactor, batchAverageOutputFactor } from './factors.js';
+export {
+  linearInputFactor,
+  sqrtOutputFactor,
+  batchAverageOutputFactor,
+  sqrtChannelFactor,
+  batchAverageChannelFactor,
+  sqrtParameterFactor,
+  batchAverageParameterFactor,
+  groupBlocks,
+  unfoldedInputFactor,
+  convInputFactor,
+  convTransposeUnfoldedInput,
+  convTransposeInputFactor,
+  embeddingInputFactor,
+} from './factors.js';

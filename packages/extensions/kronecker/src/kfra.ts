@@ -10,7 +10,7 @@ import {
   type LossModule,
   type Tensor,
 } from '@backpack-ts/core';
-import { batchAverageOutputFactor } from './factors.js';
+import { batchAverageChannelFactor, batchAverageOutputFactor, batchAverageParameterFactor } from './factors.js';
 import { KroneckerExtension } from './kronecker-extension.js';
 
 /**
@@ -97,5 +97,13 @@ export class KFRA extends KroneckerExtension<Tensor> {
 
   outputFactor(node: GraphNode, mat: Tensor): Tensor {
     return batchAverageOutputFactor(node, mat);
+  }
+
+  channelFactor(node: GraphNode, mat: Tensor): Tensor {
+    return batchAverageChannelFactor(node, mat);
+  }
+
+  parameterFactor(node: GraphNode, name: string, mat: Tensor): Tensor {
+    return batchAverageParameterFactor(node, name, mat);
   }
 }

@@ -1,8 +1,21 @@
 import {
   BackpropExtension,
+  BatchNorm1d,
+  BatchNorm2d,
+  BatchNorm3d,
+  Conv1d,
+  Conv2d,
+  Conv3d,
+  ConvTranspose1d,
+  ConvTranspose2d,
+  ConvTranspose3d,
+  Embedding,
   Linear,
   RuleRegistry,
   reshape,
+  type BatchNormNd,
+  type ConvNd,
+  type ConvTransposeNd,
   type BackpropRule,
   type ExtensionPass,
   type GraphNode,
@@ -12,7 +25,13 @@ import {
   type RecordedGraph,
   type Tensor,
 } from '@backpack-ts/core';
-import { linearInputFactor } from './factors.js';
+import {
+  convInputFactor,
+  convTransposeInputFactor,
+  embeddingInputFactor,
+  groupBlocks,
+  linearInputFactor,
+} from './factors.js';
 
 /**
  * A parameter is used by several modules in one forward pass (weight sharing).
@@ -85,6 +104,12 @@ export abstract class KroneckerExtension<Q> extends BackpropExtension<Q> {
         this.backpropagateThrough(node, backproped, gradOutput, inputIndex),
     };
     this.rules = new RuleRegistry<BackpropRule<Q>>(name).register(Linear, linearRule(this));
+    for (const convClass of [Conv1d, Conv2d, Conv3d]) this.rules.register(convClass, convRule(this, convInputFactor));
+    for (const convClass of [ConvTranspose1d, ConvTranspose2d, ConvTranspose3d]) {
+      this.rules.register(convClass, convRule(this, convTransposeInputFactor));
+    }
+    for (const normClass of [BatchNorm1d, BatchNorm2d, BatchNorm3d]) this.rules.register(normClass, batchNormRule(this));
+    this.rules.register(Embedding, embeddingRule(this));
   }
 
   /**
@@ -100,13 +125,33 @@ export abstract class KroneckerExtension<Q> extends BackpropExtension<Q> {
    */
   abstract outputFactor(node: GraphNode, backproped: Q): Tensor;
 
+  /**
+   * The channel factor `[C, C]` of a layer whose output `[N, C, ...spatial]`
+   * has the channels in dimension 1 (convolutions, BatchNorm), from the
+   * quantity at that output: the (approximate) GGN of a per-channel bias,
+   * every pair of positions included.
+   */
+  abstract channelFactor(node: GraphNode, backproped: Q): Tensor;
+
+  /**
+   * The (approximate) GGN block `[p, p]` of the module's parameter `name`
+   * (flattened), from the quantity at its output, through the parameter's
+   * per-sample Jacobian (`paramJacTMatProd`): for parameters whose Jacobian
+   * depends on the sample, such as BatchNorm's scale.
+   */
+  abstract parameterFactor(node: GraphNode, name: string, backproped: Q): Tensor;
+
   /** Parameter-free modules get the generic rule: the quantity passes through, nothing is stored. */
   protected override fallbackRule(module: LeafModule): BackpropRule<Q> | undefined {
     return module.ownNamedParameters().length === 0 ? this.parameterFreeRule : undefined;
   }
 
-  /** Besides a rule for every module, refuses shared parameters (before anything is computed). */
+  /** Besides a rule for every module, refuses modules that mix samples and shared parameters (before anything is computed). */
   override check(node: GraphNode, graph: RecordedGraph): void {
+    // A module that mixes samples (BatchNorm in training mode) breaks the
+    // per-sample square roots and batch averages these factors are made of.
+    const reason = node.module.perSampleUndefinedReason(node);
+    if (reason !== undefined) throw new Error(`${this.name} cannot run: ${reason}`);
     super.check(node, graph);
     for (const [name, parameter] of node.module.ownNamedParameters()) {
       if ((graph.parameterUses.get(parameter) ?? 0) > 1) {
@@ -149,6 +194,84 @@ export function linearRule<Q>(extension: KroneckerExtension<Q>): BackpropRule<Q>
       if ((node.module as Linear).bias !== undefined) factors.set('bias', [reshape(g, g.shape)]);
       return factors;
     },
+    backpropagate: (node, backproped, gradOutput, inputIndex) =>
+      extension.backpropagateThrough(node, backproped, gradOutput, inputIndex),
+  };
+}
+
+/**
+ * The rule for convolutions and transposed convolutions (any spatial rank),
+ * as the reference defines them (`HBPConvNd`, `HBPConvTransposeNd`):
+ *
+ * - weight `[G, A]`: `G = extension.channelFactor(node, Q)` (`[out, out]`,
+ *   the bias GGN) and `A = (1/N) Σ_n U_n U_nᵀ` (`[in·K, in·K]`) from the
+ *   unfolded input U (`inputFactor`);
+ * - bias `[G]`.
+ *
+ * For a transposed convolution the factors belong to the weight with its
+ * first two axes swapped (`[out, in/G, ...k]`, the convolution's layout), as
+ * in the reference, whose warning says so; its unfolded input is the one of
+ * the transposed convolution (see `convTransposeUnfoldedInput`).
+ *
+ * With G > 1 channel groups (the reference refuses them) the weight's
+ * curvature is approximated block-diagonally, one Kronecker product per
+ * group: weight `[G_g, A_g]` stacked along a leading group axis,
+ * `[G, out/G, out/G]` (diagonal blocks of the bias's G) and
+ * `[G, in/G·K, in/G·K]` (the group's unfolded input channels). Group g's block
+ * of the weight (rows `g·out/G ...` of `[out, in/G, ...k]`) is approximated
+ * by `G_g ⊗ A_g`. The bias factor stays the full `[out, out]`.
+ */
+export function convRule<Q>(extension: KroneckerExtension<Q>, inputFactor: (node: GraphNode) => Tensor): BackpropRule<Q> {
+  return {
+    parameters: (node, backproped) => {
+      const module = node.module as ConvNd | ConvTransposeNd;
+      const g = extension.channelFactor(node, backproped);
+      const factors = new Map<string, Quantity>([['weight', [groupBlocks(g, module.groups), inputFactor(node)]]]);
+      if (module.bias !== undefined) factors.set('bias', [reshape(g, g.shape)]);
+      return factors;
+    },
+    backpropagate: (node, backproped, gradOutput, inputIndex) =>
+      extension.backpropagateThrough(node, backproped, gradOutput, inputIndex),
+  };
+}
+
+/**
+ * BatchNorm (evaluation mode; training mode is refused in `check`), beyond
+ * the reference: `y = γ x̂ + β` per channel. Its parameters are per-channel
+ * vectors with no input side to factor, so each gets one factor, its whole
+ * (approximate) GGN block: weight `[Γ]` with `Γ = Σ_n J_γ,nᵀ (·) J_γ,n`
+ * (`extension.parameterFactor`, `[C, C]`; J_γ,n holds sample n's x̂) and bias
+ * `[B]` with `B = extension.channelFactor` (`[C, C]`). For KFLR these are the
+ * exact GGN blocks of γ and β; KFAC samples them; KFRA uses its batch-averaged
+ * matrix in place of the per-sample GGN.
+ */
+export function batchNormRule<Q>(extension: KroneckerExtension<Q>): BackpropRule<Q> {
+  return {
+    parameters: (node, backproped) => {
+      const module = node.module as BatchNormNd;
+      const factors = new Map<string, Quantity>();
+      if (module.weight !== undefined) factors.set('weight', [extension.parameterFactor(node, 'weight', backproped)]);
+      if (module.bias !== undefined) factors.set('bias', [extension.channelFactor(node, backproped)]);
+      return factors;
+    },
+    backpropagate: (node, backproped, gradOutput, inputIndex) =>
+      extension.backpropagateThrough(node, backproped, gradOutput, inputIndex),
+  };
+}
+
+/**
+ * Embedding `[num, dim]`, beyond the reference: the lookup is a Linear layer
+ * (weight `Wᵀ`, no bias) on one-hot inputs, so its factors are Linear's, in
+ * the order of the embedding's own row-major layout: weight `[A, G]` with
+ * `A = (1/(N·S)) Σ e eᵀ` (`[num, num]`, diagonal: index frequencies) and
+ * `G = extension.outputFactor` (`[dim, dim]`); `A ⊗ G` approximates the
+ * curvature of the row-major vectorised table. Index positions beyond the
+ * batch (`[N, S]` indices) count as extra batch, as for Linear.
+ */
+export function embeddingRule<Q>(extension: KroneckerExtension<Q>): BackpropRule<Q> {
+  return {
+    parameters: (node, backproped) =>
+      new Map<string, Quantity>([['weight', [embeddingInputFactor(node), extension.outputFactor(node, backproped)]]]),
     backpropagate: (node, backproped, gradOutput, inputIndex) =>
       extension.backpropagateThrough(node, backproped, gradOutput, inputIndex),
   };

@@ -1,5 +1,5 @@
 import { add, type GraphNode, type Tensor } from '@backpack-ts/core';
-import { sqrtOutputFactor } from './factors.js';
+import { sqrtChannelFactor, sqrtOutputFactor, sqrtParameterFactor } from './factors.js';
 import { KroneckerExtension } from './kronecker-extension.js';
 
 /**
@@ -23,5 +23,13 @@ export abstract class SqrtKroneckerExtension extends KroneckerExtension<Tensor> 
 
   outputFactor(_node: GraphNode, sqrt: Tensor): Tensor {
     return sqrtOutputFactor(sqrt);
+  }
+
+  channelFactor(_node: GraphNode, sqrt: Tensor): Tensor {
+    return sqrtChannelFactor(sqrt);
+  }
+
+  parameterFactor(node: GraphNode, name: string, sqrt: Tensor): Tensor {
+    return sqrtParameterFactor(node, name, sqrt);
   }
 }

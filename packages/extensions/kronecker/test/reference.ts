@@ -13,9 +13,36 @@
  * - KFLR: G = Σ_n Σ_s [J_{k,n}ᵀ H_n J_{k,n}]_{(s,·),(s,·)}, A = (1/(N S)) Σ_{n,s} x xᵀ.
  * - KFRA: M_L = Σ_n H_n; M_{in} = (1/N) Σ_n Jac_nᵀ M_{out} Jac_n (+ residual),
  *   G = Σ_s M_{(s,·),(s,·)} at the layer's output.
+ * - Convolutions (and transposed ones; output `[C, ...spatial]`, B the
+ *   `[C·P x C]` Jacobian of a per-channel bias): G = Σ_n Bᵀ GGN_n B (KFLR),
+ *   Bᵀ M B (KFRA); A = (1/N) Σ_n U_n U_nᵀ with U_n the unfolded input
+ *   `[C_in·K, L]` (reference-layers.ts). With G > 1 groups, per group: the
+ *   diagonal block of G and the group's rows of U, stacked.
+ * - BatchNorm (evaluation): weight Σ_n J_γ,nᵀ GGN_n J_γ,n (KFLR),
+ *   (1/N) Σ_n J_γ,nᵀ M J_γ,n (KFRA); bias as a convolution's G.
  */
 
+import {
+  batchNormForward,
+  batchNormJacobian,
+  batchNormWeightJacobian,
+  channelSumJacobian,
+  convForward,
+  convJacobian,
+  convOutSpatial,
+  convUnfold,
+  product,
+  type BatchNormSpec,
+  type ConvSpec,
+} from './reference-layers.js';
+
 export type Matrix = number[][];
+
+/** A tensor as the golden files store it (row-major data and a shape). */
+export interface RefTensor {
+  readonly shape: readonly number[];
+  readonly data: readonly number[];
+}
 
 export interface Activation {
   readonly f: (x: number) => number;
@@ -29,7 +56,15 @@ export type RefLayer =
   /** Flatten, Identity, Dropout in evaluation mode. */
   | { readonly kind: 'identity' }
   /** Multiplies sample n elementwise by `factors[n]` (Dropout in training mode with its mask). */
-  | { readonly kind: 'scale'; readonly factors: readonly (readonly number[])[] };
+  | { readonly kind: 'scale'; readonly factors: readonly (readonly number[])[] }
+  /** A parameter-free layer given by its forward pass and Jacobian (pooling, padding). */
+  | { readonly kind: 'map'; readonly forward: (x: readonly number[]) => number[]; readonly jacobian: (x: readonly number[]) => Matrix }
+  /** A convolution or transposed convolution (reference-layers.ts). */
+  | { readonly kind: 'conv'; readonly spec: ConvSpec }
+  /** BatchNorm in evaluation mode. */
+  | { readonly kind: 'batchnorm'; readonly spec: BatchNormSpec }
+  /** An embedding table `[num, dim]`; the first layer only (its input holds indices). */
+  | { readonly kind: 'embedding'; readonly table: Matrix };
 
 export type RefLossKind = 'CrossEntropyLoss' | 'MSELoss' | 'BCEWithLogitsLoss';
 
@@ -51,9 +86,21 @@ export interface RefProblem {
 
 export type Curvature = 'ggn' | 'hessian' | 'pch-abs' | 'pch-clip';
 
+/**
+ * The factors of one layer: `weight` and `bias` as the extensions store them
+ * (lists of tensors); for Linear also `g` (output side, the bias factor) and
+ * `a` (input side).
+ */
+export interface RefLayerFactors {
+  readonly g: Matrix;
+  readonly a: Matrix;
+  readonly weight: readonly RefTensor[];
+  readonly bias: readonly RefTensor[];
+}
+
 export interface RefFactors {
-  readonly kflr: { readonly g: Matrix; readonly a: Matrix };
-  readonly kfra: { readonly g: Matrix; readonly a: Matrix };
+  readonly kflr: RefLayerFactors;
+  readonly kfra: RefLayerFactors;
 }
 
 // ---- small dense linear algebra ----
@@ -102,6 +149,21 @@ export function diagonalBlockSum(m: Matrix, features: number): Matrix {
     for (let o = 0; o < features; o++) for (let p = 0; p < features; p++) out[o]![p]! += m[s * features + o]![s * features + p]!;
   }
   return out;
+}
+
+/** A matrix as a tensor. */
+export function matrixTensor(m: Matrix): RefTensor {
+  return { shape: [m.length, m[0]?.length ?? 0], data: m.flat() };
+}
+
+/** Matrices of equal shape stacked along a new leading axis. */
+export function stackTensor(ms: readonly Matrix[]): RefTensor {
+  return { shape: [ms.length, ms[0]!.length, ms[0]![0]?.length ?? 0], data: ms.flatMap((m) => m.flat()) };
+}
+
+/** Rows and columns `[from, from + size)` of a square matrix. */
+export function subMatrix(m: Matrix, from: number, size: number): Matrix {
+  return m.slice(from, from + size).map((row) => row.slice(from, from + size));
 }
 
 /** Row-major matrix from flat data. */
@@ -171,8 +233,19 @@ function applyLayer(layer: RefLayer, x: readonly number[], sample: number): numb
       return [...x];
     case 'scale':
       return x.map((v, i) => v * layer.factors[sample]![i]!);
+    case 'map':
+      return layer.forward(x);
+    case 'conv':
+      return convForward(layer.spec, x);
+    case 'batchnorm':
+      return batchNormForward(layer.spec, x);
+    case 'embedding':
+      return x.flatMap((index) => [...layer.table[index]!]);
   }
 }
+
+/** Convolution Jacobians do not depend on the input: computed once per spec. */
+const convJacobians = new WeakMap<ConvSpec, Matrix>();
 
 /** Jacobian `[D_out x D_in]` of the layer at input x of sample `sample`. */
 function layerJacobian(layer: RefLayer, x: readonly number[], sample: number): Matrix {
@@ -198,6 +271,17 @@ function layerJacobian(layer: RefLayer, x: readonly number[], sample: number): M
       x.forEach((_, i) => (jac[i]![i] = layer.factors[sample]![i]!));
       return jac;
     }
+    case 'map':
+      return layer.jacobian(x);
+    case 'conv': {
+      let jac = convJacobians.get(layer.spec);
+      if (jac === undefined) convJacobians.set(layer.spec, (jac = convJacobian(layer.spec)));
+      return jac;
+    }
+    case 'batchnorm':
+      return batchNormJacobian(layer.spec, x.length);
+    case 'embedding':
+      throw new Error('reference: an embedding has no Jacobian w.r.t. its indices (it must be the first layer)');
   }
 }
 
@@ -254,7 +338,7 @@ function modifyResidual(r: number, curvature: Curvature): number {
 export interface RefResult {
   /** Network output per sample. */
   readonly outputs: readonly (readonly number[])[];
-  /** Kronecker factors of each Linear layer, by layer index. */
+  /** Kronecker factors of each layer with parameters, by layer index. */
   readonly factors: ReadonlyMap<number, RefFactors>;
   /** Per layer k and sample n, the gradient of the loss w.r.t. layer k's output. */
   readonly gradients: readonly (readonly (readonly number[])[])[];
@@ -284,8 +368,7 @@ export function referenceKronecker(problem: RefProblem, curvature: Curvature = '
     perSample.map((j, sample) => matMul(transposeMatrix(j), derivatives[sample]!.grad.map((g) => [g])).map((row) => row[0]!)),
   );
 
-  const factors = new Map<number, { kflr?: { g: Matrix; a: Matrix }; kfra?: { g: Matrix; a: Matrix } }>();
-  const inputFactor = (k: number): Matrix => {
+  const linearInputFactor = (k: number): Matrix => {
     const inF = (layers[k] as { weight: Matrix }).weight[0]!.length;
     const a = zerosMatrix(inF, inF);
     let rows = 0;
@@ -297,22 +380,107 @@ export function referenceKronecker(problem: RefProblem, curvature: Curvature = '
     return a.map((row) => row.map((v) => v / rows));
   };
 
-  // KFLR from the exact per-sample GGN w.r.t. each Linear layer's output.
+  /** Per group: (1/N) Σ_n U_n U_nᵀ over the group's rows of the unfolded input. */
+  const convInputFactors = (k: number, spec: ConvSpec): Matrix[] => {
+    const rows = (spec.inChannels / spec.groups) * product(spec.kernel);
+    const total = zerosMatrix(spec.inChannels * product(spec.kernel), spec.inChannels * product(spec.kernel));
+    for (const x of acts[k]!) {
+      const u = convUnfold(spec, x);
+      addInto(total, matMul(u, transposeMatrix(u)), 1 / n);
+    }
+    return Array.from({ length: spec.groups }, (_, g) => subMatrix(total, g * rows, rows));
+  };
+
+  /**
+   * The factors of layer k from the curvature at its output: `project(Q)` is
+   * `Σ_n Qᵀ GGN_n Q` (KFLR) or `(1/N) Σ_n Qᵀ M Q` (KFRA) for a per-sample
+   * output-side Jacobian Q (a `[D_out x r]` matrix, given per sample).
+   */
+  const layerFactors = (
+    k: number,
+    project: (q: (sample: number) => Matrix) => Matrix,
+    linearOutput: () => Matrix,
+    embeddingOutput: (features: number) => Matrix = linearOutput,
+  ): RefLayerFactors | undefined => {
+    const layer = layers[k]!;
+    if (layer.kind === 'linear') {
+      const g = linearOutput();
+      const a = linearInputFactor(k);
+      return { g, a, weight: [matrixTensor(g), matrixTensor(a)], bias: layer.bias === undefined ? [] : [matrixTensor(g)] };
+    }
+    if (layer.kind === 'conv') {
+      const { spec } = layer;
+      const b = channelSumJacobian(spec.outChannels, product(convOutSpatial(spec)));
+      const g = project(() => b);
+      const inputs = convInputFactors(k, spec);
+      const outG = spec.outChannels / spec.groups;
+      const weight =
+        spec.groups === 1
+          ? [matrixTensor(g), matrixTensor(inputs[0]!)]
+          : [stackTensor(inputs.map((_, i) => subMatrix(g, i * outG, outG))), stackTensor(inputs)];
+      return { g, a: inputs[0]!, weight, bias: spec.bias === undefined ? [] : [matrixTensor(g)] };
+    }
+    if (layer.kind === 'batchnorm') {
+      const { spec } = layer;
+      const b = channelSumJacobian(spec.channels, spec.positions);
+      const g = project(() => b);
+      const gamma = project((sample) => batchNormWeightJacobian(spec, acts[k]![sample]!));
+      return { g, a: [], weight: [matrixTensor(gamma)], bias: [matrixTensor(g)] };
+    }
+    if (layer.kind === 'embedding') {
+      // Linear on one-hot rows: A = frequencies of the indices, G over the dim features; stored [A, G].
+      const [num, dim] = [layer.table.length, layer.table[0]!.length];
+      const a = zerosMatrix(num, num);
+      let rows = 0;
+      for (const x of acts[k]!) for (const index of x) (a[index]![index]! += 1), rows++;
+      const frequencies = a.map((row) => row.map((v) => v / rows));
+      const g = embeddingOutput(dim);
+      return { g, a: frequencies, weight: [matrixTensor(frequencies), matrixTensor(g)], bias: [] };
+    }
+    return undefined;
+  };
+
+  // KFLR from the exact per-sample GGN w.r.t. each layer's output.
+  const kflr = new Map<number, RefLayerFactors>();
   layers.forEach((layer, k) => {
-    if (layer.kind !== 'linear') return;
-    const dim = acts[k + 1]![0]!.length;
-    const ggn = zerosMatrix(dim, dim);
-    jacobians[k]!.forEach((j, sample) => addInto(ggn, sandwich(j, derivatives[sample]!.hessian)));
-    factors.set(k, { kflr: { g: diagonalBlockSum(ggn, layer.weight.length), a: inputFactor(k) } });
+    const perSample = jacobians[k]!.map((j, sample) => sandwich(j, derivatives[sample]!.hessian));
+    const project = (q: (sample: number) => Matrix): Matrix => {
+      const first = q(0);
+      const out = zerosMatrix(first[0]!.length, first[0]!.length);
+      perSample.forEach((ggnN, sample) => addInto(out, sandwich(q(sample), ggnN)));
+      return out;
+    };
+    const blockSum = (features: number) => {
+      const total = zerosMatrix(perSample[0]!.length, perSample[0]!.length);
+      for (const ggnN of perSample) addInto(total, ggnN);
+      return diagonalBlockSum(total, features);
+    };
+    const result = layerFactors(k, project, () => blockSum((layer as { weight: Matrix }).weight.length), blockSum);
+    if (result !== undefined) kflr.set(k, result);
   });
 
   // KFRA: the recursion of batch-averaged matrices, from the summed loss Hessian.
+  const factors = new Map<number, RefFactors>();
   const dOut = outputs[0]!.length;
   let m = zerosMatrix(dOut, dOut);
   for (const { hessian } of derivatives) addInto(m, hessian);
   for (let k = layers.length - 1; k >= 0; k--) {
     const layer = layers[k]!;
-    if (layer.kind === 'linear') factors.get(k)!.kfra = { g: diagonalBlockSum(m, layer.weight.length), a: inputFactor(k) };
+    const atOutput = m;
+    const project = (q: (sample: number) => Matrix): Matrix => {
+      const first = q(0);
+      const out = zerosMatrix(first[0]!.length, first[0]!.length);
+      for (let sample = 0; sample < n; sample++) addInto(out, sandwich(q(sample), atOutput), 1 / n);
+      return out;
+    };
+    const kfra = layerFactors(
+      k,
+      project,
+      () => diagonalBlockSum(atOutput, (layer as { weight: Matrix }).weight.length),
+      (features) => diagonalBlockSum(atOutput, features),
+    );
+    if (kfra !== undefined) factors.set(k, { kflr: kflr.get(k)!, kfra });
+    if (k === 0) break; // nothing upstream (the input may be indices)
     const dIn = acts[k]![0]!.length;
     const next = zerosMatrix(dIn, dIn);
     acts[k]!.forEach((x, sample) => addInto(next, sandwich(layerJacobian(layer, x, sample), m), 1 / n));
@@ -326,7 +494,7 @@ export function referenceKronecker(problem: RefProblem, curvature: Curvature = '
     m = next;
   }
   const ggn = (layer: number, sample: number): Matrix => sandwich(jacobians[layer]![sample]!, derivatives[sample]!.hessian);
-  return { outputs, factors: factors as ReadonlyMap<number, RefFactors>, gradients, ggn };
+  return { outputs, factors, gradients, ggn };
 }
 
 /** Largest |a - b| over the largest |b| (the conformance package's measure). */
