@@ -127,6 +127,26 @@ export function compareTensor(
   return compareArrays({ shape: actual.shape, data: actual.toArray() }, expected, options);
 }
 
+/**
+ * Compares only the shape (for Monte-Carlo quantities, whose values depend on
+ * the random numbers drawn): ok with error 0 when the shapes agree.
+ */
+export function compareShapes(actual: Tensor | undefined, expected: ShapedData, options: CompareOptions): CompareReport {
+  const label = options.label ?? 'value';
+  if (actual === undefined) return failedReport(label, options.tolerance, 'no value was computed');
+  const same = actual.shape.length === expected.shape.length && actual.shape.every((d, i) => d === expected.shape[i]);
+  if (!same) return failedReport(label, options.tolerance, `shape ${formatShape(actual.shape)} != expected ${formatShape(expected.shape)}`);
+  return {
+    label,
+    ok: true,
+    maxAbsError: 0,
+    scale: 0,
+    relError: 0,
+    tolerance: options.tolerance,
+    message: `${label}: ok (shape ${formatShape(expected.shape)}; values are random)`,
+  };
+}
+
 /** Compares two scalars (e.g. loss values) with the same measure. */
 export function compareNumbers(actual: number, expected: number, options: CompareOptions): CompareReport {
   return compareArrays({ shape: [], data: [actual] }, { shape: [], data: [expected] }, options);

@@ -1,7 +1,12 @@
 /**
  * @backpack-ts/conformance: checks that backpack-ts computes what the
- * reference implementation (BackPACK on PyTorch) computes.
+ * reference implementation (BackPACK on PyTorch) computes, and that a backend
+ * computes what backend-cpu computes.
  *
+ * - `runBackendConformance(backend, { dtype })`: the conformance kit for
+ *   backend authors (every kernel against backend-cpu in float64, then the
+ *   golden suite end to end on the backend), with `assertConformance` and
+ *   `formatConformanceReport`.
  * - `golden/*`: load the golden reference cases, build their networks with
  *   this project's modules, and compare forward passes and extension
  *   quantities with the stored results.
@@ -13,6 +18,7 @@ export {
   compareArrays,
   compareTensor,
   compareNumbers,
+  compareShapes,
   failedReport,
   assertReports,
   worstRelError,
@@ -38,6 +44,9 @@ export {
 } from './golden/load.js';
 export {
   buildGoldenModel,
+  buildGoldenLayer,
+  syntheticGoldenCase,
+  type SyntheticCaseSpec,
   goldenTensor,
   unsupportedTypes,
   type BuildOptions,
@@ -50,6 +59,18 @@ export {
   checkGoldenForward,
   checkGoldenExtensions,
   compareQuantity,
+  MONTE_CARLO_EXTENSIONS,
   type GoldenCheck,
   type GoldenCheckOptions,
 } from './golden/run.js';
+export { runBackendConformance, defaultTolerance, type ConformanceOptions } from './kit/run-conformance.js';
+export {
+  assertConformance,
+  formatConformanceReport,
+  type ConformanceCheck,
+  type ConformanceReport,
+  type FamilySummary,
+} from './kit/report.js';
+export { runGoldenSuite, GOLDEN_EXTENSION_GROUPS, type GoldenSuiteOptions } from './kit/golden-suite.js';
+export { kernelCases } from './kit/kernel-cases.js';
+export { runKernelCase, relativeError, type KernelCase, type InputSpec, type InputView, type KernelOutput } from './kit/kernel-check.js';

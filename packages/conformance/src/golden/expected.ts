@@ -48,7 +48,9 @@ function reduceSamples(g: GoldenTensor, f: (values: number[]) => number): Golden
 /**
  * The expected `quantity` (`"grad"` or an extension name such as
  * `"BatchGrad"`) for parameter `param`, or undefined when the case has no
- * reference value and none can be derived.
+ * reference value and none can be derived. Besides the first-order
+ * quantities, `DiagGGNExact` and `DiagHessian` fall back on the brute-force
+ * diagonals (`bruteforce.diag_ggn_exact`, `bruteforce.diag_h`).
  */
 export function expectedQuantity(golden: GoldenCase, quantity: string, param: string): ExpectedQuantity | undefined {
   const stored = golden.quantities[quantity]?.[param];
@@ -56,5 +58,8 @@ export function expectedQuantity(golden: GoldenCase, quantity: string, param: st
   const gradBatch = golden.bruteforce?.grad_batch?.[param];
   const derive = fromGradBatch[quantity];
   if (gradBatch !== undefined && derive !== undefined) return { value: derive(gradBatch), source: 'bruteforce' };
+  const diagonal =
+    quantity === 'DiagGGNExact' ? golden.bruteforce?.diag_ggn_exact?.[param] : quantity === 'DiagHessian' ? golden.bruteforce?.diag_h?.[param] : undefined;
+  if (diagonal !== undefined) return { value: diagonal, source: 'bruteforce' };
   return undefined;
 }

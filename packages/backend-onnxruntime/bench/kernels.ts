@@ -1,0 +1,104 @@
+/**
+ * Per-kernel timings of the onnxruntime backend against backend-cpu, through
+ * the Backend API (handle creation, the ORT call, the output copy included).
+ *
+ *   pnpm --filter @backpack-ts/backend-onnxruntime bench            # everything
+ *   pnpm --filter @backpack-ts/backend-onnxruntime bench -- gemm    # only names containing "gemm"
+ */
+import { CpuBackend } from '@backpack-ts/backend-cpu';
+import type { Backend, DType, FloatDType } from '@backpack-ts/core';
+import { OrtBackend } from '../src/index.js';
+
+const filter = process.argv.slice(2).filter((a) => a !== '--');
+const cpu = new CpuBackend();
+// Forced: every kernel through ORT, to measure ORT itself (the default backend would route small ones to TypeScript).
+const ort = new OrtBackend({ minElements: 0, minMatmulMacs: 0 });
+
+/** Median milliseconds of `fn` (which returns a handle to dispose) over enough repetitions for ~0.3 s. */
+function time(backend: Backend, fn: () => unknown): number {
+  for (let i = 0; i < 3; i++) backend.dispose(fn());
+  const samples: number[] = [];
+  const budget = performance.now() + 300;
+  while (samples.length < 5 || (performance.now() < budget && samples.length < 2000)) {
+    const t0 = performance.now();
+    const h = fn();
+    samples.push(performance.now() - t0);
+    backend.dispose(h);
+  }
+  samples.sort((a, b) => a - b);
+  return samples[samples.length >> 1]!;
+}
+
+function random(n: number): Float64Array {
+  const data = new Float64Array(n);
+  for (let i = 0; i < n; i++) data[i] = Math.random() * 2 - 1;
+  return data;
+}
+
+interface Row {
+  name: string;
+  cpuMs: number;
+  ortMs: number;
+  gflops?: number;
+}
+const rows: Row[] = [];
+
+function bench(name: string, flops: number | undefined, setup: (b: Backend) => () => unknown): void {
+  if (filter.length > 0 && !filter.some((f) => name.includes(f))) return;
+  const cpuMs = time(cpu as Backend, setup(cpu as Backend));
+  const ortMs = time(ort as Backend, setup(ort as Backend));
+  const row: Row = { name, cpuMs, ortMs, ...(flops !== undefined && { gflops: flops / ortMs / 1e6 }) };
+  rows.push(row);
+  const gf = flops === undefined ? '' : `  (cpu ${(flops / cpuMs / 1e6).toFixed(1)} GFLOP/s, ort ${(flops / ortMs / 1e6).toFixed(1)} GFLOP/s)`;
+  console.log(`${name.padEnd(40)} cpu ${cpuMs.toFixed(3).padStart(9)} ms  ort ${ortMs.toFixed(3).padStart(9)} ms  x${(cpuMs / ortMs).toFixed(1)}${gf}`);
+}
+
+for (const dtype of ['float32', 'float64'] as FloatDType[]) {
+  for (const size of [32, 64, 128, 256, 512, 1024]) {
+    bench(`gemm ${size}^3 ${dtype}`, 2 * size ** 3, (b) => {
+      const a = b.fromData(random(size * size), [1, size, size], dtype);
+      const c = b.fromData(random(size * size), [1, size, size], dtype);
+      return () => b.matmul(a, [1, size, size], c, [1, size, size], false, false, dtype);
+    });
+  }
+  bench(`gemm 512x784 @ 784x10 (T) ${dtype}`, 2 * 512 * 784 * 10, (b) => {
+    const a = b.fromData(random(512 * 784), [1, 512, 784], dtype);
+    const w = b.fromData(random(10 * 784), [1, 10, 784], dtype);
+    return () => b.matmul(a, [1, 512, 784], w, [1, 10, 784], false, true, dtype);
+  });
+  bench(`batched gemm 64 x 64x64x64 ${dtype}`, 64 * 2 * 64 ** 3, (b) => {
+    const a = b.fromData(random(64 * 64 * 64), [64, 64, 64], dtype);
+    return () => b.matmul(a, [64, 64, 64], a, [64, 64, 64], false, true, dtype);
+  });
+}
+
+const dtype: DType = 'float32';
+for (const n of [1_000, 3_000, 10_000, 30_000, 100_000, 1_000_000]) {
+  bench(`add ${n}`, undefined, (b) => {
+    const a = b.fromData(random(n), [n], dtype);
+    return () => b.binary('add', a, [n], a, [n], [n], dtype);
+  });
+  bench(`exp ${n}`, undefined, (b) => {
+    const a = b.fromData(random(n), [n], dtype);
+    return () => b.unary('exp', a, [n], dtype);
+  });
+  bench(`sum rows ${n}`, undefined, (b) => {
+    const a = b.fromData(random(n), [n / 100, 100], dtype);
+    return () => b.reduce('sum', a, [n / 100, 100], [1], dtype);
+  });
+  bench(`transpose ${n}`, undefined, (b) => {
+    const a = b.fromData(random(n), [n / 100, 100], dtype);
+    return () => b.permute(a, [n / 100, 100], [1, 0], dtype);
+  });
+  bench(`softmax rows ${n}`, undefined, (b) => {
+    const a = b.fromData(random(n), [n / 100, 100], dtype);
+    return () => b.softmax(a, [n / 100, 100], 1, dtype);
+  });
+}
+for (const s of [8, 16, 24, 32, 48]) {
+  bench(`small gemm ${s}^3`, 2 * s ** 3, (b) => {
+    const a = b.fromData(random(s * s), [1, s, s], dtype);
+    return () => b.matmul(a, [1, s, s], a, [1, s, s], false, false, dtype);
+  });
+}
+ort.release();

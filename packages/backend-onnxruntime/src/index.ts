@@ -1,0 +1,20 @@
+/**
+ * `@backpack-ts/backend-onnxruntime`: a backpack-ts backend on
+ * onnxruntime-node's multithreaded CPU execution provider.
+ *
+ * ```ts
+ * import { setDefaultBackend } from '@backpack-ts/core';
+ * import { OrtBackend } from '@backpack-ts/backend-onnxruntime';
+ * setDefaultBackend(new OrtBackend());
+ * ```
+ */
+export {
+  OrtBackend,
+  type OrtBackendOptions,
+  type OrtBackendStats,
+  type KernelCounts,
+} from './ort-backend.js';
+export { OrtHandle } from './storage.js';
+export type { SessionCacheStats } from './sessions.js';
+export { loadFastestBackend, type FastestBackend } from './fastest.js';
+export { ORT_NODE_VERSION } from './ort/binding.js';

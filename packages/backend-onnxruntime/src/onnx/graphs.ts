@@ -1,0 +1,226 @@
+/**
+ * The ONNX graphs behind the kernels that run on ONNX Runtime. Every graph
+ * reads inputs `a` (and `b`) and writes `y`; dimensions are symbolic, so one
+ * session serves every shape of a given rank.
+ *
+ * Where an ONNX operator's edge cases differ from the backend contract
+ * (PyTorch's semantics), the graph composes operators that agree:
+ * `sign(NaN) = 0`, max/min reductions propagate NaN, `expm1` and `log1p`
+ * stay accurate near 0, float64 `softplus` does not overflow.
+ */
+import type { BinaryOp, DType, ReduceOp, UnaryOp } from '@backpack-ts/core';
+import { OnnxType, type GraphSpec, type InitializerSpec, type NodeSpec } from './proto.js';
+
+export type OrtDType = DType;
+
+function dims(prefix: string, rank: number): string[] {
+  return Array.from({ length: rank }, (_, i) => `${prefix}${i}`);
+}
+
+/** Builds a graph node by node, with named scalar constants of the kernel's dtype. */
+class GraphBuilder {
+  readonly nodes: NodeSpec[] = [];
+  readonly initializers: InitializerSpec[] = [];
+  private counter = 0;
+  private readonly constants = new Map<number, string>();
+
+  constructor(readonly dtype: OrtDType) {}
+
+  /** Adds a node and returns its (single) output name; `output` names it explicitly. */
+  node(op: string, inputs: readonly string[], attributes?: NodeSpec['attributes'], output?: string): string {
+    const name = output ?? `t${this.counter++}`;
+    this.nodes.push({ op, inputs, outputs: [name], ...(attributes && { attributes }) });
+    return name;
+  }
+
+  /** A scalar constant of the graph's dtype. */
+  constant(value: number): string {
+    let name = this.constants.get(value);
+    if (name === undefined) {
+      name = `c${this.constants.size}`;
+      this.constants.set(value, name);
+      this.initializers.push({ name, type: this.dtype, dims: [], values: [value] });
+    }
+    return name;
+  }
+
+  int64s(values: readonly number[]): string {
+    const name = `i${this.initializers.length}`;
+    this.initializers.push({ name, type: 'int64', dims: [values.length], values });
+    return name;
+  }
+
+  /** A boolean converted to the graph's dtype (1 or 0). */
+  toDType(input: string, output?: string): string {
+    return this.node('Cast', [input], { to: OnnxType[this.dtype] }, output);
+  }
+
+  graph(inputRanks: readonly number[], outputRank: number): GraphSpec {
+    const names = ['a', 'b'];
+    return {
+      nodes: this.nodes,
+      initializers: this.initializers,
+      inputs: inputRanks.map((rank, i) => ({ name: names[i]!, type: this.dtype, dims: dims(names[i]!, rank) })),
+      outputs: [{ name: 'y', type: this.dtype, dims: dims('y', outputRank) }],
+    };
+  }
+}
+
+/** `op` elementwise on a flat `[n]` input. */
+export function unaryGraph(op: UnaryOp, dtype: OrtDType): GraphSpec {
+  const g = new GraphBuilder(dtype);
+  const simple: Partial<Record<UnaryOp, string>> = {
+    neg: 'Neg',
+    abs: 'Abs',
+    exp: 'Exp',
+    log: 'Log',
+    sqrt: 'Sqrt',
+    reciprocal: 'Reciprocal',
+    tanh: 'Tanh',
+    sigmoid: 'Sigmoid',
+    relu: 'Relu',
+  };
+  const onnxOp = simple[op];
+  if (onnxOp !== undefined) {
+    g.node(onnxOp, ['a'], undefined, 'y');
+    return g.graph([1], 1);
+  }
+  switch (op) {
+    case 'square':
+      g.node('Mul', ['a', 'a'], undefined, 'y');
+      break;
+    case 'sign': {
+      // ONNX Sign(NaN) is NaN; (x > 0) - (x < 0) gives PyTorch's 0.
+      const positive = g.toDType(g.node('Greater', ['a', g.constant(0)]));
+      const negative = g.toDType(g.node('Less', ['a', g.constant(0)]));
+      g.node('Sub', [positive, negative], undefined, 'y');
+      break;
+    }
+    case 'step':
+      g.toDType(g.node('Greater', ['a', g.constant(0)]), 'y');
+      break;
+    case 'expm1': {
+      // exp(x) - 1 cancels near 0; there e^x - 1 = 2t / (1 - t) with t = tanh(x / 2) is exact to rounding.
+      const t = g.node('Tanh', [g.node('Mul', ['a', g.constant(0.5)])]);
+      const small = g.node('Div', [g.node('Add', [t, t]), g.node('Sub', [g.constant(1), t])]);
+      const large = g.node('Sub', [g.node('Exp', ['a']), g.constant(1)]);
+      const nearZero = g.node('Less', [g.node('Abs', ['a']), g.constant(0.5)]);
+      g.node('Where', [nearZero, small, large], undefined, 'y');
+      break;
+    }
+    case 'log1p':
+      log1p(g, 'a', 'y');
+      break;
+    case 'softplus': {
+      if (dtype === 'float32') {
+        g.node('Softplus', ['a'], undefined, 'y');
+        break;
+      }
+      // ORT's float64 Softplus overflows for large x; max(x, 0) + log1p(exp(-|x|)) does not.
+      const tail = log1p(g, g.node('Exp', [g.node('Neg', [g.node('Abs', ['a'])])]));
+      g.node('Add', [g.node('Relu', ['a']), tail], undefined, 'y');
+      break;
+    }
+    default:
+      throw new Error(`no ONNX graph for unary op '${op}'`);
+  }
+  return g.graph([1], 1);
+}
+
+/**
+ * log(1 + x), accurate near 0: log(1 + x) alone loses x's low bits;
+ * log(u) * x / (u - 1) with u = 1 + x corrects them (Goldberg).
+ */
+function log1p(g: GraphBuilder, x: string, output?: string): string {
+  const u = g.node('Add', [x, g.constant(1)]);
+  const d = g.node('Sub', [u, g.constant(1)]);
+  const corrected = g.node('Div', [g.node('Mul', [g.node('Log', [u]), x]), d]);
+  const exact = g.node('Equal', [d, g.constant(0)]);
+  return g.node('Where', [exact, x, corrected], undefined, output);
+}
+
+const binaryOps: Readonly<Record<BinaryOp, { op: string; compare: boolean }>> = {
+  add: { op: 'Add', compare: false },
+  sub: { op: 'Sub', compare: false },
+  mul: { op: 'Mul', compare: false },
+  div: { op: 'Div', compare: false },
+  pow: { op: 'Pow', compare: false },
+  maximum: { op: 'Max', compare: false },
+  minimum: { op: 'Min', compare: false },
+  greater: { op: 'Greater', compare: true },
+  greaterEqual: { op: 'GreaterOrEqual', compare: true },
+  equal: { op: 'Equal', compare: true },
+};
+
+/** `op(a, b)` with NumPy broadcasting; `b` may be rank 0 (a scalar). */
+export function binaryGraph(op: BinaryOp, dtype: OrtDType, rankA: number, rankB: number): GraphSpec {
+  const g = new GraphBuilder(dtype);
+  const { op: onnxOp, compare } = binaryOps[op];
+  if (compare) g.toDType(g.node(onnxOp, ['a', 'b']), 'y');
+  else g.node(onnxOp, ['a', 'b'], undefined, 'y');
+  return g.graph([rankA, rankB], Math.max(rankA, rankB));
+}
+
+/** Reduction of a rank-`rank` input over `axes`, dropping them. max/min propagate NaN (ONNX's skip it). */
+export function reduceGraph(op: ReduceOp, dtype: OrtDType, rank: number, axes: readonly number[]): GraphSpec {
+  const g = new GraphBuilder(dtype);
+  const onnxOp = op === 'sum' ? 'ReduceSum' : op === 'max' ? 'ReduceMax' : 'ReduceMin';
+  const axesName = g.int64s(axes);
+  if (op === 'sum' || dtype === 'int32') {
+    g.node(onnxOp, ['a', axesName], { keepdims: 0 }, 'y');
+  } else {
+    const reduced = g.node(onnxOp, ['a', axesName], { keepdims: 0 });
+    const anyNaN = g.node('ReduceMax', [g.toDType(g.node('IsNaN', ['a'])), axesName], { keepdims: 0 });
+    g.node('Where', [g.node('Greater', [anyNaN, g.constant(0)]), g.constant(Number.NaN), reduced], undefined, 'y');
+  }
+  return g.graph([rank], rank - axes.length);
+}
+
+/**
+ * One matrix product `[m, k] @ [k, n]` (operands given transposed when
+ * `transA` / `transB`): ONNX Gemm, which hands the transposes to the GEMM
+ * itself (MLAS) instead of copying.
+ */
+export function gemmGraph(dtype: OrtDType, transA: boolean, transB: boolean): GraphSpec {
+  const g = new GraphBuilder(dtype);
+  g.node('Gemm', ['a', 'b'], { transA: transA ? 1 : 0, transB: transB ? 1 : 0 }, 'y');
+  return g.graph([2, 2], 2);
+}
+
+/**
+ * Batched matrix product of `[batchA, m, k]` and `[batchB, k, n]` (operands
+ * given transposed when `transA` / `transB`), batch broadcast. With
+ * `fused`, com.microsoft's FusedMatMul takes the transposes itself (it has
+ * float32 kernels only); otherwise Transpose nodes feed MatMul.
+ */
+export function batchedMatmulGraph(dtype: OrtDType, transA: boolean, transB: boolean, fused: boolean): GraphSpec {
+  const g = new GraphBuilder(dtype);
+  if (fused) {
+    g.nodes.push({
+      op: 'FusedMatMul',
+      domain: 'com.microsoft',
+      inputs: ['a', 'b'],
+      outputs: ['y'],
+      attributes: { transA: transA ? 1 : 0, transB: transB ? 1 : 0, alpha: { float: 1 } },
+    });
+  } else {
+    const a = transA ? g.node('Transpose', ['a'], { perm: [0, 2, 1] }) : 'a';
+    const b = transB ? g.node('Transpose', ['b'], { perm: [0, 2, 1] }) : 'b';
+    g.node('MatMul', [a, b], undefined, 'y');
+  }
+  return g.graph([3, 3], 3);
+}
+
+/** Softmax or log-softmax along axis 1 of a rank-2 `[outer, length]` or rank-3 `[outer, length, inner]` input. */
+export function softmaxGraph(log: boolean, dtype: OrtDType, rank: 2 | 3): GraphSpec {
+  const g = new GraphBuilder(dtype);
+  g.node(log ? 'LogSoftmax' : 'Softmax', ['a'], { axis: 1 }, 'y');
+  return g.graph([rank], rank);
+}
+
+/** Dimensions reordered: output dim i is input dim `perm[i]`. */
+export function transposeGraph(dtype: OrtDType, perm: readonly number[]): GraphSpec {
+  const g = new GraphBuilder(dtype);
+  g.node('Transpose', ['a'], { perm }, 'y');
+  return g.graph([perm.length], perm.length);
+}

@@ -1,0 +1,493 @@
+import { CpuBackend, type CpuHandle } from '@backpack-ts/backend-cpu';
+import type {
+  Backend,
+  BinaryOp,
+  DataArray,
+  DType,
+  FloatDType,
+  ReduceOp,
+  Shape,
+  UnaryOp,
+  WindowGeometry,
+} from '@backpack-ts/core';
+import { availableParallelism } from 'node:os';
+import { batchedMatmulGraph, binaryGraph, gemmGraph, reduceGraph, softmaxGraph, transposeGraph, unaryGraph } from './onnx/graphs.js';
+import type { GraphSpec } from './onnx/proto.js';
+import { loadBinding } from './ort/binding.js';
+import { SessionCache, type Feed, type SessionCacheStats } from './sessions.js';
+import { coalesceBroadcast, coalescePermute, coalesceReduce, isIdentity, sizeOf } from './shapes.js';
+import { BufferPool, HandleRegistry, OrtHandle } from './storage.js';
+
+export interface OrtBackendOptions {
+  /** Threads of each session's intra-op pool. Default: the number of cores (`os.availableParallelism()`). */
+  readonly intraOpNumThreads?: number;
+  /** Let idle pool threads spin (lower latency, burns CPU between calls). Default false (`allow_spinning: '0'`). */
+  readonly allowSpinning?: boolean;
+  /**
+   * Elementwise, reduction, softmax and transpose kernels with fewer elements
+   * than this run in TypeScript: below it a call into ORT (10-20 µs) costs
+   * more than the work. Default 4,096 (measured break-even: 1,000-5,000
+   * elements on 2 cores). 0 sends every kernel ORT has a graph for to ORT.
+   */
+  readonly minElements?: number;
+  /** Matrix products under this many multiply-adds (batch · m · n · k) run in TypeScript. Default 16,384 (about 25³). */
+  readonly minMatmulMacs?: number;
+  /** Bytes of disposed buffers kept for reuse. Default 256 MiB. */
+  readonly maxPoolBytes?: number;
+  /** Sessions kept (least recently used evicted; each owns a thread pool). Default 256. */
+  readonly maxSessions?: number;
+}
+
+/** Where each kernel ran, for tests and tuning: `counts['matmul:ort']`, `counts['unary:ts']`, ... */
+export type KernelCounts = Record<string, number>;
+
+export interface OrtBackendStats {
+  /** Handles not disposed yet (also {@link OrtBackend.liveCount}). */
+  readonly liveHandles: number;
+  /** Distinct buffers behind the live handles, and their bytes. */
+  readonly liveBuffers: number;
+  readonly liveBytes: number;
+  /** Disposed buffers kept for reuse. */
+  readonly pooledBuffers: number;
+  readonly pooledBytes: number;
+  readonly sessions: SessionCacheStats;
+  readonly kernels: Readonly<KernelCounts>;
+}
+
+const DEFAULTS = {
+  minElements: 4_096,
+  minMatmulMacs: 16_384,
+  maxPoolBytes: 256 * 1024 * 1024,
+  maxSessions: 256,
+};
+
+/**
+ * A backend on onnxruntime-node's CPU execution provider (MLAS,
+ * multithreaded). Big matrix products, elementwise kernels, reductions,
+ * softmax and transposes run as small cached ONNX models; small ones, and
+ * layout kernels that are plain copies, run in TypeScript on
+ * `@backpack-ts/backend-cpu`'s kernels, since a call into ORT costs 10-20 µs.
+ *
+ * float32 and float64 everywhere (a float64 kernel ORT lacks runs in
+ * TypeScript); int32 for indices. Handles are {@link OrtHandle}s; `dispose`
+ * returns a buffer to a pool that later outputs reuse.
+ *
+ * Construction loads the native binding and throws if it cannot.
+ */
+export class OrtBackend implements Backend<OrtHandle> {
+  readonly name = 'onnxruntime';
+  readonly dtypes: readonly DType[] = ['float32', 'float64', 'int32'];
+  /** The onnxruntime-node version in use. */
+  readonly ortVersion: string;
+  /** The intra-op thread count of every session. */
+  readonly threads: number;
+
+  private readonly cpu = new CpuBackend();
+  private readonly registry: HandleRegistry;
+  private readonly sessions: SessionCache;
+  private readonly minElements: number;
+  private readonly minMatmulMacs: number;
+  private readonly counts: KernelCounts = {};
+
+  constructor(options: OrtBackendOptions = {}) {
+    for (const [name, value, min] of [
+      ['intraOpNumThreads', options.intraOpNumThreads, 1],
+      ['minElements', options.minElements, 0],
+      ['minMatmulMacs', options.minMatmulMacs, 0],
+      ['maxPoolBytes', options.maxPoolBytes, 0],
+      ['maxSessions', options.maxSessions, 1],
+    ] as const) {
+      if (value !== undefined && !(Number.isInteger(value) && value >= min)) {
+        throw new RangeError(`OrtBackend: ${name} must be an integer >= ${min}, got ${value}`);
+      }
+    }
+    this.ortVersion = loadBinding().version;
+    this.threads = options.intraOpNumThreads ?? availableParallelism();
+    const spin = options.allowSpinning === true ? '1' : '0';
+    this.sessions = new SessionCache(
+      {
+        intraOpNumThreads: this.threads,
+        interOpNumThreads: 1,
+        executionMode: 'sequential',
+        graphOptimizationLevel: 'all',
+        extra: { session: { intra_op: { allow_spinning: spin }, inter_op: { allow_spinning: spin } } },
+      },
+      options.maxSessions ?? DEFAULTS.maxSessions,
+    );
+    this.registry = new HandleRegistry(new BufferPool(options.maxPoolBytes ?? DEFAULTS.maxPoolBytes));
+    this.minElements = options.minElements ?? DEFAULTS.minElements;
+    this.minMatmulMacs = options.minMatmulMacs ?? DEFAULTS.minMatmulMacs;
+  }
+
+  // ---- bookkeeping ----
+
+  liveCount(): number {
+    return this.registry.handles;
+  }
+
+  stats(): OrtBackendStats {
+    const pool = this.registry.pool;
+    return {
+      liveHandles: this.registry.handles,
+      liveBuffers: this.registry.buffers,
+      liveBytes: this.registry.bytes,
+      pooledBuffers: pool.pooledBuffers,
+      pooledBytes: pool.pooledBytes,
+      sessions: this.sessions.stats(),
+      kernels: { ...this.counts },
+    };
+  }
+
+  /** Releases every cached session and pooled buffer. The backend stays usable (sessions are re-created on demand). */
+  release(): void {
+    this.sessions.dispose();
+    this.registry.pool.clear();
+  }
+
+  private count(kernel: string, where: 'ort' | 'ts'): void {
+    const key = `${kernel}:${where}`;
+    this.counts[key] = (this.counts[key] ?? 0) + 1;
+  }
+
+  /** Wraps the result of a TypeScript kernel; a result that is one of the inputs shares its storage. */
+  private fromCpu(result: CpuHandle, ...inputs: readonly OrtHandle[]): OrtHandle {
+    for (const input of inputs) if (input.data === result) return this.registry.share(input);
+    return this.registry.create(result);
+  }
+
+  /**
+   * Runs the session `key` (built from `graph` on first use) into a pooled
+   * output buffer; undefined if ORT refused the graph (the caller falls back).
+   */
+  private runOrt(
+    kernel: string,
+    key: string,
+    graph: () => GraphSpec,
+    inputs: readonly Feed[],
+    outDims: readonly number[],
+    dtype: DType,
+  ): OrtHandle | undefined {
+    const session = this.sessions.get(key, graph);
+    if (session === undefined) return undefined;
+    const out = this.registry.pool.take(dtype, sizeOf(outDims));
+    try {
+      this.sessions.run(session, inputs, { data: out, dims: outDims });
+    } catch (error) {
+      this.registry.pool.give(out);
+      throw error;
+    }
+    this.count(kernel, 'ort');
+    return this.registry.create(out, true);
+  }
+
+  // ---- creation and read-back ----
+
+  fromData(data: ArrayLike<number>, shape: Shape, dtype: DType): OrtHandle {
+    const size = sizeOf(shape);
+    if (data.length !== size) {
+      throw new RangeError(`onnxruntime.fromData: ${data.length} values do not fill shape [${shape.join(', ')}]`);
+    }
+    const out = this.registry.pool.take(dtype, size);
+    out.set(data);
+    return this.registry.create(out, true);
+  }
+
+  full(shape: Shape, value: number, dtype: DType): OrtHandle {
+    const out = this.registry.pool.take(dtype, sizeOf(shape));
+    out.fill(value);
+    return this.registry.create(out, true);
+  }
+
+  /** A copy of the elements, which the caller may modify. */
+  read(x: OrtHandle, _shape: Shape, _dtype: DType): DataArray {
+    return x.data.slice();
+  }
+
+  /** Releases the handle; its buffer is reused once no handle views it. Idempotent. */
+  dispose(x: OrtHandle): void {
+    this.registry.dispose(x);
+  }
+
+  // ---- layout ----
+
+  /** Shares the storage: a dense row-major array has every shape of its size. */
+  reshape(x: OrtHandle, _shape: Shape, _newShape: Shape, _dtype: DType): OrtHandle {
+    return this.registry.share(x);
+  }
+
+  permute(x: OrtHandle, shape: Shape, perm: readonly number[], dtype: DType): OrtHandle {
+    const simple = coalescePermute(shape, perm);
+    if (isIdentity(simple.perm)) return this.registry.share(x);
+    if (x.data.length >= this.minElements && x.data.length > 0) {
+      const outDims = simple.perm.map((d) => simple.shape[d]!);
+      const result = this.runOrt(
+        'permute',
+        `transpose:${dtype}:${simple.perm.join(',')}`,
+        () => transposeGraph(dtype, simple.perm),
+        [{ data: x.data, dims: simple.shape }],
+        outDims,
+        dtype,
+      );
+      if (result !== undefined) return result;
+    }
+    this.count('permute', 'ts');
+    return this.fromCpu(this.cpu.permute(x.data, shape, perm, dtype), x);
+  }
+
+  slice(x: OrtHandle, shape: Shape, begin: readonly number[], size: readonly number[], dtype: DType): OrtHandle {
+    this.count('slice', 'ts');
+    return this.fromCpu(this.cpu.slice(x.data, shape, begin, size, dtype), x);
+  }
+
+  concat(xs: readonly OrtHandle[], shapes: readonly Shape[], axis: number, dtype: DType): OrtHandle {
+    this.count('concat', 'ts');
+    return this.fromCpu(this.cpu.concat(xs.map((x) => x.data), shapes, axis, dtype), ...xs);
+  }
+
+  pad(
+    x: OrtHandle,
+    shape: Shape,
+    before: readonly number[],
+    after: readonly number[],
+    value: number,
+    dtype: DType,
+  ): OrtHandle {
+    this.count('pad', 'ts');
+    return this.fromCpu(this.cpu.pad(x.data, shape, before, after, value, dtype), x);
+  }
+
+  cast(x: OrtHandle, shape: Shape, from: DType, to: DType): OrtHandle {
+    if (from === to) return this.registry.share(x);
+    this.count('cast', 'ts');
+    return this.fromCpu(this.cpu.cast(x.data, shape, from, to), x);
+  }
+
+  // ---- elementwise ----
+
+  unary(op: UnaryOp, x: OrtHandle, shape: Shape, dtype: DType): OrtHandle {
+    const n = x.data.length;
+    if (n >= this.minElements && n > 0 && dtype !== 'int32') {
+      const result = this.runOrt(
+        'unary',
+        `unary:${op}:${dtype}`,
+        () => unaryGraph(op, dtype),
+        [{ data: x.data, dims: [n] }],
+        [n],
+        dtype,
+      );
+      if (result !== undefined) return result;
+    }
+    this.count('unary', 'ts');
+    return this.fromCpu(this.cpu.unary(op, x.data, shape, dtype), x);
+  }
+
+  binary(
+    op: BinaryOp,
+    a: OrtHandle,
+    aShape: Shape,
+    b: OrtHandle,
+    bShape: Shape,
+    outShape: Shape,
+    dtype: DType,
+  ): OrtHandle {
+    const n = sizeOf(outShape);
+    if (n >= this.minElements && n > 0 && this.ortHasBinary(op, dtype)) {
+      const simple = coalesceBroadcast(aShape, bShape, outShape);
+      const rank = simple.out.length;
+      const result = this.runOrt(
+        'binary',
+        `binary:${op}:${dtype}:${rank}`,
+        () => binaryGraph(op, dtype, rank, rank),
+        [
+          { data: a.data, dims: simple.a },
+          { data: b.data, dims: simple.b },
+        ],
+        simple.out,
+        dtype,
+      );
+      if (result !== undefined) return result;
+    }
+    this.count('binary', 'ts');
+    return this.fromCpu(this.cpu.binary(op, a.data, aShape, b.data, bShape, outShape, dtype), a, b);
+  }
+
+  binaryScalar(op: BinaryOp, x: OrtHandle, shape: Shape, scalar: number, dtype: DType): OrtHandle {
+    const n = x.data.length;
+    // An int32 op with a fractional scalar is computed in doubles by the contract; ORT would round the scalar first.
+    const exactScalar = dtype !== 'int32' || Number.isInteger(scalar);
+    if (n >= this.minElements && n > 0 && exactScalar && this.ortHasBinary(op, dtype)) {
+      const b = dtype === 'float32' ? new Float32Array([scalar]) : dtype === 'float64' ? new Float64Array([scalar]) : new Int32Array([scalar]);
+      const result = this.runOrt(
+        'binaryScalar',
+        `binary:${op}:${dtype}:1:0`,
+        () => binaryGraph(op, dtype, 1, 0),
+        [
+          { data: x.data, dims: [n] },
+          { data: b, dims: [] },
+        ],
+        [n],
+        dtype,
+      );
+      if (result !== undefined) return result;
+    }
+    this.count('binaryScalar', 'ts');
+    return this.fromCpu(this.cpu.binaryScalar(op, x.data, shape, scalar, dtype), x);
+  }
+
+  /** int32 division and powers follow JavaScript (x / 0 is 0 after truncation); ORT throws or differs, so they stay in TypeScript. */
+  private ortHasBinary(op: BinaryOp, dtype: DType): boolean {
+    return dtype !== 'int32' || (op !== 'div' && op !== 'pow');
+  }
+
+  // ---- reductions ----
+
+  reduce(op: ReduceOp, x: OrtHandle, shape: Shape, axes: readonly number[], dtype: DType): OrtHandle {
+    const n = x.data.length;
+    if (n >= this.minElements && n > 0) {
+      const simple = coalesceReduce(shape, axes);
+      if (simple.axes.length > 0) {
+        const outDims = simple.shape.filter((_, d) => !simple.axes.includes(d));
+        const result = this.runOrt(
+          'reduce',
+          `reduce:${op}:${dtype}:${simple.shape.length}:${simple.axes.join(',')}`,
+          () => reduceGraph(op, dtype, simple.shape.length, simple.axes),
+          [{ data: x.data, dims: simple.shape }],
+          outDims,
+          dtype,
+        );
+        if (result !== undefined) return result;
+      }
+    }
+    this.count('reduce', 'ts');
+    return this.fromCpu(this.cpu.reduce(op, x.data, shape, axes, dtype), x);
+  }
+
+  // ---- linear algebra ----
+
+  matmul(
+    a: OrtHandle,
+    aShape: Shape,
+    b: OrtHandle,
+    bShape: Shape,
+    transA: boolean,
+    transB: boolean,
+    dtype: DType,
+  ): OrtHandle {
+    const [batchA, aRows, aCols] = aShape as [number, number, number];
+    const [batchB, bRows, bCols] = bShape as [number, number, number];
+    const m = transA ? aCols : aRows;
+    const k = transA ? aRows : aCols;
+    const n = transB ? bRows : bCols;
+    const batch = batchA === 1 ? batchB : batchA;
+    const outShape = [batch, m, n];
+    if (k === 1) {
+      // Outer products: with k = 1 a transpose does not move anything, and
+      // out[., i, j] = a[., i] * b[., j] is a broadcast multiplication, far
+      // cheaper than `batch` tiny GEMMs.
+      return this.binary('mul', a, [batchA, m, 1], b, [batchB, 1, n], outShape, dtype);
+    }
+    const macs = batch * m * n * k;
+    if (macs >= this.minMatmulMacs && macs > 0 && dtype !== 'int32') {
+      const result = this.matmulOrt(a, aShape, b, bShape, transA, transB, dtype, m, n);
+      if (result !== undefined) return result;
+    }
+    this.count('matmul', 'ts');
+    return this.fromCpu(this.cpu.matmul(a.data, aShape, b.data, bShape, transA, transB, dtype), a, b);
+  }
+
+  private matmulOrt(
+    a: OrtHandle,
+    aShape: Shape,
+    b: OrtHandle,
+    bShape: Shape,
+    transA: boolean,
+    transB: boolean,
+    dtype: DType,
+    m: number,
+    n: number,
+  ): OrtHandle | undefined {
+    const [batchA, aRows, aCols] = aShape as [number, number, number];
+    const [batchB, bRows, bCols] = bShape as [number, number, number];
+    const t = `${transA ? 't' : 'n'}${transB ? 't' : 'n'}`;
+    // One GEMM when B is shared and A's batch folds into its rows (A not transposed), or when there is no batch.
+    if (batchB === 1 && (batchA === 1 || !transA)) {
+      return this.runOrt(
+        'matmul',
+        `gemm:${dtype}:${t}`,
+        () => gemmGraph(dtype, transA, transB),
+        [
+          { data: a.data, dims: [batchA * aRows, aCols] },
+          { data: b.data, dims: [bRows, bCols] },
+        ],
+        [batchA * m, n],
+        dtype,
+      );
+    }
+    const feeds = [
+      { data: a.data, dims: aShape },
+      { data: b.data, dims: bShape },
+    ];
+    const outDims = [batchA === 1 ? batchB : batchA, m, n];
+    if (dtype === 'float32' && (transA || transB)) {
+      const fused = this.runOrt('matmul', `fusedmatmul:${dtype}:${t}`, () => batchedMatmulGraph(dtype, transA, transB, true), feeds, outDims, dtype);
+      if (fused !== undefined) return fused;
+    }
+    return this.runOrt('matmul', `matmul:${dtype}:${t}`, () => batchedMatmulGraph(dtype, transA, transB, false), feeds, outDims, dtype);
+  }
+
+  // ---- sliding windows: copies and scatters, in TypeScript ----
+
+  unfold(x: OrtHandle, shape: Shape, window: WindowGeometry, dtype: DType): OrtHandle {
+    this.count('unfold', 'ts');
+    return this.fromCpu(this.cpu.unfold(x.data, shape, window, dtype), x);
+  }
+
+  fold(cols: OrtHandle, colsShape: Shape, spatial: readonly number[], window: WindowGeometry, dtype: DType): OrtHandle {
+    this.count('fold', 'ts');
+    return this.fromCpu(this.cpu.fold(cols.data, colsShape, spatial, window, dtype), cols);
+  }
+
+  argmax(x: OrtHandle, shape: Shape, axis: number, dtype: DType): OrtHandle {
+    this.count('argmax', 'ts');
+    return this.fromCpu(this.cpu.argmax(x.data, shape, axis, dtype), x);
+  }
+
+  // ---- neural-network kernels ----
+
+  softmax(x: OrtHandle, shape: Shape, axis: number, dtype: DType): OrtHandle {
+    return this.softmaxLike(false, x, shape, axis, dtype);
+  }
+
+  logSoftmax(x: OrtHandle, shape: Shape, axis: number, dtype: DType): OrtHandle {
+    return this.softmaxLike(true, x, shape, axis, dtype);
+  }
+
+  private softmaxLike(log: boolean, x: OrtHandle, shape: Shape, axis: number, dtype: DType): OrtHandle {
+    const kernel = log ? 'logSoftmax' : 'softmax';
+    const n = x.data.length;
+    if (n >= this.minElements && n > 0 && dtype !== 'int32') {
+      const outer = sizeOf(shape.slice(0, axis));
+      const length = shape[axis]!;
+      const inner = sizeOf(shape.slice(axis + 1));
+      const dims = inner === 1 ? [outer, length] : [outer, length, inner];
+      const rank = dims.length as 2 | 3;
+      const result = this.runOrt(
+        kernel,
+        `${kernel}:${dtype}:${rank}`,
+        () => softmaxGraph(log, dtype, rank),
+        [{ data: x.data, dims }],
+        dims,
+        dtype,
+      );
+      if (result !== undefined) return result;
+    }
+    this.count(kernel, 'ts');
+    const result = log ? this.cpu.logSoftmax(x.data, shape, axis, dtype) : this.cpu.softmax(x.data, shape, axis, dtype);
+    return this.fromCpu(result, x);
+  }
+
+  oneHot(indices: OrtHandle, shape: Shape, depth: number, dtype: FloatDType): OrtHandle {
+    this.count('oneHot', 'ts');
+    return this.fromCpu(this.cpu.oneHot(indices.data, shape, depth, dtype), indices);
+  }
+}

@@ -1,0 +1,93 @@
+/**
+ * ONNX Runtime sessions, one per kernel variant (op, dtype, rank,
+ * attributes), created on first use and cached. Models have symbolic
+ * dimensions, so a session serves every shape of its rank.
+ */
+import type { DataArray } from '@backpack-ts/core';
+import { createSyncSession, type BindingSessionOptions, type BindingTensor, type SyncSession } from './ort/binding.js';
+import { encodeModel, type GraphSpec } from './onnx/proto.js';
+
+/** A tensor fed to or fetched from a session. */
+export interface Feed {
+  readonly data: DataArray;
+  readonly dims: readonly number[];
+}
+
+function bindingTensor(feed: Feed): BindingTensor {
+  const type = feed.data instanceof Float32Array ? 'float32' : feed.data instanceof Float64Array ? 'float64' : 'int32';
+  return { type, dims: feed.dims, data: feed.data, location: 'cpu' };
+}
+
+export interface SessionCacheStats {
+  /** Sessions alive now. */
+  readonly sessions: number;
+  /** Sessions created so far (an eviction and re-creation counts twice). */
+  readonly created: number;
+  /** Kernel variants ORT refused (e.g. a float64 kernel it lacks), with its message; these run in TypeScript. */
+  readonly unsupported: ReadonlyMap<string, string>;
+}
+
+/**
+ * Sessions by key, least recently used evicted beyond `maxSessions` (each
+ * session owns a thread pool). A variant ORT refuses is remembered, so the
+ * backend falls back to TypeScript without trying again.
+ */
+export class SessionCache {
+  private readonly sessions = new Map<string, SyncSession>();
+  private readonly refused = new Map<string, string>();
+  private created = 0;
+
+  constructor(
+    private readonly options: BindingSessionOptions,
+    private readonly maxSessions: number,
+  ) {}
+
+  /** The session for `key` (built from `graph()` on first use), or undefined if ORT refused it. */
+  get(key: string, graph: () => GraphSpec): SyncSession | undefined {
+    const cached = this.sessions.get(key);
+    if (cached !== undefined) {
+      // Move to the back: Map iteration order is the LRU order.
+      this.sessions.delete(key);
+      this.sessions.set(key, cached);
+      return cached;
+    }
+    if (this.refused.has(key)) return undefined;
+    let session: SyncSession;
+    try {
+      session = createSyncSession(encodeModel(graph()), this.options);
+    } catch (error) {
+      this.refused.set(key, error instanceof Error ? error.message : String(error));
+      return undefined;
+    }
+    this.created += 1;
+    this.sessions.set(key, session);
+    if (this.sessions.size > this.maxSessions) {
+      const [oldestKey, oldest] = this.sessions.entries().next().value as [string, SyncSession];
+      this.sessions.delete(oldestKey);
+      oldest.dispose();
+    }
+    return session;
+  }
+
+  /** Whether `key` is known to be refused (without trying). */
+  isRefused(key: string): boolean {
+    return this.refused.has(key);
+  }
+
+  /** Runs `session` with inputs `a` (and `b`), writing output `y` into `out`. */
+  run(session: SyncSession, inputs: readonly Feed[], out: Feed): void {
+    const feeds: Record<string, BindingTensor> = { a: bindingTensor(inputs[0]!) };
+    if (inputs.length > 1) feeds['b'] = bindingTensor(inputs[1]!);
+    session.run(feeds, { y: bindingTensor(out) });
+  }
+
+  stats(): SessionCacheStats {
+    return { sessions: this.sessions.size, created: this.created, unsupported: new Map(this.refused) };
+  }
+
+  /** Releases every session (and its thread pool). */
+  dispose(): void {
+    for (const session of this.sessions.values()) session.dispose();
+    this.sessions.clear();
+  }
+}
