@@ -1,0 +1,57 @@
+/**
+ * The golden suite case by case through the public API (build with
+ * `buildGoldenModel`, forward, `backpack(extensions, () => loss.backward())`),
+ * one test per case and extension group, float32, relative error <= 1e-4:
+ * the same checks as the kit's golden part, reported per case.
+ */
+import {
+  GOLDEN_EXTENSION_GROUPS,
+  checkGoldenExtensions,
+  checkGoldenForward,
+  goldenDir,
+  listGoldenCases,
+  loadGoldenCase,
+  unsupportedTypes,
+  type GoldenCheck,
+} from '@backpack-ts/conformance';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { loadTfjsBackend, type TfjsBackend } from '../src/index.js';
+
+let backend: TfjsBackend;
+beforeAll(async () => {
+  backend = await loadTfjsBackend();
+});
+
+const options = () => ({ backend, dtype: 'float32' as const, tolerance: 1e-4 });
+
+function expectClose(check: GoldenCheck): void {
+  if (check.unsupported !== undefined) throw new Error(`unexpectedly unsupported: ${check.unsupported}`);
+  expect(check.reports.length).toBeGreaterThan(0);
+  expect(check.reports.filter((report) => !report.ok).map((report) => report.message)).toEqual([]);
+}
+
+const files = listGoldenCases();
+if (files.length === 0) {
+  it('golden reference cases', () => {
+    console.log(`golden files not found at ${goldenDir() ?? '(no repository root found)'}; suite skipped`);
+  });
+}
+
+for (const file of files) {
+  const golden = loadGoldenCase(file);
+  describe(`golden ${golden.name}`, () => {
+    const missing = unsupportedTypes(golden);
+    if (missing.length > 0) {
+      it.skip(`needs ${missing.join(', ')}`, () => {});
+      return;
+    }
+    it('forward: output and loss', () => {
+      expectClose(checkGoldenForward(golden, options()));
+    });
+    for (const [group, make] of Object.entries(GOLDEN_EXTENSION_GROUPS)) {
+      it(`${group}: ${make().map((e) => e.name).join(', ')}`, () => {
+        expectClose(checkGoldenExtensions(golden, make(), options()));
+      });
+    }
+  });
+}
