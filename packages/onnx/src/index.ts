@@ -1,0 +1,33 @@
+/**
+ * @backpack-ts/onnx: imports ONNX models (exported from PyTorch, or from
+ * Keras through tf2onnx) into backpack-ts modules with their weights, so
+ * every extension runs on them, and checks the import against ONNX Runtime.
+ */
+export { importOnnx, SUPPORTED_OPERATORS, torchScope, unroundFloat32, type ImportOptions } from './import/importer.js';
+export {
+  OnnxModel,
+  OnnxScope,
+  type OnnxInputSpec,
+  type OnnxParameterSource,
+  type OnnxStep,
+} from './import/onnx-model.js';
+export { UserError, OnnxImportError, OnnxInputError, isUserError } from './errors.js';
+export { OnnxFormatError } from './proto/wire.js';
+export { decodeModel, dataTypeName, type ModelProto, type GraphProto, type NodeProto, type TensorProto } from './proto/onnx-proto.js';
+export { verifyWithOnnxRuntime, loadOnnxRuntime, type VerifyReport, type VerifyOptions, type ShapedValues } from './verify.js';
+export {
+  computeQuantities,
+  createExtension,
+  createLoss,
+  EXTENSION_NAMES,
+  LOSS_NAMES,
+  type QuantitiesOptions,
+  type QuantitiesResult,
+  type ProgressEvent,
+  type JsonTensor,
+  type JsonQuantity,
+  type MonteCarloSettings,
+  type LossName,
+} from './quantities.js';
+export { loadBackend, BACKEND_PACKAGES } from './backends.js';
+export { parseJsonTensor, parseNpy, readTensorFile, type TensorFile } from './tensor-io.js';
