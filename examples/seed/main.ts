@@ -5,34 +5,28 @@
  * the Kronecker factors (KFAC, KFLR, KFRA together) and the Hessian diagonal,
  * the shapes of what it stores on the parameters.
  *
- *   pnpm example                  # from the repository root
- *   pnpm example --backend cpu
+ *   pnpm example                        # from the repository root: the fastest backend that loads
+ *   pnpm example --backend cpu          # or onnxruntime
  */
-import { cpu } from '@backpack-ts/backend-cpu';
 import {
   CrossEntropyLoss,
   Flatten,
   Linear,
   Sequential,
-  backpack,
   extend,
-  formatShape,
   type Backend,
   type Extension,
-  type Quantity,
-  type Tensor,
 } from '@backpack-ts/core';
 import { DiagGGNExact, DiagGGNMC } from '@backpack-ts/diag-ggn';
 import { DiagHessian } from '@backpack-ts/diag-hessian';
 import { BatchGrad, BatchL2Grad, SumGradSquared, Variance } from '@backpack-ts/first-order';
 import { KFAC, KFLR, KFRA } from '@backpack-ts/kronecker';
-import { pathToFileURL } from 'node:url';
+import { exampleDType, parseArgs as parseExampleArgs, reportExtensions, runIfMain } from '../shared/report.js';
 import { loadMnistBatch } from './mnist-batch.js';
 
-export const BATCH_SIZE = 512;
+export { fieldNames } from '../shared/report.js';
 
-/** Backends selectable with `--backend`. */
-const backends: Readonly<Record<string, Backend>> = { cpu };
+export const BATCH_SIZE = 512;
 
 /** One backward pass per row, with these extensions. */
 export const runs: readonly (() => Extension[])[] = [
@@ -46,84 +40,23 @@ export const runs: readonly (() => Extension[])[] = [
   () => [new DiagHessian()],
 ];
 
-/** BackPACK's (snake_case) field name for each of this project's savefields. */
-export const fieldNames: Readonly<Record<string, string>> = {
-  gradBatch: 'grad_batch',
-  variance: 'variance',
-  sumGradSquared: 'sum_grad_squared',
-  batchL2: 'batch_l2',
-  diagGgnExact: 'diag_ggn_exact',
-  diagGgnMc: 'diag_ggn_mc',
-  kfac: 'kfac',
-  kflr: 'kflr',
-  kfra: 'kfra',
-  diagH: 'diag_h',
-};
-
-/** Column where the shapes start. */
-const LABEL_WIDTH = 26;
-
-/** `.field.shape:  [..]` for a tensor, `.field (shapes):  [[..], [..]]` for a list of Kronecker factors. */
-function shapeLine(field: string, value: Quantity | undefined): string {
-  if (Array.isArray(value)) {
-    const shapes = (value as readonly Tensor[]).map((factor) => formatShape(factor.shape));
-    return `.${field} (shapes):`.padEnd(LABEL_WIDTH) + `[${shapes.join(', ')}]`;
-  }
-  const shape = value === undefined ? 'not computed' : formatShape((value as Tensor).shape);
-  return `.${field}.shape:`.padEnd(LABEL_WIDTH) + shape;
-}
-
-const USAGE = `usage: seed [--backend ${Object.keys(backends).join('|')}]`;
-
-/** Parses `--backend NAME` / `--backend=NAME` (default cpu). */
-export function parseArgs(args: readonly string[]): { backend: Backend } {
-  let name = 'cpu';
-  for (let i = 0; i < args.length; i++) {
-    const arg = args[i]!;
-    if (arg === '--') continue;
-    if (arg === '--backend') name = args[++i] ?? '';
-    else if (arg.startsWith('--backend=')) name = arg.slice('--backend='.length);
-    else throw new Error(`unknown argument '${arg}'\n${USAGE}`);
-  }
-  const backend = backends[name];
-  if (backend === undefined) {
-    throw new Error(`backend '${name}' is not available (available: ${Object.keys(backends).join(', ')})\n${USAGE}`);
-  }
-  return { backend };
+/** Parses `--backend NAME` / `--backend=NAME` (default: the fastest backend that loads). */
+export function parseArgs(args: readonly string[]): { backend: Backend; backendNote: string } {
+  const { backend, backendNote } = parseExampleArgs(args, { name: 'seed' });
+  return { backend, backendNote };
 }
 
 /** Runs the example, writing its report line by line to `print`. */
 export function main(args: readonly string[] = [], print: (line: string) => void = console.log): void {
-  const { backend } = parseArgs(args);
-  print(`backend: ${backend.name}`);
+  const { backend, backendNote } = parseArgs(args);
+  print(`backend: ${backend.name}${backendNote}`);
 
-  const dtype = 'float64';
+  // float64 where the backend has it (tfjs is float32 only).
+  const dtype = exampleDType(backend);
   const { images, labels } = loadMnistBatch({ batchSize: BATCH_SIZE, backend, dtype });
   const model = extend(new Sequential(new Flatten(), new Linear(784, 10, { backend, dtype })));
   const lossFunction = extend(new CrossEntropyLoss());
-
-  for (const makeExtensions of runs) {
-    const extensions = makeExtensions();
-    print('');
-    print(`Extension${extensions.length > 1 ? 's' : ''}: ${extensions.map((e) => e.name).join(', ')}`);
-    model.zeroGrad();
-    const loss = lossFunction.forward(model.forward(images), labels);
-    backpack(extensions, () => loss.backward());
-    for (const [name, parameter] of model.namedParameters()) {
-      const fields = parameter as unknown as Record<string, Quantity | undefined>;
-      print(name);
-      print(shapeLine('grad', parameter.grad));
-      for (const { savefield } of extensions) print(shapeLine(fieldNames[savefield] ?? savefield, fields[savefield]));
-    }
-  }
+  reportExtensions({ model, lossFunction, input: images, target: labels }, runs, print);
 }
 
-const invokedDirectly = process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href;
-if (invokedDirectly) {
-  try {
-    main(process.argv.slice(2));
-  } catch (error) {
-    console.error(error instanceof Error ? error.message : error);
-    process.exitCode = 1;
-  }
-}
+runIfMain(import.meta.url, main);

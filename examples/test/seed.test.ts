@@ -68,8 +68,23 @@ describe('seed example', () => {
     expect(lines).toContain('.sum_grad_squared.shape:  [10, 784]');
   });
 
+  it('prints the same report on the onnxruntime backend', () => {
+    const onCpu: string[] = [];
+    const onOrt: string[] = [];
+    main(['--backend', 'cpu'], (line) => onCpu.push(line));
+    main(['--backend=onnxruntime'], (line) => onOrt.push(line));
+    expect(onOrt[0]).toBe('backend: onnxruntime');
+    expect(onOrt.slice(1)).toEqual(onCpu.slice(1));
+  });
+
+  it('uses the fastest backend that loads by default, and says so', () => {
+    const { backend, backendNote } = parseArgs([]);
+    expect(backend.name).toBe('onnxruntime');
+    expect(backendNote).toBe(' (the fastest that loads; choose with --backend)');
+  });
+
   it('rejects an unknown backend with the list of available ones', () => {
-    expect(() => parseArgs(['--backend', 'webgpu'])).toThrow(/backend 'webgpu' is not available \(available: cpu\)/);
+    expect(() => parseArgs(['--backend', 'webgpu'])).toThrow(/backend 'webgpu' is not available \(available: cpu, onnxruntime, tfjs\)/);
     expect(parseArgs(['--backend=cpu']).backend.name).toBe('cpu');
   });
 });

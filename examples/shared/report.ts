@@ -1,0 +1,155 @@
+/**
+ * What the examples share: the command line (`--backend`, `--batch-size`),
+ * BackPACK's field names, and the report that runs one backward pass per
+ * set of extensions and prints the shape of every quantity stored on each
+ * parameter, aligned as in BackPACK's examples.
+ */
+import { cpu } from '@backpack-ts/backend-cpu';
+import { loadFastestBackend, OrtBackend } from '@backpack-ts/backend-onnxruntime';
+import { loadTfjsBackendSync } from '@backpack-ts/backend-tfjs';
+import {
+  backpack,
+  formatShape,
+  type Backend,
+  type Extension,
+  type FloatDType,
+  type LossModule,
+  type Module,
+  type Quantity,
+  type Tensor,
+} from '@backpack-ts/core';
+import { pathToFileURL } from 'node:url';
+
+/**
+ * Backends selectable with `--backend`, created when chosen (onnxruntime
+ * loads a native library). Without `--backend`, the fastest that loads.
+ */
+export const backends: Readonly<Record<string, () => Backend>> = {
+  cpu: () => cpu,
+  onnxruntime: () => new OrtBackend(),
+  // TensorFlow.js on its fastest engine here (tfjs-node, else wasm, else cpu); the name says which, e.g. 'tfjs (wasm)'.
+  tfjs: () => loadTfjsBackendSync(),
+};
+
+/** float64 where the backend stores it (the reference's precision), else float32 (tfjs). */
+export function exampleDType(backend: Backend): FloatDType {
+  return backend.dtypes.includes('float64') ? 'float64' : 'float32';
+}
+
+/** BackPACK's (snake_case) field name for each of this project's savefields. */
+export const fieldNames: Readonly<Record<string, string>> = {
+  gradBatch: 'grad_batch',
+  variance: 'variance',
+  sumGradSquared: 'sum_grad_squared',
+  batchL2: 'batch_l2',
+  diagGgnExact: 'diag_ggn_exact',
+  diagGgnMc: 'diag_ggn_mc',
+  diagGgnExactBatch: 'diag_ggn_exact_batch',
+  diagGgnMcBatch: 'diag_ggn_mc_batch',
+  sqrtGgnExact: 'sqrt_ggn_exact',
+  sqrtGgnMc: 'sqrt_ggn_mc',
+  kfac: 'kfac',
+  kflr: 'kflr',
+  kfra: 'kfra',
+  diagH: 'diag_h',
+  diagHBatch: 'diag_h_batch',
+};
+
+/** Column where the shapes start. */
+export const LABEL_WIDTH = 26;
+
+/** The label padded to {@link LABEL_WIDTH} (longer labels get one space). */
+function label(text: string): string {
+  return text.padEnd(Math.max(LABEL_WIDTH, text.length + 1));
+}
+
+/** `.field.shape:  [..]` for a tensor, `.field (shapes):  [[..], [..]]` for a list of Kronecker factors. */
+export function shapeLine(field: string, value: Quantity | undefined): string {
+  if (Array.isArray(value)) {
+    const shapes = (value as readonly Tensor[]).map((factor) => formatShape(factor.shape));
+    return label(`.${field} (shapes):`) + `[${shapes.join(', ')}]`;
+  }
+  const shape = value === undefined ? 'not computed' : formatShape((value as Tensor).shape);
+  return label(`.${field}.shape:`) + shape;
+}
+
+/** The parsed command line. */
+export interface ExampleArgs {
+  readonly backend: Backend;
+  /** How the backend was chosen, for the report: `''` when named with `--backend`, else why this one. */
+  readonly backendNote: string;
+  /** `--batch-size N`, or the example's default. */
+  readonly batchSize: number;
+}
+
+/**
+ * Parses `--backend NAME` / `--backend=NAME` (default: the fastest backend
+ * that loads, see `loadFastestBackend`) and, when the example has a default
+ * batch size, `--batch-size N` / `--batch-size=N`.
+ */
+export function parseArgs(args: readonly string[], example: { name: string; batchSize?: number }): ExampleArgs {
+  const usage = `usage: ${example.name} [--backend ${Object.keys(backends).join('|')}]${example.batchSize === undefined ? '' : ' [--batch-size N]'}`;
+  let name: string | undefined;
+  let batchSize = example.batchSize ?? 0;
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!;
+    let value: string | undefined;
+    if (arg === '--') continue;
+    if (arg === '--backend') name = args[++i] ?? '';
+    else if (arg.startsWith('--backend=')) name = arg.slice('--backend='.length);
+    else if (example.batchSize !== undefined && (arg === '--batch-size' || arg.startsWith('--batch-size='))) {
+      value = arg === '--batch-size' ? args[++i] : arg.slice('--batch-size='.length);
+      batchSize = Number(value);
+      if (!Number.isInteger(batchSize) || batchSize < 1) throw new Error(`--batch-size must be a positive integer, got '${value ?? ''}'\n${usage}`);
+    } else throw new Error(`unknown argument '${arg}'\n${usage}`);
+  }
+  if (name === undefined) {
+    const { backend, skipped } = loadFastestBackend();
+    const why = skipped.map((s) => `${s.name} did not load: ${s.reason}`).join('; ');
+    return { backend, backendNote: ` (the fastest that loads${why === '' ? '' : `; ${why}`}; choose with --backend)`, batchSize };
+  }
+  const create = backends[name];
+  if (create === undefined) {
+    throw new Error(`backend '${name}' is not available (available: ${Object.keys(backends).join(', ')})\n${usage}`);
+  }
+  return { backend: create(), backendNote: '', batchSize };
+}
+
+/**
+ * For each entry of `runs`: a fresh forward pass, one backward pass with
+ * those extensions, and for every parameter its name, the shape of `.grad`
+ * and of what each extension stored, under BackPACK's field names.
+ */
+export function reportExtensions(
+  problem: { model: Module; lossFunction: LossModule; input: Tensor; target: Tensor },
+  runs: readonly (() => Extension[])[],
+  print: (line: string) => void,
+): void {
+  const { model, lossFunction, input, target } = problem;
+  for (const makeExtensions of runs) {
+    const extensions = makeExtensions();
+    print('');
+    print(`Extension${extensions.length > 1 ? 's' : ''}: ${extensions.map((e) => e.name).join(', ')}`);
+    model.zeroGrad();
+    const loss = lossFunction.forward(model.forward(input), target);
+    backpack(extensions, () => loss.backward());
+    for (const [name, parameter] of model.namedParameters()) {
+      const fields = parameter as unknown as Record<string, Quantity | undefined>;
+      print(name);
+      print(shapeLine('grad', parameter.grad));
+      for (const { savefield } of extensions) print(shapeLine(fieldNames[savefield] ?? savefield, fields[savefield]));
+    }
+  }
+}
+
+/** Runs an example's `main` when its file is the entry point, printing errors without a stack. */
+export function runIfMain(url: string, main: (args: readonly string[]) => void): void {
+  const entry = process.argv[1];
+  if (entry === undefined || url !== pathToFileURL(entry).href) return;
+  try {
+    main(process.argv.slice(2));
+  } catch (error) {
+    console.error(error instanceof Error ? error.message : error);
+    process.exitCode = 1;
+  }
+}
