@@ -8,8 +8,12 @@ import { UnsupportedModuleError, type RuleRegistry } from './rule-registry.js';
 
 /** How a second-order extension treats one module type. */
 export interface BackpropRule<Q> {
-  /** The module's quantities for its own parameters (by local name), from the quantity at its output. */
-  parameters?(node: GraphNode, backproped: Q, gradOutput: Tensor): ReadonlyMap<string, Quantity>;
+  /**
+   * The module's quantities for its own parameters (by local name), from the
+   * quantity at its output. `graph` is the pass's recorded graph (e.g. for
+   * `graph.parameterUses`, to treat shared parameters).
+   */
+  parameters?(node: GraphNode, backproped: Q, gradOutput: Tensor, graph: RecordedGraph): ReadonlyMap<string, Quantity>;
   /** The quantity at input `inputIndex`, from the quantity at the output. */
   backpropagate(node: GraphNode, backproped: Q, gradOutput: Tensor, inputIndex: number): Q;
 }
@@ -79,7 +83,7 @@ export abstract class BackpropExtension<Q> implements Extension {
         for (const i of node.module.differentiableInputs(node)) {
           if (node.inputs[i]!.producer !== undefined) send(node.inputs[i]!, rule.backpropagate(node, backproped, gradOutput, i));
         }
-        return rule.parameters?.(node, backproped, gradOutput);
+        return rule.parameters?.(node, backproped, gradOutput, graph);
       },
     };
   }

@@ -61,11 +61,9 @@ export function sampledLossSqrt(extensionName: string, options: MonteCarloOption
 /** Backpropagates S through modules without parameters: their input Jacobian is all there is. */
 const parameterFreeRule: GgnRule = Object.freeze({ backpropagate: backpropagateSqrt });
 
-/** State of one backward pass, read by the parameter rules while it runs. */
-interface PassState {
-  readonly graph: RecordedGraph;
-  /** Parameters used by several modules: their contributions are P, reduced once summed. */
-  readonly deferred: Set<Parameter>;
+/** Whether several modules use `parameter` in this pass (weight sharing). */
+function isShared(graph: RecordedGraph, parameter: Parameter): boolean {
+  return (graph.parameterUses.get(parameter) ?? 1) > 1;
 }
 
 /**
@@ -87,7 +85,6 @@ export abstract class GgnExtension extends BackpropExtension<Tensor> {
   /** The shared rules of the GGN extensions: registering here enables all six. */
   readonly rules = ggnRules;
   private readonly adapters = new WeakMap<GgnRule, BackpropRule<Tensor>>();
-  private pass: PassState | undefined;
 
   protected constructor(
     /** Exact or sampled loss square root. */
@@ -137,21 +134,13 @@ export abstract class GgnExtension extends BackpropExtension<Tensor> {
   }
 
   override begin(graph: RecordedGraph): ExtensionPass {
-    const state: PassState = { graph, deferred: new Set() };
     const walk = super.begin(graph);
     return {
-      visit: (node, gradOutput) => {
-        const outer = this.pass;
-        this.pass = state;
-        try {
-          return walk.visit(node, gradOutput);
-        } finally {
-          this.pass = outer;
-        }
-      },
+      visit: (node, gradOutput) => walk.visit(node, gradOutput),
+      // A shared parameter's contributions are its P of every use: sum, then reduce.
       finalize: (parameter, contributions) => {
         const total = (contributions as readonly Tensor[]).reduce((a, b) => add(a, b));
-        return state.deferred.has(parameter) ? this.reduce(total) : total;
+        return isShared(graph, parameter) ? this.reduce(total) : total;
       },
     };
   }
@@ -159,24 +148,20 @@ export abstract class GgnExtension extends BackpropExtension<Tensor> {
   private adapt(rule: GgnRule): BackpropRule<Tensor> {
     return {
       backpropagate: (node, sqrt, gradOutput, inputIndex) => rule.backpropagate(node, sqrt, gradOutput, inputIndex),
-      parameters: (node, sqrt) => {
+      parameters: (node, sqrt, _gradOutput, graph) => {
         const results = new Map<string, Quantity>();
         for (const [name, parameter] of node.module.ownNamedParameters()) {
-          results.set(name, this.parameterQuantity(rule, node, name, parameter, sqrt));
+          results.set(name, this.parameterQuantity(rule, node, name, isShared(graph, parameter), sqrt));
         }
         return results;
       },
     };
   }
 
-  private parameterQuantity(rule: GgnRule, node: GraphNode, name: string, parameter: Parameter, sqrt: Tensor): Tensor {
+  /** This use's contribution: the reduced P, or P itself for a shared parameter (reduced in `finalize`). */
+  private parameterQuantity(rule: GgnRule, node: GraphNode, name: string, shared: boolean, sqrt: Tensor): Tensor {
     const sqrtGgn = () => rule.sqrtGgn?.(node, name, sqrt) ?? node.module.paramJacTMatProd(node, name, sqrt, false);
-    if (this.reduction === 'sqrt') return sqrtGgn();
-    const pass = this.pass;
-    if (pass !== undefined && (pass.graph.parameterUses.get(parameter) ?? 1) > 1) {
-      pass.deferred.add(parameter);
-      return sqrtGgn();
-    }
+    if (this.reduction === 'sqrt' || shared) return sqrtGgn();
     const sumBatch = this.reduction === 'diagonal';
     return rule.diagGgn?.(node, name, sqrt, sumBatch) ?? squaredSum(sqrtGgn(), sumBatch);
   }

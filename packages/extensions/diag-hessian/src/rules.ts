@@ -107,8 +107,8 @@ export const linearRule: HessianRuleFactory = (sumBatch) => {
   return {
     backpropagate: (node, factors, gradOutput, inputIndex) =>
       backpropFactors(node, factors, gradOutput, inputIndex, linearBackpropFactor),
-    parameters: (node, factors, gradOutput) => {
-      if (node.input.rank !== 2 || factors.length === 0) return general.parameters!(node, factors, gradOutput);
+    parameters: (node, factors, gradOutput, graph) => {
+      if (node.input.rank !== 2 || factors.length === 0) return general.parameters!(node, factors, gradOutput, graph);
       const rows = factors.map(signedRowSquares).reduce((total, r) => add(total, r));
       const results = new Map<string, Quantity>();
       const x2 = square(node.input);
