@@ -8,10 +8,8 @@ import {
   GOLDEN_EXTENSION_GROUPS,
   checkGoldenExtensions,
   checkGoldenForward,
-  goldenDir,
-  listGoldenCases,
-  loadGoldenCase,
-  unsupportedTypes,
+  failedMessages,
+  goldenTestCases,
   type GoldenCheck,
 } from '@backpack-ts/conformance';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -27,20 +25,14 @@ const options = () => ({ backend, dtype: 'float32' as const, tolerance: 1e-4 });
 function expectClose(check: GoldenCheck): void {
   if (check.unsupported !== undefined) throw new Error(`unexpectedly unsupported: ${check.unsupported}`);
   expect(check.reports.length).toBeGreaterThan(0);
-  expect(check.reports.filter((report) => !report.ok).map((report) => report.message)).toEqual([]);
+  expect(failedMessages(check.reports)).toEqual([]);
 }
 
-const files = listGoldenCases();
-if (files.length === 0) {
-  it('golden reference cases', () => {
-    console.log(`golden files not found at ${goldenDir() ?? '(no repository root found)'}; suite skipped`);
-  });
-}
+const { cases, skipMessage } = goldenTestCases();
+if (skipMessage !== undefined) it('golden reference cases', () => console.log(skipMessage));
 
-for (const file of files) {
-  const golden = loadGoldenCase(file);
+for (const { golden, missing } of cases) {
   describe(`golden ${golden.name}`, () => {
-    const missing = unsupportedTypes(golden);
     if (missing.length > 0) {
       it.skip(`needs ${missing.join(', ')}`, () => {});
       return;

@@ -161,6 +161,11 @@ export function assertReports(reports: readonly CompareReport[]): readonly Compa
   return reports;
 }
 
+/** The messages of the failed reports, in order (`[]` when all passed): what a test asserts is empty. */
+export function failedMessages(reports: readonly CompareReport[]): string[] {
+  return reports.filter((report) => !report.ok).map((report) => report.message);
+}
+
 /** The largest relative error of a set of reports (Infinity if one could not be compared). */
 export function worstRelError(reports: readonly CompareReport[]): number {
   return reports.reduce((worst, report) => (Number.isNaN(report.relError) ? Number.NaN : Math.max(worst, report.relError)), 0);

@@ -11,6 +11,8 @@
  *   this project's modules, and compare forward passes and extension
  *   quantities with the stored results.
  * - `compare`: comparison reports usable from any test runner.
+ * - `golden/test-cases`: what a golden test file lays out (cases, skips,
+ *   verbose logging, a worst-error summary), for any test runner.
  *
  * Nothing here imports a test runner; the package's own tests use vitest.
  */
@@ -21,6 +23,7 @@ export {
   compareShapes,
   failedReport,
   assertReports,
+  failedMessages,
   worstRelError,
   type ShapedData,
   type CompareOptions,
@@ -54,6 +57,15 @@ export {
   type UnsupportedGoldenModel,
   type GoldenBuild,
 } from './golden/build-model.js';
+export {
+  GOLDEN_VERBOSE_ENV,
+  goldenTestCases,
+  goldenVerbose,
+  logReportsIfVerbose,
+  WorstRelErrors,
+  type GoldenTestCase,
+  type GoldenTestCases,
+} from './golden/test-cases.js';
 export { expectedQuantity, type ExpectedQuantity, type ExpectedSource } from './golden/expected.js';
 export {
   checkGoldenForward,

@@ -14,10 +14,10 @@ import { describe, expect, it } from 'vitest';
 import {
   checkGoldenExtensions,
   checkGoldenForward,
-  goldenDir,
-  listGoldenCases,
-  loadGoldenCase,
-  unsupportedTypes,
+  failedMessages,
+  goldenTestCases,
+  goldenVerbose,
+  logReportsIfVerbose,
   type GoldenCheck,
 } from '../src/index.js';
 
@@ -26,8 +26,6 @@ const precisions: readonly { dtype: FloatDType; tolerance: number }[] = [
   { dtype: 'float32', tolerance: 1e-4 },
 ];
 
-const verbose = process.env['BACKPACK_GOLDEN_VERBOSE'] === '1';
-
 function firstOrderExtensions(): Extension[] {
   return [new BatchGrad(), new Variance(), new SumGradSquared(), new BatchL2Grad()];
 }
@@ -35,30 +33,20 @@ function firstOrderExtensions(): Extension[] {
 /** Fails with every failed comparison's message; logs all of them when verbose. */
 function expectAllClose(check: GoldenCheck): void {
   if (check.unsupported !== undefined) throw new Error(`unexpectedly unsupported: ${check.unsupported}`);
-  if (verbose) {
-    for (const report of check.reports) console.log(report.message);
-    for (const item of check.unchecked) console.log(`no reference value for ${item}`);
-  }
+  logReportsIfVerbose(check.reports);
+  if (goldenVerbose()) for (const item of check.unchecked) console.log(`no reference value for ${item}`);
   expect(check.reports.length).toBeGreaterThan(0);
-  expect(check.reports.filter((report) => !report.ok).map((report) => report.message)).toEqual([]);
+  expect(failedMessages(check.reports)).toEqual([]);
 }
 
-const files = listGoldenCases();
+const { cases, skipMessage } = goldenTestCases();
 
-if (files.length === 0) {
-  it('golden reference cases', () => {
-    console.log(`golden files not found at ${goldenDir() ?? '(no repository root found)'}; suite skipped`);
-  });
-}
+if (skipMessage !== undefined) it('golden reference cases', () => console.log(skipMessage));
 
-for (const file of files) {
-  const golden = loadGoldenCase(file);
+for (const { golden, skipReason } of cases) {
   describe(`golden ${golden.name}`, () => {
-    const missing = unsupportedTypes(golden);
-    if (missing.length > 0) {
-      it('needs layers core lacks', () => {
-        console.log(`${golden.name}: skipped: layer ${missing.join(', ')} not implemented yet`);
-      });
+    if (skipReason !== undefined) {
+      it('needs layers core lacks', () => console.log(skipReason));
       return;
     }
 

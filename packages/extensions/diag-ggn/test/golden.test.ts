@@ -19,10 +19,10 @@ import { cpu } from '@backpack-ts/backend-cpu';
 import {
   buildGoldenModel,
   compareTensor,
-  goldenDir,
-  listGoldenCases,
-  loadGoldenCase,
-  unsupportedTypes,
+  failedMessages,
+  goldenTestCases,
+  logReportsIfVerbose,
+  WorstRelErrors,
   type CompareReport,
   type GoldenCase,
   type GoldenTensor,
@@ -43,21 +43,14 @@ const precisions: readonly { dtype: FloatDType; tolerance: number }[] = [
   { dtype: 'float32', tolerance: 1e-4 },
 ];
 
-const verbose = process.env['BACKPACK_GOLDEN_VERBOSE'] === '1';
-
 type ExactName = 'DiagGGNExact' | 'BatchDiagGGNExact' | 'SqrtGGNExact';
 
 /** Largest relative error per case, dtype and quantity, printed at the end. */
-const worst = new Map<string, number>();
-
-function record(report: CompareReport, key: string): void {
-  worst.set(key, Math.max(worst.get(key) ?? 0, report.relError));
-}
+const worst = new WorstRelErrors();
 
 afterAll(() => {
-  if (worst.size === 0) return;
-  const lines = [...worst].map(([key, error]) => `  ${key}: ${error.toExponential(2)}`);
-  console.log(`GGN golden: largest relative errors\n${lines.join('\n')}`);
+  const summary = worst.summary('GGN golden: largest relative errors');
+  if (summary !== undefined) console.log(summary);
 });
 
 /** What the extension computed, reduced to what the brute-force diagonal holds (`[...param]`). */
@@ -133,7 +126,7 @@ function runCase(
           tolerance,
           label: `${golden.name} [${dtype}] ${name} ${extension}`,
         });
-        record(report, `${golden.name} ${dtype} ${extension}`);
+        worst.record(`${golden.name} ${dtype} ${extension}`, [report]);
         reports.push(report);
       }
       if (names.has('DiagGGNExact') && golden.bruteforce?.diag_ggn_exact?.[name] !== undefined) {
@@ -141,7 +134,7 @@ function runCase(
           tolerance,
           label: `${golden.name} [${dtype}] ${name} DiagGGNExact (vs brute force)`,
         });
-        record(report, `${golden.name} ${dtype} DiagGGNExact vs brute force`);
+        worst.record(`${golden.name} ${dtype} DiagGGNExact vs brute force`, [report]);
         reports.push(report);
       }
       if (names.has('DiagGGNMC')) {
@@ -157,27 +150,19 @@ function runCase(
 }
 
 function expectAllOk(reports: readonly CompareReport[]): void {
-  if (verbose) for (const report of reports) console.log(report.message);
+  logReportsIfVerbose(reports);
   expect(reports.length).toBeGreaterThan(0);
-  expect(reports.filter((report) => !report.ok).map((report) => report.message)).toEqual([]);
+  expect(failedMessages(reports)).toEqual([]);
 }
 
-const files = listGoldenCases();
+const { cases, skipMessage } = goldenTestCases();
 
-if (files.length === 0) {
-  it('golden reference cases', () => {
-    console.log(`golden files not found at ${goldenDir() ?? '(no repository root found)'}; suite skipped`);
-  });
-}
+if (skipMessage !== undefined) it('golden reference cases', () => console.log(skipMessage));
 
-for (const file of files) {
-  const golden = loadGoldenCase(file);
+for (const { golden, skipReason } of cases) {
   describe(`golden ${golden.name}`, () => {
-    const missing = unsupportedTypes(golden);
-    if (missing.length > 0) {
-      it('needs layers core lacks', () => {
-        console.log(`${golden.name}: skipped: layer ${missing.join(', ')} not implemented yet`);
-      });
+    if (skipReason !== undefined) {
+      it('needs layers core lacks', () => console.log(skipReason));
       return;
     }
 

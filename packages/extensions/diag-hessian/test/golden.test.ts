@@ -24,10 +24,10 @@ import {
   buildGoldenModel,
   compareArrays,
   compareTensor,
-  goldenDir,
-  listGoldenCases,
-  loadGoldenCase,
-  unsupportedTypes,
+  failedMessages,
+  goldenTestCases,
+  logReportsIfVerbose,
+  WorstRelErrors,
   type CompareReport,
   type GoldenCase,
   type GoldenModel,
@@ -39,19 +39,14 @@ import { FD_TOLERANCE, perSampleHessianDiagonalByFD } from './helpers/brute-forc
 
 const TOLERANCE = 1e-10;
 const FLOAT32_TOLERANCE = 1e-4;
-const verbose = process.env['BACKPACK_GOLDEN_VERBOSE'] === '1';
 
 /** Worst relative error per case and quantity, printed at the end. */
-const worst = new Map<string, number>();
-
-function record(key: string, reports: readonly CompareReport[]): void {
-  for (const report of reports) worst.set(key, Math.max(worst.get(key) ?? 0, report.relError));
-}
+const worst = new WorstRelErrors();
 
 function expectOk(reports: readonly CompareReport[]): void {
-  if (verbose) for (const report of reports) console.log(report.message);
+  logReportsIfVerbose(reports);
   expect(reports.length).toBeGreaterThan(0);
-  expect(reports.filter((r) => !r.ok).map((r) => r.message)).toEqual([]);
+  expect(failedMessages(reports)).toEqual([]);
 }
 
 function build(golden: GoldenCase, dtype: FloatDType = 'float64'): GoldenModel {
@@ -90,22 +85,14 @@ function perSampleByFD(golden: GoldenCase): Map<string, GoldenTensor> {
   );
 }
 
-const files = listGoldenCases();
+const { cases, skipMessage } = goldenTestCases();
 
-if (files.length === 0) {
-  it('golden reference cases', () => {
-    console.log(`golden files not found at ${goldenDir() ?? '(no repository root found)'}; suite skipped`);
-  });
-}
+if (skipMessage !== undefined) it('golden reference cases', () => console.log(skipMessage));
 
-for (const file of files) {
-  const golden = loadGoldenCase(file);
+for (const { golden, skipReason } of cases) {
   describe(`golden ${golden.name}`, () => {
-    const missing = unsupportedTypes(golden);
-    if (missing.length > 0) {
-      it('needs layers core lacks', () => {
-        console.log(`${golden.name}: skipped: layer ${missing.join(', ')} not implemented in core yet`);
-      });
+    if (skipReason !== undefined) {
+      it('needs layers core lacks', () => console.log(skipReason));
       return;
     }
 
@@ -146,8 +133,8 @@ for (const file of files) {
       const parameters = run(golden, [new DiagHessian(), new BatchDiagHessian()]);
       const diag = checkDiagH(parameters);
       const batch = checkBatchDiagH(parameters);
-      record(`${golden.name} DiagHessian${referenceFailed('DiagHessian') ? ' (vs bruteforce)' : ''}`, diag);
-      record(`${golden.name} BatchDiagHessian${referenceFailed('BatchDiagHessian') ? ' (sum vs bruteforce)' : ''}`, batch);
+      worst.record(`${golden.name} DiagHessian${referenceFailed('DiagHessian') ? ' (vs bruteforce)' : ''}`, diag);
+      worst.record(`${golden.name} BatchDiagHessian${referenceFailed('BatchDiagHessian') ? ' (sum vs bruteforce)' : ''}`, batch);
       expectOk([...diag, ...batch]);
     });
 
@@ -162,7 +149,7 @@ for (const file of files) {
     it('DiagHessian and BatchDiagHessian in float32 (relative error <= 1e-4 of the largest entry)', () => {
       const parameters = run(golden, [new DiagHessian(), new BatchDiagHessian()], 'float32');
       const reports = [...checkDiagH(parameters, FLOAT32_TOLERANCE), ...checkBatchDiagH(parameters, FLOAT32_TOLERANCE)];
-      record(`${golden.name} float32 (both)`, reports);
+      worst.record(`${golden.name} float32 (both)`, reports);
       expectOk(reports);
     });
 
@@ -177,7 +164,7 @@ for (const file of files) {
             label: `${golden.name} ${name} BatchDiagHessian (vs finite differences)`,
           });
         });
-        record(`${golden.name} BatchDiagHessian per sample (vs FD)`, reports);
+        worst.record(`${golden.name} BatchDiagHessian per sample (vs FD)`, reports);
         expectOk(reports);
       });
     }
@@ -185,7 +172,6 @@ for (const file of files) {
 }
 
 afterAll(() => {
-  if (worst.size === 0) return;
-  const lines = [...worst].map(([key, error]) => `  ${key}: max rel error ${error.toExponential(2)}`);
-  console.log(`golden DiagHessian / BatchDiagHessian (float64, cpu):\n${lines.join('\n')}`);
+  const summary = worst.summary('golden DiagHessian / BatchDiagHessian (float64, cpu):');
+  if (summary !== undefined) console.log(summary);
 });

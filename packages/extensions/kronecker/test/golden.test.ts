@@ -22,11 +22,11 @@ import {
   buildGoldenModel,
   compareArrays,
   compareQuantity,
-  goldenDir,
+  failedMessages,
+  goldenTestCases,
   isTensorList,
-  listGoldenCases,
-  loadGoldenCase,
-  unsupportedTypes,
+  logReportsIfVerbose,
+  WorstRelErrors,
   type CompareReport,
   type GoldenCase,
   type GoldenModel,
@@ -34,23 +34,19 @@ import {
 import type { Parameter } from '@backpack-ts/core';
 import { afterAll, describe, expect, it } from 'vitest';
 import { KFAC, KFLR, KFRA } from '../src/index.js';
-import { compareFactorList, failures, refProblemFromGolden, runExtensions, TOLERANCE } from './helpers.js';
+import { compareFactorList, refProblemFromGolden, runExtensions, TOLERANCE } from './helpers.js';
 import { activation, referenceKronecker, relativeError, type RefResult } from './reference.js';
 
-const verbose = process.env['BACKPACK_GOLDEN_VERBOSE'] === '1';
-const worst = new Map<string, number>();
+const worst = new WorstRelErrors();
 
 function record(caseName: string, what: string, reports: readonly CompareReport[]): void {
-  const key = `${caseName} ${what}`;
-  const rel = reports.reduce((m, r) => Math.max(m, r.relError), 0);
-  worst.set(key, Math.max(worst.get(key) ?? 0, rel));
-  if (verbose) for (const r of reports) console.log(r.message);
+  worst.record(`${caseName} ${what}`, reports);
+  logReportsIfVerbose(reports);
 }
 
 afterAll(() => {
-  if (worst.size === 0) return;
-  const lines = [...worst].map(([key, rel]) => `  ${key}: max relative error ${rel.toExponential(2)}`);
-  console.log(`kronecker golden summary (float64, tolerance ${TOLERANCE}):\n${lines.join('\n')}`);
+  const summary = worst.summary(`kronecker golden summary (float64, tolerance ${TOLERANCE}):`);
+  if (summary !== undefined) console.log(summary);
 });
 
 function build(golden: GoldenCase): GoldenModel {
@@ -102,22 +98,14 @@ function compareWithReference(
 /** Layer types whose reference activation can be checked against finite differences. */
 const ACTIVATIONS = new Set(['ReLU', 'Sigmoid', 'Tanh', 'LeakyReLU', 'ELU', 'SELU', 'LogSigmoid']);
 
-const files = listGoldenCases();
+const { cases, skipMessage } = goldenTestCases();
 
-if (files.length === 0) {
-  it('golden reference cases', () => {
-    console.log(`golden files not found at ${goldenDir() ?? '(no repository root found)'}; suite skipped`);
-  });
-}
+if (skipMessage !== undefined) it('golden reference cases', () => console.log(skipMessage));
 
-for (const file of files) {
-  const golden = loadGoldenCase(file);
+for (const { golden, skipReason } of cases) {
   describe(`golden ${golden.name}`, () => {
-    const missing = unsupportedTypes(golden);
-    if (missing.length > 0) {
-      it('needs layers core lacks', () => {
-        console.log(`${golden.name}: skipped: layer ${missing.join(', ')} not implemented yet`);
-      });
+    if (skipReason !== undefined) {
+      it('needs layers core lacks', () => console.log(skipReason));
       return;
     }
     const problem = refProblemFromGolden(golden);
@@ -168,14 +156,14 @@ for (const file of files) {
           }
           record(golden.name, `${name} vs golden`, reports);
           expect(reports.length).toBe(Object.keys(golden.params).length + Object.keys(golden.params).filter((p) => p.endsWith('weight')).length);
-          expect(failures(reports)).toEqual([]);
+          expect(failedMessages(reports)).toEqual([]);
         });
       }
       const why = errors[name] === undefined ? '' : ` (the reference failed: ${errors[name]!.split('\n')[0]!.slice(0, 80)})`;
       it(`${name} equals the independent computation with explicit per-sample Jacobians${why}`, () => {
         const reports = compareWithReference(golden, reference, run(golden, name), name);
         record(golden.name, `${name} vs independent`, reports);
-        expect(failures(reports)).toEqual([]);
+        expect(failedMessages(reports)).toEqual([]);
       });
     }
 
@@ -200,7 +188,7 @@ for (const file of files) {
           });
         });
         record(golden.name, 'KFLR bias vs golden SqrtGGNExact', reports);
-        expect(failures(reports)).toEqual([]);
+        expect(failedMessages(reports)).toEqual([]);
       });
     }
 
@@ -214,7 +202,7 @@ for (const file of files) {
         }
         const reports = compareWithReference(golden, reference, new Map(built.model.namedParameters()), name, 1e-4);
         record(golden.name, `${name} float32 (tolerance 1e-4)`, reports);
-        expect(failures(reports)).toEqual([]);
+        expect(failedMessages(reports)).toEqual([]);
       }
     });
 

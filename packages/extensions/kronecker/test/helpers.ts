@@ -174,11 +174,6 @@ export function compareWithMatrix(actual: Tensor, expected: Matrix, label: strin
   );
 }
 
-/** Fails with every failed report's message. */
-export function failures(reports: readonly CompareReport[]): string[] {
-  return reports.filter((r) => !r.ok).map((r) => r.message);
-}
-
 /** Compares stored factors with the reference's list (shapes and values). */
 export function compareFactorList(actual: readonly Tensor[] | undefined, expected: readonly RefTensor[], label: string, tolerance = TOLERANCE): CompareReport[] {
   return compareQuantity(actual ?? [], expected, { tolerance, label });

@@ -10,6 +10,7 @@
  *   rule is registered, then the registered rule;
  * - weight sharing: a clear error, nothing modified.
  */
+import { failedMessages } from '@backpack-ts/conformance';
 import {
   Add,
   CrossEntropyLoss,
@@ -32,7 +33,7 @@ import {
 } from '@backpack-ts/core';
 import { describe, expect, it } from 'vitest';
 import { KFAC, KFLR, KFRA, WeightSharingError, sqrtOutputFactor, type KroneckerExtension } from '../src/index.js';
-import { compareWithMatrix, failures, float64, perSample, runExtensions } from './helpers.js';
+import { compareWithMatrix, float64, perSample, runExtensions } from './helpers.js';
 import {
   activation,
   addInto,
@@ -80,7 +81,7 @@ function expectParameters(model: Module, field: 'kflr' | 'kfra' | 'kfac', expect
     expect(actual.length, `${name} ${field}`).toBe(factors.length);
     return factors.map((m, i) => compareWithMatrix(actual[i]!, m, `${name} ${field}[${i}]`));
   });
-  expect(failures(reports)).toEqual([]);
+  expect(failedMessages(reports)).toEqual([]);
 }
 
 describe('residual block: out = lin3(a + lin2(tanh(a))), a = lin1(x), CrossEntropyLoss', () => {
