@@ -11,6 +11,7 @@
  *   this project's modules, and compare forward passes and extension
  *   quantities with the stored results.
  * - `compare`: comparison reports usable from any test runner.
+ * - `run-example`: run a README's code block as written and collect its logs.
  * - `golden/test-cases`: what a golden test file lays out (cases, skips,
  *   verbose logging, a worst-error summary), for any test runner.
  *
@@ -47,7 +48,9 @@ export {
 } from './golden/load.js';
 export {
   buildGoldenModel,
+  buildSupportedGoldenModel,
   buildGoldenLayer,
+  sampleOf,
   syntheticGoldenCase,
   type SyntheticCaseSpec,
   goldenTensor,
@@ -75,6 +78,7 @@ export {
   type GoldenCheck,
   type GoldenCheckOptions,
 } from './golden/run.js';
+export { markdownCodeBlocks, runModuleCapturingLogs } from './run-example.js';
 export { runBackendConformance, defaultTolerance, type ConformanceOptions } from './kit/run-conformance.js';
 export {
   assertConformance,

@@ -40,6 +40,7 @@ import {
   Tanh,
   ZeroPad2d,
   extend,
+  slice,
   tensor,
   type Backend,
   type FloatDType,
@@ -357,4 +358,20 @@ export function buildGoldenModel(golden: GoldenCase, options: BuildOptions): Gol
     input: goldenTensor(golden.input, backend, golden.case.layers[0]?.type === 'Embedding' ? 'int32' : dtype),
     target: goldenTensor(golden.target, backend, targetDType),
   };
+}
+
+/**
+ * {@link buildGoldenModel} for a case core is known to support: throws,
+ * naming the case and the missing types, instead of returning `{ unsupported }`.
+ */
+export function buildSupportedGoldenModel(golden: GoldenCase, options: BuildOptions): GoldenModel {
+  const built = buildGoldenModel(golden, options);
+  if (built.unsupported !== undefined) throw new Error(`golden case ${golden.name}: unexpectedly unsupported: ${built.unsupported}`);
+  return built;
+}
+
+/** Sample `n` of a batch `[N, ...rest]`, keeping the batch dimension: `[1, ...rest]`. */
+export function sampleOf(t: Tensor, n: number): Tensor {
+  // slice takes the unlisted dimensions whole.
+  return slice(t, [n], [1]);
 }

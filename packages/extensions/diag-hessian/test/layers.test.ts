@@ -12,15 +12,17 @@
  */
 import { cpu } from '@backpack-ts/backend-cpu';
 import {
-  buildGoldenModel,
+  buildSupportedGoldenModel,
   compareArrays,
+  failedMessages,
+  sampleOf,
   syntheticGoldenCase,
+  WorstRelErrors,
   type CompareReport,
   type GoldenCase,
-  type GoldenModel,
   type SyntheticCaseSpec,
 } from '@backpack-ts/conformance';
-import { backpack, slice, sum, type Tensor } from '@backpack-ts/core';
+import { backpack, sum } from '@backpack-ts/core';
 import { afterAll, describe, expect, it } from 'vitest';
 import { BatchDiagHessian, DiagHessian } from '../src/index.js';
 import { FD_TOLERANCE, hessianDiagonalByFD, perSampleHessianDiagonalByFD } from './helpers/brute-force.js';
@@ -131,21 +133,15 @@ const cases: readonly SyntheticCaseSpec[] = [
   },
 ];
 
-const worst = new Map<string, number>();
+const worst = new WorstRelErrors();
 
 function expectOk(reports: readonly CompareReport[], key: string): void {
-  for (const r of reports) worst.set(key, Math.max(worst.get(key) ?? 0, r.relError));
+  worst.record(key, reports);
   expect(reports.length).toBeGreaterThan(0);
-  expect(reports.filter((r) => !r.ok).map((r) => r.message)).toEqual([]);
+  expect(failedMessages(reports)).toEqual([]);
 }
 
-function build(golden: GoldenCase): GoldenModel {
-  const built = buildGoldenModel(golden, { backend: cpu, dtype: 'float64' });
-  if (built.unsupported !== undefined) throw new Error(built.unsupported);
-  return built;
-}
-
-const sampleOf = (t: Tensor, i: number) => slice(t, [i, ...t.shape.slice(1).map(() => 0)], [1, ...t.shape.slice(1)]);
+const build = (golden: GoldenCase) => buildSupportedGoldenModel(golden, { backend: cpu, dtype: 'float64' });
 
 describe.each(cases.map((spec, i) => [spec.name, spec, i] as const))('%s', (name, spec, i) => {
   const golden = syntheticGoldenCase(spec, 300 + i, cpu);
@@ -212,6 +208,6 @@ describe('BatchNorm in training mode', () => {
 });
 
 afterAll(() => {
-  const lines = [...worst].map(([key, error]) => `  ${key}: max rel error ${error.toExponential(2)}`);
-  console.log(`new layers vs finite differences of .grad:\n${lines.join('\n')}`);
+  const summary = worst.summary('new layers vs finite differences of .grad:');
+  if (summary !== undefined) console.log(summary);
 });

@@ -2,7 +2,7 @@
  * The first-order extensions on convolutions, transposed convolutions,
  * pooling, padding, BatchNorm (evaluation mode) and Embedding, against their
  * definitions evaluated from brute-force per-sample gradients (one ordinary
- * backward pass per sample, as in brute-force.test.ts).
+ * backward pass per sample; helpers/brute-force.ts).
  *
  * The networks are sized so that every path of the factored rules runs:
  * - BatchL2Grad through the position Gram matrices (`L² < A·B`) and through
@@ -41,37 +41,14 @@ import {
   ZeroPad2d,
   backpack,
   extend,
-  slice,
   tensor,
-  type Extension,
-  type LossModule,
-  type Module,
   type Parameter,
-  type Tensor,
 } from '@backpack-ts/core';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { BatchGrad, BatchL2Grad, SumGradSquared, Variance } from '../src/index.js';
+import { classTargets, describeBruteForce, fieldOf, relativeError, TOLERANCE, type Setup } from './helpers/brute-force.js';
 
-const TOLERANCE = 1e-12;
 const options = { backend: cpu, dtype: 'float64' as const };
-
-interface Problem {
-  readonly model: Module;
-  readonly loss: LossModule;
-  readonly input: Tensor;
-  readonly target: Tensor;
-}
-
-interface Setup {
-  readonly name: string;
-  readonly batch: number;
-  /** Builds the same problem every time. */
-  readonly build: () => Problem;
-}
-
-function classTargets(generator: Generator, n: number, classes: number): Tensor {
-  return tensor(Array.from({ length: n }, () => Math.floor(generator.nextUniform() * classes)), [n], { ...options, dtype: 'int32' });
-}
 
 /** Random running statistics, scale and shift, so that BatchNorm (evaluation) is not the identity. */
 function randomizeBatchNorm(norm: BatchNorm1d | BatchNorm2d, generator: Generator): void {
@@ -202,98 +179,7 @@ const setups: readonly Setup[] = [
   },
 ];
 
-/** Per-sample gradients from ordinary backward passes on one sample at a time. */
-function bruteForcePerSample(setup: Setup): Map<string, Float64Array[]> {
-  const { model, loss, input, target } = setup.build();
-  extend(model);
-  extend(loss);
-  // Sample n's term of a mean loss is its own (one-sample) loss divided by N.
-  const scale = loss.reduction === 'mean' ? 1 / setup.batch : 1;
-  const gradients = new Map<string, Float64Array[]>(model.namedParameters().map(([name]) => [name, []]));
-  const sampleOf = (t: Tensor, i: number) => slice(t, [i, ...t.shape.slice(1).map(() => 0)], [1, ...t.shape.slice(1)]);
-  for (let i = 0; i < setup.batch; i++) {
-    model.zeroGrad();
-    loss.forward(model.forward(sampleOf(input, i)), sampleOf(target, i)).backward();
-    for (const [name, parameter] of model.namedParameters()) {
-      gradients.get(name)!.push(Float64Array.from(parameter.grad!.toArray(), (v) => v * scale));
-    }
-  }
-  return gradients;
-}
-
-function definitions(perSample: readonly Float64Array[]) {
-  const n = perSample.length;
-  const size = perSample[0]!.length;
-  const grad = new Float64Array(size);
-  const sumGradSquared = new Float64Array(size);
-  const variance = new Float64Array(size);
-  for (const g of perSample) {
-    for (let j = 0; j < size; j++) {
-      grad[j]! += g[j]!;
-      sumGradSquared[j]! += g[j]! ** 2;
-    }
-  }
-  for (const g of perSample) for (let j = 0; j < size; j++) variance[j]! += (g[j]! - grad[j]! / n) ** 2 / n;
-  const gradBatch = new Float64Array(n * size);
-  perSample.forEach((g, i) => gradBatch.set(g, i * size));
-  const batchL2 = Float64Array.from(perSample, (g) => g.reduce((s, v) => s + v * v, 0));
-  return { grad, gradBatch, variance, sumGradSquared, batchL2 };
-}
-
-type Field = keyof ReturnType<typeof definitions>;
-
-function relativeError(actual: ArrayLike<number>, expected: ArrayLike<number>): number {
-  let [error, scale] = [0, 0];
-  for (let i = 0; i < expected.length; i++) {
-    error = Math.max(error, Math.abs(actual[i]! - expected[i]!));
-    scale = Math.max(scale, Math.abs(expected[i]!));
-  }
-  return Number.isNaN(error) ? Number.NaN : error / Math.max(scale, 1e-300);
-}
-
-const fieldOf: Readonly<Record<string, Field>> = {
-  BatchGrad: 'gradBatch',
-  Variance: 'variance',
-  SumGradSquared: 'sumGradSquared',
-  BatchL2Grad: 'batchL2',
-};
-
-const extensionSets: readonly { label: string; make: () => Extension[] }[] = [
-  { label: 'all four together', make: () => [new BatchGrad(), new Variance(), new SumGradSquared(), new BatchL2Grad()] },
-  { label: 'BatchGrad alone', make: () => [new BatchGrad()] },
-  { label: 'Variance alone', make: () => [new Variance()] },
-  { label: 'SumGradSquared alone', make: () => [new SumGradSquared()] },
-  { label: 'BatchL2Grad alone', make: () => [new BatchL2Grad()] },
-];
-
-describe.each(setups)('brute force: $name', (setup) => {
-  let perSample: Map<string, Float64Array[]>;
-  beforeAll(() => {
-    perSample = bruteForcePerSample(setup);
-  });
-
-  it.each(extensionSets)('$label', ({ make }) => {
-    const extensions = make();
-    const { model, loss, input, target } = setup.build();
-    extend(model);
-    extend(loss);
-    backpack(extensions, () => loss.forward(model.forward(input), target).backward());
-    for (const [name, parameter] of model.namedParameters()) {
-      const expected = definitions(perSample.get(name)!);
-      const shape = [...parameter.data.shape];
-      const check = (field: Field, expectedShape: number[]) => {
-        const actual = (parameter as unknown as Record<string, Tensor | undefined>)[field];
-        expect(actual?.shape, `${name} ${field} shape`).toEqual(expectedShape);
-        expect(relativeError(actual!.toArray(), expected[field]), `${name} ${field}`).toBeLessThanOrEqual(TOLERANCE);
-      };
-      check('grad', shape);
-      for (const extension of extensions) {
-        const field = fieldOf[extension.name]!;
-        check(field, field === 'gradBatch' ? [setup.batch, ...shape] : field === 'batchL2' ? [setup.batch] : shape);
-      }
-    }
-  });
-});
+describeBruteForce(setups);
 
 describe('BatchNorm in training mode', () => {
   function trainingProblem() {

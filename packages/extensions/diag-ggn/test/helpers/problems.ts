@@ -74,6 +74,34 @@ function lossScale(reduction: Reduction, denominator: number): number {
   return reduction === 'mean' ? 1 / denominator : 1;
 }
 
+/**
+ * A CrossEntropyLoss problem on `model` and `input`, with class targets drawn
+ * from `generator` (after the model and input, as every problem here draws);
+ * `network` is the model by hand on one sample's input.
+ */
+function crossEntropyProblem(
+  name: string,
+  generator: Generator,
+  model: Module,
+  input: Tensor,
+  classes: number,
+  reduction: Reduction,
+  network: (index: ParameterIndex, x: Dual[]) => Dual[],
+): Problem {
+  const n = input.shape[0]!;
+  const index = new ParameterIndex(model);
+  return {
+    name,
+    model,
+    loss: extend(new CrossEntropyLoss(reduction)),
+    input,
+    index,
+    target: classTargets(generator, n, classes),
+    outputs: () => rows(input).map((x) => network(index, constants(index, x))),
+    hessians: (outputs) => outputs.map((logits) => crossEntropyHessian(logits, lossScale(reduction, n))),
+  };
+}
+
 /** A tensor feeding two modules whose outputs `Add` merges: out(σ(relu(a(h)) + b(h))), h = tanh(l1(x)). */
 class Branching extends Module {
   readonly typeName = 'Branching';
@@ -106,23 +134,12 @@ export function branchingCrossEntropy(): Problem {
   const [n, inFeatures, hidden, classes] = [4, 5, 4, 3];
   const model = extend(new Branching(generator, inFeatures, hidden, classes));
   const input = uniform(generator, [n, inFeatures]);
-  const index = new ParameterIndex(model);
-  return {
-    name: 'MLP with a branch merged by Add, CrossEntropyLoss',
-    model,
-    loss: extend(new CrossEntropyLoss()),
-    input,
-    index,
-    target: classTargets(generator, n, classes),
-    outputs: () =>
-      rows(input).map((x) => {
-        const h = linear(index, 'l1', constants(index, x)).map(tanh);
-        const a = linear(index, 'a', h).map(relu);
-        const b = linear(index, 'b', h, false);
-        return linear(index, 'out', a.map((ai, i) => sigmoid(dualAdd(ai, b[i]!))));
-      }),
-    hessians: (outputs) => outputs.map((logits) => crossEntropyHessian(logits, 1 / n)),
-  };
+  return crossEntropyProblem('MLP with a branch merged by Add, CrossEntropyLoss', generator, model, input, classes, 'mean', (index, x) => {
+    const h = linear(index, 'l1', x).map(tanh);
+    const a = linear(index, 'a', h).map(relu);
+    const b = linear(index, 'b', h, false);
+    return linear(index, 'out', a.map((ai, i) => sigmoid(dualAdd(ai, b[i]!))));
+  });
 }
 
 /** MSELoss on outputs `[N, 2, 3]`: Linear layers on inputs `[N, 2, 4]` (extra dimension). */
@@ -194,21 +211,10 @@ export function sharedWeights(): Problem {
   const [n, features, classes] = [3, 3, 4];
   const model = extend(new SharedTwice(generator, features, classes));
   const input = uniform(generator, [n, features]);
-  const index = new ParameterIndex(model);
-  return {
-    name: 'a Linear used twice (weight sharing), CrossEntropyLoss',
-    model,
-    loss: extend(new CrossEntropyLoss('sum')),
-    input,
-    index,
-    target: classTargets(generator, n, classes),
-    outputs: () =>
-      rows(input).map((x) => {
-        const once = linear(index, 'shared', constants(index, x)).map(tanh);
-        return linear(index, 'head', linear(index, 'shared', once).map(tanh));
-      }),
-    hessians: (outputs) => outputs.map((logits) => crossEntropyHessian(logits, 1)),
-  };
+  return crossEntropyProblem('a Linear used twice (weight sharing), CrossEntropyLoss', generator, model, input, classes, 'sum', (index, x) => {
+    const once = linear(index, 'shared', x).map(tanh);
+    return linear(index, 'head', linear(index, 'shared', once).map(tanh));
+  });
 }
 
 /**
@@ -246,19 +252,8 @@ export function thirdPartyModule(): Problem {
   const [n, inFeatures, hidden, classes] = [3, 3, 4, 3];
   const model = extend(new Sequential(layer(generator, inFeatures, hidden), new Scale(hidden, generator), new Tanh(), layer(generator, hidden, classes)));
   const input = uniform(generator, [n, inFeatures]);
-  const index = new ParameterIndex(model);
-  return {
-    name: 'a third-party module registered with genericGgnRule',
-    model,
-    loss: extend(new CrossEntropyLoss()),
-    input,
-    index,
-    target: classTargets(generator, n, classes),
-    outputs: () =>
-      rows(input).map((x) => {
-        const h = linear(index, '0', constants(index, x)).map((hi, i) => tanh(dualMul(hi, index.entry('1.weight', i))));
-        return linear(index, '3', h);
-      }),
-    hessians: (outputs) => outputs.map((logits) => crossEntropyHessian(logits, 1 / n)),
-  };
+  return crossEntropyProblem('a third-party module registered with genericGgnRule', generator, model, input, classes, 'mean', (index, x) => {
+    const h = linear(index, '0', x).map((hi, i) => tanh(dualMul(hi, index.entry('1.weight', i))));
+    return linear(index, '3', h);
+  });
 }

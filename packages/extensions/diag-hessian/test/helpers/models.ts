@@ -1,5 +1,6 @@
 /** Small float64 networks on the CPU backend, with a full-batch loss and per-sample losses for the brute-force checks. */
 import { cpu } from '@backpack-ts/backend-cpu';
+import { sampleOf } from '@backpack-ts/conformance';
 import {
   Add,
   BCEWithLogitsLoss,
@@ -20,7 +21,6 @@ import {
   Sigmoid,
   Tanh,
   extend,
-  slice,
   tensor,
   type LossModule,
   type Parameter,
@@ -58,10 +58,6 @@ export function randomTensor(shape: readonly number[], seed: number, scale = 1):
 
 export function classTargets(values: readonly number[]): Tensor {
   return tensor(values, [values.length], { backend: cpu, dtype: 'int32' });
-}
-
-function sampleOf(t: Tensor, n: number): Tensor {
-  return slice(t, [n, ...t.shape.slice(1).map(() => 0)], [1, ...t.shape.slice(1)]);
 }
 
 export function makeProblem(
