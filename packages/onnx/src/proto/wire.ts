@@ -67,8 +67,11 @@ export class ProtoReader {
     return { field, wire };
   }
 
-  /** An unsigned varint as a number (exact below 2^53; larger values lose precision). */
-  varint(): number {
+  /**
+   * The low and high 32 bits of a varint (up to 64 bits, as int32 bit
+   * patterns): what the unsigned and the signed reading share.
+   */
+  private varintHalves(): { lo: number; hi: number } {
     let lo = 0;
     let hi = 0;
     let shift = 0;
@@ -84,26 +87,18 @@ export class ProtoReader {
       shift += 7;
       if ((b & 0x80) === 0) break;
     }
+    return { lo, hi };
+  }
+
+  /** An unsigned varint as a number (exact below 2^53; larger values lose precision). */
+  varint(): number {
+    const { lo, hi } = this.varintHalves();
     return (hi >>> 0) * TWO_32 + (lo >>> 0);
   }
 
   /** A signed 64-bit varint (int64 in two's complement) as a number; exact when |value| < 2^53. */
   int64(): number {
-    let lo = 0;
-    let hi = 0;
-    let shift = 0;
-    for (let i = 0; ; i++) {
-      if (this.pos >= this.end) this.fail('truncated varint');
-      if (i >= 10) this.fail('varint longer than 10 bytes');
-      const b = this.bytes[this.pos++]!;
-      if (shift < 28) lo |= (b & 0x7f) << shift;
-      else if (shift === 28) {
-        lo |= (b & 0x0f) << 28;
-        hi |= (b & 0x7f) >>> 4;
-      } else hi |= (b & 0x7f) << (shift - 32);
-      shift += 7;
-      if ((b & 0x80) === 0) break;
-    }
+    const { lo, hi } = this.varintHalves();
     if ((hi & 0x80000000) !== 0) {
       // Negative: -(~value + 1).
       const nlo = ~lo >>> 0;
