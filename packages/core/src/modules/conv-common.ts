@@ -1,22 +1,27 @@
 /**
- * What convolutions and transposed convolutions share: options, checks and
- * the contraction over window positions behind their weight derivatives.
+ * What convolutions and transposed convolutions share: options, checks, the
+ * base class with their geometry and parameters, and the contraction over
+ * window positions behind their weight derivatives.
  */
+import type { GraphNode } from '../graph/graph-node.js';
 import { einsum } from '../ops/einsum.js';
 import { reshape } from '../ops/layout.js';
 import { sum } from '../ops/reduce.js';
-import { formatShape } from '../tensor/shape.js';
+import { defaultGenerator } from '../tensor/default-generator.js';
+import { formatShape, sizeOf } from '../tensor/shape.js';
 import type { Tensor } from '../tensor/tensor.js';
-import type { Backend, FloatDType } from '../backend/backend.js';
+import type { Backend, FloatDType, WindowGeometry } from '../backend/backend.js';
 import type { Generator } from '../tensor/random.js';
+import { LeafModule } from './leaf-module.js';
 import type { Module } from './module.js';
-import { expectSpatialInput } from './spatial.js';
+import type { Parameter } from './parameter.js';
+import { expandTuple, expectSpatialInput } from './spatial.js';
 
 /** A PyTorch "int or tuple" argument: one number for every spatial dimension, or one each. */
 export type SpatialArg = number | readonly number[];
 
 /** Options shared by {@link ConvOptions} and {@link ConvTransposeOptions}. */
-interface CommonConvOptions {
+export interface CommonConvOptions {
   /** Step between window positions (default 1). */
   readonly stride?: SpatialArg;
   /** Zeros added on both sides of each spatial dimension (default 0). */
@@ -112,3 +117,68 @@ export function contractPositions(mat: Tensor, other: Tensor, matFirst: boolean,
   return sumBatch ? sum(perSample, 1) : perSample;
 }
 
+/**
+ * The base of `ConvNd` and `ConvTransposeNd`: channel counts, groups, the
+ * window geometry, and weight and bias initialised uniformly in
+ * ±1/sqrt(fanIn) as PyTorch does, with fanIn = the weight's dimension 1 ×
+ * kernel volume.
+ */
+export abstract class ConvBase extends LeafModule {
+  readonly typeName: string;
+  readonly weight: Parameter;
+  readonly bias: Parameter | undefined;
+  readonly kernelSize: readonly number[];
+  readonly stride: readonly number[];
+  readonly padding: readonly number[];
+  readonly dilation: readonly number[];
+  readonly groups: number;
+  /**
+   * The window of the convolution: sliding over the input of a convolution,
+   * over the output of a transposed one (the window of the convolution it is
+   * the transpose of).
+   */
+  readonly window: WindowGeometry;
+
+  /**
+   * `weightChannels` are the weight's dimensions before the kernel
+   * (`[out, in / groups]` for a convolution, `[in, out / groups]` for a
+   * transposed one). `checkGeometry` runs on the expanded stride and dilation
+   * before any initial value is drawn, so a rejected module leaves the
+   * generator untouched.
+   */
+  protected constructor(
+    typeName: string,
+    readonly spatialRank: number,
+    readonly inChannels: number,
+    readonly outChannels: number,
+    kernelSize: SpatialArg,
+    options: CommonConvOptions,
+    weightChannels: (groups: number) => readonly [number, number],
+    checkGeometry: (stride: readonly number[], dilation: readonly number[]) => void = () => {},
+  ) {
+    super();
+    this.typeName = typeName;
+    this.groups = options.groups ?? 1;
+    checkGroups(typeName, inChannels, outChannels, this.groups);
+    this.kernelSize = expandTuple(typeName, 'kernelSize', kernelSize, spatialRank, 1);
+    this.stride = expandTuple(typeName, 'stride', options.stride ?? 1, spatialRank, 1);
+    this.padding = expandTuple(typeName, 'padding', options.padding ?? 0, spatialRank, 0);
+    this.dilation = expandTuple(typeName, 'dilation', options.dilation ?? 1, spatialRank, 1);
+    checkGeometry(this.stride, this.dilation);
+    this.window = { kernel: this.kernelSize, stride: this.stride, padding: this.padding, dilation: this.dilation };
+
+    const generator = options.generator ?? defaultGenerator;
+    const weightShape = [...weightChannels(this.groups), ...this.kernelSize];
+    const bound = 1 / Math.sqrt(sizeOf(weightShape.slice(1)));
+    const create = { low: -bound, high: bound, backend: options.backend, dtype: options.dtype };
+    this.weight = this.registerParameter('weight', generator.uniform(weightShape, create));
+    this.bias = options.bias === false ? undefined : this.registerParameter('bias', generator.uniform([outChannels], create));
+  }
+
+  /** `paramJacTMatProd` of the bias: `mat` `[V, N, out, ...o]` summed over positions (and the batch). */
+  protected biasJacTMatProd(node: GraphNode, mat: Tensor, sumBatch: boolean): Tensor {
+    const [v, n] = [mat.shape[0]!, mat.shape[1]!];
+    const matFlat = reshape(mat, [v, n, this.outChannels, sizeOf(node.output.shape.slice(2))]);
+    return sum(matFlat, sumBatch ? [1, 3] : [3]);
+  }
+}

@@ -1,23 +1,12 @@
-import type { WindowGeometry } from '../backend/backend.js';
 import type { GraphNode } from '../graph/graph-node.js';
 import { add } from '../ops/elementwise.js';
 import { pad, reshape, slice } from '../ops/layout.js';
 import { matmul } from '../ops/matmul.js';
-import { sum } from '../ops/reduce.js';
 import { fold, unfold, windowOutputSize } from '../ops/window.js';
-import { defaultGenerator } from '../tensor/default-generator.js';
 import { formatShape, sizeOf } from '../tensor/shape.js';
 import type { Tensor } from '../tensor/tensor.js';
-import {
-  checkConvInput,
-  checkGroups,
-  contractPositions,
-  type SpatialArg,
-  type ConvTransposeOptions,
-} from './conv-common.js';
-import { LeafModule } from './leaf-module.js';
+import { checkConvInput, contractPositions, ConvBase, type SpatialArg, type ConvTransposeOptions } from './conv-common.js';
 import { expandTuple } from './spatial.js';
-import type { Parameter } from './parameter.js';
 
 /**
  * Transposed convolution over `spatialRank` dimensions with PyTorch's
@@ -37,51 +26,31 @@ import type { Parameter } from './parameter.js';
  * window fits more positions into the output than the input has elements;
  * the input is padded with zeros at the end to match.
  */
-export abstract class ConvTransposeNd extends LeafModule {
-  readonly typeName: string;
-  readonly weight: Parameter;
-  readonly bias: Parameter | undefined;
-  readonly kernelSize: readonly number[];
-  readonly stride: readonly number[];
-  readonly padding: readonly number[];
+export abstract class ConvTransposeNd extends ConvBase {
   readonly outputPadding: readonly number[];
-  readonly dilation: readonly number[];
-  readonly groups: number;
-  /** The window of the convolution this one is the transpose of (sliding over the output). */
-  readonly window: WindowGeometry;
 
   protected constructor(
     typeName: string,
-    readonly spatialRank: number,
-    readonly inChannels: number,
-    readonly outChannels: number,
+    spatialRank: number,
+    inChannels: number,
+    outChannels: number,
     kernelSize: SpatialArg,
     options: ConvTransposeOptions = {},
   ) {
-    super();
-    this.typeName = typeName;
-    this.groups = options.groups ?? 1;
-    checkGroups(typeName, inChannels, outChannels, this.groups);
-    this.kernelSize = expandTuple(typeName, 'kernelSize', kernelSize, spatialRank, 1);
-    this.stride = expandTuple(typeName, 'stride', options.stride ?? 1, spatialRank, 1);
-    this.padding = expandTuple(typeName, 'padding', options.padding ?? 0, spatialRank, 0);
-    this.dilation = expandTuple(typeName, 'dilation', options.dilation ?? 1, spatialRank, 1);
-    this.outputPadding = expandTuple(typeName, 'outputPadding', options.outputPadding ?? 0, spatialRank, 0);
-    this.outputPadding.forEach((op, d) => {
-      if (op >= this.stride[d]! && op >= this.dilation[d]!) {
-        throw new RangeError(
-          `${typeName}: outputPadding (${op}) must be smaller than either stride (${this.stride[d]}) or dilation (${this.dilation[d]}) in spatial dimension ${d}`,
-        );
-      }
-    });
-    this.window = { kernel: this.kernelSize, stride: this.stride, padding: this.padding, dilation: this.dilation };
-
-    const generator = options.generator ?? defaultGenerator;
-    const bound = 1 / Math.sqrt((outChannels / this.groups) * sizeOf(this.kernelSize));
-    const create = { low: -bound, high: bound, backend: options.backend, dtype: options.dtype };
-    const weightShape = [inChannels, outChannels / this.groups, ...this.kernelSize];
-    this.weight = this.registerParameter('weight', generator.uniform(weightShape, create));
-    this.bias = options.bias === false ? undefined : this.registerParameter('bias', generator.uniform([outChannels], create));
+    // Expanded and checked with the base's geometry, before the parameters are drawn.
+    let outputPadding: readonly number[] = [];
+    const checkOutputPadding = (stride: readonly number[], dilation: readonly number[]) => {
+      outputPadding = expandTuple(typeName, 'outputPadding', options.outputPadding ?? 0, spatialRank, 0);
+      outputPadding.forEach((op, d) => {
+        if (op >= stride[d]! && op >= dilation[d]!) {
+          throw new RangeError(
+            `${typeName}: outputPadding (${op}) must be smaller than either stride (${stride[d]}) or dilation (${dilation[d]}) in spatial dimension ${d}`,
+          );
+        }
+      });
+    };
+    super(typeName, spatialRank, inChannels, outChannels, kernelSize, options, (groups) => [inChannels, outChannels / groups], checkOutputPadding);
+    this.outputPadding = outputPadding;
   }
 
   /** The output's spatial size for an input of spatial size `spatial`. */
@@ -166,12 +135,9 @@ export abstract class ConvTransposeNd extends LeafModule {
   }
 
   override paramJacTMatProd(node: GraphNode, name: string, mat: Tensor, sumBatch: boolean): Tensor {
-    const [v, n] = [mat.shape[0]!, mat.shape[1]!];
-    if (name === 'bias' && this.bias !== undefined) {
-      const matFlat = reshape(mat, [v, n, this.outChannels, sizeOf(node.output.shape.slice(2))]);
-      return sum(matFlat, sumBatch ? [1, 3] : [3]);
-    }
+    if (name === 'bias' && this.bias !== undefined) return this.biasJacTMatProd(node, mat, sumBatch);
     if (name !== 'weight') return super.paramJacTMatProd(node, name, mat, sumBatch);
+    const [v, n] = [mat.shape[0]!, mat.shape[1]!];
     const g = this.groups;
     const { columns, positions } = this.unfoldMat(node, mat);
     const length = sizeOf(positions);

@@ -1,24 +1,11 @@
-import type { WindowGeometry } from '../backend/backend.js';
 import type { GraphNode } from '../graph/graph-node.js';
 import { add } from '../ops/elementwise.js';
 import { reshape } from '../ops/layout.js';
 import { matmul } from '../ops/matmul.js';
-import { sum } from '../ops/reduce.js';
 import { fold, unfold, windowOutputSize } from '../ops/window.js';
-import { defaultGenerator } from '../tensor/default-generator.js';
 import { sizeOf } from '../tensor/shape.js';
 import type { Tensor } from '../tensor/tensor.js';
-import {
-  checkConvInput,
-  checkGroups,
-  contractPositions,
-  type SpatialArg,
-  type ConvOptions,
-} from './conv-common.js';
-import { LeafModule } from './leaf-module.js';
-import { expandTuple } from './spatial.js';
-import type { Parameter } from './parameter.js';
-
+import { checkConvInput, contractPositions, ConvBase, type SpatialArg, type ConvOptions } from './conv-common.js';
 
 /**
  * Convolution over `spatialRank` dimensions with PyTorch's semantics and
@@ -36,42 +23,16 @@ import type { Parameter } from './parameter.js';
  *
  * `Conv1d`, `Conv2d` and `Conv3d` fix the rank; other ranks can subclass this.
  */
-export abstract class ConvNd extends LeafModule {
-  readonly typeName: string;
-  readonly weight: Parameter;
-  readonly bias: Parameter | undefined;
-  readonly kernelSize: readonly number[];
-  readonly stride: readonly number[];
-  readonly padding: readonly number[];
-  readonly dilation: readonly number[];
-  readonly groups: number;
-  /** The window the convolution slides over its input. */
-  readonly window: WindowGeometry;
-
+export abstract class ConvNd extends ConvBase {
   protected constructor(
     typeName: string,
-    readonly spatialRank: number,
-    readonly inChannels: number,
-    readonly outChannels: number,
+    spatialRank: number,
+    inChannels: number,
+    outChannels: number,
     kernelSize: SpatialArg,
     options: ConvOptions = {},
   ) {
-    super();
-    this.typeName = typeName;
-    this.groups = options.groups ?? 1;
-    checkGroups(typeName, inChannels, outChannels, this.groups);
-    this.kernelSize = expandTuple(typeName, 'kernelSize', kernelSize, spatialRank, 1);
-    this.stride = expandTuple(typeName, 'stride', options.stride ?? 1, spatialRank, 1);
-    this.padding = expandTuple(typeName, 'padding', options.padding ?? 0, spatialRank, 0);
-    this.dilation = expandTuple(typeName, 'dilation', options.dilation ?? 1, spatialRank, 1);
-    this.window = { kernel: this.kernelSize, stride: this.stride, padding: this.padding, dilation: this.dilation };
-
-    const generator = options.generator ?? defaultGenerator;
-    const bound = 1 / Math.sqrt((inChannels / this.groups) * sizeOf(this.kernelSize));
-    const create = { low: -bound, high: bound, backend: options.backend, dtype: options.dtype };
-    const weightShape = [outChannels, inChannels / this.groups, ...this.kernelSize];
-    this.weight = this.registerParameter('weight', generator.uniform(weightShape, create));
-    this.bias = options.bias === false ? undefined : this.registerParameter('bias', generator.uniform([outChannels], create));
+    super(typeName, spatialRank, inChannels, outChannels, kernelSize, options, (groups) => [outChannels, inChannels / groups]);
   }
 
   protected checkInputs(inputs: readonly Tensor[]): void {
@@ -119,13 +80,10 @@ export abstract class ConvNd extends LeafModule {
   }
 
   override paramJacTMatProd(node: GraphNode, name: string, mat: Tensor, sumBatch: boolean): Tensor {
+    if (name === 'bias' && this.bias !== undefined) return this.biasJacTMatProd(node, mat, sumBatch);
+    if (name !== 'weight') return super.paramJacTMatProd(node, name, mat, sumBatch);
     const [v, n] = [mat.shape[0]!, mat.shape[1]!];
     const positions = sizeOf(node.output.shape.slice(2));
-    if (name === 'bias' && this.bias !== undefined) {
-      const matFlat = reshape(mat, [v, n, this.outChannels, positions]);
-      return sum(matFlat, sumBatch ? [1, 3] : [3]);
-    }
-    if (name !== 'weight') return super.paramJacTMatProd(node, name, mat, sumBatch);
     const g = this.groups;
     const columns = this.columns(node);
     const matGrouped = reshape(mat, [v, n, g, this.outChannels / g, positions]);
