@@ -138,6 +138,59 @@ const int32 = ProtoReader.prototype.int32;
 const float = ProtoReader.prototype.fixed32Float;
 const double = ProtoReader.prototype.fixed64Double;
 
+/** Reads one field (number `field`, wire type `wire`) of a message into `into`. */
+type FieldReader<T> = (r: ProtoReader, wire: number, into: T, field: number) => void;
+
+/** The readers of a message's fields, by field number (as in onnx.proto). */
+type FieldReaders<T> = Readonly<Record<number, FieldReader<T>>>;
+
+/** Reads every field of the message into `into`; unknown fields are skipped, as protobuf requires. */
+function decodeFields<T>(r: ProtoReader, into: T, readers: FieldReaders<T>): T {
+  while (!r.done) {
+    const { field, wire } = r.key();
+    const read = readers[field];
+    if (read === undefined) r.skip(wire, field);
+    else read(r, wire, into, field);
+  }
+  return into;
+}
+
+/** A field of wire type `wire` (checked, naming the field `name`): `read` its value, then `store` it. */
+function scalar<T, V>(wire: WireType, name: string, read: (r: ProtoReader) => V, store: (into: T, value: V) => void): FieldReader<T> {
+  return (r, actual, into) => {
+    r.expect(actual, wire, name);
+    store(into, read(r));
+  };
+}
+
+/** A string field. */
+function text<T>(name: string, store: (into: T, value: string) => void): FieldReader<T> {
+  return scalar(WireType.LengthDelimited, name, (r) => r.string(name), store);
+}
+
+/** A bytes field (a view, not a copy). */
+function bytes<T>(name: string, store: (into: T, value: Uint8Array) => void): FieldReader<T> {
+  return scalar(WireType.LengthDelimited, name, (r) => r.bytesField(name), store);
+}
+
+/** An embedded message field of type `type`, decoded with `decode`. */
+function message<T, V>(name: string, type: string, decode: (r: ProtoReader) => V, store: (into: T, value: V) => void): FieldReader<T> {
+  return scalar(WireType.LengthDelimited, name, (r) => decode(r.message(type)), store);
+}
+
+/** A repeated numeric field, packed or not, appended to the array `list` selects. */
+function numbers<T>(wire: WireType, name: string, read: (this: ProtoReader) => number, list: (into: T) => number[]): FieldReader<T> {
+  return (r, actual, into) => r.repeated(actual, wire, read, list(into), name);
+}
+
+/** A field the importer does not read but reports: skipped and counted. */
+function counted<T>(count: (into: T) => void): FieldReader<T> {
+  return (r, wire, into, field) => {
+    r.skip(wire, field);
+    count(into);
+  };
+}
+
 function decodeStringEntry(r: ProtoReader): [string, string] {
   let key = '';
   let value = '';
@@ -150,153 +203,64 @@ function decodeStringEntry(r: ProtoReader): [string, string] {
   return [key, value];
 }
 
+/** A tensor being decoded, with where its data lives until the end decides whether it is external. */
+interface TensorDecoding {
+  readonly t: TensorProto;
+  location: number;
+  readonly external: Record<string, string>;
+}
+
+const tensorFields: FieldReaders<TensorDecoding> = {
+  1: numbers(WireType.Varint, 'dims', int64, (d) => d.t.dims),
+  2: scalar(WireType.Varint, 'data_type', (r) => r.int32(), (d, v) => (d.t.dataType = v)),
+  4: numbers(WireType.Fixed32, 'float_data', float, (d) => d.t.floatData),
+  5: numbers(WireType.Varint, 'int32_data', int32, (d) => d.t.int32Data),
+  7: numbers(WireType.Varint, 'int64_data', int64, (d) => d.t.int64Data),
+  8: text('name', (d, v) => (d.t.name = v)),
+  9: bytes('raw_data', (d, v) => (d.t.rawData = v)),
+  10: numbers(WireType.Fixed64, 'double_data', double, (d) => d.t.doubleData),
+  11: numbers(WireType.Varint, 'uint64_data', uint64, (d) => d.t.uint64Data),
+  13: message('external_data', 'StringStringEntryProto', decodeStringEntry, (d, [key, value]) => (d.external[key] = value)),
+  14: scalar(WireType.Varint, 'data_location', (r) => r.int32(), (d, v) => (d.location = v)),
+};
+
 export function decodeTensor(r: ProtoReader): TensorProto {
   const t: TensorProto = { name: '', dims: [], dataType: 0, floatData: [], int32Data: [], int64Data: [], doubleData: [], uint64Data: [] };
-  let location = 0;
-  const external: Record<string, string> = {};
-  while (!r.done) {
-    const { field, wire } = r.key();
-    switch (field) {
-      case 1:
-        r.repeated(wire, WireType.Varint, int64, t.dims, 'dims');
-        break;
-      case 2:
-        r.expect(wire, WireType.Varint, 'data_type');
-        t.dataType = r.int32();
-        break;
-      case 4:
-        r.repeated(wire, WireType.Fixed32, float, t.floatData, 'float_data');
-        break;
-      case 5:
-        r.repeated(wire, WireType.Varint, int32, t.int32Data, 'int32_data');
-        break;
-      case 7:
-        r.repeated(wire, WireType.Varint, int64, t.int64Data, 'int64_data');
-        break;
-      case 8:
-        r.expect(wire, WireType.LengthDelimited, 'name');
-        t.name = r.string('name');
-        break;
-      case 9:
-        r.expect(wire, WireType.LengthDelimited, 'raw_data');
-        t.rawData = r.bytesField('raw_data');
-        break;
-      case 10:
-        r.repeated(wire, WireType.Fixed64, double, t.doubleData, 'double_data');
-        break;
-      case 11:
-        r.repeated(wire, WireType.Varint, uint64, t.uint64Data, 'uint64_data');
-        break;
-      case 13: {
-        r.expect(wire, WireType.LengthDelimited, 'external_data');
-        const [key, value] = decodeStringEntry(r.message('StringStringEntryProto'));
-        external[key] = value;
-        break;
-      }
-      case 14:
-        r.expect(wire, WireType.Varint, 'data_location');
-        location = r.int32();
-        break;
-      default:
-        r.skip(wire, field);
-    }
-  }
-  if (location === 1) t.external = external;
+  const decoded = decodeFields<TensorDecoding>(r, { t, location: 0, external: {} }, tensorFields);
+  if (decoded.location === 1) t.external = decoded.external;
   return t;
 }
 
+const attributeFields: FieldReaders<AttributeProto> = {
+  1: text('name', (a, v) => (a.name = v)),
+  2: scalar(WireType.Fixed32, 'f', (r) => r.fixed32Float(), (a, v) => (a.f = v)),
+  3: scalar(WireType.Varint, 'i', (r) => r.int64(), (a, v) => (a.i = v)),
+  4: bytes('s', (a, v) => (a.s = v)),
+  5: message('t', 'TensorProto', decodeTensor, (a, v) => (a.t = v)),
+  6: message('g', 'GraphProto', decodeGraph, (a, v) => (a.g = v)),
+  7: numbers(WireType.Fixed32, 'floats', float, (a) => a.floats),
+  8: numbers(WireType.Varint, 'ints', int64, (a) => a.ints),
+  9: bytes('strings', (a, v) => a.strings.push(v)),
+  10: message('tensors', 'TensorProto', decodeTensor, (a, v) => a.tensors.push(v)),
+  11: message('graphs', 'GraphProto', decodeGraph, (a, v) => a.graphs.push(v)),
+  20: scalar(WireType.Varint, 'type', (r) => r.int32(), (a, v) => (a.type = v)),
+};
+
 function decodeAttribute(r: ProtoReader): AttributeProto {
-  const a: AttributeProto = { name: '', type: 0, floats: [], ints: [], strings: [], tensors: [], graphs: [] };
-  while (!r.done) {
-    const { field, wire } = r.key();
-    switch (field) {
-      case 1:
-        r.expect(wire, WireType.LengthDelimited, 'name');
-        a.name = r.string('name');
-        break;
-      case 2:
-        r.expect(wire, WireType.Fixed32, 'f');
-        a.f = r.fixed32Float();
-        break;
-      case 3:
-        r.expect(wire, WireType.Varint, 'i');
-        a.i = r.int64();
-        break;
-      case 4:
-        r.expect(wire, WireType.LengthDelimited, 's');
-        a.s = r.bytesField('s');
-        break;
-      case 5:
-        r.expect(wire, WireType.LengthDelimited, 't');
-        a.t = decodeTensor(r.message('TensorProto'));
-        break;
-      case 6:
-        r.expect(wire, WireType.LengthDelimited, 'g');
-        a.g = decodeGraph(r.message('GraphProto'));
-        break;
-      case 7:
-        r.repeated(wire, WireType.Fixed32, float, a.floats, 'floats');
-        break;
-      case 8:
-        r.repeated(wire, WireType.Varint, int64, a.ints, 'ints');
-        break;
-      case 9:
-        r.expect(wire, WireType.LengthDelimited, 'strings');
-        a.strings.push(r.bytesField('strings'));
-        break;
-      case 10:
-        r.expect(wire, WireType.LengthDelimited, 'tensors');
-        a.tensors.push(decodeTensor(r.message('TensorProto')));
-        break;
-      case 11:
-        r.expect(wire, WireType.LengthDelimited, 'graphs');
-        a.graphs.push(decodeGraph(r.message('GraphProto')));
-        break;
-      case 20:
-        r.expect(wire, WireType.Varint, 'type');
-        a.type = r.int32();
-        break;
-      default:
-        r.skip(wire, field);
-    }
-  }
-  return a;
+  return decodeFields(r, { name: '', type: 0, floats: [], ints: [], strings: [], tensors: [], graphs: [] }, attributeFields);
 }
 
+const nodeFields: FieldReaders<NodeProto> = {
+  1: text('input', (n, v) => n.input.push(v)),
+  2: text('output', (n, v) => n.output.push(v)),
+  3: text('name', (n, v) => (n.name = v)),
+  4: text('op_type', (n, v) => (n.opType = v)),
+  5: message('attribute', 'AttributeProto', decodeAttribute, (n, v) => n.attribute.push(v)),
+  7: text('domain', (n, v) => (n.domain = v)),
+};
+
 function decodeNode(r: ProtoReader): NodeProto {
-  const n: NodeProto = { name: '', opType: '', domain: '', input: [], output: [], attribute: [] };
-  while (!r.done) {
-    const { field, wire } = r.key();
-    switch (field) {
-      case 1:
-        r.expect(wire, WireType.LengthDelimited, 'input');
-        n.input.push(r.string('input'));
-        break;
-      case 2:
-        r.expect(wire, WireType.LengthDelimited, 'output');
-        n.output.push(r.string('output'));
-        break;
-      case 3:
-        r.expect(wire, WireType.LengthDelimited, 'name');
-        n.name = r.string('name');
-        break;
-      case 4:
-        r.expect(wire, WireType.LengthDelimited, 'op_type');
-        n.opType = r.string('op_type');
-        break;
-      case 5:
-        r.expect(wire, WireType.LengthDelimited, 'attribute');
-        n.attribute.push(decodeAttribute(r.message('AttributeProto')));
-        break;
-      case 7:
-        r.expect(wire, WireType.LengthDelimited, 'domain');
-        n.domain = r.string('domain');
-        break;
-      default:
-        r.skip(wire, field);
-    }
-  }
-  return n;
+  return decodeFields(r, { name: '', opType: '', domain: '', input: [], output: [], attribute: [] }, nodeFields);
 }
 
 function decodeDimension(r: ProtoReader): DimProto {
@@ -348,44 +312,18 @@ function decodeValueInfo(r: ProtoReader): ValueInfoProto {
   return v;
 }
 
+const graphFields: FieldReaders<GraphProto> = {
+  1: message('node', 'NodeProto', decodeNode, (g, v) => g.node.push(v)),
+  2: text('name', (g, v) => (g.name = v)),
+  5: message('initializer', 'TensorProto', decodeTensor, (g, v) => g.initializer.push(v)),
+  11: message('input', 'ValueInfoProto', decodeValueInfo, (g, v) => g.input.push(v)),
+  12: message('output', 'ValueInfoProto', decodeValueInfo, (g, v) => g.output.push(v)),
+  13: message('value_info', 'ValueInfoProto', decodeValueInfo, (g, v) => g.valueInfo.push(v)),
+  15: counted((g) => g.sparseInitializerCount++),
+};
+
 function decodeGraph(r: ProtoReader): GraphProto {
-  const g: GraphProto = { name: '', node: [], initializer: [], sparseInitializerCount: 0, input: [], output: [], valueInfo: [] };
-  while (!r.done) {
-    const { field, wire } = r.key();
-    switch (field) {
-      case 1:
-        r.expect(wire, WireType.LengthDelimited, 'node');
-        g.node.push(decodeNode(r.message('NodeProto')));
-        break;
-      case 2:
-        r.expect(wire, WireType.LengthDelimited, 'name');
-        g.name = r.string('name');
-        break;
-      case 5:
-        r.expect(wire, WireType.LengthDelimited, 'initializer');
-        g.initializer.push(decodeTensor(r.message('TensorProto')));
-        break;
-      case 11:
-        r.expect(wire, WireType.LengthDelimited, 'input');
-        g.input.push(decodeValueInfo(r.message('ValueInfoProto')));
-        break;
-      case 12:
-        r.expect(wire, WireType.LengthDelimited, 'output');
-        g.output.push(decodeValueInfo(r.message('ValueInfoProto')));
-        break;
-      case 13:
-        r.expect(wire, WireType.LengthDelimited, 'value_info');
-        g.valueInfo.push(decodeValueInfo(r.message('ValueInfoProto')));
-        break;
-      case 15:
-        r.skip(wire, field);
-        g.sparseInitializerCount++;
-        break;
-      default:
-        r.skip(wire, field);
-    }
-  }
-  return g;
+  return decodeFields(r, { name: '', node: [], initializer: [], sparseInitializerCount: 0, input: [], output: [], valueInfo: [] }, graphFields);
 }
 
 function decodeOpset(r: ProtoReader): OperatorSetId {
@@ -399,6 +337,17 @@ function decodeOpset(r: ProtoReader): OperatorSetId {
   return o;
 }
 
+const modelFields: FieldReaders<ModelProto> = {
+  1: scalar(WireType.Varint, 'ir_version', (r) => r.int64(), (m, v) => (m.irVersion = v)),
+  2: text('producer_name', (m, v) => (m.producerName = v)),
+  3: text('producer_version', (m, v) => (m.producerVersion = v)),
+  4: text('domain', (m, v) => (m.domain = v)),
+  5: scalar(WireType.Varint, 'model_version', (r) => r.int64(), (m, v) => (m.modelVersion = v)),
+  7: message('graph', 'GraphProto', decodeGraph, (m, v) => (m.graph = v)),
+  8: message('opset_import', 'OperatorSetIdProto', decodeOpset, (m, v) => m.opsetImport.push(v)),
+  25: counted((m) => m.functionCount++),
+};
+
 /**
  * Decodes a serialized `ModelProto`. Throws {@link OnnxFormatError} on
  * malformed input (truncated, corrupted, not protobuf) or when the bytes
@@ -407,46 +356,11 @@ function decodeOpset(r: ProtoReader): OperatorSetId {
 export function decodeModel(bytes: Uint8Array): ModelProto {
   if (bytes.length === 0) throw new OnnxFormatError('the file is empty');
   const r = new ProtoReader(bytes);
-  const m: ModelProto = { irVersion: 0, producerName: '', producerVersion: '', domain: '', modelVersion: 0, opsetImport: [], functionCount: 0 };
-  while (!r.done) {
-    const { field, wire } = r.key();
-    switch (field) {
-      case 1:
-        r.expect(wire, WireType.Varint, 'ir_version');
-        m.irVersion = r.int64();
-        break;
-      case 2:
-        r.expect(wire, WireType.LengthDelimited, 'producer_name');
-        m.producerName = r.string('producer_name');
-        break;
-      case 3:
-        r.expect(wire, WireType.LengthDelimited, 'producer_version');
-        m.producerVersion = r.string('producer_version');
-        break;
-      case 4:
-        r.expect(wire, WireType.LengthDelimited, 'domain');
-        m.domain = r.string('domain');
-        break;
-      case 5:
-        r.expect(wire, WireType.Varint, 'model_version');
-        m.modelVersion = r.int64();
-        break;
-      case 7:
-        r.expect(wire, WireType.LengthDelimited, 'graph');
-        m.graph = decodeGraph(r.message('GraphProto'));
-        break;
-      case 8:
-        r.expect(wire, WireType.LengthDelimited, 'opset_import');
-        m.opsetImport.push(decodeOpset(r.message('OperatorSetIdProto')));
-        break;
-      case 25:
-        r.skip(wire, field);
-        m.functionCount++;
-        break;
-      default:
-        r.skip(wire, field);
-    }
-  }
+  const m = decodeFields<ModelProto>(
+    r,
+    { irVersion: 0, producerName: '', producerVersion: '', domain: '', modelVersion: 0, opsetImport: [], functionCount: 0 },
+    modelFields,
+  );
   if (m.irVersion <= 0 || m.graph === undefined) {
     throw new OnnxFormatError(
       `not an ONNX model: ${m.irVersion <= 0 ? 'no IR version' : 'no graph'} found in ${bytes.length} bytes (is the file an .onnx model?)`,
