@@ -4,9 +4,14 @@
  * weight sharing, and accumulation across backward passes.
  */
 import { describe, expect, it } from 'vitest';
+import { cpu } from '@backpack-ts/backend-cpu';
 import {
   Add,
   CrossEntropyLoss,
+  Flatten,
+  Generator,
+  Linear,
+  type GraphNode,
   MSELoss,
   Module,
   Sequential,
@@ -151,6 +156,35 @@ describe('backward fills .grad with the gradient of the loss', () => {
     expectGradientsMatchFiniteDifferences(problem);
     expect(teacher.weight.grad).toBeUndefined();
     expect(teacher.bias!.grad).toBeUndefined();
+  });
+});
+
+describe('backpropagation stops where no parameter is upstream', () => {
+  /** A Linear that counts how often its input Jacobian is applied. */
+  class CountingLinear extends Linear {
+    inputJacobianCalls = 0;
+    override jacTMatProd(node: GraphNode, mat: Tensor): Tensor {
+      this.inputJacobianCalls += 1;
+      return super.jacTMatProd(node, mat);
+    }
+  }
+  const countingLinear = (inFeatures: number, outFeatures: number, seed: number) =>
+    new CountingLinear(inFeatures, outFeatures, { backend: cpu, generator: new Generator(seed) });
+  const target = () => t([0, 2, 1, 1], [4], 'int32');
+
+  it('the first layer behind a parameter-free module (Flatten) computes no input gradient', () => {
+    const first = countingLinear(12, 3, 1);
+    const model = extend(new Sequential(new Flatten(), first));
+    extend(new CrossEntropyLoss()).forward(model.forward(randomTensor([4, 3, 4], 2)), target()).backward();
+    expect(first.inputJacobianCalls).toBe(0);
+    expect(model.parameters().every((p) => p.grad !== undefined)).toBe(true);
+  });
+
+  it('a layer behind another layer does compute it', () => {
+    const second = countingLinear(4, 3, 4);
+    const model = extend(new Sequential(new Flatten(), countingLinear(12, 4, 3), new Tanh(), second));
+    extend(new CrossEntropyLoss()).forward(model.forward(randomTensor([4, 3, 4], 5)), target()).backward();
+    expect(second.inputJacobianCalls).toBe(1);
   });
 });
 

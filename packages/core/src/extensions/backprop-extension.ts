@@ -66,7 +66,7 @@ export abstract class BackpropExtension<Q> implements Extension {
   begin(graph: RecordedGraph): ExtensionPass {
     const quantities = new Map<Tensor, Q>();
     const send = (target: Tensor, quantity: Q) => {
-      if (target.producer === undefined) return; // a leaf: nothing upstream needs it
+      if (!graph.needsGradient(target)) return; // data, or only parameter-free modules upstream
       const previous = quantities.get(target);
       quantities.set(target, previous === undefined ? quantity : this.accumulate(previous, quantity));
     };
@@ -81,7 +81,7 @@ export abstract class BackpropExtension<Q> implements Extension {
         if (backproped === undefined) return undefined;
         const rule = this.ruleFor(node.module);
         for (const i of node.module.differentiableInputs(node)) {
-          if (node.inputs[i]!.producer !== undefined) send(node.inputs[i]!, rule.backpropagate(node, backproped, gradOutput, i));
+          if (graph.needsGradient(node.inputs[i]!)) send(node.inputs[i]!, rule.backpropagate(node, backproped, gradOutput, i));
         }
         return rule.parameters?.(node, backproped, gradOutput, graph);
       },

@@ -55,7 +55,7 @@ export function runBackward(loss: Tensor, options: BackwardOptions): void {
     for (const node of graph.nodes) {
       const gradOutput = gradients.get(node.output)!;
       gradients.delete(node.output);
-      propagateToInputs(node, gradOutput, gradients);
+      propagateToInputs(node, gradOutput, gradients, graph);
       collectParameterResults(node, gradOutput, passes, graph, pending);
       hook?.(node.module, node);
     }
@@ -73,10 +73,10 @@ function checkExtensions(extensions: readonly Extension[], graph: RecordedGraph)
   }
 }
 
-function propagateToInputs(node: GraphNode, gradOutput: Tensor, gradients: Map<Tensor, Tensor>): void {
+function propagateToInputs(node: GraphNode, gradOutput: Tensor, gradients: Map<Tensor, Tensor>, graph: RecordedGraph): void {
   for (const i of node.module.differentiableInputs(node)) {
     const input = node.inputs[i]!;
-    if (input.producer === undefined) continue; // a leaf such as the data: nothing upstream needs it
+    if (!graph.needsGradient(input)) continue; // data, or only parameter-free modules upstream
     const contribution = fromMatrix(node.module.jacTMatProd(node, asMatrix(gradOutput), i));
     const previous = gradients.get(input);
     gradients.set(input, previous === undefined ? contribution : add(previous, contribution));

@@ -8,8 +8,15 @@ import type { GraphNode } from './graph-node.js';
  * pass visits it: every node comes after all nodes that consume its output.
  */
 export class RecordedGraph {
-  /** Nodes from the loss back to the inputs (reverse topological order). */
+  /**
+   * Nodes from the loss back to the inputs (reverse topological order): the
+   * loss and every node with a parameter at or before it. Modules that only
+   * transform the data before the first parameter (e.g. a leading Flatten)
+   * need no backward work and are left out.
+   */
   readonly nodes: readonly GraphNode[];
+  /** Nodes whose output's gradient is needed: a parameter is at or upstream of them. */
+  private readonly upstreamOfParameters: ReadonlySet<GraphNode>;
   /** For each parameter, how many nodes use it (more than one means weight sharing). */
   readonly parameterUses: ReadonlyMap<Parameter, number>;
 
@@ -24,13 +31,15 @@ export class RecordedGraph {
     if (loss.size !== 1) {
       throw new RangeError(`backward(): the loss must be a scalar, got shape ${formatShape(loss.shape)}`);
     }
-    this.nodes = reverseTopologicalOrder(root);
-    const consumed = this.nodes.find((node) => node.consumed);
+    const reachable = reverseTopologicalOrder(root);
+    const consumed = reachable.find((node) => node.consumed);
     if (consumed !== undefined) {
       throw new Error(
         `backward(): this recorded forward pass was already used by a backward pass (at ${consumed.module.describe()}); run the forward pass again`,
       );
     }
+    this.upstreamOfParameters = nodesWithParametersUpstream(reachable);
+    this.nodes = reachable.filter((node) => node === root || this.upstreamOfParameters.has(node));
     const uses = new Map<Parameter, number>();
     for (const node of this.nodes) {
       for (const [, parameter] of node.module.ownNamedParameters()) uses.set(parameter, (uses.get(parameter) ?? 0) + 1);
@@ -42,6 +51,25 @@ export class RecordedGraph {
   get root(): GraphNode {
     return this.nodes[0]!;
   }
+
+  /** Whether anything upstream of `tensor` has parameters, so backpropagating into it is useful. */
+  needsGradient(tensor: Tensor): boolean {
+    return tensor.producer !== undefined && this.upstreamOfParameters.has(tensor.producer);
+  }
+}
+
+/** The nodes that have a parameter themselves or upstream through a differentiable input. */
+function nodesWithParametersUpstream(reverseOrder: readonly GraphNode[]): Set<GraphNode> {
+  const result = new Set<GraphNode>();
+  for (let k = reverseOrder.length - 1; k >= 0; k--) {
+    const node = reverseOrder[k]!; // producers come before their consumers in this direction
+    const upstream = node.module.differentiableInputs(node).some((i) => {
+      const producer = node.inputs[i]!.producer;
+      return producer !== undefined && result.has(producer);
+    });
+    if (upstream || node.module.ownNamedParameters().length > 0) result.add(node);
+  }
+  return result;
 }
 
 /**
