@@ -1,0 +1,384 @@
+/**
+ * `pnpm bench`: backpack-ts against BackPACK/PyTorch on the reference's three
+ * workloads, for every backend that loads and every extension configuration.
+ * Each configuration runs in its own child process; see bench/README.md.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
+import { resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { BACKEND_NAMES, describeError, loadBackend, type BackendName } from './backends.js';
+import { EXTENSION_NAMES, type ExtensionName } from './extensions.js';
+import { measureAll, type Config, type Outcome } from './measure.js';
+import { createProgress, formatMs } from './progress.js';
+import { loadReference } from './reference.js';
+import { describeMachine, describeSource, makeRow, writeResults, type ResultRow, type ResultsFile, type RunInfo } from './results.js';
+import { calibrateGemm } from './calibrate.js';
+import { formatRatio, mainTable, scalingTable, type TableFormat } from './table.js';
+import { mainTargetLines, scalingTargetLines } from './targets.js';
+import { REFERENCE_BATCH, WORKLOAD_NAMES, type WorkloadName } from './workloads.js';
+import type { FloatDType } from '@backpack-ts/core';
+
+const SCALING_WORKLOADS: readonly WorkloadName[] = ['seed', 'cnn'];
+const SCALING_SIZES = [64, 128, 256, 512, 1024];
+const QUICK_BATCH = 4;
+
+const USAGE = `usage: pnpm bench [options]
+  --workload seed|mlp|cnn     workloads (comma list; default all three)
+  --backend cpu|onnxruntime|tfjs
+                              backends (comma list; default every one that loads)
+  --threads 1|2               thread count (comma list; default 1): ORT intra-op threads;
+                              recorded for cpu, which is single-threaded
+  --extension NAME            configurations (comma list; default all 12: ${EXTENSION_NAMES.join(', ')})
+  --quick                     smoke run for CI: N=${QUICK_BATCH}, 1 warm-up + 1 timed step, one child per backend,
+                              budget 20 s, cnn KFRA left out
+  --scaling                   the scaling run instead: seed and cnn at N=${SCALING_SIZES.join(', ')}
+  --batch N                   batch size of every workload instead of the reference's (no ratios then)
+  --warmup K, --steps K       warm-up and timed steps (default 2 and 7, scaling 1 and 3)
+  --budget S                  seconds one step may take before it is stopped as a timeout (default 60, --quick 20)
+  --dtype float32|float64     (default float32, PyTorch's default)
+  --cpu-prof DIR              write a V8 CPU profile of each child into DIR/<configuration>/
+  --out FILE                  results file (default bench/results.json, bench/results.quick.json with --quick);
+                              rows of earlier runs with other configurations are kept
+  --report                    print the tables of the results file without running anything
+  --markdown                  print tables as Markdown`;
+
+interface Options {
+  workloads: WorkloadName[];
+  backends: BackendName[];
+  threads: number[];
+  extensions: ExtensionName[];
+  quick: boolean;
+  scaling: boolean;
+  batch?: number;
+  warmup?: number;
+  steps?: number;
+  budgetS?: number;
+  dtype: FloatDType;
+  cpuProf?: string;
+  out?: string;
+  report: boolean;
+  format: TableFormat;
+}
+
+function parseArgs(args: readonly string[]): Options {
+  const options: Options = {
+    workloads: [...WORKLOAD_NAMES],
+    backends: [...BACKEND_NAMES],
+    threads: [1],
+    extensions: [...EXTENSION_NAMES],
+    quick: false,
+    scaling: false,
+    dtype: 'float32',
+    report: false,
+    format: 'text',
+  };
+  const list = <T extends string>(value: string, allowed: readonly T[], what: string): T[] => {
+    const items = value.split(',').map((item) => item.trim()).filter((item) => item !== '');
+    for (const item of items) {
+      if (!(allowed as readonly string[]).includes(item)) throw new Error(`unknown ${what} '${item}' (one of ${allowed.join(', ')})`);
+    }
+    if (items.length === 0) throw new Error(`--${what} needs a value`);
+    return items as T[];
+  };
+  const positive = (value: string, what: string): number => {
+    const number = Number(value);
+    if (!Number.isInteger(number) || number < 0) throw new Error(`--${what} needs a non-negative integer, got '${value}'`);
+    return number;
+  };
+  for (let i = 0; i < args.length; i++) {
+    let arg = args[i]!;
+    if (arg === '--') continue;
+    let value: string | undefined;
+    const eq = arg.indexOf('=');
+    if (arg.startsWith('--') && eq > 0) [arg, value] = [arg.slice(0, eq), arg.slice(eq + 1)];
+    const next = () => {
+      if (value !== undefined) return value;
+      const v = args[++i];
+      if (v === undefined) throw new Error(`${arg} needs a value\n${USAGE}`);
+      return v;
+    };
+    switch (arg) {
+      case '--workload':
+        options.workloads = list(next(), WORKLOAD_NAMES, 'workload');
+        break;
+      case '--backend':
+        options.backends = list(next(), BACKEND_NAMES, 'backend');
+        break;
+      case '--threads':
+        options.threads = next().split(',').map((t) => positive(t, 'threads')).filter((t) => t > 0);
+        if (options.threads.length === 0) throw new Error('--threads needs a positive count');
+        break;
+      case '--extension':
+        options.extensions = list(next(), EXTENSION_NAMES, 'extension');
+        break;
+      case '--quick':
+        options.quick = true;
+        break;
+      case '--scaling':
+        options.scaling = true;
+        break;
+      case '--batch':
+        options.batch = Math.max(1, positive(next(), 'batch'));
+        break;
+      case '--warmup':
+        options.warmup = positive(next(), 'warmup');
+        break;
+      case '--steps':
+        options.steps = Math.max(1, positive(next(), 'steps'));
+        break;
+      case '--budget':
+        options.budgetS = Math.max(1, positive(next(), 'budget'));
+        break;
+      case '--dtype': {
+        const dtype = next();
+        if (dtype !== 'float32' && dtype !== 'float64') throw new Error(`--dtype must be float32 or float64, got '${dtype}'`);
+        options.dtype = dtype;
+        break;
+      }
+      case '--cpu-prof':
+        options.cpuProf = fromCallerDir(next());
+        break;
+      case '--out':
+        options.out = fromCallerDir(next());
+        break;
+      case '--report':
+        options.report = true;
+        break;
+      case '--markdown':
+        options.format = 'markdown';
+        break;
+      case '--help':
+      case '-h':
+        console.log(USAGE);
+        process.exit(0);
+        break;
+      default:
+        throw new Error(`unknown argument '${arg}'\n${USAGE}`);
+    }
+  }
+  return options;
+}
+
+/** A path given on the command line, relative to where `pnpm bench` was typed (pnpm runs scripts in bench/). */
+function fromCallerDir(path: string): string {
+  return resolve(process.env['INIT_CWD'] ?? process.cwd(), path);
+}
+
+/** A configuration of the run, and why it is not run, if it is not. */
+interface Planned {
+  readonly kind: ResultRow['kind'];
+  readonly config: Config;
+  readonly skip?: string;
+}
+
+/** Configurations --quick leaves out: a smoke run must take seconds. */
+const QUICK_SKIPS: readonly { workload: WorkloadName; extension: ExtensionName; reason: string }[] = [
+  { workload: 'cnn', extension: 'KFRA', reason: 'more than a minute per step even at N=4 when this harness was written; not in --quick' },
+];
+
+/** The configurations of a run, in table order. */
+function plan(options: Options, backend: BackendName, threads: number): Planned[] {
+  const warmup = options.warmup ?? (options.quick || options.scaling ? 1 : 2);
+  const steps = options.steps ?? (options.quick ? 1 : options.scaling ? 3 : 7);
+  const base = { backend, threads, dtype: options.dtype, warmup, steps };
+  const configs: Planned[] = [];
+  if (options.scaling) {
+    // N innermost, so that a configuration that timed out is not run again at a larger N.
+    for (const workload of options.workloads.filter((w) => SCALING_WORKLOADS.includes(w))) {
+      for (const extension of options.extensions) {
+        for (const batchSize of SCALING_SIZES) configs.push({ kind: 'scaling', config: { ...base, workload, batchSize, extension } });
+      }
+    }
+  } else {
+    for (const workload of options.workloads) {
+      const batchSize = options.batch ?? (options.quick ? QUICK_BATCH : REFERENCE_BATCH[workload]);
+      for (const extension of options.extensions) {
+        const skip = options.quick ? QUICK_SKIPS.find((s) => s.workload === workload && s.extension === extension)?.reason : undefined;
+        configs.push({ kind: 'main', config: { ...base, workload, batchSize, extension }, ...(skip === undefined ? {} : { skip }) });
+      }
+    }
+  }
+  return configs;
+}
+
+const BENCH_DIR = fileURLToPath(new URL('..', import.meta.url));
+
+async function main(args: readonly string[]): Promise<void> {
+  const options = parseArgs(args);
+  const out = options.out ?? `${BENCH_DIR}${options.quick ? 'results.quick.json' : 'results.json'}`;
+  const { reference, problem } = loadReference();
+  if (options.report) {
+    if (!existsSync(out)) throw new Error(`no results at ${out}: run pnpm bench first`);
+    const file = JSON.parse(readFileSync(out, 'utf8')) as ResultsFile;
+    printReport(file.results, [...(file.runs ?? []).flatMap((r) => r.backends), ...file.backends], options.format);
+    return;
+  }
+
+  const startedAt = new Date().toISOString();
+  const source = describeSource();
+  const loadavgAtStart = loadavg();
+  console.log(`backpack-ts benchmark, ${startedAt}; load average ${loadavgAtStart.map((l) => l.toFixed(2)).join(' ')} (1, 5, 15 min)`);
+  console.log(reference ? `reference: ${reference.path}` : `reference: none (${problem}); no ratios`);
+
+  // Which backends load, at which thread counts (each child loads its own again).
+  const backends: ResultsFile['backends'][number][] = [];
+  for (const name of options.backends) {
+    for (const threads of options.threads) {
+      try {
+        const loaded = await loadBackend(name, threads);
+        backends.push({ name, threads, loaded: true, note: loaded.note });
+      } catch (error) {
+        backends.push({ name, threads, loaded: false, reason: describeError(error) });
+      }
+    }
+  }
+  for (const [name, entries] of groupBy(backends, (b) => b.name)) {
+    const failed = entries.find((b) => !b.loaded);
+    console.log(failed === undefined ? `backend ${name}: ${entries[0]!.note}` : `backend ${name}: skipped (${failed.reason})`);
+  }
+  const usable = backends.filter((b) => b.loaded);
+  if (usable.length === 0) throw new Error('no backend loaded');
+  const calibration = calibrateGemm(options.dtype);
+  console.log(`pure TypeScript GEMM ${calibration.product} ${calibration.dtype}: ${calibration.gflops.toFixed(2)} GFLOP/s (best of 10)`);
+
+  const planned = usable.flatMap((b) => plan(options, b.name as BackendName, b.threads));
+  const runnable = planned.filter((p) => p.skip === undefined);
+  const progress = createProgress(runnable.length);
+  const measured: ResultRow[] = [];
+  const outcomes = await measureAll(
+    runnable.map((p) => p.config),
+    {
+      stepBudgetS: options.budgetS ?? (options.quick ? 20 : 60),
+      shareProcess: options.quick,
+      ...(options.cpuProf === undefined ? {} : { cpuProfDir: options.cpuProf }),
+      skip: (config, earlier) => {
+        const timedOut = runnable.some(
+          (p, i) =>
+            earlier[i]?.status === 'timeout' &&
+            p.config.backend === config.backend &&
+            p.config.threads === config.threads &&
+            p.config.workload === config.workload &&
+            p.config.extension === config.extension &&
+            p.config.batchSize < config.batchSize,
+        );
+        return timedOut ? 'timed out at a smaller N' : undefined;
+      },
+      onProgress(event) {
+        if (event.type === 'start') progress.start(event.config);
+        else if (event.type === 'step') progress.step(event.config, event.done, event.total, event.lastMs);
+        else {
+          const row = makeRow(runnable[measured.length]!.kind, event.config, event.outcome, reference);
+          measured.push(row);
+          progress.finish(event.config, event.outcome, summarize(row));
+        }
+      },
+    },
+  );
+  progress.close();
+  if (outcomes.length !== measured.length) throw new Error('internal: outcomes and rows disagree');
+  const rows = planned.map((p) =>
+    p.skip === undefined ? measured[runnable.indexOf(p)]! : makeRow(p.kind, p.config, { status: 'skipped', reason: p.skip }, reference),
+  );
+
+  const run: RunInfo = {
+    startedAt,
+    finishedAt: new Date().toISOString(),
+    source,
+    loadavgAtStart,
+    loadavgAtEnd: loadavg(),
+    calibration,
+    options: { ...options, out },
+    backends,
+  };
+  const merged = merge(out, rows.map((row) => ({ ...row, run: startedAt })), run);
+  const file: ResultsFile = {
+    ...run,
+    machine: describeMachine(),
+    reference: reference ? { path: reference.path } : { problem },
+    runs: merged.runs,
+    results: merged.rows,
+  };
+  writeResults(out, file);
+
+  console.log('');
+  printReport(rows, backends, options.format);
+  if (options.quick) console.log('\n--quick: tiny batches, one timed step; no ratios (the reference is at other batch sizes).');
+  console.log(`\nload average at the end: ${file.loadavgAtEnd.map((l) => l.toFixed(2)).join(' ')}; results: ${out}`);
+}
+
+/**
+ * Rows of the results file that this run did not measure again, then this
+ * run's rows; and the runs that measured them.
+ */
+function merge(path: string, rows: readonly ResultRow[], run: RunInfo): { rows: ResultRow[]; runs: RunInfo[] } {
+  const key = (row: ResultRow) => {
+    const c = row.config;
+    return [row.kind, c.backend, c.threads, c.dtype, c.workload, c.batchSize, c.extension].join('/');
+  };
+  let previous: ResultsFile | undefined;
+  if (existsSync(path)) {
+    try {
+      previous = JSON.parse(readFileSync(path, 'utf8')) as ResultsFile;
+    } catch {
+      previous = undefined;
+    }
+  }
+  const fresh = new Set(rows.map(key));
+  const kept = (previous?.results ?? []).filter((row) => !fresh.has(key(row)));
+  const used = new Set(kept.map((row) => row.run));
+  const runs = [...(previous?.runs ?? []).filter((r) => used.has(r.startedAt)), run];
+  return { rows: [...kept, ...rows], runs };
+}
+
+function printReport(rows: readonly ResultRow[], backends: ResultsFile['backends'], format: TableFormat): void {
+  // Main tables first, then scaling; backends in the order of BACKEND_NAMES.
+  const order = (row: ResultRow) => (row.kind === 'main' ? 0 : 1) * 100 + BACKEND_NAMES.indexOf(row.config.backend) * 10 + row.config.threads;
+  const sorted = [...rows].sort((a, b) => order(a) - order(b));
+  const groups = groupBy(sorted, (row) => `${row.kind}|${row.config.backend}|${row.config.threads}|${row.config.dtype}`);
+  for (const [, group] of groups) {
+    const { kind, config } = group[0]!;
+    const note = backends.find((b) => b.name === config.backend && b.threads === config.threads)?.note ?? '';
+    const title = `${kind === 'main' ? 'Benchmark' : 'Scaling'}: ${config.backend}, --threads ${config.threads}, ${config.dtype}`;
+    const subtitle = `backend: ${note}; ratios against the reference's threads_${config.threads}`;
+    console.log(format === 'markdown' ? `### ${title}\n\n${subtitle}\n` : `${title}\n${subtitle}\n`);
+    if (kind === 'main') {
+      console.log(mainTable(group, format));
+      console.log('');
+      for (const line of mainTargetLines(group)) console.log(format === 'markdown' ? `- ${line}` : `  ${line}`);
+    } else {
+      for (const [workload, byWorkload] of groupBy(group, (row) => row.config.workload)) {
+        console.log(format === 'markdown' ? `#### ${workload}\n` : `${workload}:`);
+        console.log(scalingTable(byWorkload, format));
+        console.log('');
+        for (const line of scalingTargetLines(byWorkload)) console.log(format === 'markdown' ? `- ${line}` : `  ${line}`);
+        console.log('');
+      }
+    }
+    console.log('');
+  }
+}
+
+/** The progress line of a finished configuration. */
+function summarize(row: ResultRow): string {
+  const outcome: Outcome = row.outcome;
+  if (outcome.status === 'timeout') return `timeout: ${outcome.phase} took more than ${outcome.budgetS} s`;
+  if (outcome.status === 'error') return `error: ${outcome.message}`;
+  if (outcome.status === 'skipped') return `skipped: ${outcome.reason}`;
+  const ratio = row.ratio?.median === undefined ? '' : ` (${formatRatio(row.ratio.median)} ref.)`;
+  return `median ${formatMs(outcome.medianMs)}${ratio}, min ${formatMs(outcome.minMs)}, peak RSS ${Math.round(outcome.peakRssMiB)} MiB`;
+}
+
+function groupBy<T>(items: readonly T[], key: (item: T) => string): Map<string, T[]> {
+  const groups = new Map<string, T[]>();
+  for (const item of items) {
+    const k = key(item);
+    groups.set(k, [...(groups.get(k) ?? []), item]);
+  }
+  return groups;
+}
+
+main(process.argv.slice(2)).catch((error: unknown) => {
+  console.error(error instanceof Error ? error.message : error);
+  process.exitCode = 1;
+});

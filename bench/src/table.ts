@@ -1,0 +1,129 @@
+/**
+ * The tables of a run, as aligned text for the terminal or as Markdown for
+ * docs/PERFORMANCE.md: times with the ratio ours/reference next to each
+ * figure (same workload, batch size and thread count), peak RSS, and the
+ * scaling in N.
+ */
+import { EXTENSION_LABELS, EXTENSION_NAMES, type ExtensionName } from './extensions.js';
+import { formatMs } from './progress.js';
+import type { ResultRow } from './results.js';
+import { WORKLOAD_NAMES, type WorkloadName } from './workloads.js';
+
+export type TableFormat = 'text' | 'markdown';
+
+/** `0.84x`; `-` when there is no ratio. */
+export function formatRatio(ratio: number | undefined): string {
+  if (ratio === undefined || !Number.isFinite(ratio)) return '-';
+  return ratio < 10 ? `${ratio.toFixed(2)}x` : `${ratio.toFixed(0)}x`;
+}
+
+/** The cell of a time: the figure, or why there is none. */
+function timeCell(row: ResultRow, which: 'medianMs' | 'minMs'): string {
+  const { outcome } = row;
+  if (outcome.status === 'ok') return formatMs(outcome[which]);
+  if (outcome.status === 'timeout') return `timeout >${outcome.budgetS} s`;
+  return outcome.status;
+}
+
+function ratioCell(row: ResultRow, which: 'median' | 'min'): string {
+  if (row.outcome.status === 'timeout') return row.reference?.skipped !== undefined ? 'ref. skipped' : `> ${formatRatio(timeoutRatio(row, which))}`;
+  if (row.outcome.status !== 'ok') return '';
+  if (row.reference === undefined) return 'no ref.';
+  if (row.reference.skipped !== undefined) return 'ref. skipped';
+  return formatRatio(row.ratio?.[which]);
+}
+
+/** The budget over the reference's time: a lower bound of the ratio of a configuration that timed out. */
+function timeoutRatio(row: ResultRow, which: 'median' | 'min'): number | undefined {
+  if (row.outcome.status !== 'timeout') return undefined;
+  const referenceMs = which === 'median' ? row.reference?.medianMs : row.reference?.minMs;
+  return referenceMs === undefined ? undefined : (row.outcome.budgetS * 1000) / referenceMs;
+}
+
+function rssCell(row: ResultRow): string {
+  return row.outcome.status === 'ok' ? `${Math.round(row.outcome.peakRssMiB)} MiB` : '';
+}
+
+/** The main table of one backend at one thread count. */
+export function mainTable(rows: readonly ResultRow[], format: TableFormat): string {
+  const headers = ['workload', 'N', 'extension', 'median', 'x ref', 'min', 'x ref', 'CPU', 'x ref', 'peak RSS'];
+  const body = sortRows(rows).map((row) => [
+    row.config.workload,
+    String(row.config.batchSize),
+    EXTENSION_LABELS[row.config.extension],
+    timeCell(row, 'medianMs'),
+    ratioCell(row, 'median'),
+    timeCell(row, 'minMs'),
+    ratioCell(row, 'min'),
+    row.outcome.status === 'ok' && row.outcome.medianCpuMs !== undefined ? formatMs(row.outcome.medianCpuMs) : '',
+    row.outcome.status === 'ok' && row.reference?.medianMs !== undefined ? formatRatio(row.outcome.medianCpuMs / row.reference.medianMs) : '',
+    rssCell(row),
+  ]);
+  return render(headers, body, ['l', 'r', 'l', 'r', 'r', 'r', 'r', 'r', 'r', 'r'], format);
+}
+
+/** The scaling table of one backend, thread count and workload: median per N and t(1024)/t(512). */
+export function scalingTable(rows: readonly ResultRow[], format: TableFormat): string {
+  const sizes = [...new Set(rows.map((row) => row.config.batchSize))].sort((a, b) => a - b);
+  const headers = ['extension', ...sizes.map((n) => `N=${n}`), 't(1024)/t(512)', 'CPU(1024)/CPU(512)'];
+  const body: string[][] = [];
+  for (const extension of EXTENSION_NAMES) {
+    const byN = new Map(rows.filter((row) => row.config.extension === extension).map((row) => [row.config.batchSize, row]));
+    if (byN.size === 0) continue;
+    const cells = sizes.map((n) => {
+      const row = byN.get(n);
+      if (row === undefined) return '';
+      if (row.outcome.status === 'ok') return formatMs(row.outcome.medianMs);
+      return row.outcome.status === 'timeout' ? `timeout >${row.outcome.budgetS} s` : row.outcome.status;
+    });
+    body.push([
+      EXTENSION_LABELS[extension],
+      ...cells,
+      formatScaling(scalingRatio(rows, extension)),
+      formatScaling(scalingRatio(rows, extension, 'medianCpuMs')),
+    ]);
+  }
+  return render(headers, body, ['l', ...sizes.map(() => 'r' as const), 'r', 'r'], format);
+}
+
+/** time(N=1024) / time(N=512) of an extension's median (wall or CPU), when both ran. */
+export function scalingRatio(
+  rows: readonly ResultRow[],
+  extension: ExtensionName,
+  which: 'medianMs' | 'medianCpuMs' = 'medianMs',
+): number | undefined {
+  const at = (n: number) => {
+    const row = rows.find((r) => r.config.extension === extension && r.config.batchSize === n);
+    return row?.outcome.status === 'ok' ? row.outcome[which] : undefined;
+  };
+  const [big, small] = [at(1024), at(512)];
+  return big === undefined || small === undefined ? undefined : big / small;
+}
+
+function formatScaling(ratio: number | undefined): string {
+  if (ratio === undefined) return '-';
+  return `${ratio.toFixed(2)}${ratio <= 2.2 ? '' : ' (> 2.2)'}`;
+}
+
+function sortRows(rows: readonly ResultRow[]): ResultRow[] {
+  const workloadOrder = (w: WorkloadName) => WORKLOAD_NAMES.indexOf(w);
+  return [...rows].sort(
+    (a, b) =>
+      workloadOrder(a.config.workload) - workloadOrder(b.config.workload) ||
+      a.config.batchSize - b.config.batchSize ||
+      EXTENSION_NAMES.indexOf(a.config.extension) - EXTENSION_NAMES.indexOf(b.config.extension),
+  );
+}
+
+/** Aligned text, or a Markdown table. */
+export function render(headers: readonly string[], body: readonly (readonly string[])[], align: readonly ('l' | 'r')[], format: TableFormat): string {
+  if (format === 'markdown') {
+    const line = (cells: readonly string[]) => `| ${cells.map((c) => c.replace(/\|/g, '\\|')).join(' | ')} |`;
+    const rule = `| ${align.map((a) => (a === 'r' ? '---:' : '---')).join(' | ')} |`;
+    return [line(headers), rule, ...body.map(line)].join('\n');
+  }
+  const widths = headers.map((header, i) => Math.max(header.length, ...body.map((row) => (row[i] ?? '').length)));
+  const pad = (cells: readonly string[]) =>
+    cells.map((cell, i) => (align[i] === 'r' ? cell.padStart(widths[i]!) : cell.padEnd(widths[i]!))).join('  ').trimEnd();
+  return [pad(headers), widths.map((w) => '-'.repeat(w)).join('  '), ...body.map(pad)].join('\n');
+}
