@@ -1,22 +1,45 @@
-import { Linear, RuleRegistry, type Tensor } from '@backpack-ts/core';
-import { factoredVarianceRule, registerFactoredRules } from './module-rules.js';
+import { Linear, RuleRegistry, type GraphNode, type Tensor } from '@backpack-ts/core';
+import { factoredSumGradSquared } from './factored-gradient.js';
+import { factoredVarianceRule, registerFactoredRules, varianceRule } from './module-rules.js';
 import { FirstOrderExtension, type FirstOrderRule } from './first-order-extension.js';
-import { linearGradientFactors } from './linear-rules.js';
+import { linearGradientFactors, linearSumGradSquared } from './linear-rules.js';
 import { centeredVariance } from './statistics.js';
 
 /**
+ * Linear's SumGradSquared for Variance in float64: `(g²)ᵀx²` for inputs
+ * `[N, in]`; with extra dimensions the weight from its factors, a chunk of
+ * samples at a time (never `[N, ...weight]` at once).
+ */
+function linearSumGradSquaredChunked(node: GraphNode, gradOutput: Tensor, name: string): Tensor {
+  return name === 'weight' && node.input.rank > 2
+    ? factoredSumGradSquared(linearGradientFactors(node, gradOutput))
+    : linearSumGradSquared(node, gradOutput, name);
+}
+
+/**
  * Variance of the per-sample gradients over the batch, stored as
- * `param.variance` (`[...param]`): `(1/N) Σ_n (g_n - grad / N)²`, which is
- * the reference's `SumGradSquared / N - (grad / N)²` computed without its
- * cancellation: each per-sample gradient is centred before it is squared.
- * Linear, convolution and embedding weights build their per-sample
- * gradients a chunk of samples at a time (never `[N, ...weight]` at once).
+ * `param.variance` (`[...param]`): `(1/N) Σ_n (g_n - grad / N)²`.
+ *
+ * - float64: the reference's `SumGradSquared / N - (grad / N)²` from the
+ *   module's SumGradSquared rule (Linear's `(g²)ᵀx²`, the factored layers'
+ *   chunks) and the summed gradient: fast, and float64 has digits to spare
+ *   for its cancellation.
+ * - float32: each per-sample gradient is centred before it is squared (no
+ *   cancellation, which float32 cannot afford); Linear, convolution and
+ *   embedding weights build them a chunk of samples at a time.
+ *
+ * See {@link varianceRule} for the numbers behind the choice. Parameters that
+ * take the per-sample path (shared weights, modules without a fast rule)
+ * hold `[N, ...param]` anyway and are centred in either dtype.
  */
 export class Variance extends FirstOrderExtension {
   readonly name = 'Variance';
   readonly savefield = 'variance';
   readonly rules = registerFactoredRules(
-    new RuleRegistry<FirstOrderRule>(this.name).register(Linear, factoredVarianceRule(linearGradientFactors)),
+    new RuleRegistry<FirstOrderRule>(this.name).register(
+      Linear,
+      varianceRule(linearGradientFactors, linearSumGradSquaredChunked),
+    ),
     factoredVarianceRule,
   );
 
