@@ -10,6 +10,7 @@ import type {
   UnaryOp,
   WindowGeometry,
 } from '@backpack-ts/core';
+import { matmulDims } from '@backpack-ts/core';
 import { availableParallelism } from 'node:os';
 import { batchedMatmulGraph, binaryGraph, gemmGraph, reduceGraph, softmaxGraph, transposeGraph, unaryGraph } from './onnx/graphs.js';
 import type { GraphSpec } from './onnx/proto.js';
@@ -373,12 +374,7 @@ export class OrtBackend implements Backend<OrtHandle> {
     transB: boolean,
     dtype: DType,
   ): OrtHandle {
-    const [batchA, aRows, aCols] = aShape as [number, number, number];
-    const [batchB, bRows, bCols] = bShape as [number, number, number];
-    const m = transA ? aCols : aRows;
-    const k = transA ? aRows : aCols;
-    const n = transB ? bRows : bCols;
-    const batch = batchA === 1 ? batchB : batchA;
+    const { batchA, batchB, batch, m, k, n } = matmulDims(aShape, bShape, transA, transB);
     const outShape = [batch, m, n];
     if (k === 1) {
       // Outer products: with k = 1 a transpose does not move anything, and

@@ -19,7 +19,7 @@
  * kernel is fast and takes transposes for free.
  */
 import * as tf from '@tensorflow/tfjs';
-import type { Shape } from '@backpack-ts/core';
+import { matmulDims, type Shape } from '@backpack-ts/core';
 
 /** A real batch runs as separate 2-D products when it has at most this many entries... */
 const MAX_UNROLLED_BATCH = 16;
@@ -46,12 +46,7 @@ export function batchedMatmul(
   transB: boolean,
   native: boolean,
 ): tf.Tensor3D {
-  const [batchA, a1, a2] = aShape as [number, number, number];
-  const [batchB, b1, b2] = bShape as [number, number, number];
-  const m = transA ? a2 : a1;
-  const k = transA ? a1 : a2;
-  const n = transB ? b1 : b2;
-  const batch = batchA === 1 ? batchB : batchA;
+  const { batchA, batchB, batch, m, k, n } = matmulDims(aShape, bShape, transA, transB);
   const a3 = a as tf.Tensor3D;
   const b3 = b as tf.Tensor3D;
 

@@ -49,7 +49,8 @@ function formatShape(shape: readonly number[]): string {
   return `[${shape.join(', ')}]`;
 }
 
-function unravel(flat: number, shape: readonly number[]): number[] {
+/** The multi-index of row-major position `flat` in `shape` (for messages naming the worst entry). */
+export function unravel(flat: number, shape: readonly number[]): number[] {
   const index = new Array<number>(shape.length).fill(0);
   for (let d = shape.length - 1; d >= 0; d--) {
     const size = shape[d]!;

@@ -6,6 +6,7 @@
  * implement.
  */
 export type * from './backend/backend.js';
+export { matmulDims, type MatmulDims } from './backend/matmul-dims.js';
 
 export { Tensor, type BackwardOptions } from './tensor/tensor.js';
 export { tidy, keep } from './tensor/scope.js';

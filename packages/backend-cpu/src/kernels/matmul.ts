@@ -17,7 +17,7 @@
  *   float32 result is rounded once per 256 terms of each dot product.
  * - Products thinner than a tile (matrix-vector) skip packing altogether.
  */
-import type { DType, Shape } from '@backpack-ts/core';
+import { matmulDims, type DType, type Shape } from '@backpack-ts/core';
 import { Float64Scratch } from '../scratch.js';
 import type { CpuHandle } from '../storage.js';
 import { allocate } from '../storage.js';
@@ -66,13 +66,7 @@ export function matmul(
   dtype: DType,
   workspace: GemmWorkspace,
 ): CpuHandle {
-  const [batchA, aRows, aCols] = aShape;
-  const [batchB, bRows, bCols] = bShape;
-  const m = transA ? aCols : aRows;
-  const k = transA ? aRows : aCols;
-  const n = transB ? bRows : bCols;
-  // Broadcast rule rather than max(): a batch of 0 against 1 is empty.
-  const batch = batchA === 1 ? batchB : batchA;
+  const { batchA, batchB, batch, m, k, n } = matmulDims(aShape, bShape, transA, transB);
   const out = allocate(dtype, batch * m * n);
 
   const lhs: DepthOperand = { data: a, offset: 0, rowStride: transA ? 1 : k, depthStride: transA ? m : 1 };

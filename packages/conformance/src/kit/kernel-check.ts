@@ -12,6 +12,7 @@
 import { CpuBackend } from '@backpack-ts/backend-cpu';
 import { formatShape, sizeOf, type Backend, type DataArray, type DType, type FloatDType, type Shape } from '@backpack-ts/core';
 import type { ConformanceCheck } from './report.js';
+import { unravel } from '../compare.js';
 
 /** How an input handle is produced on the tested backend. */
 export type InputView =
@@ -193,15 +194,6 @@ function sameValues(a: ArrayLike<number>, b: ArrayLike<number>): boolean {
   return true;
 }
 
-function unravel(flat: number, shape: Shape): number[] {
-  const index = new Array<number>(shape.length).fill(0);
-  for (let d = shape.length - 1; d >= 0; d--) {
-    const size = shape[d]!;
-    index[d] = size === 0 ? 0 : flat % size;
-    flat = size === 0 ? 0 : Math.floor(flat / size);
-  }
-  return index;
-}
 
 const reference = new CpuBackend();
 
