@@ -28,9 +28,11 @@ import {
 } from '@backpack-ts/core';
 import { expectClose } from './helpers/close.js';
 import {
+  batchAveragedJacTMatJac,
   matTimesJacobian,
   parameterJacobian,
   perSampleMatTimesJacobian,
+  randomSymmetric,
   tensorJacobian,
 } from './helpers/finite-differences.js';
 import { indices, offsetOf, randomTensor, t, values } from './helpers/tensors.js';
@@ -223,34 +225,27 @@ describe.each(cases)('$name', ({ make, input }) => {
     );
   });
 
-  it('eaJacTMatJacProd (generic default) is the batch mean of J_nᵀ M J_n', () => {
+  it('eaJacTMatJacProd (one Jᵀ M J, as J_n is the same for every sample) is the batch mean of J_nᵀ M J_n', () => {
     const module = make();
     const x = randomTensor(input, 4);
     const { node, output } = record(module, x);
     const jacobian = tensorJacobian((z) => module.forward(z), x);
     const [n, dOut, dIn] = [input[0]!, output.size / input[0]!, x.size / input[0]!];
-    const m = randomTensor([dOut, dOut], 5).toArray();
-    const sym = Array.from({ length: dOut * dOut }, (_, i) => (m[i]! + m[(i % dOut) * dOut + Math.floor(i / dOut)]!) / 2);
-    const expected = new Array<number>(dIn * dIn).fill(0);
-    for (let s = 0; s < n; s++) {
-      // Sample s's block of the Jacobian: rows s*dOut.., columns s*dIn..
-      const j = (r: number, c: number) => jacobian.data[(s * dOut + r) * jacobian.cols + s * dIn + c]!;
-      // M J_s, then J_sᵀ (M J_s).
-      const mj = new Float64Array(dOut * dIn);
-      for (let r = 0; r < dOut; r++) {
-        for (let q = 0; q < dOut; q++) {
-          const mrq = sym[r * dOut + q]!;
-          for (let b = 0; b < dIn; b++) mj[r * dIn + b] += mrq * j(q, b);
-        }
-      }
-      for (let a = 0; a < dIn; a++) {
-        for (let r = 0; r < dOut; r++) {
-          const jra = j(r, a);
-          for (let b = 0; b < dIn; b++) expected[a * dIn + b] += (jra * mj[r * dIn + b]!) / n;
-        }
-      }
-    }
-    expectClose(module.eaJacTMatJacProd(node, t(sym, [dOut, dOut])), expected, FD_RTOL, [dIn, dIn]);
+    const sym = randomSymmetric(dOut, 5);
+    expectClose(module.eaJacTMatJacProd(node, t(sym, [dOut, dOut])), batchAveragedJacTMatJac(jacobian, sym, n), FD_RTOL, [dIn, dIn]);
+  });
+});
+
+describe('eaJacTMatJacProd of a large layer', () => {
+  // 1024 outputs x 27 kernel taps: the rows of M go through jacTMatProd in two chunks.
+  it('is the same Jᵀ M J when the rows of M go through in chunks', () => {
+    const module = new Conv3d(1, 2, 3, { padding: 1, ...g(16) });
+    const x = randomTensor([1, 1, 8, 8, 8], 6);
+    const { node, output } = record(module, x);
+    const jacobian = tensorJacobian((z) => module.forward(z), x);
+    const [dOut, dIn] = [output.size, x.size];
+    const sym = randomSymmetric(dOut, 7);
+    expectClose(module.eaJacTMatJacProd(node, t(sym, [dOut, dOut])), batchAveragedJacTMatJac(jacobian, sym, 1), FD_RTOL, [dIn, dIn]);
   });
 });
 

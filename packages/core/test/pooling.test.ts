@@ -23,7 +23,7 @@ import {
   type Tensor,
 } from '@backpack-ts/core';
 import { expectClose } from './helpers/close.js';
-import { matTimesJacobian, tensorJacobian } from './helpers/finite-differences.js';
+import { batchAveragedJacTMatJac, matTimesJacobian, randomSymmetric, tensorJacobian } from './helpers/finite-differences.js';
 import { indices, offsetOf, randomNumbers, randomTensor, t, values } from './helpers/tensors.js';
 
 const FD_RTOL = 1e-7;
@@ -163,6 +163,18 @@ describe.each([...windowCases, ...dilatedCases])('MaxPool, $name', ({ input, geo
 
   it.each([1, 3])('jacTMatProd matches finite differences (V = %i)', (v) => {
     expectJacTMatchesFiniteDifferences(maxPool(geometry), tieFree(input, 2), v);
+  });
+
+  it('eaJacTMatJacProd is the batch mean of J_nᵀ M J_n', () => {
+    const module = maxPool(geometry);
+    const x = tieFree(input, 3);
+    extend(module);
+    const output = module.forward(x);
+    const jacobian = tensorJacobian((z) => module.forward(z), x);
+    const [n, dOut, dIn] = [input[0]!, output.size / input[0]!, x.size / input[0]!];
+    const sym = randomSymmetric(dOut, 4);
+    const expected = batchAveragedJacTMatJac(jacobian, sym, n);
+    expectClose(module.eaJacTMatJacProd(output.producer!, t(sym, [dOut, dOut])), expected, FD_RTOL, [dIn, dIn]);
   });
 });
 

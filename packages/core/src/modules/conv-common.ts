@@ -5,9 +5,10 @@
  */
 import type { GraphNode } from '../graph/graph-node.js';
 import { einsum } from '../ops/einsum.js';
-import { reshape } from '../ops/layout.js';
+import { concat, reshape, slice, transpose } from '../ops/layout.js';
 import { sum } from '../ops/reduce.js';
 import { defaultGenerator } from '../tensor/default-generator.js';
+import { tidy } from '../tensor/scope.js';
 import { formatShape, sizeOf } from '../tensor/shape.js';
 import type { Tensor } from '../tensor/tensor.js';
 import type { Backend, FloatDType, WindowGeometry } from '../backend/backend.js';
@@ -16,6 +17,12 @@ import { LeafModule } from './leaf-module.js';
 import type { Module } from './module.js';
 import type { Parameter } from './parameter.js';
 import { expandTuple, expectSpatialInput } from './spatial.js';
+
+/**
+ * Entries of the unfolded intermediate a chunk of KFRA's row products may
+ * hold (2^24: 64 MB in float32).
+ */
+const ROWS_CHUNK_ENTRIES = 1 << 24;
 
 /** A PyTorch "int or tuple" argument: one number for every spatial dimension, or one each. */
 export type SpatialArg = number | readonly number[];
@@ -173,6 +180,39 @@ export abstract class ConvBase extends LeafModule {
     const create = { low: -bound, high: bound, backend: options.backend, dtype: options.dtype };
     this.weight = this.registerParameter('weight', generator.uniform(weightShape, create));
     this.bias = options.bias === false ? undefined : this.registerParameter('bias', generator.uniform([outChannels], create));
+  }
+
+  /**
+   * KFRA's batch average `(1/N) Σ_n J_nᵀ M J_n` for a symmetric `mat` M
+   * `[D_out, D_out]`. The Jacobian w.r.t. the input depends on the weight
+   * only, the same J for every sample, so the average is `Jᵀ M J`:
+   * `jacTMatProd` on the rows of M gives `M J` (M is symmetric), on the
+   * columns of that `Jᵀ M J`. Each row is one "sample" of a batch, so the
+   * cost does not grow with N and no `[D, N, D]` tensor is built.
+   */
+  override eaJacTMatJacProd(node: GraphNode, mat: Tensor): Tensor {
+    const matJ = this.jacTMatProdOfRows(node, mat);
+    return this.jacTMatProdOfRows(node, transpose(matJ, 0, 1));
+  }
+
+  /**
+   * `Jᵀ r` for every row r of `rows` `[R, D_out]`, as rows `[R, D_in]`. The
+   * rows go through in chunks whose unfolded intermediate (`rows · D · K`
+   * entries, K the kernel volume) stays near {@link ROWS_CHUNK_ENTRIES}, so
+   * that the memory for a layer with a large output stays bounded.
+   */
+  private jacTMatProdOfRows(node: GraphNode, rows: Tensor): Tensor {
+    const [count, dOut] = rows.shape as [number, number];
+    const outShape = node.output.shape.slice(1);
+    const dIn = sizeOf(node.input.shape.slice(1));
+    const chunk = Math.max(1, Math.floor(ROWS_CHUNK_ENTRIES / (Math.max(dIn, dOut) * sizeOf(this.kernelSize))));
+    const parts: Tensor[] = [];
+    for (let start = 0; start < count; start += chunk) {
+      const size = Math.min(chunk, count - start);
+      const part = size === count ? rows : slice(rows, [start, 0], [size, dOut]);
+      parts.push(tidy(() => reshape(this.jacTMatProd(node, reshape(part, [1, size, ...outShape]), 0), [size, dIn])));
+    }
+    return parts.length === 1 ? parts[0]! : concat(parts, 0);
   }
 
   /** `paramJacTMatProd` of the bias: `mat` `[V, N, out, ...o]` summed over positions (and the batch). */

@@ -3,7 +3,7 @@ import type { GraphNode } from '../graph/graph-node.js';
 import { fullLike, ones, tensor } from '../ops/create.js';
 import { div, mul } from '../ops/elementwise.js';
 import { einsum } from '../ops/einsum.js';
-import { pad, permute, reshape } from '../ops/layout.js';
+import { pad, permute, reshape, transpose } from '../ops/layout.js';
 import { oneHot } from '../ops/nn.js';
 import { max, sum } from '../ops/reduce.js';
 import { argmax, fold, unfold, windowOutputSize } from '../ops/window.js';
@@ -88,10 +88,14 @@ abstract class WindowPool extends LeafModule {
    */
   protected foldBack(node: GraphNode, cols: Tensor, v: number): Tensor {
     const x = node.input;
-    const [n, c] = [x.shape[0]!, x.shape[1]!];
+    return reshape(this.foldWindows(node, cols, v * x.shape[0]!), [v, ...x.shape]);
+  }
+
+  /** `cols` `[B, C, K, L]` (or anything of that size) summed back into `[B, C, ...input spatial]`. */
+  protected foldWindows(node: GraphNode, cols: Tensor, batch: number): Tensor {
+    const c = node.input.shape[1]!;
     const [k, l] = [sizeOf(this.kernelSize), sizeOf(node.output.shape.slice(2))];
-    const folded = fold(reshape(cols, [v * n, c * k, l]), x.shape.slice(2), this.window);
-    return reshape(folded, [v, ...x.shape]);
+    return fold(reshape(cols, [batch, c * k, l]), node.input.shape.slice(2), this.window);
   }
 }
 
@@ -128,6 +132,40 @@ export abstract class MaxPoolNd extends WindowPool {
     // One-hot of the saved argmax, [N, C, K, L]: 1 where the window's maximum is.
     const selected = permute(oneHot(node.saved['argmax']!, sizeOf(this.kernelSize), mat.dtype as FloatDType), [0, 1, 3, 2]);
     return this.foldBack(node, mul(reshape(mat, [v, n, c, 1, l]), selected), v);
+  }
+
+  /** True when no input element lies in two windows: along every dimension the stride is at least the window's span. */
+  private get windowsAreDisjoint(): boolean {
+    return this.kernelSize.every((k, d) => this.stride[d]! >= this.dilation[d]! * (k - 1) + 1);
+  }
+
+  /**
+   * KFRA's batch average `(1/N) Σ_n J_nᵀ M J_n` for a symmetric `mat` M
+   * `[D_out, D_out]`. With disjoint windows, J_n copies output u to the
+   * element s_n(u) its window selected, so `(J_nᵀ M J_n)[i, j] =
+   * M[w(i), w(j)] [i, j both selected]` (w(i): the window holding input i):
+   * M spread over the windows (E ᵀ M E, the same for every sample) times
+   * `(1/N) Σ_n s_n s_nᵀ` (s_n: 1 where sample n's windows selected). One
+   * product of `[D_in, N]` matrices instead of `[D, N, D]` tensors.
+   * Overlapping windows take the generic product.
+   */
+  override eaJacTMatJacProd(node: GraphNode, mat: Tensor): Tensor {
+    if (!this.windowsAreDisjoint) return super.eaJacTMatJacProd(node, mat);
+    const n = node.batchSize;
+    const dIn = sizeOf(node.input.shape.slice(1));
+    const selected = reshape(this.jacTMatProd(node, ones([1, ...node.output.shape], { backend: mat.backend, dtype: mat.dtype })), [n, dIn]);
+    const selectedTogether = einsum('ni,nj->ij', selected, mul(selected, 1 / n));
+    const spread = this.spreadOverWindows(node, transpose(this.spreadOverWindows(node, mat), 0, 1));
+    return mul(spread, selectedTogether);
+  }
+
+  /** Every row `[R, D_out]` of `rows` with each window's value copied to all the input elements of its window: `[R, D_in]`. */
+  private spreadOverWindows(node: GraphNode, rows: Tensor): Tensor {
+    const count = rows.shape[0]!;
+    const c = node.input.shape[1]!;
+    const [k, l] = [sizeOf(this.kernelSize), sizeOf(node.output.shape.slice(2))];
+    const copies = mul(reshape(rows, [count, c, 1, l]), ones([1, 1, k, 1], { backend: rows.backend, dtype: rows.dtype }));
+    return reshape(this.foldWindows(node, copies, count), [count, -1]);
   }
 }
 

@@ -3,6 +3,7 @@
  * in core: Jacobians built column by column from forward passes only.
  */
 import { tensor, type Parameter, type Tensor } from '@backpack-ts/core';
+import { randomNumbers } from './tensors.js';
 
 /** A Jacobian as a row-major `[rows, cols]` array: rows are outputs, columns inputs. */
 export interface Jacobian {
@@ -93,6 +94,43 @@ export function perSampleMatTimesJacobian(mat: ArrayLike<number>, jacobian: Jaco
     }
   }
   return out;
+}
+
+/**
+ * KFRA's batch average `(1/N) Σ_n J_nᵀ M J_n` written out, from the full
+ * Jacobian of a batched forward pass (block-diagonal over the `batch`
+ * samples: sample n's block is rows `n·dOut..`, columns `n·dIn..`) and a
+ * `[dOut, dOut]` matrix `mat`; returns `[dIn, dIn]`, flat.
+ */
+export function batchAveragedJacTMatJac(jacobian: Jacobian, mat: ArrayLike<number>, batch: number): Float64Array {
+  const [dOut, dIn] = [jacobian.rows / batch, jacobian.cols / batch];
+  const out = new Float64Array(dIn * dIn);
+  for (let s = 0; s < batch; s++) {
+    const j = (r: number, c: number) => jacobian.data[(s * dOut + r) * jacobian.cols + s * dIn + c]!;
+    // M J_s, then J_sᵀ (M J_s); zero Jacobian entries are skipped (convolutions and pools are sparse).
+    const mj = new Float64Array(dOut * dIn);
+    for (let q = 0; q < dOut; q++) {
+      for (let b = 0; b < dIn; b++) {
+        const jqb = j(q, b);
+        if (jqb === 0) continue;
+        for (let r = 0; r < dOut; r++) mj[r * dIn + b] += mat[r * dOut + q]! * jqb;
+      }
+    }
+    for (let r = 0; r < dOut; r++) {
+      for (let a = 0; a < dIn; a++) {
+        const jra = j(r, a);
+        if (jra === 0) continue;
+        for (let b = 0; b < dIn; b++) out[a * dIn + b] += (jra * mj[r * dIn + b]!) / batch;
+      }
+    }
+  }
+  return out;
+}
+
+/** A random symmetric `[size, size]` matrix, flat (entries in [-1, 1)). */
+export function randomSymmetric(size: number, seed: number): number[] {
+  const m = randomNumbers(size * size, seed);
+  return Array.from({ length: size * size }, (_, i) => (m[i]! + m[(i % size) * size + Math.floor(i / size)]!) / 2);
 }
 
 /**
