@@ -1,7 +1,3 @@
-import { einsum, mul, permute, reshape, square, sum, type GraphNode, type Linear, type Tensor } from '@backpack-ts/core';
-import { perSampleGradient } from './batch-grad-rules.js';
-import type { FactoredGradient } from './factored-gradient.js';
-
 /**
  * Linear-layer shortcuts. For an input `[N, in]` the per-sample weight
  * gradient is the outer product g_n x_nᵀ, so its square and norm factor into
@@ -9,7 +5,12 @@ import type { FactoredGradient } from './factored-gradient.js';
  * With extra dimensions (`[N, ..., in]`) the outer products are summed and no
  * longer factor; those inputs take the per-sample gradient path.
  */
-function hasExtraDims(node: GraphNode): boolean {
+import { einsum, mul, permute, reshape, square, sum, type GraphNode, type Linear, type Tensor } from '@backpack-ts/core';
+import { perSampleGradient } from './batch-grad-rules.js';
+import type { FactoredGradient } from './factored-gradient.js';
+
+/** Whether the Linear call's input has dimensions between batch and features (`[N, ..., in]`). */
+export function hasExtraDims(node: GraphNode): boolean {
   return node.input.rank > 2;
 }
 

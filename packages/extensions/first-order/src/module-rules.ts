@@ -9,7 +9,9 @@
  *   BatchL2Grad and Variance use those factors (see `factored-gradient.ts`)
  *   rather than holding `[N, ...weight]` at once. Their biases (`[N, out]` per
  *   sample) take the per-sample path. Variance in float64 instead uses the
- *   SumGradSquared rule and the summed gradient (see {@link varianceRule}).
+ *   SumGradSquared rule and the summed gradient (see {@link varianceRule}),
+ *   whose chunks cost about as much as the centred ones, so float32 keeps the
+ *   centred path for these layers.
  */
 import {
   Conv1d,
@@ -19,10 +21,11 @@ import {
   ConvTranspose2d,
   ConvTranspose3d,
   Embedding,
+  GraphNode,
+  cast,
   reshape,
   square,
   sum,
-  type GraphNode,
   type ModuleClass,
   type RuleRegistry,
   type Tensor,
@@ -71,22 +74,62 @@ export function factoredBatchL2Rule(factors: Factors) {
 }
 
 /**
- * Variance, by dtype. Float32: the weight from its factors (centred chunks),
- * anything else from centred per-sample gradients. Float64: the reference's
- * `SumGradSquared / N - (grad / N)²` from `sumGradSquared` (the module's
- * SumGradSquared rule) and the summed gradient.
- *
- * Why two paths: centring is the only way float32 keeps its digits (the
- * factored formula lost 3 on the golden `cnn2d_pool_ce`, 1.6e-3 against a
- * 1e-4 tolerance), but it builds every per-sample gradient, ~250x the
- * reference's time on the bench's mlp. Float64 can afford the cancellation
- * (at most ~5 of 16 digits on the golden cases, which it matches to 1e-10;
- * BackPACK uses the same formula), so it takes the fast rule.
+ * The recorded call as if it had run in float64: its float32 inputs, output
+ * and saved tensors, and the output gradient, cast to float64 (int32 indices
+ * stay). The module's parameters stay float32, so only derivatives that read
+ * none of them (parameter gradients, as Linear's) can run on it. The node is
+ * part of no graph.
  */
-export function varianceRule(factors: Factors, sumGradSquared: FirstOrderRule): FirstOrderRule {
+function castToFloat64(node: GraphNode, gradOutput: Tensor): { node: GraphNode; gradOutput: Tensor } {
+  const toFloat64 = (t: Tensor): Tensor => (t.dtype === 'float32' ? cast(t, 'float64') : t);
+  const saved = Object.fromEntries(Object.entries(node.saved).map(([key, t]) => [key, toFloat64(t)]));
+  return {
+    node: new GraphNode(node.module, node.inputs.map(toFloat64), toFloat64(node.output), saved),
+    gradOutput: toFloat64(gradOutput),
+  };
+}
+
+/**
+ * Variance, by dtype and by the cost of the module's SumGradSquared rule:
+ *
+ * - float64: the reference's `SumGradSquared / N - (grad / N)²` from
+ *   `sumGradSquared` (the module's SumGradSquared rule) and the summed
+ *   gradient.
+ * - float32, when `sumGradSquaredIsProduct(node)` (the rule is products of
+ *   the recorded tensors, Linear's `(g²)ᵀx²`, with no per-sample work) and the
+ *   backend stores float64: the same formula on the recorded tensors cast to
+ *   float64, the result cast back to float32. Sum of squares and mean come
+ *   from the same float64 copies of the float32 factors.
+ * - float32 otherwise (other layers, a backend without float64 such as
+ *   tfjs): the weight from its factors (centred chunks), anything else from
+ *   centred per-sample gradients.
+ *
+ * Why: the formula cancels, with a relative error of about
+ * `eps · mean² / variance`. In float32 that lost 3 digits on the golden
+ * `cnn2d_pool_ce` (1.6e-3 against a 1e-4 tolerance); centring avoids it but
+ * builds every per-sample gradient, ~250x the reference's time on the bench's
+ * mlp. In float64 the cancellation costs at most ~5 of 16 digits on the golden
+ * cases (which match to 1e-10; BackPACK uses the same formula). Evaluated in
+ * float64 on float32 factors, the squares and products of the factors are
+ * exact and the cancellation costs float64 digits only (about
+ * `1e-16 · mean² / variance`), less than the centred path loses to the
+ * rounding of the float32 per-sample gradients (up to about
+ * `6e-8 · |mean| / std`) until the mean is ~5e8 times the spread. Where the
+ * float64 rule is itself chunked per-sample work (the factored layers, Linear
+ * on `[N, ..., in]`), casting buys no speed, so float32 stays centred there.
+ */
+export function varianceRule(
+  factors: Factors,
+  sumGradSquared: FirstOrderRule,
+  sumGradSquaredIsProduct: (node: GraphNode) => boolean = () => false,
+): FirstOrderRule {
+  const fromSumGradSquared: FirstOrderRule = (node, gradOutput, name) =>
+    varianceFrom(sumGradSquared(node, gradOutput, name), summedGradient(node, gradOutput, name), node.batchSize);
   return (node, gradOutput, name) => {
-    if (gradOutput.dtype === 'float64') {
-      return varianceFrom(sumGradSquared(node, gradOutput, name), summedGradient(node, gradOutput, name), node.batchSize);
+    if (gradOutput.dtype === 'float64') return fromSumGradSquared(node, gradOutput, name);
+    if (sumGradSquaredIsProduct(node) && gradOutput.backend.dtypes.includes('float64')) {
+      const float64 = castToFloat64(node, gradOutput);
+      return cast(fromSumGradSquared(float64.node, float64.gradOutput, name), gradOutput.dtype);
     }
     return name === 'weight'
       ? factoredVariance(factors(node, gradOutput), summedGradient(node, gradOutput, name))

@@ -18,8 +18,9 @@ export function squaredNorms(gradBatch: Tensor): Tensor {
  * This is the reference's formula. It cancels catastrophically when the
  * per-sample gradients are close to their mean (relative error about
  * `eps · mean² / variance`, which float32 cannot afford), so the extensions
- * use {@link centeredVariance} for float32 and this for float64 (where the
- * cancellation costs at most a few of its 16 digits; see `varianceRule`).
+ * evaluate it in float64 only (where the cancellation costs at most a few of
+ * its 16 digits; float32 Linear layers cast their factors to float64 for it)
+ * and use {@link centeredVariance} for the rest of float32 (see `varianceRule`).
  */
 export function varianceFrom(sumGradSquared: Tensor, grad: Tensor, batchSize: number): Tensor {
   return sub(div(sumGradSquared, batchSize), square(div(grad, batchSize)));

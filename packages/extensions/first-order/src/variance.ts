@@ -2,7 +2,7 @@ import { Linear, RuleRegistry, type GraphNode, type Tensor } from '@backpack-ts/
 import { factoredSumGradSquared } from './factored-gradient.js';
 import { factoredVarianceRule, registerFactoredRules, varianceRule } from './module-rules.js';
 import { FirstOrderExtension, type FirstOrderRule } from './first-order-extension.js';
-import { linearGradientFactors, linearSumGradSquared } from './linear-rules.js';
+import { hasExtraDims, linearGradientFactors, linearSumGradSquared } from './linear-rules.js';
 import { centeredVariance } from './statistics.js';
 
 /**
@@ -24,9 +24,14 @@ function linearSumGradSquaredChunked(node: GraphNode, gradOutput: Tensor, name: 
  *   module's SumGradSquared rule (Linear's `(g²)ᵀx²`, the factored layers'
  *   chunks) and the summed gradient: fast, and float64 has digits to spare
  *   for its cancellation.
- * - float32: each per-sample gradient is centred before it is squared (no
- *   cancellation, which float32 cannot afford); Linear, convolution and
- *   embedding weights build them a chunk of samples at a time.
+ * - float32, Linear on `[N, in]` with a backend that stores float64 (cpu,
+ *   onnxruntime): the same formula on the layer's input and output gradient
+ *   cast to float64, cast back to float32: two GEMMs, no per-sample
+ *   gradients, and the cancellation costs float64 digits only.
+ * - float32 otherwise (convolutions, embeddings, Linear on `[N, ..., in]`, a
+ *   backend without float64 such as tfjs): each per-sample gradient is
+ *   centred before it is squared (no cancellation, which float32 cannot
+ *   afford); weights build them a chunk of samples at a time.
  *
  * See {@link varianceRule} for the numbers behind the choice. Parameters that
  * take the per-sample path (shared weights, modules without a fast rule)
@@ -38,7 +43,7 @@ export class Variance extends FirstOrderExtension {
   readonly rules = registerFactoredRules(
     new RuleRegistry<FirstOrderRule>(this.name).register(
       Linear,
-      varianceRule(linearGradientFactors, linearSumGradSquaredChunked),
+      varianceRule(linearGradientFactors, linearSumGradSquaredChunked, (node) => !hasExtraDims(node)),
     ),
     factoredVarianceRule,
   );
