@@ -191,8 +191,8 @@ export abstract class ConvBase extends LeafModule {
    * cost does not grow with N and no `[D, N, D]` tensor is built.
    */
   override eaJacTMatJacProd(node: GraphNode, mat: Tensor): Tensor {
-    const matJ = this.jacTMatProdOfRows(node, mat);
-    return this.jacTMatProdOfRows(node, transpose(matJ, 0, 1));
+    // Scoped: the chunks and `M J` are released as soon as the product exists.
+    return tidy(() => this.jacTMatProdOfRows(node, transpose(this.jacTMatProdOfRows(node, mat), 0, 1)));
   }
 
   /**

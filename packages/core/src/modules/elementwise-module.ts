@@ -2,6 +2,7 @@ import type { GraphNode } from '../graph/graph-node.js';
 import { mul } from '../ops/elementwise.js';
 import { einsum } from '../ops/einsum.js';
 import { reshape } from '../ops/layout.js';
+import { tidy } from '../tensor/scope.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { expectFloatInput, expectInputCount } from './input-checks.js';
 import { LeafModule } from './leaf-module.js';
@@ -40,8 +41,11 @@ export abstract class ElementwiseModule extends LeafModule {
 
   /** J_n = diag(f'_n), so `(1/N) Σ_n J_nᵀ M J_n = M ⊙ (1/N) Σ_n f'_n f'_nᵀ`. */
   override eaJacTMatJacProd(node: GraphNode, mat: Tensor): Tensor {
-    const df = reshape(this.df(node.input, node.output), [node.batchSize, -1]);
-    return mul(mat, einsum('ni,nj->ij', df, mul(df, 1 / node.batchSize)));
+    // Scoped: the [D, D] average is released as soon as the product exists.
+    return tidy(() => {
+      const df = reshape(this.df(node.input, node.output), [node.batchSize, -1]);
+      return mul(mat, einsum('ni,nj->ij', df, mul(df, 1 / node.batchSize)));
+    });
   }
 
   /** `f''(x) ⊙ g` per sample. */

@@ -7,6 +7,7 @@ import { pad, permute, reshape, transpose } from '../ops/layout.js';
 import { oneHot } from '../ops/nn.js';
 import { max, sum } from '../ops/reduce.js';
 import { argmax, fold, unfold, windowOutputSize } from '../ops/window.js';
+import { tidy } from '../tensor/scope.js';
 import { formatShape, sizeOf } from '../tensor/shape.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { LeafModule } from './leaf-module.js';
@@ -151,12 +152,15 @@ export abstract class MaxPoolNd extends WindowPool {
    */
   override eaJacTMatJacProd(node: GraphNode, mat: Tensor): Tensor {
     if (!this.windowsAreDisjoint) return super.eaJacTMatJacProd(node, mat);
-    const n = node.batchSize;
-    const dIn = sizeOf(node.input.shape.slice(1));
-    const selected = reshape(this.jacTMatProd(node, ones([1, ...node.output.shape], { backend: mat.backend, dtype: mat.dtype })), [n, dIn]);
-    const selectedTogether = einsum('ni,nj->ij', selected, mul(selected, 1 / n));
-    const spread = this.spreadOverWindows(node, transpose(this.spreadOverWindows(node, mat), 0, 1));
-    return mul(spread, selectedTogether);
+    // Scoped: the [D_in, D_in] intermediates are released as soon as the product exists.
+    return tidy(() => {
+      const n = node.batchSize;
+      const dIn = sizeOf(node.input.shape.slice(1));
+      const selected = reshape(this.jacTMatProd(node, ones([1, ...node.output.shape], { backend: mat.backend, dtype: mat.dtype })), [n, dIn]);
+      const selectedTogether = einsum('ni,nj->ij', selected, mul(selected, 1 / n));
+      const spread = this.spreadOverWindows(node, transpose(this.spreadOverWindows(node, mat), 0, 1));
+      return mul(spread, selectedTogether);
+    });
   }
 
   /** Every row `[R, D_out]` of `rows` with each window's value copied to all the input elements of its window: `[R, D_in]`. */
