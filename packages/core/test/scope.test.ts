@@ -67,6 +67,16 @@ describe('tidy', () => {
     expect(counts.disposed).toBe(1);
   });
 
+  it('returns values read back as typed arrays, however long, next to the tensors it keeps', () => {
+    const { make } = setup();
+    // One more element than V8 can list as an array: searching it for tensors would throw.
+    const long = new Uint8Array(2 ** 27 + 1);
+    const result = tidy(() => ({ read: make(7).toArray(), long, kept: make(8) }));
+    expect(Array.from(result.read)).toEqual([7]);
+    expect(result.long).toBe(long);
+    expect(values(result.kept)).toEqual([8]);
+  });
+
   it('returns a tensor created outside unchanged', () => {
     const { counts, make } = setup();
     const outside = make(1);

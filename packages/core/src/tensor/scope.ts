@@ -47,7 +47,8 @@ export function tidy<T>(fn: () => T): T {
 }
 
 function collectTensors(value: unknown, into: Set<Tensor>): void {
-  if (value === null || typeof value !== 'object') return;
+  // Typed arrays (values read back with toArray) hold numbers only, and can be too long to list.
+  if (value === null || typeof value !== 'object' || ArrayBuffer.isView(value)) return;
   if (isTensor(value)) {
     into.add(value);
     return;
