@@ -6,7 +6,7 @@
  *   pnpm --filter @backpack-ts/backend-onnxruntime bench -- gemm    # only names containing "gemm"
  */
 import { CpuBackend } from '@backpack-ts/backend-cpu';
-import type { Backend, DType, FloatDType } from '@backpack-ts/core';
+import type { Backend, DType, FloatDType, WindowGeometry } from '@backpack-ts/core';
 import { OrtBackend } from '../src/index.js';
 
 const filter = process.argv.slice(2).filter((a) => a !== '--');
@@ -100,5 +100,36 @@ for (const s of [8, 16, 24, 32, 48]) {
     const a = b.fromData(random(s * s), [1, s, s], dtype);
     return () => b.matmul(a, [1, s, s], a, [1, s, s], false, false, dtype);
   });
+}
+// The window kernels of the cnn benchmark (N = 128; "x10" = DiagGGNExact's 10 backpropagated columns).
+const conv: WindowGeometry = { kernel: [3, 3], stride: [1, 1], padding: [1, 1], dilation: [1, 1] };
+const pool: WindowGeometry = { kernel: [2, 2], stride: [2, 2], padding: [0, 0], dilation: [1, 1] };
+for (const dtype of ['float32', 'float64'] as FloatDType[]) {
+  for (const [name, n, c, size, window] of [
+    ['conv1', 128, 1, 28, conv],
+    ['pool1', 128, 16, 28, pool],
+    ['conv2', 128, 16, 14, conv],
+    ['conv2 x10', 1280, 16, 14, conv],
+    ['pool2', 128, 32, 14, pool],
+  ] as const) {
+    const shape = [n, c, size, size];
+    const k = window.kernel[0]! * window.kernel[1]!;
+    const l = (Math.floor((size + 2 * window.padding[0]! - window.kernel[0]!) / window.stride[0]!) + 1) ** 2;
+    const colsShape = [n, c * k, l];
+    bench(`unfold ${name} ${dtype}`, undefined, (b) => {
+      const x = b.fromData(random(n * c * size * size), shape, dtype);
+      return () => b.unfold(x, shape, window, dtype);
+    });
+    bench(`fold ${name} ${dtype}`, undefined, (b) => {
+      const cols = b.fromData(random(n * c * k * l), colsShape, dtype);
+      return () => b.fold(cols, colsShape, [size, size], window, dtype);
+    });
+    if (window === pool) {
+      bench(`argmax ${name} ${dtype}`, undefined, (b) => {
+        const cols = b.fromData(random(n * c * k * l), [n, c, k, l], dtype);
+        return () => b.argmax(cols, [n, c, k, l], 2, dtype);
+      });
+    }
+  }
 }
 ort.release();

@@ -12,7 +12,18 @@ import type {
 } from '@backpack-ts/core';
 import { matmulDims } from '@backpack-ts/core';
 import { availableParallelism } from 'node:os';
-import { batchedMatmulGraph, binaryGraph, gemmGraph, reduceGraph, softmaxGraph, transposeGraph, unaryGraph } from './onnx/graphs.js';
+import {
+  argmaxGraph,
+  batchedMatmulGraph,
+  binaryGraph,
+  foldGraph,
+  foldOnOrt,
+  gemmGraph,
+  reduceGraph,
+  softmaxGraph,
+  transposeGraph,
+  unaryGraph,
+} from './onnx/graphs.js';
 import type { GraphSpec } from './onnx/proto.js';
 import { loadBinding } from './ort/binding.js';
 import { SessionCache, type Feed, type SessionCacheStats } from './sessions.js';
@@ -65,13 +76,15 @@ const DEFAULTS = {
 /**
  * A backend on onnxruntime-node's CPU execution provider (MLAS,
  * multithreaded). Big matrix products, elementwise kernels, reductions,
- * softmax and transposes run as small cached ONNX models; small ones, and
- * layout kernels that are plain copies, run in TypeScript on
- * `@backpack-ts/backend-cpu`'s kernels, since a call into ORT costs 10-20 µs.
+ * softmax, transposes, col2im (`fold`) and argmax run as small cached ONNX
+ * models; small ones, and kernels that are plain copies (layout, `unfold`),
+ * run in TypeScript on `@backpack-ts/backend-cpu`'s kernels, since a call
+ * into ORT costs 10-20 µs.
  *
- * float32 and float64 everywhere (a float64 kernel ORT lacks runs in
- * TypeScript); int32 for indices. Handles are {@link OrtHandle}s; `dispose`
- * returns a buffer to a pool that later outputs reuse.
+ * float32 and float64 everywhere (a float64 kernel ORT lacks, such as
+ * col2im, runs in TypeScript); int32 for indices. Handles are
+ * {@link OrtHandle}s; `dispose` returns a buffer to a pool that later
+ * outputs reuse.
  *
  * Construction loads the native binding and throws if it cannot.
  */
@@ -431,19 +444,67 @@ export class OrtBackend implements Backend<OrtHandle> {
     return this.runOrt('matmul', `matmul:${dtype}:${t}`, () => batchedMatmulGraph(dtype, transA, transB, false), feeds, outDims, dtype);
   }
 
-  // ---- sliding windows: copies and scatters, in TypeScript ----
+  // ---- sliding windows ----
 
+  /**
+   * im2col stays in TypeScript, a plain copy. ONNX has no im2col; a grouped
+   * Conv with a one-hot kernel computes it as a sum of products, where
+   * 0 * ±Inf = NaN: max pooling with padding unfolds a `-Infinity`-padded
+   * input, and every window touching the padding would come out NaN. Nor
+   * was it faster (float32, the cnn benchmark's shapes, one thread: 0.7-1.7x
+   * the TypeScript copy's speed), and ORT has no float64 Conv. Exact copies
+   * as ONNX graphs were no better: Gather with constant indices 1.1-4x
+   * slower, strided Slices and a Concat 0.75-1.35x the TypeScript time in
+   * float32 and slower in float64.
+   */
   unfold(x: OrtHandle, shape: Shape, window: WindowGeometry, dtype: DType): OrtHandle {
     this.count('unfold', 'ts');
     return this.fromCpu(this.cpu.unfold(x.data, shape, window, dtype), x);
   }
 
+  /**
+   * col2im runs on ORT's Col2Im where it has a correct kernel (float32, see
+   * {@link foldOnOrt}): 2-5x faster than the TypeScript scatter on the cnn
+   * benchmark's shapes. float64 and 3-d dilated windows stay in TypeScript
+   * (ORT has no float64 Col2Im, ConvTranspose or Conv; an exact float64 graph,
+   * Gather plus ReduceSum, was 2-5x slower than TypeScript).
+   */
   fold(cols: OrtHandle, colsShape: Shape, spatial: readonly number[], window: WindowGeometry, dtype: DType): OrtHandle {
+    const n = cols.data.length;
+    const outDims = [colsShape[0]!, colsShape[1]! / sizeOf(window.kernel), ...spatial];
+    if (n >= this.minElements && n > 0 && sizeOf(outDims) > 0 && foldOnOrt(dtype, window)) {
+      const result = this.runOrt(
+        'fold',
+        `fold:${dtype}:${spatial.join(',')}:${window.kernel.join(',')}:${window.stride.join(',')}:${window.padding.join(',')}:${window.dilation.join(',')}`,
+        () => foldGraph(dtype, spatial, window),
+        [{ data: cols.data, dims: colsShape }],
+        outDims,
+        dtype,
+      );
+      if (result !== undefined) return result;
+    }
     this.count('fold', 'ts');
     return this.fromCpu(this.cpu.fold(cols.data, colsShape, spatial, window, dtype), cols);
   }
 
   argmax(x: OrtHandle, shape: Shape, axis: number, dtype: DType): OrtHandle {
+    const n = x.data.length;
+    if (n >= this.minElements && n > 0) {
+      const outer = sizeOf(shape.slice(0, axis));
+      const length = shape[axis]!;
+      const inner = sizeOf(shape.slice(axis + 1));
+      const dims = inner === 1 ? [outer, length] : [outer, length, inner];
+      const rank = dims.length as 2 | 3;
+      const result = this.runOrt(
+        'argmax',
+        `argmax:${dtype}:${rank}`,
+        () => argmaxGraph(dtype, rank),
+        [{ data: x.data, dims }],
+        inner === 1 ? [outer] : [outer, inner],
+        'int32',
+      );
+      if (result !== undefined) return result;
+    }
     this.count('argmax', 'ts');
     return this.fromCpu(this.cpu.argmax(x.data, shape, axis, dtype), x);
   }

@@ -40,7 +40,7 @@ describe.each(configurations)('onnxruntime backend, $label', ({ label, options }
 
   it('ran kernels on ORT', () => {
     const kernels = backend.stats().kernels;
-    for (const kernel of ['matmul', 'unary', 'binary', 'binaryScalar', 'reduce', 'softmax', 'logSoftmax', 'permute']) {
+    for (const kernel of ['matmul', 'unary', 'binary', 'binaryScalar', 'reduce', 'softmax', 'logSoftmax', 'permute', 'fold', 'argmax']) {
       expect(kernels[`${kernel}:ort`], kernel).toBeGreaterThan(0);
     }
   });

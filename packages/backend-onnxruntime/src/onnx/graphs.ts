@@ -8,7 +8,7 @@
  * `sign(NaN) = 0`, max/min reductions propagate NaN, `expm1` and `log1p`
  * stay accurate near 0, float64 `softplus` does not overflow.
  */
-import type { BinaryOp, DType, ReduceOp, UnaryOp } from '@backpack-ts/core';
+import type { BinaryOp, DType, ReduceOp, UnaryOp, WindowGeometry } from '@backpack-ts/core';
 import { OnnxType, type GraphSpec, type InitializerSpec, type NodeSpec } from './proto.js';
 
 export type OrtDType = DType;
@@ -55,13 +55,14 @@ class GraphBuilder {
     return this.node('Cast', [input], { to: OnnxType[this.dtype] }, output);
   }
 
-  graph(inputRanks: readonly number[], outputRank: number): GraphSpec {
+  /** The graph; the output has the graph's dtype unless `outputType` says otherwise. */
+  graph(inputRanks: readonly number[], outputRank: number, outputType: OrtDType = this.dtype): GraphSpec {
     const names = ['a', 'b'];
     return {
       nodes: this.nodes,
       initializers: this.initializers,
       inputs: inputRanks.map((rank, i) => ({ name: names[i]!, type: this.dtype, dims: dims(names[i]!, rank) })),
-      outputs: [{ name: 'y', type: this.dtype, dims: dims('y', outputRank) }],
+      outputs: [{ name: 'y', type: outputType, dims: dims('y', outputRank) }],
     };
   }
 }
@@ -223,4 +224,55 @@ export function transposeGraph(dtype: OrtDType, perm: readonly number[]): GraphS
   const g = new GraphBuilder(dtype);
   g.node('Transpose', ['a'], { perm }, 'y');
   return g.graph([perm.length], perm.length);
+}
+
+/**
+ * col2im (the backend's `fold`) of `[N, C * K, L]` into `[N, C, ...spatial]`:
+ * ONNX Col2Im, which sums each column entry into the element unfold read it
+ * from and drops entries in the padding. It adds the entries as they are, so
+ * NaN and infinities land only where they belong (ConvTranspose with a
+ * one-hot kernel would multiply them by its zeros: 0 * Inf = NaN in every
+ * tap of the window). ORT 1.30 has float32 kernels only. A 1-d window runs
+ * as a 2-d one of height 1: ORT's N-d path (ranks other than 2) ignores the
+ * dilation when it counts window positions
+ * (https://github.com/microsoft/onnxruntime/issues/18156), so callers send
+ * 3-d windows only when every dilation is 1 ({@link foldOnOrt}).
+ */
+export function foldGraph(dtype: OrtDType, spatial: readonly number[], window: WindowGeometry): GraphSpec {
+  const g = new GraphBuilder(dtype);
+  const lift = spatial.length === 1 ? [1] : [];
+  const image = g.int64s([...lift, ...spatial]);
+  const block = g.int64s([...lift, ...window.kernel]);
+  const padding = [...lift.map(() => 0), ...window.padding];
+  const attributes = { strides: [...lift, ...window.stride], pads: [...padding, ...padding], dilations: [...lift, ...window.dilation] };
+  if (lift.length === 0) g.node('Col2Im', ['a', image, block], attributes, 'y');
+  else g.node('Squeeze', [g.node('Col2Im', ['a', image, block], attributes), g.int64s([2])], undefined, 'y');
+  return g.graph([3], 2 + spatial.length);
+}
+
+/** Whether {@link foldGraph} computes this fold correctly on ORT 1.30 (see there): float32, rank 1-3, 3-d undilated. */
+export function foldOnOrt(dtype: OrtDType, window: WindowGeometry): boolean {
+  const rank = window.kernel.length;
+  return dtype === 'float32' && rank >= 1 && rank <= 3 && (rank !== 3 || window.dilation.every((d) => d === 1));
+}
+
+/**
+ * Index of the largest element along axis 1 of `[outer, length]` or
+ * `[outer, length, inner]`, as int32 (ArgMax gives int64; the graph casts).
+ * ArgMax keeps the first maximum (`select_last_index` 0) but does not treat
+ * NaN as the largest value, as the contract does. For floats a second ArgMax
+ * finds each lane's first NaN (of IsNaN as uint8; 0 in a lane without one),
+ * and lanes whose element there is NaN take that index.
+ */
+export function argmaxGraph(dtype: OrtDType, rank: 2 | 3): GraphSpec {
+  const g = new GraphBuilder(dtype);
+  const first = g.node('ArgMax', ['a'], { axis: 1, keepdims: 1 });
+  let index = first;
+  if (dtype !== 'int32') {
+    const firstNaN = g.node('ArgMax', [g.node('Cast', [g.node('IsNaN', ['a'])], { to: OnnxType.uint8 })], { axis: 1, keepdims: 1 });
+    const hasNaN = g.node('IsNaN', [g.node('GatherElements', ['a', firstNaN], { axis: 1 })]);
+    index = g.node('Where', [hasNaN, firstNaN, first]);
+  }
+  g.node('Squeeze', [g.node('Cast', [index], { to: OnnxType.int32 }), g.int64s([1])], undefined, 'y');
+  return g.graph([rank], rank - 1, 'int32');
 }

@@ -8,7 +8,7 @@
  */
 
 /** ONNX `TensorProto.DataType` values used here. */
-export const OnnxType = { float32: 1, bool: 9, int32: 6, int64: 7, float64: 11 } as const;
+export const OnnxType = { float32: 1, uint8: 2, bool: 9, int32: 6, int64: 7, float64: 11 } as const;
 export type OnnxTypeName = keyof typeof OnnxType;
 
 /** An attribute value: numbers are INT, `{ float }` FLOAT, arrays of numbers INTS, strings STRING. */
