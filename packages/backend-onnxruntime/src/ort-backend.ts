@@ -83,8 +83,8 @@ const DEFAULTS = {
  *
  * float32 and float64 everywhere (a float64 kernel ORT lacks, such as
  * col2im, runs in TypeScript); int32 for indices. Handles are
- * {@link OrtHandle}s; `dispose` returns a buffer to a pool that later
- * outputs reuse.
+ * {@link OrtHandle}s; `dispose` returns a buffer made by `fromData` or
+ * `full` to a pool that later ones reuse.
  *
  * Construction loads the native binding and throws if it cannot.
  */
@@ -170,8 +170,9 @@ export class OrtBackend implements Backend<OrtHandle> {
   }
 
   /**
-   * Runs the session `key` (built from `graph` on first use) into a pooled
-   * output buffer; undefined if ORT refused the graph (the caller falls back).
+   * Runs the session `key` (built from `graph` on first use); the output
+   * lives in the buffer ORT returns. Undefined if ORT refused the graph (the
+   * caller falls back).
    */
   private runOrt(
     kernel: string,
@@ -183,15 +184,9 @@ export class OrtBackend implements Backend<OrtHandle> {
   ): OrtHandle | undefined {
     const session = this.sessions.get(key, graph);
     if (session === undefined) return undefined;
-    const out = this.registry.pool.take(dtype, sizeOf(outDims));
-    try {
-      this.sessions.run(session, inputs, { data: out, dims: outDims });
-    } catch (error) {
-      this.registry.pool.give(out);
-      throw error;
-    }
+    const out = this.sessions.run(session, inputs, dtype, sizeOf(outDims));
     this.count(kernel, 'ort');
-    return this.registry.create(out, true);
+    return this.registry.create(out);
   }
 
   // ---- creation and read-back ----

@@ -3,7 +3,7 @@
  * attributes), created on first use and cached. Models have symbolic
  * dimensions, so a session serves every shape of its rank.
  */
-import type { DataArray } from '@backpack-ts/core';
+import type { DataArray, DType } from '@backpack-ts/core';
 import { createSyncSession, type BindingSessionOptions, type BindingTensor, type SyncSession } from './ort/binding.js';
 import { encodeModel, type GraphSpec } from './onnx/proto.js';
 
@@ -11,6 +11,14 @@ import { encodeModel, type GraphSpec } from './onnx/proto.js';
 export interface Feed {
   readonly data: DataArray;
   readonly dims: readonly number[];
+}
+
+const TYPED_ARRAYS = { float32: Float32Array, float64: Float64Array, int32: Int32Array } as const;
+
+function describeOutput(data: unknown): string {
+  if (data === undefined || data === null) return 'no output';
+  const { length } = data as { length?: unknown };
+  return `a ${(data as object).constructor.name}${typeof length === 'number' ? ` of ${length} elements` : ''}`;
 }
 
 function bindingTensor(feed: Feed): BindingTensor {
@@ -74,11 +82,22 @@ export class SessionCache {
     return this.refused.has(key);
   }
 
-  /** Runs `session` with inputs `a` (and `b`), writing output `y` into `out`. */
-  run(session: SyncSession, inputs: readonly Feed[], out: Feed): void {
+  /**
+   * Runs `session` with inputs `a` (and `b`) and returns output `y` in the
+   * buffer ORT allocated for it. Not preallocated on purpose: the binding
+   * returns a fresh copy of a preallocated output anyway, so a preallocated
+   * output is written twice (measured: an Add of 2^20 float32 took 3.6 ms
+   * with a preallocated output, 1.8 ms without).
+   */
+  run(session: SyncSession, inputs: readonly Feed[], dtype: DType, outLength: number): DataArray {
     const feeds: Record<string, BindingTensor> = { a: bindingTensor(inputs[0]!) };
     if (inputs.length > 1) feeds['b'] = bindingTensor(inputs[1]!);
-    session.run(feeds, { y: bindingTensor(out) });
+    const output = session.run(feeds, { y: null })['y'];
+    const data = output?.cpuData ?? output?.data;
+    if (!(data instanceof TYPED_ARRAYS[dtype]) || data.length !== outLength) {
+      throw new Error(`onnxruntime: the kernel returned ${describeOutput(data)} where ${outLength} ${dtype} numbers were expected`);
+    }
+    return data;
   }
 
   stats(): SessionCacheStats {

@@ -1,16 +1,15 @@
 /**
  * Handles, their shared storage, and the pool that recycles disposed buffers.
  *
- * Data lives in JavaScript typed arrays: ONNX Runtime reads inputs from them
- * in place and writes outputs into preallocated ones, so no handle owns
- * native memory that would outlive it. `reshape` (and a cast to the same
- * dtype) shares storage; storage is reference counted. ORT outputs (and
- * `fromData` / `full`) take their buffer from a {@link BufferPool}, and when
- * the last handle on such a buffer is disposed it goes back there for the
- * next output of that dtype and length: warm memory, where a fresh
- * allocation would first-touch every page. The fresh arrays of TypeScript
- * kernels are left to the garbage collector, so the pool only holds what
- * outputs take back out of it.
+ * Data lives in JavaScript typed arrays. ONNX Runtime reads inputs from them
+ * in place and returns each output as a typed array of its own, which the
+ * garbage collector frees (a preallocated output would not save that:
+ * onnxruntime-node 1.30 returns a copy of it, so it is written twice).
+ * `reshape` (and a cast to the same dtype) shares storage; storage is
+ * reference counted. `fromData` and `full` take their buffer from a
+ * {@link BufferPool}, and when the last handle on such a buffer is disposed
+ * it goes back there for the next one of that dtype and length: warm memory,
+ * where a fresh allocation would first-touch every page.
  */
 import type { DataArray, DType } from '@backpack-ts/core';
 

@@ -21,17 +21,31 @@ describe('handles, shared storage and the buffer pool', () => {
     expect(backend.stats().pooledBuffers).toBe(1);
   });
 
-  it('reuses a disposed buffer for the next output of that dtype and length', () => {
+  it('reuses a disposed buffer of fromData for the next fromData or full of that dtype and length', () => {
     const backend = new OrtBackend({ minElements: 0 });
     const a = backend.fromData(new Float32Array(20_000).fill(2), [20_000], 'float32');
-    const b = backend.unary('neg', a, [20_000], 'float32');
-    const buffer = b.data;
-    backend.dispose(b);
-    const c = backend.unary('sqrt', a, [20_000], 'float32');
-    expect(c.data).toBe(buffer);
-    expect(c.data[0]).toBeCloseTo(Math.SQRT2, 6);
+    const buffer = a.data;
     backend.dispose(a);
+    const b = backend.full([20_000], 1.5, 'float32');
+    expect(b.data).toBe(buffer);
+    expect(b.data[19_999]).toBe(1.5);
+    backend.dispose(b);
+    const c = backend.fromData(new Float32Array(20_000).fill(3), [20_000], 'float32');
+    expect(c.data).toBe(buffer);
+    expect(c.data[0]).toBe(3);
     backend.dispose(c);
+  });
+
+  it('returns each ORT output in a buffer of its own, not one of the inputs', () => {
+    const backend = new OrtBackend({ minElements: 0 });
+    const a = backend.fromData(new Float32Array(20_000).fill(2), [20_000], 'float32');
+    const b = backend.unary('sqrt', a, [20_000], 'float32');
+    expect(b.data).not.toBe(a.data);
+    expect(b.data).toBeInstanceOf(Float32Array);
+    expect(b.data[0]).toBeCloseTo(Math.SQRT2, 6);
+    expect(a.data[0]).toBe(2);
+    backend.dispose(a);
+    backend.dispose(b);
   });
 
   it('makes dispose idempotent and refuses disposed handles', () => {
