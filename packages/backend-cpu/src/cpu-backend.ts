@@ -128,9 +128,13 @@ export class CpuBackend implements Backend<CpuHandle> {
     return matmul(a, aShape, b, bShape, transA, transB, dtype, this.gemmWorkspace);
   }
 
-  /** im2col, walking only the taps inside the input (the padding stays 0). */
-  unfold(x: CpuHandle, shape: Shape, window: WindowGeometry, dtype: DType): CpuHandle {
-    return unfold(x, shape, window, dtype);
+  /**
+   * im2col, walking only the taps inside the input (the padding stays 0).
+   * Beyond the `Backend` contract, `out` lets a backend that recycles its
+   * buffers (backend-onnxruntime) have the result written into one of them.
+   */
+  unfold(x: CpuHandle, shape: Shape, window: WindowGeometry, dtype: DType, out?: CpuHandle): CpuHandle {
+    return unfold(x, shape, window, dtype, out);
   }
 
   /** col2im; float32 overlaps are summed in doubles and rounded once. */

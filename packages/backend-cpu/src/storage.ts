@@ -16,6 +16,15 @@ export function allocate(dtype: DType, size: number): CpuHandle {
   }
 }
 
+const ARRAY_TYPES = { float64: Float64Array, float32: Float32Array, int32: Int32Array } as const;
+
+/** Throws unless `out` can hold a result of `dtype` and `length` (a kernel's caller-provided output). */
+export function checkOutput(kernel: string, out: CpuHandle, dtype: DType, length: number): void {
+  if (!(out instanceof ARRAY_TYPES[dtype]) || out.length !== length) {
+    throw new RangeError(`cpu.${kernel}: the output buffer is a ${out.constructor.name} of ${out.length} elements, the result needs ${length} ${dtype} elements`);
+  }
+}
+
 /** Copies `data` into new storage, converting to `dtype`. */
 export function fromData(data: ArrayLike<number>, shape: Shape, dtype: DType): CpuHandle {
   const size = sizeOf(shape);

@@ -98,8 +98,24 @@ describe('unfold', () => {
         expect(Array.from(y)).toEqual(cols);
         expect(Array.from(x)).toEqual(data);
       });
+
+      it(`${name} ${JSON.stringify(shape)} (${dtype}) into a recycled buffer full of garbage`, () => {
+        const data = stored(randomData(product(shape), 4), dtype);
+        const { cols, colsShape } = unfoldReference(data, shape, window);
+        const out = cpu.full(colsShape, Number.NaN, dtype);
+        const y = cpu.unfold(cpu.fromData(data, shape, dtype), shape, window, dtype, out);
+        expect(y).toBe(out);
+        expect(Array.from(y)).toEqual(cols);
+      });
     }
   }
+
+  it('refuses an output buffer of the wrong dtype or length, naming both', () => {
+    const w = geometry([2], [1], [0], [1]);
+    const x = cpu.fromData([1, 2, 3], [1, 1, 3], 'float32');
+    expect(() => cpu.unfold(x, [1, 1, 3], w, 'float32', new Float64Array(4))).toThrow(/unfold.*Float64Array of 4 elements.*4 float32/);
+    expect(() => cpu.unfold(x, [1, 1, 3], w, 'float32', new Float32Array(5))).toThrow(/Float32Array of 5 elements.*4 float32/);
+  });
 
   it('handles empty batches and channels', () => {
     const w = geometry([2, 2], [1, 1], [1, 1], [1, 1]);

@@ -10,7 +10,7 @@ import type {
   UnaryOp,
   WindowGeometry,
 } from '@backpack-ts/core';
-import { matmulDims } from '@backpack-ts/core';
+import { matmulDims, windowOutputSize } from '@backpack-ts/core';
 import { availableParallelism } from 'node:os';
 import {
   argmaxGraph,
@@ -454,7 +454,12 @@ export class OrtBackend implements Backend<OrtHandle> {
    */
   unfold(x: OrtHandle, shape: Shape, window: WindowGeometry, dtype: DType): OrtHandle {
     this.count('unfold', 'ts');
-    return this.fromCpu(this.cpu.unfold(x.data, shape, window, dtype), x);
+    // Into a recycled buffer: the copy itself is cheap next to first-touching fresh pages.
+    const [n, c] = [shape[0]!, shape[1]!];
+    const length = n * c * sizeOf(window.kernel) * sizeOf(windowOutputSize(shape.slice(2), window, 'unfold'));
+    const out = this.registry.pool.take(dtype, length);
+    this.cpu.unfold(x.data, shape, window, dtype, out);
+    return this.registry.create(out, true);
   }
 
   /**

@@ -11,7 +11,7 @@
 import type { DType, Shape, WindowGeometry } from '@backpack-ts/core';
 import type { Float64Scratch } from '../scratch.js';
 import type { CpuHandle } from '../storage.js';
-import { allocate } from '../storage.js';
+import { allocate, checkOutput } from '../storage.js';
 import { contiguousStrides, sizeOf } from '../strides.js';
 
 /** The index arithmetic of one window over a `[N, C, ...spatial]` tensor. */
@@ -156,11 +156,21 @@ function tapRuns(plan: WindowPlan): TapRuns {
   };
 }
 
-/** im2col: `[N, C, ...spatial]` -> `[N, C * K, L]`; taps in the padding read 0. */
-export function unfold(x: CpuHandle, shape: Shape, window: WindowGeometry, dtype: DType): CpuHandle {
+/**
+ * im2col: `[N, C, ...spatial]` -> `[N, C * K, L]`; taps in the padding read 0.
+ * Writes into `out` when given (any contents, of the result's dtype and
+ * length: a recycled buffer), else into a new array.
+ */
+export function unfold(x: CpuHandle, shape: Shape, window: WindowGeometry, dtype: DType, out?: CpuHandle): CpuHandle {
   const plan = planWindow(shape[0] * shape[1], shape.slice(2), window);
   const { planes, planeSize, positions, kernelSize } = plan;
-  const out = allocate(dtype, planes * kernelSize * positions);
+  const outLength = planes * kernelSize * positions;
+  if (out === undefined) out = allocate(dtype, outLength);
+  else {
+    checkOutput('unfold', out, dtype, outLength);
+    // Padding taps are never written: they must read 0.
+    if (window.padding.some((p) => p > 0)) out.fill(0);
+  }
   if (out.length === 0 || planeSize === 0) return out;
   const runs = tapRuns(plan);
   const { count, row, inOffset, outOffset, length, inStep } = runs;
