@@ -27,7 +27,7 @@ import {
 import type { GraphSpec } from './onnx/proto.js';
 import { loadBinding } from './ort/binding.js';
 import { SessionCache, type Feed, type SessionCacheStats } from './sessions.js';
-import { coalesceBroadcast, coalescePermute, coalesceReduce, isIdentity, sizeOf } from './shapes.js';
+import { aroundAxis, coalesceBroadcast, coalescePermute, coalesceReduce, isIdentity, sizeOf } from './shapes.js';
 import { BufferPool, HandleRegistry, OrtHandle } from './storage.js';
 
 export interface OrtBackendOptions {
@@ -490,17 +490,13 @@ export class OrtBackend implements Backend<OrtHandle> {
   argmax(x: OrtHandle, shape: Shape, axis: number, dtype: DType): OrtHandle {
     const n = x.data.length;
     if (n >= this.minElements && n > 0) {
-      const outer = sizeOf(shape.slice(0, axis));
-      const length = shape[axis]!;
-      const inner = sizeOf(shape.slice(axis + 1));
-      const dims = inner === 1 ? [outer, length] : [outer, length, inner];
-      const rank = dims.length as 2 | 3;
+      const { dims, rank, withoutAxis } = aroundAxis(shape, axis);
       const result = this.runOrt(
         'argmax',
         `argmax:${dtype}:${rank}`,
         () => argmaxGraph(dtype, rank),
         [{ data: x.data, dims }],
-        inner === 1 ? [outer] : [outer, inner],
+        withoutAxis,
         'int32',
       );
       if (result !== undefined) return result;
@@ -523,11 +519,7 @@ export class OrtBackend implements Backend<OrtHandle> {
     const kernel = log ? 'logSoftmax' : 'softmax';
     const n = x.data.length;
     if (n >= this.minElements && n > 0 && dtype !== 'int32') {
-      const outer = sizeOf(shape.slice(0, axis));
-      const length = shape[axis]!;
-      const inner = sizeOf(shape.slice(axis + 1));
-      const dims = inner === 1 ? [outer, length] : [outer, length, inner];
-      const rank = dims.length as 2 | 3;
+      const { dims, rank } = aroundAxis(shape, axis);
       const result = this.runOrt(
         kernel,
         `${kernel}:${dtype}:${rank}`,

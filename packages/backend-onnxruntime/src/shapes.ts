@@ -97,3 +97,17 @@ export function coalescePermute(shape: Shape, perm: readonly number[]): { shape:
 export function isIdentity(perm: readonly number[]): boolean {
   return perm.every((d, i) => d === i);
 }
+
+/**
+ * `shape` seen around `axis`: `[outer, length]`, or `[outer, length, inner]`
+ * when dimensions follow the axis (the rank-2 and rank-3 layouts the axis
+ * kernels are built for), and the same without the axis.
+ */
+export function aroundAxis(shape: Shape, axis: number): { dims: number[]; rank: 2 | 3; withoutAxis: number[] } {
+  const outer = sizeOf(shape.slice(0, axis));
+  const length = shape[axis]!;
+  const inner = sizeOf(shape.slice(axis + 1));
+  return inner === 1
+    ? { dims: [outer, length], rank: 2, withoutAxis: [outer] }
+    : { dims: [outer, length, inner], rank: 3, withoutAxis: [outer, inner] };
+}
