@@ -19,6 +19,9 @@ import {
   foldGraph,
   foldOnOrt,
   gemmGraph,
+  maxPoolGraph,
+  maxPoolOnOrt,
+  oneHotGraph,
   reduceGraph,
   softmaxGraph,
   transposeGraph,
@@ -505,6 +508,32 @@ export class OrtBackend implements Backend<OrtHandle> {
     return this.fromCpu(this.cpu.argmax(x.data, shape, axis, dtype), x);
   }
 
+  /**
+   * Max pooling in one ORT graph (a transpose and two reductions) instead of
+   * im2col in TypeScript, argmax and a max reduction, for windows that tile
+   * the input ({@link maxPoolOnOrt}). Falls back (`undefined`: core unfolds)
+   * for other windows, below `minElements`, where ORT refuses the graph, and
+   * where `x` holds NaN (see {@link maxPoolGraph}).
+   */
+  maxPool(x: OrtHandle, shape: Shape, window: WindowGeometry, dtype: FloatDType): { values: OrtHandle; argmax: OrtHandle } | undefined {
+    if (x.data.length < this.minElements || x.data.length === 0 || !maxPoolOnOrt(window)) return undefined;
+    const spatial = shape.slice(2);
+    const outSpatial = windowOutputSize(spatial, window, 'maxPool');
+    const geometry = [spatial, window.kernel, window.stride, window.padding, window.dilation].map((v) => v.join(',')).join(':');
+    const session = this.sessions.get(`maxPool:${dtype}:${geometry}`, () => maxPoolGraph(dtype, spatial, window, outSpatial));
+    if (session === undefined) return undefined;
+    const planes = shape[0]! * shape[1]!;
+    const positions = sizeOf(outSpatial);
+    const [values, argmax, nonFinite] = this.sessions.runOutputs(session, [{ data: x.data, dims: shape }], [
+      { name: 'y', dtype, length: planes * positions },
+      { name: 'k', dtype: 'int32', length: planes * positions },
+      { name: 'bad', dtype, length: 1 },
+    ]);
+    if (nonFinite![0] !== 0) return undefined;
+    this.count('maxPool', 'ort');
+    return { values: this.registry.create(values!), argmax: this.registry.create(argmax!) };
+  }
+
   // ---- neural-network kernels ----
 
   softmax(x: OrtHandle, shape: Shape, axis: number, dtype: DType): OrtHandle {
@@ -536,6 +565,11 @@ export class OrtBackend implements Backend<OrtHandle> {
   }
 
   oneHot(indices: OrtHandle, shape: Shape, depth: number, dtype: FloatDType): OrtHandle {
+    const n = indices.data.length;
+    if (n * depth >= this.minElements && n > 0 && depth > 0) {
+      const result = this.runOrt('oneHot', `oneHot:${dtype}:${depth}`, () => oneHotGraph(dtype, depth), [{ data: indices.data, dims: [n] }], [n, depth], dtype);
+      if (result !== undefined) return result;
+    }
     this.count('oneHot', 'ts');
     return this.fromCpu(this.cpu.oneHot(indices.data, shape, depth, dtype), indices);
   }

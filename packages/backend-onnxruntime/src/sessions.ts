@@ -7,6 +7,13 @@ import type { DataArray, DType } from '@backpack-ts/core';
 import { createSyncSession, type BindingSessionOptions, type BindingTensor, type SyncSession } from './ort/binding.js';
 import { encodeModel, type GraphSpec } from './onnx/proto.js';
 
+/** An output to fetch: its name in the graph, and what it must hold. */
+export interface OutputSpec {
+  readonly name: string;
+  readonly dtype: DType;
+  readonly length: number;
+}
+
 /** A tensor fed to or fetched from a session. */
 export interface Feed {
   readonly data: DataArray;
@@ -90,14 +97,22 @@ export class SessionCache {
    * with a preallocated output, 1.8 ms without).
    */
   run(session: SyncSession, inputs: readonly Feed[], dtype: DType, outLength: number): DataArray {
+    return this.runOutputs(session, inputs, [{ name: 'y', dtype, length: outLength }])[0]!;
+  }
+
+  /** {@link run} for a graph with several outputs: each as ORT allocated it, checked against its dtype and length. */
+  runOutputs(session: SyncSession, inputs: readonly Feed[], outputs: readonly OutputSpec[]): DataArray[] {
     const feeds: Record<string, BindingTensor> = { a: bindingTensor(inputs[0]!) };
     if (inputs.length > 1) feeds['b'] = bindingTensor(inputs[1]!);
-    const output = session.run(feeds, { y: null })['y'];
-    const data = output?.cpuData ?? output?.data;
-    if (!(data instanceof TYPED_ARRAYS[dtype]) || data.length !== outLength) {
-      throw new Error(`onnxruntime: the kernel returned ${describeOutput(data)} where ${outLength} ${dtype} numbers were expected`);
-    }
-    return data;
+    const fetches = Object.fromEntries(outputs.map(({ name }) => [name, null]));
+    const results = session.run(feeds, fetches);
+    return outputs.map(({ name, dtype, length }) => {
+      const data = results[name]?.cpuData ?? results[name]?.data;
+      if (!(data instanceof TYPED_ARRAYS[dtype]) || data.length !== length) {
+        throw new Error(`onnxruntime: the kernel returned ${describeOutput(data)} for '${name}' where ${length} ${dtype} numbers were expected`);
+      }
+      return data;
+    });
   }
 
   stats(): SessionCacheStats {

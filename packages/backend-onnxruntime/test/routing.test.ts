@@ -7,6 +7,28 @@ import { describe, expect, it } from 'vitest';
 import { OrtBackend } from '../src/index.js';
 import { SessionCache } from '../src/sessions.js';
 
+describe('oneHot on ORT', () => {
+  it.each(['float32', 'float64'] as const)('puts a 1 at each index and 0 elsewhere (%s), small ones in TypeScript', (dtype) => {
+    const backend = new OrtBackend({ minElements: 64 });
+    const depth = 7;
+    for (const [count, where] of [[3, 'ts'], [50, 'ort']] as const) {
+      const values = Array.from({ length: count }, (_, i) => (i * 5 + 3) % depth);
+      const indices = backend.fromData(values, [count], 'int32');
+      const before = backend.stats().kernels[`oneHot:${where}`] ?? 0;
+      const encoded = backend.oneHot(indices, [count], depth, dtype);
+      expect(backend.stats().kernels[`oneHot:${where}`]).toBe(before + 1);
+      const expected = values.flatMap((index) => Array.from({ length: depth }, (_, j) => (j === index ? 1 : 0)));
+      const read = backend.read(encoded, [count, depth], dtype);
+      expect(read).toBeInstanceOf(dtype === 'float32' ? Float32Array : Float64Array);
+      expect(Array.from(read)).toEqual(expected);
+      backend.dispose(indices);
+      backend.dispose(encoded);
+    }
+    expect(backend.liveCount()).toBe(0);
+    backend.release();
+  });
+});
+
 describe('kernel routing', () => {
   it('runs small kernels in TypeScript and big ones on ORT, in float32 and float64', () => {
     for (const dtype of ['float32', 'float64'] as const) {

@@ -230,6 +230,77 @@ describe.each(['float32', 'float64'] as const)('window kernels on ORT against a 
   }
 });
 
+/** Max pooling by brute force: every window's maximum over its taps inside the input, and its first position (kernel offset). */
+function bruteMaxPool(x: ArrayLike<number>, shape: readonly number[], w: WindowGeometry): { values: Float64Array; argmax: Int32Array } {
+  const [n, c, ...spatial] = shape as [number, number, ...number[]];
+  const l = product(positions(spatial, w));
+  const k = product(w.kernel);
+  const values = new Float64Array(n * c * l).fill(Number.NEGATIVE_INFINITY);
+  const argmax = new Int32Array(n * c * l).fill(-1);
+  eachTap(shape, w, (i, row, column, source) => {
+    const plane = i * c + Math.floor(row / k);
+    const at = plane * l + column;
+    if (source >= 0 && (argmax[at] === -1 || x[source]! > values[at]!)) {
+      values[at] = x[source]!;
+      argmax[at] = row % k;
+    }
+  });
+  return { values, argmax };
+}
+
+/** Windows that tile the input (run on ORT), with and without a tail beyond the last whole window. */
+const TILING_POOLS: readonly { name: string; shape: number[]; window: WindowGeometry }[] = [
+  { name: '2-d, the cnn benchmark pool (2x2, stride 2)', shape: [4, 16, 14, 14], window: geometry([2, 2], [2, 2], [0, 0], [1, 1]) },
+  { name: '2-d, 2x2, odd height (tail sliced off)', shape: [4, 16, 15, 14], window: geometry([2, 2], [2, 2], [0, 0], [1, 1]) },
+  { name: '1-d, kernel 3 (tail sliced off)', shape: [2, 3, 11], window: geometry([3], [3], [0], [1]) },
+  { name: '3-d, 2x3x2 (tails sliced off)', shape: [2, 2, 5, 7, 4], window: geometry([2, 3, 2], [2, 3, 2], [0, 0, 0], [1, 1, 1]) },
+];
+
+/** Other windows: overlapping, padded, dilated (core's path). */
+const OTHER_POOLS: readonly { name: string; shape: number[]; window: WindowGeometry }[] = [
+  { name: '1-d, kernel 3, stride 2, padding 1', shape: [2, 3, 11], window: geometry([3], [2], [1], [1]) },
+  { name: '2-d, kernel 2, stride 2, dilation 2', shape: [2, 3, 10, 9], window: geometry([2, 2], [2, 2], [0, 0], [2, 2]) },
+];
+
+describe.each(['float32', 'float64'] as const)('maxPool on ORT against a brute force, %s', (dtype) => {
+  const backend = new OrtBackend({ minElements: 0 });
+  afterAll(() => backend.release());
+
+  for (const { name, shape, window } of TILING_POOLS) {
+    it(`${name}: maxima and first positions, with ties and -Infinity; NaN falls back`, () => {
+      const live = backend.liveCount();
+      const [n, c, ...spatial] = shape as [number, number, ...number[]];
+      const outSize = n * c * product(positions(spatial, window));
+      // Few distinct values (many ties, as after a ReLU), all exact in float32; a block of -Infinity.
+      const data = Float64Array.from({ length: product(shape) }, () => Math.floor(g.nextUniform() * 4) - 1);
+      data.fill(Number.NEGATIVE_INFINITY, 0, 2 * product(window.kernel));
+      const before = backend.stats().kernels['maxPool:ort'] ?? 0;
+      const x = backend.fromData(data, shape, dtype);
+      const result = backend.maxPool(x, shape, window, dtype)!;
+      expect(backend.stats().kernels['maxPool:ort']).toBe(before + 1);
+      const expected = bruteMaxPool(data, shape, window);
+      expect(Array.from(backend.read(result.values, [outSize], dtype))).toEqual(Array.from(expected.values));
+      const argmax = backend.read(result.argmax, [outSize], 'int32');
+      expect(argmax).toBeInstanceOf(Int32Array);
+      expect(Array.from(argmax)).toEqual(Array.from(expected.argmax));
+      const withNaN = data.slice();
+      withNaN[data.length - 3] = Number.NaN;
+      const y = backend.fromData(withNaN, shape, dtype);
+      expect(backend.maxPool(y, shape, window, dtype)).toBeUndefined();
+      for (const h of [x, y, result.values, result.argmax]) backend.dispose(h);
+      expect(backend.liveCount()).toBe(live);
+    });
+  }
+
+  for (const { name, shape, window } of OTHER_POOLS) {
+    it(`${name}: left to core (undefined)`, () => {
+      const x = backend.fromData(normal(product(shape)), shape, dtype);
+      expect(backend.maxPool(x, shape, window, dtype)).toBeUndefined();
+      backend.dispose(x);
+    });
+  }
+});
+
 describe('window kernel routing', () => {
   it('sends big float32 folds and big argmaxes to ORT and small ones to TypeScript', () => {
     const backend = new OrtBackend();

@@ -17,11 +17,14 @@ import {
   Sequential,
   ZeroPad2d,
   extend,
+  tensor,
   type AdaptiveOutputSize,
   type LeafModule,
   type Shape,
   type Tensor,
 } from '@backpack-ts/core';
+import { cpu } from '@backpack-ts/backend-cpu';
+import { wrapBackend } from './helpers/backends.js';
 import { expectClose } from './helpers/close.js';
 import { batchAveragedJacTMatJac, matTimesJacobian, randomSymmetric, tensorJacobian } from './helpers/finite-differences.js';
 import { indices, offsetOf, randomNumbers, randomTensor, t, values } from './helpers/tensors.js';
@@ -175,6 +178,35 @@ describe.each([...windowCases, ...dilatedCases])('MaxPool, $name', ({ input, geo
     const sym = randomSymmetric(dOut, 4);
     const expected = batchAveragedJacTMatJac(jacobian, sym, n);
     expectClose(module.eaJacTMatJacProd(output.producer!, t(sym, [dOut, dOut])), expected, FD_RTOL, [dIn, dIn]);
+  });
+});
+
+describe("MaxPool and a backend's optional maxPool kernel", () => {
+  const geometry = g([2, 2], [2, 2], [0, 0]);
+  const input = [1, 2, 4, 4];
+
+  it('takes the kernel\'s maxima and positions when it offers them', () => {
+    let calls = 0;
+    const backend = wrapBackend(cpu, 'with-maxPool', {
+      maxPool: (_x, shape, _window, dtype) => {
+        calls += 1;
+        const count = shape[0]! * shape[1]! * 4;
+        return { values: cpu.full([count], 7, dtype), argmax: cpu.full([count], 3, 'int32') };
+      },
+    });
+    const module = maxPool(geometry);
+    extend(module);
+    const output = module.forward(tensor(randomNumbers(32, 1), input, { backend }));
+    expect(calls).toBe(1);
+    expect(values(output)).toEqual(new Array(8).fill(7));
+    expect(values(output.producer!.saved['argmax']!)).toEqual(new Array(8).fill(3));
+  });
+
+  it('unfolds itself when the kernel declines (returns undefined)', () => {
+    const backend = wrapBackend(cpu, 'declining-maxPool', { maxPool: () => undefined });
+    const x = tensor(randomNumbers(32, 2), input, { backend });
+    const { data, shape } = poolByHand(x, geometry, 'max');
+    expectClose(maxPool(geometry).forward(x), data, EXACT_RTOL, shape);
   });
 });
 

@@ -44,9 +44,10 @@ class GraphBuilder {
     return name;
   }
 
-  int64s(values: readonly number[]): string {
+  /** An int64 constant, 1-d unless `shape` is given. */
+  int64s(values: readonly number[], shape: readonly number[] = [values.length]): string {
     const name = `i${this.initializers.length}`;
-    this.initializers.push({ name, type: 'int64', dims: [values.length], values });
+    this.initializers.push({ name, type: 'int64', dims: shape, values });
     return name;
   }
 
@@ -275,4 +276,71 @@ export function argmaxGraph(dtype: OrtDType, rank: 2 | 3): GraphSpec {
   }
   g.node('Squeeze', [g.node('Cast', [index], { to: OnnxType.int32 }), g.int64s([1])], undefined, 'y');
   return g.graph([rank], rank - 1, 'int32');
+}
+
+/**
+ * Whether {@link maxPoolGraph} handles this window: windows that tile the
+ * input (stride = kernel, no padding, no dilation), the usual
+ * `MaxPool2d(k)`. ORT's MaxPool with its Indices output, which would take
+ * any geometry, measured 17 ms against 2 ms without indices on the cnn
+ * benchmark's first pooling, so the other geometries stay with core's path.
+ */
+export function maxPoolOnOrt(window: WindowGeometry): boolean {
+  return window.kernel.every((k, d) => window.stride[d] === k && window.padding[d] === 0 && window.dilation[d] === 1);
+}
+
+/**
+ * Max pooling of `[N, C, ...spatial]` over windows that tile it (the
+ * backend's `maxPool`, see {@link maxPoolOnOrt}): the input (its tail beyond
+ * the last whole window sliced off) reshaped to `[N, C, O1, K1, ..., OD, KD]`
+ * and transposed to `[N, C, L, K]`, where ReduceMax and ArgMax (the first
+ * maximum) run along the contiguous last axis. Outputs `y` (the maxima),
+ * `k` (`[N, C, L]` int32) and `bad`, 1 when the sum of the input is NaN: NaN
+ * somewhere (ArgMax does not rank NaN first, as the contract does; the
+ * caller falls back), or both infinities (a harmless fallback). -∞ needs no
+ * care here: a window of -∞ has its first position, as in the contract.
+ */
+export function maxPoolGraph(dtype: OrtDType, spatial: readonly number[], window: WindowGeometry, outSpatial: readonly number[]): GraphSpec {
+  const g = new GraphBuilder(dtype);
+  const rank = spatial.length;
+  const covered = outSpatial.map((o, d) => o * window.kernel[d]!);
+  const axes = spatial.map((_, d) => d + 2);
+  const whole = covered.every((size, d) => size === spatial[d])
+    ? 'a'
+    : g.node('Slice', ['a', g.int64s(axes.map(() => 0)), g.int64s(covered), g.int64s(axes)]);
+  const split = g.node('Reshape', [whole, g.int64s([0, 0, ...outSpatial.flatMap((o, d) => [o, window.kernel[d]!])])]);
+  const perm = [0, 1, ...axes.map((_, d) => 2 + 2 * d), ...axes.map((_, d) => 3 + 2 * d)];
+  const windows = g.node('Reshape', [g.node('Transpose', [split], { perm }), g.int64s([0, 0, -1, window.kernel.reduce((a, b) => a * b, 1)])]);
+  const last = g.int64s([-1]);
+  g.node('Reshape', [g.node('ReduceMax', [windows, last], { keepdims: 0 }), g.int64s([0, 0, ...outSpatial])], undefined, 'y');
+  g.node('Cast', [g.node('ArgMax', [windows], { axis: -1, keepdims: 0 })], { to: OnnxType.int32 }, 'k');
+  g.toDType(g.node('IsNaN', [g.node('ReduceSum', ['a'], { keepdims: 0 })]), 'bad');
+  return {
+    nodes: g.nodes,
+    initializers: g.initializers,
+    inputs: [{ name: 'a', type: dtype, dims: dims('a', rank + 2) }],
+    outputs: [
+      { name: 'y', type: dtype, dims: dims('y', rank + 2) },
+      { name: 'k', type: 'int32', dims: dims('k', 3) },
+      { name: 'bad', type: dtype, dims: [] },
+    ],
+  };
+}
+
+/**
+ * One-hot encoding of flat int32 indices `[M]` into `[M, depth]` of `dtype`:
+ * each index compared with the constant `0 .. depth - 1` (core has checked
+ * the range).
+ */
+export function oneHotGraph(dtype: OrtDType, depth: number): GraphSpec {
+  const g = new GraphBuilder(dtype);
+  const classes = `range${depth}`;
+  g.initializers.push({ name: classes, type: 'int32', dims: [1, depth], values: Array.from({ length: depth }, (_, i) => i) });
+  g.toDType(g.node('Equal', [g.node('Unsqueeze', ['a', g.int64s([1])]), classes]), 'y');
+  return {
+    nodes: g.nodes,
+    initializers: g.initializers,
+    inputs: [{ name: 'a', type: 'int32', dims: ['m'] }],
+    outputs: [{ name: 'y', type: dtype, dims: ['m', 'depth'] }],
+  };
 }

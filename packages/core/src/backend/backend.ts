@@ -164,6 +164,17 @@ export interface Backend<H = unknown> {
   fold(cols: H, colsShape: Shape, spatial: readonly number[], window: WindowGeometry, dtype: DType): H;
   /** Index of the largest element along `axis` (the first one when tied), as int32; the axis is removed. */
   argmax(x: H, shape: Shape, axis: number, dtype: DType): H;
+  /**
+   * Optional, a faster max pooling: for `x` `[N, C, ...spatial]` (float),
+   * the maximum of every window, `[N, C, ...out]`, and the position of that
+   * maximum inside its window, `[N, C, L]` int32 in `[0, K)` (kernel offsets
+   * row-major; the first maximum when tied; the padding never wins): exactly
+   * what a max and an `argmax` over the windows `unfold` reads (with the
+   * padding at -∞) give. A backend may return `undefined` for any call (a
+   * dtype or geometry it lacks, NaN or -∞ in `x`); core then takes that
+   * path itself.
+   */
+  maxPool?(x: H, shape: Shape, window: WindowGeometry, dtype: FloatDType): { values: H; argmax: H } | undefined;
 
   // ---- neural-network kernels ----
   /** Softmax along `axis`, numerically stable. */

@@ -3,10 +3,10 @@ import type { GraphNode } from '../graph/graph-node.js';
 import { fullLike, ones, tensor } from '../ops/create.js';
 import { div, mul } from '../ops/elementwise.js';
 import { einsum } from '../ops/einsum.js';
-import { pad, permute, reshape, transpose } from '../ops/layout.js';
+import { permute, reshape, transpose } from '../ops/layout.js';
 import { oneHot } from '../ops/nn.js';
-import { max, sum } from '../ops/reduce.js';
-import { argmax, fold, unfold, windowOutputSize } from '../ops/window.js';
+import { sum } from '../ops/reduce.js';
+import { fold, maxPool, unfold, windowOutputSize } from '../ops/window.js';
 import { tidy } from '../tensor/scope.js';
 import { formatShape, sizeOf } from '../tensor/shape.js';
 import type { Tensor } from '../tensor/tensor.js';
@@ -115,15 +115,9 @@ export abstract class MaxPoolNd extends WindowPool {
   }
 
   protected compute(inputs: readonly Tensor[], saved: Record<string, Tensor>): Tensor {
-    const x = inputs[0]!;
-    const [n, c] = [x.shape[0]!, x.shape[1]!];
-    const outSpatial = this.outputSpatial(x);
-    const p = this.padding;
-    const padded = p.every((v) => v === 0) ? x : pad(x, [0, 0, ...p], [0, 0, ...p], -Infinity);
-    const unpaddedWindow = { ...this.window, padding: p.map(() => 0) };
-    const cols = reshape(unfold(padded, unpaddedWindow), [n, c, sizeOf(this.kernelSize), sizeOf(outSpatial)]);
-    saved['argmax'] = argmax(cols, 2); // [N, C, L], int32
-    return reshape(max(cols, 2), [n, c, ...outSpatial]);
+    const { values, argmax } = maxPool(inputs[0]!, this.window);
+    saved['argmax'] = argmax; // [N, C, L], int32
+    return values;
   }
 
   jacTMatProd(node: GraphNode, mat: Tensor, _inputIndex = 0): Tensor {

@@ -2,6 +2,8 @@ import type { WindowGeometry } from '../backend/backend.js';
 import { formatShape, normalizeAxis, sizeOf } from '../tensor/shape.js';
 import { Tensor } from '../tensor/tensor.js';
 import { sameBackend } from './check.js';
+import { pad, reshape } from './layout.js';
+import { max } from './reduce.js';
 
 /**
  * Number of window positions along one dimension of size `size`, or an error
@@ -68,4 +70,33 @@ export function argmax(x: Tensor, axis: number): Tensor {
   if (x.shape[ax] === 0) throw new RangeError(`argmax: axis ${ax} of ${formatShape(x.shape)} is empty`);
   const outShape = x.shape.filter((_, i) => i !== ax);
   return new Tensor(backend, backend.argmax(x.handle, x.shape, ax, x.dtype), outShape, 'int32');
+}
+
+/**
+ * Max pooling of `x` `[N, C, ...spatial]` over `window` (padding at -∞, so it
+ * never wins): the maxima `[N, C, ...out]` and the position of each inside
+ * its window, `[N, C, L]` int32 (the first maximum when tied, as PyTorch).
+ * Uses the backend's `maxPool` where it offers one for this call, else pads,
+ * unfolds and reduces.
+ */
+export function maxPool(x: Tensor, window: WindowGeometry): { values: Tensor; argmax: Tensor } {
+  const backend = sameBackend('maxPool', [x]);
+  if (x.rank < 3) throw new RangeError(`maxPool: expects [N, C, ...spatial], got ${formatShape(x.shape)}`);
+  if (x.dtype === 'int32') throw new TypeError('maxPool: expects a float tensor, got int32');
+  checkGeometry(x.rank - 2, window, 'maxPool');
+  const [n, c] = [x.shape[0]!, x.shape[1]!];
+  const outSpatial = windowOutputSize(x.shape.slice(2), window, 'maxPool');
+  const positions = sizeOf(outSpatial);
+  const native = backend.maxPool?.(x.handle, x.shape, window, x.dtype);
+  if (native !== undefined) {
+    return {
+      values: new Tensor(backend, native.values, [n, c, ...outSpatial], x.dtype),
+      argmax: new Tensor(backend, native.argmax, [n, c, positions], 'int32'),
+    };
+  }
+  const p = window.padding;
+  const padded = p.every((v) => v === 0) ? x : pad(x, [0, 0, ...p], [0, 0, ...p], -Infinity);
+  const unpaddedWindow = { ...window, padding: p.map(() => 0) };
+  const columns = reshape(unfold(padded, unpaddedWindow), [n, c, sizeOf(window.kernel), positions]);
+  return { values: reshape(max(columns, 2), [n, c, ...outSpatial]), argmax: argmax(columns, 2) };
 }
