@@ -12,6 +12,7 @@
 import {
   Generator,
   sizeOf,
+  type Backend,
   type BinaryOp,
   type DType,
   type FloatDType,
@@ -559,6 +560,40 @@ const WINDOWS: readonly WindowSpec[] = [
   { shape: [8, 16, 20, 20], window: geometry([3, 3], [1, 1], [1, 1], [1, 1]) },
 ];
 
+/** Max-pooling geometries: windows that tile the input (with and without a tail), overlapping, padded, dilated. */
+const MAX_POOLS: readonly WindowSpec[] = [
+  { shape: [2, 3, 8, 8], window: geometry([2, 2], [2, 2], [0, 0], [1, 1]) },
+  { shape: [2, 2, 7, 9], window: geometry([2, 3], [2, 3], [0, 0], [1, 1]) },
+  { shape: [2, 2, 11], window: geometry([3], [2], [1], [1]) },
+  { shape: [1, 2, 6, 7], window: geometry([3, 2], [1, 2], [1, 1], [2, 1]) },
+  { shape: [1, 2, 4, 4, 6], window: geometry([2, 2, 3], [2, 2, 3], [0, 0, 0], [1, 1, 1]) },
+  { shape: [8, 16, 28, 28], window: geometry([2, 2], [2, 2], [0, 0], [1, 1]) },
+];
+
+/**
+ * One half of max pooling: the backend's optional `maxPool` where it offers
+ * it for this call, else the contract's definition from its required kernels
+ * (padding at -∞, unfold, max and argmax over the window), which is also the
+ * reference (backend-cpu has no `maxPool`).
+ */
+function maxPoolPart(b: Backend, h: unknown, shape: Shape, window: WindowGeometry, dtype: FloatDType, part: 'values' | 'argmax'): unknown {
+  const native = b.maxPool?.(h, shape, window, dtype);
+  if (native !== undefined) {
+    b.dispose(part === 'values' ? native.argmax : native.values);
+    return native[part];
+  }
+  const [n, c, ...spatial] = shape as [number, number, ...number[]];
+  const padding = [0, 0, ...window.padding];
+  const padded = b.pad(h, shape, padding, padding, Number.NEGATIVE_INFINITY, dtype);
+  const paddedShape = shape.map((size, d) => size + 2 * padding[d]!);
+  const columns = b.unfold(padded, paddedShape, { ...window, padding: window.padding.map(() => 0) }, dtype);
+  const windowsShape = [n, c, sizeOf(window.kernel), sizeOf(windowOut(spatial, window))];
+  const result = part === 'values' ? b.reduce('max', columns, windowsShape, [2], dtype) : b.argmax(columns, windowsShape, 2, dtype);
+  b.dispose(padded);
+  b.dispose(columns);
+  return result;
+}
+
 function describeWindow(w: WindowGeometry): string {
   return `kernel [${w.kernel.join(', ')}] stride [${w.stride.join(', ')}] padding [${w.padding.join(', ')}] dilation [${w.dilation.join(', ')}]`;
 }
@@ -584,6 +619,29 @@ function windowCases(draw: Draw): KernelCase[] {
       name: `fold ${fmt(colsShape)} to ${fmt(spatial)} ${describeWindow(window)}`,
       inputs: [cols],
       run: (b, [h], dtype) => ({ handle: b.fold(h, colsShape, spatial, window, dtype), shape, dtype }),
+    });
+  }
+  for (const { shape, window } of MAX_POOLS) {
+    const [n, c, ...spatial] = shape as [number, number, ...number[]];
+    const outShape = [n, c, ...windowOut(spatial, window)];
+    const positions = [n, c, sizeOf(outShape.slice(2))];
+    // Few distinct values: ties, whose first position must win.
+    const x = input(shape, draw.ints(sizeOf(shape), -1, 3));
+    const described = `${fmt(shape)} ${describeWindow(window)} (ties)`;
+    cases.push({
+      family: 'window',
+      name: `maxPool values ${described}`,
+      inputs: [x],
+      exact: true,
+      run: (b, [h], dtype) => ({ handle: maxPoolPart(b, h, shape, window, dtype, 'values'), shape: outShape, dtype }),
+    });
+    cases.push({
+      family: 'window',
+      name: `maxPool positions ${described}`,
+      inputs: [x],
+      exact: true,
+      needs: () => ['int32'],
+      run: (b, [h], dtype) => ({ handle: maxPoolPart(b, h, shape, window, dtype, 'argmax'), shape: positions, dtype: 'int32' }),
     });
   }
   const argmaxes: [Shape, number, InputView?][] = [
