@@ -21,6 +21,7 @@ import {
   gemmGraph,
   maxPoolGraph,
   maxPoolOnOrt,
+  maxPoolTransposeGraph,
   oneHotGraph,
   reduceGraph,
   softmaxGraph,
@@ -532,6 +533,38 @@ export class OrtBackend implements Backend<OrtHandle> {
     if (nonFinite![0] !== 0) return undefined;
     this.count('maxPool', 'ort');
     return { values: this.registry.create(values!), argmax: this.registry.create(argmax!) };
+  }
+
+  /**
+   * The transpose of {@link maxPool} in one ORT graph (one-hot product and a
+   * transpose back to the input grid) for windows that tile the input;
+   * `undefined` (core folds) for other windows, below `minElements` and where
+   * ORT refuses the graph.
+   */
+  maxPoolTranspose(
+    mat: OrtHandle,
+    matShape: Shape,
+    argmax: OrtHandle,
+    spatial: readonly number[],
+    window: WindowGeometry,
+    dtype: FloatDType,
+  ): OrtHandle | undefined {
+    const size = mat.data.length * sizeOf(window.kernel);
+    if (size < this.minElements || size === 0 || !maxPoolOnOrt(window)) return undefined;
+    const channels = matShape[2]!;
+    const outSpatial = windowOutputSize(spatial, window, 'maxPoolTranspose');
+    const geometry = [spatial, window.kernel].map((v) => v.join(',')).join(':');
+    return this.runOrt(
+      'maxPoolTranspose',
+      `maxPoolTranspose:${dtype}:${channels}:${geometry}`,
+      () => maxPoolTransposeGraph(dtype, channels, spatial, window, outSpatial),
+      [
+        { data: mat.data, dims: matShape },
+        { data: argmax.data, dims: matShape.slice(1) },
+      ],
+      [matShape[0]! * matShape[1]!, channels, ...spatial],
+      dtype,
+    );
   }
 
   // ---- neural-network kernels ----

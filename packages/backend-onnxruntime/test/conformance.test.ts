@@ -22,7 +22,7 @@ const ON_ORT = ['matmul', 'unary', 'binary', 'binaryScalar', 'reduce', 'softmax'
 
 const configurations = [
   { label: 'default thresholds', options: {}, onOrt: ON_ORT },
-  { label: 'every kernel on ORT', options: { minElements: 0, minMatmulMacs: 0 }, onOrt: [...ON_ORT, 'maxPool', 'oneHot'] },
+  { label: 'every kernel on ORT', options: { minElements: 0, minMatmulMacs: 0 }, onOrt: [...ON_ORT, 'maxPool', 'maxPoolTranspose', 'oneHot'] },
 ] as const;
 
 describe.each(configurations)('onnxruntime backend, $label', ({ label, options, onOrt }) => {

@@ -248,6 +248,21 @@ function bruteMaxPool(x: ArrayLike<number>, shape: readonly number[], w: WindowG
   return { values, argmax };
 }
 
+/** The transpose of max pooling by brute force: `mat` `[V, N·C·L]` added where each window's `argmax` points. */
+function bruteMaxPoolTranspose(mat: ArrayLike<number>, v: number, argmax: ArrayLike<number>, shape: readonly number[], w: WindowGeometry): Float64Array {
+  const [, c, ...spatial] = shape as [number, number, ...number[]];
+  const l = product(positions(spatial, w));
+  const k = product(w.kernel);
+  const size = product(shape);
+  const windows = argmax.length;
+  const out = new Float64Array(v * size);
+  eachTap(shape, w, (i, row, column, source) => {
+    const at = (i * c + Math.floor(row / k)) * l + column;
+    if (source >= 0 && argmax[at] === row % k) for (let j = 0; j < v; j++) out[j * size + source] += mat[j * windows + at]!;
+  });
+  return out;
+}
+
 /** Windows that tile the input (run on ORT), with and without a tail beyond the last whole window. */
 const TILING_POOLS: readonly { name: string; shape: number[]; window: WindowGeometry }[] = [
   { name: '2-d, the cnn benchmark pool (2x2, stride 2)', shape: [4, 16, 14, 14], window: geometry([2, 2], [2, 2], [0, 0], [1, 1]) },
@@ -283,6 +298,14 @@ describe.each(['float32', 'float64'] as const)('maxPool on ORT against a brute f
       const argmax = backend.read(result.argmax, [outSize], 'int32');
       expect(argmax).toBeInstanceOf(Int32Array);
       expect(Array.from(argmax)).toEqual(Array.from(expected.argmax));
+      // The transpose, for V = 2 vectors, routed through the positions just computed.
+      const matData = normal(2 * outSize);
+      const mat = backend.fromData(matData, [2, n, c, outSize / (n * c)], dtype);
+      const routed = backend.maxPoolTranspose(mat, [2, n, c, outSize / (n * c)], result.argmax, spatial, window, dtype)!;
+      expect(backend.stats().kernels['maxPoolTranspose:ort']).toBeGreaterThan(0);
+      expectClose(backend.read(routed, [2, ...shape], dtype), bruteMaxPoolTranspose(matData, 2, argmax, shape, window), dtype, 'maxPoolTranspose');
+      backend.dispose(mat);
+      backend.dispose(routed);
       const withNaN = data.slice();
       withNaN[data.length - 3] = Number.NaN;
       const y = backend.fromData(withNaN, shape, dtype);
@@ -296,7 +319,12 @@ describe.each(['float32', 'float64'] as const)('maxPool on ORT against a brute f
     it(`${name}: left to core (undefined)`, () => {
       const x = backend.fromData(normal(product(shape)), shape, dtype);
       expect(backend.maxPool(x, shape, window, dtype)).toBeUndefined();
-      backend.dispose(x);
+      const [n, c, ...spatial] = shape as [number, number, ...number[]];
+      const matShape = [1, n, c, product(positions(spatial, window))];
+      const mat = backend.full(matShape, 1, dtype);
+      const argmax = backend.full(matShape.slice(1), 0, 'int32');
+      expect(backend.maxPoolTranspose(mat, matShape, argmax, spatial, window, dtype)).toBeUndefined();
+      for (const h of [x, mat, argmax]) backend.dispose(h);
     });
   }
 });

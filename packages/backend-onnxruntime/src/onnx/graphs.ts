@@ -344,3 +344,37 @@ export function oneHotGraph(dtype: OrtDType, depth: number): GraphSpec {
     outputs: [{ name: 'y', type: dtype, dims: ['m', 'depth'] }],
   };
 }
+
+/**
+ * The transpose of {@link maxPoolGraph} (the backend's `maxPoolTranspose`),
+ * for windows that tile the input: `a` `[V, N, C, L]` times the one-hot of
+ * the positions `b` `[N, C, L]` (int32), `[V, N, C, L, K]`, transposed back
+ * from window order to the input grid and zero-padded over the tail no window
+ * covers: `y` `[V·N, C, ...spatial]` (the layout of `[V, N, C, ...spatial]`).
+ */
+export function maxPoolTransposeGraph(dtype: OrtDType, channels: number, spatial: readonly number[], window: WindowGeometry, outSpatial: readonly number[]): GraphSpec {
+  const g = new GraphBuilder(dtype);
+  const rank = spatial.length;
+  const k = window.kernel.reduce((a, b) => a * b, 1);
+  const classes = `range${k}`;
+  g.initializers.push({ name: classes, type: 'int32', dims: [k], values: Array.from({ length: k }, (_, i) => i) });
+  const last = g.int64s([-1]);
+  const selected = g.toDType(g.node('Equal', [g.node('Unsqueeze', ['b', last]), classes]));
+  const routed = g.node('Mul', [g.node('Unsqueeze', ['a', last]), selected]);
+  const byWindow = g.node('Reshape', [routed, g.int64s([-1, channels, ...outSpatial, ...window.kernel])]);
+  const perm = [0, 1, ...spatial.flatMap((_, d) => [2 + d, 2 + rank + d])];
+  const covered = outSpatial.map((o, d) => o * window.kernel[d]!);
+  const grid = g.node('Reshape', [g.node('Transpose', [byWindow], { perm }), g.int64s([-1, channels, ...covered])]);
+  const tails = spatial.map((size, d) => size - covered[d]!);
+  if (tails.every((t) => t === 0)) g.node('Identity', [grid], undefined, 'y');
+  else g.node('Pad', [grid, g.int64s([0, 0, ...tails.map(() => 0), 0, 0, ...tails])], undefined, 'y');
+  return {
+    nodes: g.nodes,
+    initializers: g.initializers,
+    inputs: [
+      { name: 'a', type: dtype, dims: dims('a', 4) },
+      { name: 'b', type: 'int32', dims: dims('b', 3) },
+    ],
+    outputs: [{ name: 'y', type: dtype, dims: dims('y', rank + 2) }],
+  };
+}

@@ -594,6 +594,33 @@ function maxPoolPart(b: Backend, h: unknown, shape: Shape, window: WindowGeometr
   return result;
 }
 
+/**
+ * The transpose of max pooling: the backend's optional `maxPoolTranspose`
+ * where it offers it for this call, else the contract's definition from its
+ * required kernels (`mat` times the one-hot of the positions, folded), which
+ * is also the reference.
+ */
+function maxPoolTransposeOf(
+  b: Backend,
+  mat: unknown,
+  matShape: Shape,
+  argmax: unknown,
+  spatial: readonly number[],
+  window: WindowGeometry,
+  dtype: FloatDType,
+): unknown {
+  const native = b.maxPoolTranspose?.(mat, matShape, argmax, spatial, window, dtype);
+  if (native !== undefined) return native;
+  const [v, n, c, l] = matShape as [number, number, number, number];
+  const k = sizeOf(window.kernel);
+  const oneHot = b.oneHot(argmax, [n, c, l], k, dtype);
+  const selected = b.permute(oneHot, [n, c, l, k], [0, 1, 3, 2], dtype);
+  const product = b.binary('mul', mat, [v, n, c, 1, l], selected, [1, n, c, k, l], [v, n, c, k, l], dtype);
+  const folded = b.fold(product, [v * n, c * k, l], spatial, window, dtype);
+  for (const h of [oneHot, selected, product]) b.dispose(h);
+  return folded;
+}
+
 function describeWindow(w: WindowGeometry): string {
   return `kernel [${w.kernel.join(', ')}] stride [${w.stride.join(', ')}] padding [${w.padding.join(', ')}] dilation [${w.dilation.join(', ')}]`;
 }
@@ -634,6 +661,16 @@ function windowCases(draw: Draw): KernelCase[] {
       inputs: [x],
       exact: true,
       run: (b, [h], dtype) => ({ handle: maxPoolPart(b, h, shape, window, dtype, 'values'), shape: outShape, dtype }),
+    });
+    const [v, l] = [2, sizeOf(outShape.slice(2))];
+    const matShape = [v, n, c, l];
+    const mat = input(matShape, draw.normal(v * n * c * l));
+    const positionsIn = input(positions, draw.ints(n * c * l, 0, sizeOf(window.kernel) - 1), undefined, true);
+    cases.push({
+      family: 'window',
+      name: `maxPoolTranspose ${fmt(matShape)} to ${fmt(spatial)} ${describeWindow(window)}`,
+      inputs: [mat, positionsIn],
+      run: (b, [m, k], dtype) => ({ handle: maxPoolTransposeOf(b, m, matShape, k, spatial, window, dtype), shape: [v, ...shape], dtype }),
     });
     cases.push({
       family: 'window',

@@ -175,6 +175,21 @@ export interface Backend<H = unknown> {
    * path itself.
    */
   maxPool?(x: H, shape: Shape, window: WindowGeometry, dtype: FloatDType): { values: H; argmax: H } | undefined;
+  /**
+   * Optional, the transpose of max pooling (its input gradient): every
+   * entry of `mat` `[V, N, C, L]` added to the input element its window
+   * selected (`argmax` `[N, C, L]` int32, positions inside the windows as
+   * `maxPool` returns them), `[V, N, C, ...spatial]`, 0 where no window
+   * selected. `undefined` to decline; core then folds a one-hot product.
+   */
+  maxPoolTranspose?(
+    mat: H,
+    matShape: Shape,
+    argmax: H,
+    spatial: readonly number[],
+    window: WindowGeometry,
+    dtype: FloatDType,
+  ): H | undefined;
 
   // ---- neural-network kernels ----
   /** Softmax along `axis`, numerically stable. */

@@ -1,4 +1,4 @@
-import type { Extension, ExtensionHook, ExtensionPass, Quantity } from '../extensions/extension.js';
+import type { Extension, ExtensionPass, Quantity } from '../extensions/extension.js';
 import type { Parameter } from '../modules/parameter.js';
 import { add } from '../ops/elementwise.js';
 import { fullLike } from '../ops/create.js';

@@ -1,12 +1,11 @@
-import type { FloatDType, WindowGeometry } from '../backend/backend.js';
+import type { WindowGeometry } from '../backend/backend.js';
 import type { GraphNode } from '../graph/graph-node.js';
 import { fullLike, ones, tensor } from '../ops/create.js';
 import { div, mul } from '../ops/elementwise.js';
 import { einsum } from '../ops/einsum.js';
-import { permute, reshape, transpose } from '../ops/layout.js';
-import { oneHot } from '../ops/nn.js';
+import { reshape, transpose } from '../ops/layout.js';
 import { sum } from '../ops/reduce.js';
-import { fold, maxPool, unfold, windowOutputSize } from '../ops/window.js';
+import { fold, maxPool, maxPoolTranspose, unfold, windowOutputSize } from '../ops/window.js';
 import { tidy } from '../tensor/scope.js';
 import { formatShape, sizeOf } from '../tensor/shape.js';
 import type { Tensor } from '../tensor/tensor.js';
@@ -122,11 +121,8 @@ export abstract class MaxPoolNd extends WindowPool {
 
   jacTMatProd(node: GraphNode, mat: Tensor, _inputIndex = 0): Tensor {
     const [n, c] = [node.input.shape[0]!, node.input.shape[1]!];
-    const v = mat.shape[0]!;
-    const l = sizeOf(node.output.shape.slice(2));
-    // One-hot of the saved argmax, [N, C, K, L]: 1 where the window's maximum is.
-    const selected = permute(oneHot(node.saved['argmax']!, sizeOf(this.kernelSize), mat.dtype as FloatDType), [0, 1, 3, 2]);
-    return this.foldBack(node, mul(reshape(mat, [v, n, c, 1, l]), selected), v);
+    const matWindows = reshape(mat, [mat.shape[0]!, n, c, sizeOf(node.output.shape.slice(2))]);
+    return maxPoolTranspose(matWindows, node.saved['argmax']!, node.input.shape.slice(2), this.window);
   }
 
   /** True when no input element lies in two windows: along every dimension the stride is at least the window's span. */

@@ -2,7 +2,9 @@ import type { WindowGeometry } from '../backend/backend.js';
 import { formatShape, normalizeAxis, sizeOf } from '../tensor/shape.js';
 import { Tensor } from '../tensor/tensor.js';
 import { sameBackend } from './check.js';
-import { pad, reshape } from './layout.js';
+import { mul } from './elementwise.js';
+import { pad, permute, reshape } from './layout.js';
+import { oneHot } from './nn.js';
 import { max } from './reduce.js';
 
 /**
@@ -99,4 +101,33 @@ export function maxPool(x: Tensor, window: WindowGeometry): { values: Tensor; ar
   const unpaddedWindow = { ...window, padding: p.map(() => 0) };
   const columns = reshape(unfold(padded, unpaddedWindow), [n, c, sizeOf(window.kernel), positions]);
   return { values: reshape(max(columns, 2), [n, c, ...outSpatial]), argmax: argmax(columns, 2) };
+}
+
+/**
+ * The transposed Jacobian of max pooling: every entry of `mat` `[V, N, C, L]`
+ * added to the input element its window selected (`argmax` `[N, C, L]`
+ * int32, the positions inside the windows that {@link maxPool} returns),
+ * `[V, N, C, ...spatial]`; elements no window selected get 0. Uses the
+ * backend's `maxPoolTranspose` where it offers one for this call, else folds
+ * `mat` times the one-hot of `argmax`.
+ */
+export function maxPoolTranspose(mat: Tensor, argmax: Tensor, spatial: readonly number[], window: WindowGeometry): Tensor {
+  const backend = sameBackend('maxPoolTranspose', [mat, argmax]);
+  checkGeometry(spatial.length, window, 'maxPoolTranspose');
+  const positions = sizeOf(windowOutputSize(spatial, window, 'maxPoolTranspose'));
+  const [v, n, c, l] = mat.shape as [number, number, number, number];
+  if (mat.rank !== 4 || l !== positions || argmax.dtype !== 'int32' || argmax.rank !== 3 || argmax.shape[0] !== n || argmax.shape[1] !== c || argmax.shape[2] !== l) {
+    throw new RangeError(
+      `maxPoolTranspose: expects mat [V, N, C, ${positions}] and int32 argmax [N, C, ${positions}] for spatial size [${spatial.join(', ')}], got ${formatShape(mat.shape)} and ${argmax.dtype} ${formatShape(argmax.shape)}`,
+    );
+  }
+  if (mat.dtype === 'int32') throw new TypeError('maxPoolTranspose: expects a float mat, got int32');
+  const outShape = [v, n, c, ...spatial];
+  const native = backend.maxPoolTranspose?.(mat.handle, mat.shape, argmax.handle, spatial, window, mat.dtype);
+  if (native !== undefined) return new Tensor(backend, native, outShape, mat.dtype);
+  const k = sizeOf(window.kernel);
+  // One-hot of the positions, [N, C, K, L]: 1 where each window's maximum is.
+  const selected = permute(oneHot(argmax, k, mat.dtype), [0, 1, 3, 2]);
+  const columns = reshape(mul(reshape(mat, [v, n, c, 1, l]), selected), [v * n, c * k, l]);
+  return reshape(fold(columns, spatial, window), outShape);
 }
