@@ -11,7 +11,12 @@
  */
 import {
   Generator,
+  Tensor,
+  keep,
+  maxPool,
+  maxPoolTranspose,
   sizeOf,
+  tidy,
   type Backend,
   type BinaryOp,
   type DType,
@@ -571,35 +576,18 @@ const MAX_POOLS: readonly WindowSpec[] = [
 ];
 
 /**
- * One half of max pooling: the backend's optional `maxPool` where it offers
- * it for this call, else the contract's definition from its required kernels
- * (padding at -∞, unfold, max and argmax over the window), which is also the
- * reference (backend-cpu has no `maxPool`).
+ * One half of core's `maxPool` on a raw handle: the backend's optional
+ * `maxPool` where it offers it for this call, else core's own path from the
+ * required kernels (padding at -∞, unfold, max and argmax), which is also the
+ * reference (backend-cpu has no `maxPool`). The other half and every
+ * intermediate are disposed.
  */
 function maxPoolPart(b: Backend, h: unknown, shape: Shape, window: WindowGeometry, dtype: FloatDType, part: 'values' | 'argmax'): unknown {
-  const native = b.maxPool?.(h, shape, window, dtype);
-  if (native !== undefined) {
-    b.dispose(part === 'values' ? native.argmax : native.values);
-    return native[part];
-  }
-  const [n, c, ...spatial] = shape as [number, number, ...number[]];
-  const padding = [0, 0, ...window.padding];
-  const padded = b.pad(h, shape, padding, padding, Number.NEGATIVE_INFINITY, dtype);
-  const paddedShape = shape.map((size, d) => size + 2 * padding[d]!);
-  const columns = b.unfold(padded, paddedShape, { ...window, padding: window.padding.map(() => 0) }, dtype);
-  const windowsShape = [n, c, sizeOf(window.kernel), sizeOf(windowOut(spatial, window))];
-  const result = part === 'values' ? b.reduce('max', columns, windowsShape, [2], dtype) : b.argmax(columns, windowsShape, 2, dtype);
-  b.dispose(padded);
-  b.dispose(columns);
-  return result;
+  const x = keep(new Tensor(b, h, shape, dtype));
+  return tidy(() => maxPool(x, window)[part]).handle;
 }
 
-/**
- * The transpose of max pooling: the backend's optional `maxPoolTranspose`
- * where it offers it for this call, else the contract's definition from its
- * required kernels (`mat` times the one-hot of the positions, folded), which
- * is also the reference.
- */
+/** Core's `maxPoolTranspose` on raw handles, as {@link maxPoolPart} runs `maxPool`. */
 function maxPoolTransposeOf(
   b: Backend,
   mat: unknown,
@@ -609,16 +597,9 @@ function maxPoolTransposeOf(
   window: WindowGeometry,
   dtype: FloatDType,
 ): unknown {
-  const native = b.maxPoolTranspose?.(mat, matShape, argmax, spatial, window, dtype);
-  if (native !== undefined) return native;
-  const [v, n, c, l] = matShape as [number, number, number, number];
-  const k = sizeOf(window.kernel);
-  const oneHot = b.oneHot(argmax, [n, c, l], k, dtype);
-  const selected = b.permute(oneHot, [n, c, l, k], [0, 1, 3, 2], dtype);
-  const product = b.binary('mul', mat, [v, n, c, 1, l], selected, [1, n, c, k, l], [v, n, c, k, l], dtype);
-  const folded = b.fold(product, [v * n, c * k, l], spatial, window, dtype);
-  for (const h of [oneHot, selected, product]) b.dispose(h);
-  return folded;
+  const matTensor = keep(new Tensor(b, mat, matShape, dtype));
+  const positions = keep(new Tensor(b, argmax, matShape.slice(1), 'int32'));
+  return tidy(() => maxPoolTranspose(matTensor, positions, spatial, window)).handle;
 }
 
 function describeWindow(w: WindowGeometry): string {
