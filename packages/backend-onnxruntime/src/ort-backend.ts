@@ -80,10 +80,11 @@ const DEFAULTS = {
 /**
  * A backend on onnxruntime-node's CPU execution provider (MLAS,
  * multithreaded). Big matrix products, elementwise kernels, reductions,
- * softmax, transposes, col2im (`fold`) and argmax run as small cached ONNX
- * models; small ones, and kernels that are plain copies (layout, `unfold`),
- * run in TypeScript on `@backpack-ts/backend-cpu`'s kernels, since a call
- * into ORT costs 10-20 µs.
+ * softmax, transposes, col2im (`fold`), argmax, one-hot and max pooling
+ * over tiling windows (the optional `maxPool` and `maxPoolTranspose`) run as
+ * small cached ONNX models; small ones, and kernels that are plain copies
+ * (layout, `unfold`), run in TypeScript on `@backpack-ts/backend-cpu`'s
+ * kernels, since a call into ORT costs 10-20 µs.
  *
  * float32 and float64 everywhere (a float64 kernel ORT lacks, such as
  * col2im, runs in TypeScript); int32 for indices. Handles are
@@ -520,17 +521,18 @@ export class OrtBackend implements Backend<OrtHandle> {
     if (x.data.length < this.minElements || x.data.length === 0 || !maxPoolOnOrt(window)) return undefined;
     const spatial = shape.slice(2);
     const outSpatial = windowOutputSize(spatial, window, 'maxPool');
-    const geometry = [spatial, window.kernel, window.stride, window.padding, window.dilation].map((v) => v.join(',')).join(':');
+    // Tiling windows: the kernel fixes stride, padding and dilation.
+    const geometry = `${spatial.join(',')}:${window.kernel.join(',')}`;
     const session = this.sessions.get(`maxPool:${dtype}:${geometry}`, () => maxPoolGraph(dtype, spatial, window, outSpatial));
     if (session === undefined) return undefined;
     const planes = shape[0]! * shape[1]!;
     const positions = sizeOf(outSpatial);
-    const [values, argmax, nonFinite] = this.sessions.runOutputs(session, [{ data: x.data, dims: shape }], [
+    const [values, argmax, inputHasNaN] = this.sessions.runOutputs(session, [{ data: x.data, dims: shape }], [
       { name: 'y', dtype, length: planes * positions },
       { name: 'k', dtype: 'int32', length: planes * positions },
-      { name: 'bad', dtype, length: 1 },
+      { name: 'hasNaN', dtype, length: 1 },
     ]);
-    if (nonFinite![0] !== 0) return undefined;
+    if (inputHasNaN![0] !== 0) return undefined;
     this.count('maxPool', 'ort');
     return { values: this.registry.create(values!), argmax: this.registry.create(argmax!) };
   }
@@ -553,7 +555,7 @@ export class OrtBackend implements Backend<OrtHandle> {
     if (size < this.minElements || size === 0 || !maxPoolOnOrt(window)) return undefined;
     const channels = matShape[2]!;
     const outSpatial = windowOutputSize(spatial, window, 'maxPoolTranspose');
-    const geometry = [spatial, window.kernel].map((v) => v.join(',')).join(':');
+    const geometry = `${spatial.join(',')}:${window.kernel.join(',')}`;
     return this.runOrt(
       'maxPoolTranspose',
       `maxPoolTranspose:${dtype}:${channels}:${geometry}`,

@@ -295,7 +295,7 @@ export function maxPoolOnOrt(window: WindowGeometry): boolean {
  * the last whole window sliced off) reshaped to `[N, C, O1, K1, ..., OD, KD]`
  * and transposed to `[N, C, L, K]`, where ReduceMax and ArgMax (the first
  * maximum) run along the contiguous last axis. Outputs `y` (the maxima),
- * `k` (`[N, C, L]` int32) and `bad`, 1 when the sum of the input is NaN: NaN
+ * `k` (`[N, C, L]` int32) and `hasNaN`, 1 when the sum of the input is NaN: NaN
  * somewhere (ArgMax does not rank NaN first, as the contract does; the
  * caller falls back), or both infinities (a harmless fallback). -∞ needs no
  * care here: a window of -∞ has its first position, as in the contract.
@@ -314,7 +314,7 @@ export function maxPoolGraph(dtype: OrtDType, spatial: readonly number[], window
   const last = g.int64s([-1]);
   g.node('Reshape', [g.node('ReduceMax', [windows, last], { keepdims: 0 }), g.int64s([0, 0, ...outSpatial])], undefined, 'y');
   g.node('Cast', [g.node('ArgMax', [windows], { axis: -1, keepdims: 0 })], { to: OnnxType.int32 }, 'k');
-  g.toDType(g.node('IsNaN', [g.node('ReduceSum', ['a'], { keepdims: 0 })]), 'bad');
+  g.toDType(g.node('IsNaN', [g.node('ReduceSum', ['a'], { keepdims: 0 })]), 'hasNaN');
   return {
     nodes: g.nodes,
     initializers: g.initializers,
@@ -322,7 +322,7 @@ export function maxPoolGraph(dtype: OrtDType, spatial: readonly number[], window
     outputs: [
       { name: 'y', type: dtype, dims: dims('y', rank + 2) },
       { name: 'k', type: 'int32', dims: dims('k', 3) },
-      { name: 'bad', type: dtype, dims: [] },
+      { name: 'hasNaN', type: dtype, dims: [] },
     ],
   };
 }
