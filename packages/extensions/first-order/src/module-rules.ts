@@ -95,7 +95,7 @@ function castToFloat64(node: GraphNode, gradOutput: Tensor): { node: GraphNode; 
  * - float64: the reference's `SumGradSquared / N - (grad / N)²` from
  *   `sumGradSquared` (the module's SumGradSquared rule) and the summed
  *   gradient.
- * - float32, when `sumGradSquaredIsProduct(node)` (the rule is products of
+ * - float32 weights, when `sumGradSquaredIsProduct(node)` (the rule is products of
  *   the recorded tensors, Linear's `(g²)ᵀx²`, with no per-sample work) and the
  *   backend stores float64: the same formula on the recorded tensors cast to
  *   float64, the result cast back to float32. Sum of squares and mean come
@@ -127,7 +127,8 @@ export function varianceRule(
     varianceFrom(sumGradSquared(node, gradOutput, name), summedGradient(node, gradOutput, name), node.batchSize);
   return (node, gradOutput, name) => {
     if (gradOutput.dtype === 'float64') return fromSumGradSquared(node, gradOutput, name);
-    if (sumGradSquaredIsProduct(node) && gradOutput.backend.dtypes.includes('float64')) {
+    // Biases ([N, out] per sample) are centred cheaply: casting the layer's input again for them would cost more.
+    if (name === 'weight' && sumGradSquaredIsProduct(node) && gradOutput.backend.dtypes.includes('float64')) {
       const float64 = castToFloat64(node, gradOutput);
       return cast(fromSumGradSquared(float64.node, float64.gradOutput, name), gradOutput.dtype);
     }

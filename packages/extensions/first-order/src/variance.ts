@@ -24,10 +24,10 @@ function linearSumGradSquaredChunked(node: GraphNode, gradOutput: Tensor, name: 
  *   module's SumGradSquared rule (Linear's `(g²)ᵀx²`, the factored layers'
  *   chunks) and the summed gradient: fast, and float64 has digits to spare
  *   for its cancellation.
- * - float32, Linear on `[N, in]` with a backend that stores float64 (cpu,
- *   onnxruntime): the same formula on the layer's input and output gradient
- *   cast to float64, cast back to float32: two GEMMs, no per-sample
- *   gradients, and the cancellation costs float64 digits only.
+ * - float32, the weight of a Linear on `[N, in]` with a backend that stores
+ *   float64 (cpu, onnxruntime): the same formula on the layer's input and
+ *   output gradient cast to float64, cast back to float32: two GEMMs, no
+ *   per-sample gradients, and the cancellation costs float64 digits only.
  * - float32 otherwise (convolutions, embeddings, Linear on `[N, ..., in]`, a
  *   backend without float64 such as tfjs): each per-sample gradient is
  *   centred before it is squared (no cancellation, which float32 cannot
