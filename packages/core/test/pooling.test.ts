@@ -17,6 +17,8 @@ import {
   Sequential,
   ZeroPad2d,
   extend,
+  maxPool as maxPoolOp,
+  maxPoolTranspose as maxPoolTransposeOp,
   tensor,
   type AdaptiveOutputSize,
   type LeafModule,
@@ -342,6 +344,18 @@ describe('pooling rejects bad input, naming the module and the numbers', () => {
     expect(() => new MaxPool1d(2).forward(randomTensor([3, 4], 1))).toThrow(/MaxPool1d expects \[N, C, L\]/);
     expect(() => new AvgPool3d(2).forward(randomTensor([1, 2, 3, 4], 1))).toThrow(/AvgPool3d expects \[N, C, D, H, W\]/);
     expect(() => new AdaptiveAvgPool2d(2).forward(randomTensor([1, 2, 3, 4, 5], 1))).toThrow(/AdaptiveAvgPool2d expects \[N, C, H, W\]/);
+  });
+
+  it('the maxPool and maxPoolTranspose ops: wrong ranks, dtypes and shapes, with the numbers', () => {
+    const window = g([2, 2], [2, 2], [0, 0]);
+    expect(() => maxPoolOp(randomTensor([4, 4], 1), window)).toThrow(/maxPool: expects \[N, C, \.\.\.spatial\], got \[4, 4\]/);
+    expect(() => maxPoolOp(t([1, 2, 3, 4], [1, 1, 2, 2], 'int32'), window)).toThrow(/maxPool: expects a float tensor, got int32/);
+    const mat = randomTensor([1, 1, 2, 4], 2);
+    const positions = t([0, 1, 2, 3, 0, 1, 2, 3], [2, 1, 4], 'int32');
+    expect(() => maxPoolTransposeOp(mat, positions, [4, 4], window)).toThrow(
+      /maxPoolTranspose: expects mat \[V, N, C, 4\] and int32 argmax \[N, C, 4\] for spatial size \[4, 4\], got \[1, 1, 2, 4\] and int32 \[2, 1, 4\]/,
+    );
+    expect(() => maxPoolTransposeOp(mat, randomTensor([1, 2, 4], 3), [4, 4], window)).toThrow(/got \[1, 1, 2, 4\] and float64 \[1, 2, 4\]/);
   });
 
   it('a kernel larger than the padded input', () => {
