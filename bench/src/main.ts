@@ -8,7 +8,8 @@ import { loadavg } from 'node:os';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BACKEND_NAMES, describeError, loadBackend, type BackendName } from './backends.js';
-import { EXTENSION_NAMES, type ExtensionName } from './extensions.js';
+import { CONFIGURATION_NAMES, isExtensionName, NOT_AVAILABLE, type ConfigurationName } from './configurations.js';
+import type { ExtensionName } from './extensions.js';
 import { measureAll, type Config, type Outcome } from './measure.js';
 import { createProgress, formatMs } from './progress.js';
 import { loadReference } from './reference.js';
@@ -29,7 +30,8 @@ const USAGE = `usage: pnpm bench [options]
                               backends (comma list; default every one that loads)
   --threads 1|2               thread count (comma list; default 1): ORT intra-op threads;
                               recorded for cpu, which is single-threaded
-  --extension NAME            configurations (comma list; default all 12: ${EXTENSION_NAMES.join(', ')})
+  --extension NAME            configurations (comma list; default all ${CONFIGURATION_NAMES.length}: ${CONFIGURATION_NAMES.join(', ')};
+                              GGNVP and HVP are listed with the reference's time only: backpack-ts has no such products yet)
   --quick                     smoke run for CI: N=${QUICK_BATCH}, 1 warm-up + 1 timed step, one child per backend,
                               budget 20 s, cnn KFRA left out
   --scaling                   the scaling run instead: seed and cnn at N=${SCALING_SIZES.join(', ')}
@@ -47,7 +49,7 @@ interface Options {
   workloads: WorkloadName[];
   backends: BackendName[];
   threads: number[];
-  extensions: ExtensionName[];
+  extensions: ConfigurationName[];
   quick: boolean;
   scaling: boolean;
   batch?: number;
@@ -66,7 +68,7 @@ function parseArgs(args: readonly string[]): Options {
     workloads: [...WORKLOAD_NAMES],
     backends: [...BACKEND_NAMES],
     threads: [1],
-    extensions: [...EXTENSION_NAMES],
+    extensions: [...CONFIGURATION_NAMES],
     quick: false,
     scaling: false,
     dtype: 'float32',
@@ -110,7 +112,7 @@ function parseArgs(args: readonly string[]): Options {
         if (options.threads.length === 0) throw new Error('--threads needs a positive count');
         break;
       case '--extension':
-        options.extensions = list(next(), EXTENSION_NAMES, 'extension');
+        options.extensions = list(next(), CONFIGURATION_NAMES, 'extension');
         break;
       case '--quick':
         options.quick = true;
@@ -169,7 +171,7 @@ function fromCallerDir(path: string): string {
 interface Planned {
   readonly kind: ResultRow['kind'];
   readonly config: Config;
-  readonly skip?: string;
+  readonly skip?: Extract<Outcome, { status: 'skipped' | 'unavailable' }>;
 }
 
 /** Configurations --quick leaves out: a smoke run must take seconds. */
@@ -186,7 +188,7 @@ function plan(options: Options, backend: BackendName, threads: number): Planned[
   if (options.scaling) {
     // N innermost, so that a configuration that timed out is not run again at a larger N.
     for (const workload of options.workloads.filter((w) => SCALING_WORKLOADS.includes(w))) {
-      for (const extension of options.extensions) {
+      for (const extension of options.extensions.filter(isExtensionName)) {
         for (const batchSize of SCALING_SIZES) configs.push({ kind: 'scaling', config: { ...base, workload, batchSize, extension } });
       }
     }
@@ -194,8 +196,13 @@ function plan(options: Options, backend: BackendName, threads: number): Planned[
     for (const workload of options.workloads) {
       const batchSize = options.batch ?? (options.quick ? QUICK_BATCH : REFERENCE_BATCH[workload]);
       for (const extension of options.extensions) {
-        const skip = options.quick ? QUICK_SKIPS.find((s) => s.workload === workload && s.extension === extension)?.reason : undefined;
-        configs.push({ kind: 'main', config: { ...base, workload, batchSize, extension }, ...(skip === undefined ? {} : { skip }) });
+        const config = { ...base, workload, batchSize, extension };
+        if (!isExtensionName(extension)) {
+          configs.push({ kind: 'main', config, skip: { status: 'unavailable', reason: NOT_AVAILABLE[extension] } });
+          continue;
+        }
+        const reason = options.quick ? QUICK_SKIPS.find((s) => s.workload === workload && s.extension === extension)?.reason : undefined;
+        configs.push({ kind: 'main', config, ...(reason === undefined ? {} : { skip: { status: 'skipped', reason } }) });
       }
     }
   }
@@ -278,7 +285,7 @@ async function main(args: readonly string[]): Promise<void> {
   progress.close();
   if (outcomes.length !== measured.length) throw new Error('internal: outcomes and rows disagree');
   const rows = planned.map((p) =>
-    p.skip === undefined ? measured[runnable.indexOf(p)]! : makeRow(p.kind, p.config, { status: 'skipped', reason: p.skip }, reference),
+    p.skip === undefined ? measured[runnable.indexOf(p)]! : makeRow(p.kind, p.config, p.skip, reference),
   );
 
   const run: RunInfo = {
@@ -364,7 +371,7 @@ function summarize(row: ResultRow): string {
   const outcome: Outcome = row.outcome;
   if (outcome.status === 'timeout') return `timeout: ${outcome.phase} took more than ${outcome.budgetS} s`;
   if (outcome.status === 'error') return `error: ${outcome.message}`;
-  if (outcome.status === 'skipped') return `skipped: ${outcome.reason}`;
+  if (outcome.status === 'skipped' || outcome.status === 'unavailable') return `${outcome.status}: ${outcome.reason}`;
   const ratio = row.ratio?.median === undefined ? '' : ` (${formatRatio(row.ratio.median)} ref.)`;
   return `median ${formatMs(outcome.medianMs)}${ratio}, min ${formatMs(outcome.minMs)}, peak RSS ${Math.round(outcome.peakRssMiB)} MiB`;
 }

@@ -5,7 +5,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import type { ExtensionName } from './extensions.js';
+import type { ConfigurationName } from './configurations.js';
 import type { WorkloadName } from './workloads.js';
 
 export interface ReferenceEntry {
@@ -22,7 +22,7 @@ export interface Reference {
   /** Thread counts it was measured at. */
   readonly threads: readonly number[];
   /** Its entry for a configuration, or undefined when it has none (e.g. all first-order at once). */
-  entry(threads: number, workload: WorkloadName, extension: ExtensionName): ReferenceEntry | undefined;
+  entry(threads: number, workload: WorkloadName, extension: ConfigurationName): ReferenceEntry | undefined;
 }
 
 const FILE_NAME = 'backpack-pytorch-reference.json';

@@ -1,9 +1,10 @@
 /**
  * The tables of a run, as aligned text for the terminal or as Markdown for
  * docs/PERFORMANCE.md: times with the ratio ours/reference next to each
- * figure (same workload, batch size and thread count), peak RSS, and the
- * scaling in N.
+ * figure (same workload, batch size and thread count), the reference's own
+ * time, peak RSS, notes, and the scaling in N.
  */
+import { CONFIGURATION_LABELS, CONFIGURATION_NAMES } from './configurations.js';
 import { EXTENSION_LABELS, EXTENSION_NAMES, type ExtensionName } from './extensions.js';
 import { formatMs } from './progress.js';
 import type { ResultRow } from './results.js';
@@ -22,7 +23,7 @@ function timeCell(row: ResultRow, which: 'medianMs' | 'minMs'): string {
   const { outcome } = row;
   if (outcome.status === 'ok') return formatMs(outcome[which]);
   if (outcome.status === 'timeout') return `timeout >${outcome.budgetS} s`;
-  return outcome.status;
+  return outcome.status === 'unavailable' ? 'n/a' : outcome.status;
 }
 
 function ratioCell(row: ResultRow, which: 'median' | 'min'): string {
@@ -44,13 +45,22 @@ function rssCell(row: ResultRow): string {
   return row.outcome.status === 'ok' ? `${Math.round(row.outcome.peakRssMiB)} MiB` : '';
 }
 
+/** Why a row has no figure or no ratio, or what to keep in mind reading it. */
+function notesCell(row: ResultRow): string {
+  const notes: string[] = [];
+  if (row.outcome.status === 'unavailable' || row.outcome.status === 'skipped') notes.push(row.outcome.reason);
+  if (row.outcome.status === 'error') notes.push(`error: ${row.outcome.message}`);
+  if (row.reference?.skipped !== undefined) notes.push(`reference skipped: ${row.reference.skipped}`);
+  return notes.join('; ');
+}
+
 /** The main table of one backend at one thread count. */
 export function mainTable(rows: readonly ResultRow[], format: TableFormat): string {
-  const headers = ['workload', 'N', 'extension', 'median', 'x ref', 'min', 'x ref', 'CPU', 'x ref', 'peak RSS'];
+  const headers = ['workload', 'N', 'configuration', 'median', 'x ref', 'min', 'x ref', 'CPU', 'x ref', 'peak RSS', 'ref. median', 'notes'];
   const body = sortRows(rows).map((row) => [
     row.config.workload,
     String(row.config.batchSize),
-    EXTENSION_LABELS[row.config.extension],
+    CONFIGURATION_LABELS[row.config.extension],
     timeCell(row, 'medianMs'),
     ratioCell(row, 'median'),
     timeCell(row, 'minMs'),
@@ -58,8 +68,10 @@ export function mainTable(rows: readonly ResultRow[], format: TableFormat): stri
     row.outcome.status === 'ok' && row.outcome.medianCpuMs !== undefined ? formatMs(row.outcome.medianCpuMs) : '',
     row.outcome.status === 'ok' && row.reference?.medianMs !== undefined ? formatRatio(row.outcome.medianCpuMs / row.reference.medianMs) : '',
     rssCell(row),
+    row.reference?.medianMs === undefined ? '' : formatMs(row.reference.medianMs),
+    notesCell(row),
   ]);
-  return render(headers, body, ['l', 'r', 'l', 'r', 'r', 'r', 'r', 'r', 'r', 'r'], format);
+  return render(headers, body, ['l', 'r', 'l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'l'], format);
 }
 
 /** The scaling table of one backend, thread count and workload: median per N and t(1024)/t(512). */
@@ -111,7 +123,7 @@ function sortRows(rows: readonly ResultRow[]): ResultRow[] {
     (a, b) =>
       workloadOrder(a.config.workload) - workloadOrder(b.config.workload) ||
       a.config.batchSize - b.config.batchSize ||
-      EXTENSION_NAMES.indexOf(a.config.extension) - EXTENSION_NAMES.indexOf(b.config.extension),
+      CONFIGURATION_NAMES.indexOf(a.config.extension) - CONFIGURATION_NAMES.indexOf(b.config.extension),
   );
 }
 
