@@ -15,7 +15,7 @@ import { createProgress, formatMs } from './progress.js';
 import { loadReference } from './reference.js';
 import { describeMachine, describeSource, makeRow, writeResults, type ResultRow, type ResultsFile, type RunInfo } from './results.js';
 import { calibrateGemm } from './calibrate.js';
-import { formatRatio, mainTable, scalingTable, type TableFormat } from './table.js';
+import { formatRatio, mainTable, memoryNote, scalingTable, type TableFormat } from './table.js';
 import { mainTargetLines, scalingTargetLines } from './targets.js';
 import { REFERENCE_BATCH, WORKLOAD_NAMES, type WorkloadName } from './workloads.js';
 import type { FloatDType } from '@backpack-ts/core';
@@ -352,6 +352,7 @@ function printReport(rows: readonly ResultRow[], backends: ResultsFile['backends
     if (kind === 'main') {
       console.log(mainTable(group, format));
       console.log('');
+      if (group.some((row) => row.reference?.peakRssMiB !== undefined)) console.log(`${memoryNote(group)}\n`);
       for (const line of mainTargetLines(group)) console.log(format === 'markdown' ? `- ${line}` : `  ${line}`);
     } else {
       for (const [workload, byWorkload] of groupBy(group, (row) => row.config.workload)) {

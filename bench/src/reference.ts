@@ -11,8 +11,17 @@ import type { WorkloadName } from './workloads.js';
 export interface ReferenceEntry {
   readonly medianMs?: number;
   readonly minMs?: number;
+  /** Peak RSS of the reference's process that ran only this configuration (Python, torch and all), MiB. */
+  readonly peakRssMiB?: number;
   /** Why the reference has no time (e.g. "too slow in BackPACK: > 10 minutes per step"). */
   readonly skipped?: string;
+}
+
+/** ours / reference, for each figure both sides have. */
+export interface Ratios {
+  readonly median?: number;
+  readonly min?: number;
+  readonly peakRss?: number;
 }
 
 export interface Reference {
@@ -57,16 +66,40 @@ export function loadReference(path = referencePath()): { reference?: Reference; 
     threads: [...byThreads.keys()].sort((a, b) => a - b),
     entry(threads, workload, extension) {
       const raw = byThreads.get(threads)?.[workload]?.[extension];
-      if (raw === undefined) return undefined;
-      const number = (value: unknown) => (typeof value === 'number' ? value : undefined);
-      const medianMs = number(raw['median_ms']);
-      const minMs = number(raw['min_ms']);
-      return {
-        ...(medianMs === undefined ? {} : { medianMs }),
-        ...(minMs === undefined ? {} : { minMs }),
-        ...(typeof raw['skipped'] === 'string' ? { skipped: raw['skipped'] } : {}),
-      };
+      return raw === undefined ? undefined : entryFromJson(raw);
     },
   };
   return { reference };
+}
+
+/**
+ * One configuration of the reference's JSON (`median_ms`, `min_ms`,
+ * `peak_rss_mib`, `skipped`) as an entry; fields that are missing or not of
+ * the right type are left out.
+ */
+export function entryFromJson(raw: Readonly<Record<string, unknown>>): ReferenceEntry {
+  const number = (value: unknown) => (typeof value === 'number' && Number.isFinite(value) ? value : undefined);
+  const medianMs = number(raw['median_ms']);
+  const minMs = number(raw['min_ms']);
+  const peakRssMiB = number(raw['peak_rss_mib']);
+  const skipped = raw['skipped'];
+  return {
+    ...(medianMs === undefined ? {} : { medianMs }),
+    ...(minMs === undefined ? {} : { minMs }),
+    ...(peakRssMiB === undefined ? {} : { peakRssMiB }),
+    ...(typeof skipped === 'string' ? { skipped } : {}),
+  };
+}
+
+/** ours / reference for the median and minimum time and the peak RSS, where the reference has the figure. */
+export function ratiosAgainst(ours: { readonly medianMs: number; readonly minMs: number; readonly peakRssMiB: number }, entry: ReferenceEntry): Ratios {
+  const ratio = (mine: number, theirs: number | undefined) => (theirs === undefined || theirs <= 0 ? undefined : mine / theirs);
+  const median = ratio(ours.medianMs, entry.medianMs);
+  const min = ratio(ours.minMs, entry.minMs);
+  const peakRss = ratio(ours.peakRssMiB, entry.peakRssMiB);
+  return {
+    ...(median === undefined ? {} : { median }),
+    ...(min === undefined ? {} : { min }),
+    ...(peakRss === undefined ? {} : { peakRss }),
+  };
 }

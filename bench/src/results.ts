@@ -8,7 +8,7 @@ import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { arch, cpus, hostname, loadavg, platform, release, totalmem } from 'node:os';
 import type { Config, Outcome } from './measure.js';
-import type { Reference, ReferenceEntry } from './reference.js';
+import { ratiosAgainst, type Ratios, type Reference, type ReferenceEntry } from './reference.js';
 import { REFERENCE_BATCH } from './workloads.js';
 
 export interface ResultRow {
@@ -17,8 +17,8 @@ export interface ResultRow {
   readonly outcome: Outcome;
   /** The reference's entry for the same workload and thread count, when N is the reference's. */
   readonly reference?: ReferenceEntry;
-  /** ours / reference, when both exist. */
-  readonly ratio?: { readonly median?: number; readonly min?: number };
+  /** ours / reference (times and peak RSS), when both exist. */
+  readonly ratio?: Ratios;
   /** 1-, 5- and 15-minute load averages when the configuration ended. */
   readonly loadavg: readonly number[];
   /** `startedAt` of the run that measured it (see `runs` in the file). */
@@ -43,13 +43,7 @@ export function makeRow(kind: ResultRow['kind'], config: Config, outcome: Outcom
     config.batchSize === REFERENCE_BATCH[config.workload]
       ? reference?.entry(config.threads, config.workload, config.extension)
       : undefined;
-  let ratio: ResultRow['ratio'];
-  if (entry !== undefined && outcome.status === 'ok') {
-    ratio = {
-      ...(entry.medianMs === undefined ? {} : { median: outcome.medianMs / entry.medianMs }),
-      ...(entry.minMs === undefined ? {} : { min: outcome.minMs / entry.minMs }),
-    };
-  }
+  const ratio = entry !== undefined && outcome.status === 'ok' ? ratiosAgainst(outcome, entry) : undefined;
   return {
     kind,
     config,

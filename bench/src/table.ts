@@ -41,8 +41,8 @@ function timeoutRatio(row: ResultRow, which: 'median' | 'min'): number | undefin
   return referenceMs === undefined ? undefined : (row.outcome.budgetS * 1000) / referenceMs;
 }
 
-function rssCell(row: ResultRow): string {
-  return row.outcome.status === 'ok' ? `${Math.round(row.outcome.peakRssMiB)} MiB` : '';
+function formatMiB(mib: number | undefined): string {
+  return mib === undefined ? '' : `${Math.round(mib)} MiB`;
 }
 
 /** Why a row has no figure or no ratio, or what to keep in mind reading it. */
@@ -56,7 +56,7 @@ function notesCell(row: ResultRow): string {
 
 /** The main table of one backend at one thread count. */
 export function mainTable(rows: readonly ResultRow[], format: TableFormat): string {
-  const headers = ['workload', 'N', 'configuration', 'median', 'x ref', 'min', 'x ref', 'CPU', 'x ref', 'peak RSS', 'ref. median', 'notes'];
+  const headers = ['workload', 'N', 'configuration', 'median', 'x ref', 'min', 'x ref', 'CPU', 'x ref', 'peak RSS', 'x ref', 'ref. median', 'ref. RSS', 'notes'];
   const body = sortRows(rows).map((row) => [
     row.config.workload,
     String(row.config.batchSize),
@@ -67,11 +67,26 @@ export function mainTable(rows: readonly ResultRow[], format: TableFormat): stri
     ratioCell(row, 'min'),
     row.outcome.status === 'ok' && row.outcome.medianCpuMs !== undefined ? formatMs(row.outcome.medianCpuMs) : '',
     row.outcome.status === 'ok' && row.reference?.medianMs !== undefined ? formatRatio(row.outcome.medianCpuMs / row.reference.medianMs) : '',
-    rssCell(row),
+    formatMiB(row.outcome.status === 'ok' ? row.outcome.peakRssMiB : undefined),
+    row.outcome.status === 'ok' && row.reference?.peakRssMiB !== undefined ? formatRatio(row.ratio?.peakRss) : '',
     row.reference?.medianMs === undefined ? '' : formatMs(row.reference.medianMs),
+    formatMiB(row.reference?.peakRssMiB),
     notesCell(row),
   ]);
-  return render(headers, body, ['l', 'r', 'l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'l'], format);
+  return render(headers, body, ['l', 'r', 'l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'l'], format);
+}
+
+/** What the memory columns of a main table compare, with our baseline before the first step. */
+export function memoryNote(rows: readonly ResultRow[]): string {
+  const baselines = rows.flatMap((row) => (row.outcome.status === 'ok' ? [row.outcome.baselineRssMiB] : []));
+  const ours =
+    baselines.length === 0
+      ? 'Node + tsx + the backend'
+      : `Node + tsx + the backend, ${Math.round(Math.min(...baselines))}-${Math.round(Math.max(...baselines))} MiB before the first step`;
+  return (
+    `peak RSS and ref. RSS are both whole-process peak RSS of a process that ran only that configuration ` +
+    `(ours: ${ours}; the reference: Python + torch + BackPACK), so the memory "x ref" includes the two runtimes' different baselines.`
+  );
 }
 
 /** The scaling table of one backend, thread count and workload: median per N and t(1024)/t(512). */
