@@ -7,6 +7,7 @@
 import { CONFIGURATION_LABELS, CONFIGURATION_NAMES } from './configurations.js';
 import { EXTENSION_LABELS, EXTENSION_NAMES, type ExtensionName } from './extensions.js';
 import { formatMs } from './progress.js';
+import { DRIFT_LIMIT } from './reference.js';
 import type { ResultRow } from './results.js';
 import { WORKLOAD_NAMES, type WorkloadName } from './workloads.js';
 
@@ -31,6 +32,7 @@ function ratioCell(row: ResultRow, which: 'median' | 'min'): string {
   if (row.outcome.status !== 'ok') return '';
   if (row.reference === undefined) return 'no ref.';
   if (row.reference.skipped !== undefined) return 'ref. skipped';
+  if (row.reference.error !== undefined) return 'ref. failed';
   return formatRatio(row.ratio?.[which]);
 }
 
@@ -50,7 +52,16 @@ function notesCell(row: ResultRow): string {
   const notes: string[] = [];
   if (row.outcome.status === 'unavailable' || row.outcome.status === 'skipped') notes.push(row.outcome.reason);
   if (row.outcome.status === 'error') notes.push(`error: ${row.outcome.message}`);
-  if (row.reference?.skipped !== undefined) notes.push(`reference skipped: ${row.reference.skipped}`);
+  const reference = row.reference;
+  if (reference?.skipped !== undefined) notes.push(`reference skipped: ${reference.skipped}`);
+  if (reference?.error !== undefined) notes.push(`reference failed: ${reference.error}`);
+  const runs = reference?.runs ?? [];
+  const failed = runs.flatMap((run) => (run.status === 'error' ? [run.message] : []));
+  if (reference?.error === undefined && failed.length > 0) notes.push(`${failed.length} of ${runs.length} reference runs failed: ${failed[0]}`);
+  if (reference?.drift !== undefined && reference.drift > DRIFT_LIMIT) {
+    const medians = runs.map((run) => (run.status === 'ok' ? formatMs(run.medianMs) : 'failed')).join(' / ');
+    notes.push(`reference drift ${formatRatio(reference.drift)} (medians ${medians}, before / after ours)`);
+  }
   return notes.join('; ');
 }
 

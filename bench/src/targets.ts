@@ -9,6 +9,7 @@
  *   sides, so the runtimes' baselines are part of it).
  */
 import { EXTENSION_NAMES } from './extensions.js';
+import { DRIFT_LIMIT } from './reference.js';
 import { formatRatio, scalingRatio } from './table.js';
 import type { ResultRow } from './results.js';
 
@@ -53,6 +54,13 @@ export function mainTargetLines(rows: readonly ResultRow[]): string[] {
       kfra.outcome.status === 'ok'
         ? `cnn KFRA finishes: ${(kfra.outcome.medianMs / 1000).toFixed(1)} s per step (the reference: more than 10 minutes)`
         : `cnn KFRA did not finish: ${kfra.outcome.status}`,
+    );
+  }
+  const drifted = compared.filter((row) => (row.reference?.drift ?? 1) > DRIFT_LIMIT);
+  if (drifted.length > 0) {
+    lines.push(
+      `doubtful ratios, the reference's runs before and after ours differ by more than ${formatRatio(DRIFT_LIMIT)}: ` +
+        drifted.map((row) => `${name(row)} ${formatRatio(row.reference!.drift)}`).join(', '),
     );
   }
   const memory = rows.filter((row) => row.ratio?.peakRss !== undefined);
