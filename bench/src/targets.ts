@@ -46,7 +46,7 @@ export function mainTargetLines(rows: readonly ResultRow[]): string[] {
     lines.push(`not run: ${skipped.map((row) => `${name(row)} (${row.outcome.status === 'skipped' ? row.outcome.reason : ''})`).join('; ')}`);
   }
   if (unavailable.length > 0) {
-    lines.push(`not available in backpack-ts yet (reference time only, not counted): ${unavailable.map(name).join(', ')}`);
+    lines.push(`not available in backpack-ts yet (not counted; the table shows the reference's time where it has one): ${unavailable.map(name).join(', ')}`);
   }
   const kfra = rows.find((row) => row.config.workload === 'cnn' && row.config.extension === 'KFRA');
   if (kfra !== undefined) {
