@@ -90,10 +90,8 @@ export function mainTable(rows: readonly ResultRow[], format: TableFormat): stri
 /** What the memory columns of a main table compare, with our baseline before the first step. */
 export function memoryNote(rows: readonly ResultRow[]): string {
   const baselines = rows.flatMap((row) => (row.outcome.status === 'ok' ? [row.outcome.baselineRssMiB] : []));
-  const ours =
-    baselines.length === 0
-      ? 'Node + tsx + the backend'
-      : `Node + tsx + the backend, ${Math.round(Math.min(...baselines))}-${Math.round(Math.max(...baselines))} MiB before the first step`;
+  const [low, high] = [Math.round(Math.min(...baselines)), Math.round(Math.max(...baselines))];
+  const ours = baselines.length === 0 ? 'Node + tsx + the backend' : `Node + tsx + the backend, ${low === high ? low : `${low}-${high}`} MiB before the first step`;
   return (
     `peak RSS and ref. RSS are both whole-process peak RSS of a process that ran only that configuration ` +
     `(ours: ${ours}; the reference: Python + torch + BackPACK), so the memory "x ref" includes the two runtimes' different baselines.`
