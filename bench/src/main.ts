@@ -8,13 +8,15 @@ import { loadavg } from 'node:os';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BACKEND_NAMES, describeError, loadBackend, type BackendName } from './backends.js';
-import { EXTENSION_NAMES, type ExtensionName } from './extensions.js';
+import { CONFIGURATION_NAMES, isExtensionName, NOT_AVAILABLE, type ConfigurationName } from './configurations.js';
+import type { ExtensionName } from './extensions.js';
 import { measureAll, type Config, type Outcome } from './measure.js';
 import { createProgress, formatMs } from './progress.js';
-import { loadReference } from './reference.js';
+import { findLiveSetup, liveJobs, measurePass, probeLiveSetup, type LiveSetup } from './live-reference.js';
+import { describeReference, liveReference, loadReference, type ReferenceInfo } from './reference.js';
 import { describeMachine, describeSource, makeRow, writeResults, type ResultRow, type ResultsFile, type RunInfo } from './results.js';
 import { calibrateGemm } from './calibrate.js';
-import { formatRatio, mainTable, scalingTable, type TableFormat } from './table.js';
+import { formatRatio, mainTable, memoryNote, scalingTable, type TableFormat } from './table.js';
 import { mainTargetLines, scalingTargetLines } from './targets.js';
 import { REFERENCE_BATCH, WORKLOAD_NAMES, type WorkloadName } from './workloads.js';
 import type { FloatDType } from '@backpack-ts/core';
@@ -29,13 +31,19 @@ const USAGE = `usage: pnpm bench [options]
                               backends (comma list; default every one that loads)
   --threads 1|2               thread count (comma list; default 1): ORT intra-op threads;
                               recorded for cpu, which is single-threaded
-  --extension NAME            configurations (comma list; default all 12: ${EXTENSION_NAMES.join(', ')})
+  --extension NAME            configurations (comma list; default all ${CONFIGURATION_NAMES.length}: ${CONFIGURATION_NAMES.join(', ')};
+                              GGNVP and HVP are listed with the reference's time only: backpack-ts has no such products yet)
   --quick                     smoke run for CI: N=${QUICK_BATCH}, 1 warm-up + 1 timed step, one child per backend,
                               budget 20 s, cnn KFRA left out
   --scaling                   the scaling run instead: seed and cnn at N=${SCALING_SIZES.join(', ')}
   --batch N                   batch size of every workload instead of the reference's (no ratios then)
   --warmup K, --steps K       warm-up and timed steps (default 2 and 7, scaling 1 and 3)
   --budget S                  seconds one step may take before it is stopped as a timeout (default 60, --quick 20)
+  --reference live|file       what the ratios divide by. live: BackPACK + PyTorch run on the same configurations in
+                              this run, once before ours and once after (each figure the smaller of the two; drift
+                              between them flagged; set-up: bench/README.md); file: the static reference file.
+                              Default: live when its set-up is found and the run is at the reference's batch sizes
+                              (not --quick, --scaling, --batch), else file
   --dtype float32|float64     (default float32, PyTorch's default)
   --cpu-prof DIR              write a V8 CPU profile of each child into DIR/<configuration>/
   --out FILE                  results file (default bench/results.json, bench/results.quick.json with --quick);
@@ -47,7 +55,7 @@ interface Options {
   workloads: WorkloadName[];
   backends: BackendName[];
   threads: number[];
-  extensions: ExtensionName[];
+  extensions: ConfigurationName[];
   quick: boolean;
   scaling: boolean;
   batch?: number;
@@ -55,6 +63,7 @@ interface Options {
   steps?: number;
   budgetS?: number;
   dtype: FloatDType;
+  reference?: 'live' | 'file';
   cpuProf?: string;
   out?: string;
   report: boolean;
@@ -66,7 +75,7 @@ function parseArgs(args: readonly string[]): Options {
     workloads: [...WORKLOAD_NAMES],
     backends: [...BACKEND_NAMES],
     threads: [1],
-    extensions: [...EXTENSION_NAMES],
+    extensions: [...CONFIGURATION_NAMES],
     quick: false,
     scaling: false,
     dtype: 'float32',
@@ -110,7 +119,7 @@ function parseArgs(args: readonly string[]): Options {
         if (options.threads.length === 0) throw new Error('--threads needs a positive count');
         break;
       case '--extension':
-        options.extensions = list(next(), EXTENSION_NAMES, 'extension');
+        options.extensions = list(next(), CONFIGURATION_NAMES, 'extension');
         break;
       case '--quick':
         options.quick = true;
@@ -134,6 +143,12 @@ function parseArgs(args: readonly string[]): Options {
         const dtype = next();
         if (dtype !== 'float32' && dtype !== 'float64') throw new Error(`--dtype must be float32 or float64, got '${dtype}'`);
         options.dtype = dtype;
+        break;
+      }
+      case '--reference': {
+        const reference = next();
+        if (reference !== 'live' && reference !== 'file') throw new Error(`--reference must be live or file, got '${reference}'`);
+        options.reference = reference;
         break;
       }
       case '--cpu-prof':
@@ -169,7 +184,7 @@ function fromCallerDir(path: string): string {
 interface Planned {
   readonly kind: ResultRow['kind'];
   readonly config: Config;
-  readonly skip?: string;
+  readonly skip?: Extract<Outcome, { status: 'skipped' | 'unavailable' }>;
 }
 
 /** Configurations --quick leaves out: a smoke run must take seconds. */
@@ -177,16 +192,22 @@ const QUICK_SKIPS: readonly { workload: WorkloadName; extension: ExtensionName; 
   { workload: 'cnn', extension: 'KFRA', reason: 'more than a minute per step even at N=4 when this harness was written; not in --quick' },
 ];
 
+/** Warm-up and timed steps of each configuration. */
+function stepCounts(options: Options): { warmup: number; steps: number } {
+  return {
+    warmup: options.warmup ?? (options.quick || options.scaling ? 1 : 2),
+    steps: options.steps ?? (options.quick ? 1 : options.scaling ? 3 : 7),
+  };
+}
+
 /** The configurations of a run, in table order. */
 function plan(options: Options, backend: BackendName, threads: number): Planned[] {
-  const warmup = options.warmup ?? (options.quick || options.scaling ? 1 : 2);
-  const steps = options.steps ?? (options.quick ? 1 : options.scaling ? 3 : 7);
-  const base = { backend, threads, dtype: options.dtype, warmup, steps };
+  const base = { backend, threads, dtype: options.dtype, ...stepCounts(options) };
   const configs: Planned[] = [];
   if (options.scaling) {
     // N innermost, so that a configuration that timed out is not run again at a larger N.
     for (const workload of options.workloads.filter((w) => SCALING_WORKLOADS.includes(w))) {
-      for (const extension of options.extensions) {
+      for (const extension of options.extensions.filter(isExtensionName)) {
         for (const batchSize of SCALING_SIZES) configs.push({ kind: 'scaling', config: { ...base, workload, batchSize, extension } });
       }
     }
@@ -194,12 +215,41 @@ function plan(options: Options, backend: BackendName, threads: number): Planned[
     for (const workload of options.workloads) {
       const batchSize = options.batch ?? (options.quick ? QUICK_BATCH : REFERENCE_BATCH[workload]);
       for (const extension of options.extensions) {
-        const skip = options.quick ? QUICK_SKIPS.find((s) => s.workload === workload && s.extension === extension)?.reason : undefined;
-        configs.push({ kind: 'main', config: { ...base, workload, batchSize, extension }, ...(skip === undefined ? {} : { skip }) });
+        const config = { ...base, workload, batchSize, extension };
+        if (!isExtensionName(extension)) {
+          configs.push({ kind: 'main', config, skip: { status: 'unavailable', reason: NOT_AVAILABLE[extension] } });
+          continue;
+        }
+        const reason = options.quick ? QUICK_SKIPS.find((s) => s.workload === workload && s.extension === extension)?.reason : undefined;
+        configs.push({ kind: 'main', config, ...(reason === undefined ? {} : { skip: { status: 'skipped', reason } }) });
       }
     }
   }
   return configs;
+}
+
+/**
+ * The live reference of a run, or why the run uses the static file instead:
+ * live when asked for (failing fast, with the set-up line, when it cannot
+ * be), and by default when its set-up is found and the run is at the
+ * reference's batch sizes.
+ */
+async function chooseLive(options: Options): Promise<{ live?: { setup: LiveSetup; system: string }; whyNot?: string }> {
+  if (options.reference === 'file') return { whyNot: '--reference file' };
+  const atReferenceSizes = !options.quick && !options.scaling && options.batch === undefined;
+  const { setup, problem } = findLiveSetup();
+  if (options.reference === 'live') {
+    if (!atReferenceSizes) throw new Error('--reference live runs BackPACK at the reference\'s batch sizes: it does not go with --quick, --scaling or --batch');
+    if (setup === undefined) throw new Error(`--reference live: the reference is not set up on this machine: ${problem}`);
+  }
+  if (!atReferenceSizes) return { whyNot: 'the run is not at the reference\'s batch sizes' };
+  if (setup === undefined) return { whyNot: 'the live reference is not set up here (bench/README.md says how)' };
+  try {
+    return { live: { setup, system: await probeLiveSetup(setup) } };
+  } catch (error) {
+    const fallback = options.reference === undefined ? ' (or pass --reference file for the static file)' : '';
+    throw new Error(`--reference live: ${describeError(error)}${fallback}`);
+  }
 }
 
 const BENCH_DIR = fileURLToPath(new URL('..', import.meta.url));
@@ -207,19 +257,22 @@ const BENCH_DIR = fileURLToPath(new URL('..', import.meta.url));
 async function main(args: readonly string[]): Promise<void> {
   const options = parseArgs(args);
   const out = options.out ?? `${BENCH_DIR}${options.quick ? 'results.quick.json' : 'results.json'}`;
-  const { reference, problem } = loadReference();
   if (options.report) {
     if (!existsSync(out)) throw new Error(`no results at ${out}: run pnpm bench first`);
     const file = JSON.parse(readFileSync(out, 'utf8')) as ResultsFile;
-    printReport(file.results, [...(file.runs ?? []).flatMap((r) => r.backends), ...file.backends], options.format);
+    printReport(file.results, file.runs ?? [file], options.format);
     return;
   }
 
+  const { live, whyNot } = await chooseLive(options);
   const startedAt = new Date().toISOString();
   const source = describeSource();
   const loadavgAtStart = loadavg();
   console.log(`backpack-ts benchmark, ${startedAt}; load average ${loadavgAtStart.map((l) => l.toFixed(2)).join(' ')} (1, 5, 15 min)`);
-  console.log(reference ? `reference: ${reference.path}` : `reference: none (${problem}); no ratios`);
+  const { reference: fileReference, problem } = loadReference();
+  const fileInfo: ReferenceInfo = fileReference?.info ?? { kind: 'none', problem: problem ?? 'not loaded' };
+  if (live !== undefined) console.log(`reference: live, ${live.system}, before and after ours (--reference file for the static file)`);
+  else console.log(`reference: ${describeReference(fileInfo)}; not live: ${whyNot}`);
 
   // Which backends load, at which thread counts (each child loads its own again).
   const backends: ResultsFile['backends'][number][] = [];
@@ -244,12 +297,24 @@ async function main(args: readonly string[]): Promise<void> {
 
   const planned = usable.flatMap((b) => plan(options, b.name as BackendName, b.threads));
   const runnable = planned.filter((p) => p.skip === undefined);
+  const { steps } = stepCounts(options);
+  const budgetS = options.budgetS ?? (options.quick ? 20 : 60);
+
+  // The live reference runs the same configurations before ours and again after, so that the
+  // machine drifting during the run shows as a difference between the two passes.
+  const liveRun = live && { ...live, ...liveJobs(planned.map((p) => p.config), fileReference) };
+  // bench_ref.py reports only at its end: its bound is the step budget over all its steps (2 warm-ups) plus start-up.
+  const passOptions = (label: string) => ({ repeats: steps, timeoutS: budgetS * (steps + 2) + 60, label });
+  const before = liveRun && (await measurePass(liveRun.setup, liveRun.jobs, passOptions('before')));
+  // Progress lines compare with the first pass until the second one is in.
+  const provisional = liveRun && before ? liveReference(liveRun.system, [before], liveRun.skipped) : fileReference;
+
   const progress = createProgress(runnable.length);
   const measured: ResultRow[] = [];
   const outcomes = await measureAll(
     runnable.map((p) => p.config),
     {
-      stepBudgetS: options.budgetS ?? (options.quick ? 20 : 60),
+      stepBudgetS: budgetS,
       shareProcess: options.quick,
       ...(options.cpuProf === undefined ? {} : { cpuProfDir: options.cpuProf }),
       skip: (config, earlier) => {
@@ -268,7 +333,7 @@ async function main(args: readonly string[]): Promise<void> {
         if (event.type === 'start') progress.start(event.config);
         else if (event.type === 'step') progress.step(event.config, event.done, event.total, event.lastMs);
         else {
-          const row = makeRow(runnable[measured.length]!.kind, event.config, event.outcome, reference);
+          const row = makeRow(runnable[measured.length]!.kind, event.config, event.outcome, provisional);
           measured.push(row);
           progress.finish(event.config, event.outcome, summarize(row));
         }
@@ -277,9 +342,13 @@ async function main(args: readonly string[]): Promise<void> {
   );
   progress.close();
   if (outcomes.length !== measured.length) throw new Error('internal: outcomes and rows disagree');
-  const rows = planned.map((p) =>
-    p.skip === undefined ? measured[runnable.indexOf(p)]! : makeRow(p.kind, p.config, { status: 'skipped', reason: p.skip }, reference),
-  );
+  const after = liveRun && (await measurePass(liveRun.setup, liveRun.jobs, passOptions('after')));
+  const reference = liveRun && before && after ? liveReference(liveRun.system, [before, after], liveRun.skipped) : fileReference;
+  const rows = planned.map((p) => {
+    if (p.skip !== undefined) return makeRow(p.kind, p.config, p.skip, reference);
+    const row = measured[runnable.indexOf(p)]!;
+    return makeRow(row.kind, row.config, row.outcome, reference, row.loadavg);
+  });
 
   const run: RunInfo = {
     startedAt,
@@ -290,19 +359,20 @@ async function main(args: readonly string[]): Promise<void> {
     calibration,
     options: { ...options, out },
     backends,
+    reference: reference?.info ?? fileInfo,
   };
-  const merged = merge(out, rows.map((row) => ({ ...row, run: startedAt })), run);
+  const stamped = rows.map((row) => ({ ...row, run: startedAt }));
+  const merged = merge(out, stamped, run);
   const file: ResultsFile = {
     ...run,
     machine: describeMachine(),
-    reference: reference ? { path: reference.path } : { problem },
     runs: merged.runs,
     results: merged.rows,
   };
   writeResults(out, file);
 
   console.log('');
-  printReport(rows, backends, options.format);
+  printReport(stamped, merged.runs, options.format);
   if (options.quick) console.log('\n--quick: tiny batches, one timed step; no ratios (the reference is at other batch sizes).');
   console.log(`\nload average at the end: ${file.loadavgAtEnd.map((l) => l.toFixed(2)).join(' ')}; results: ${out}`);
 }
@@ -331,20 +401,27 @@ function merge(path: string, rows: readonly ResultRow[], run: RunInfo): { rows: 
   return { rows: [...kept, ...rows], runs };
 }
 
-function printReport(rows: readonly ResultRow[], backends: ResultsFile['backends'], format: TableFormat): void {
+/** The tables of rows, each titled with its backend and the reference its rows' runs compared with. */
+function printReport(rows: readonly ResultRow[], runs: readonly RunInfo[], format: TableFormat): void {
+  const backends = runs.flatMap((run) => run.backends);
+  const reference = (row: ResultRow) => describeRunReference(runs.find((run) => run.startedAt === row.run)?.reference);
   // Main tables first, then scaling; backends in the order of BACKEND_NAMES.
   const order = (row: ResultRow) => (row.kind === 'main' ? 0 : 1) * 100 + BACKEND_NAMES.indexOf(row.config.backend) * 10 + row.config.threads;
   const sorted = [...rows].sort((a, b) => order(a) - order(b));
-  const groups = groupBy(sorted, (row) => `${row.kind}|${row.config.backend}|${row.config.threads}|${row.config.dtype}`);
+  // Rows of runs with different references (a results file merges runs) go in separate tables.
+  const groups = groupBy(sorted, (row) => `${row.kind}|${row.config.backend}|${row.config.threads}|${row.config.dtype}|${reference(row)}`);
   for (const [, group] of groups) {
     const { kind, config } = group[0]!;
     const note = backends.find((b) => b.name === config.backend && b.threads === config.threads)?.note ?? '';
     const title = `${kind === 'main' ? 'Benchmark' : 'Scaling'}: ${config.backend}, --threads ${config.threads}, ${config.dtype}`;
-    const subtitle = `backend: ${note}; ratios against the reference's threads_${config.threads}`;
+    const subtitle = [`backend: ${note}`, `reference (${config.threads} thread${config.threads === 1 ? '' : 's'}): ${reference(group[0]!)}`].join(
+      format === 'markdown' ? '  \n' : '\n',
+    );
     console.log(format === 'markdown' ? `### ${title}\n\n${subtitle}\n` : `${title}\n${subtitle}\n`);
     if (kind === 'main') {
       console.log(mainTable(group, format));
       console.log('');
+      if (group.some((row) => row.reference?.peakRssMiB !== undefined)) console.log(`${memoryNote(group)}\n`);
       for (const line of mainTargetLines(group)) console.log(format === 'markdown' ? `- ${line}` : `  ${line}`);
     } else {
       for (const [workload, byWorkload] of groupBy(group, (row) => row.config.workload)) {
@@ -359,12 +436,17 @@ function printReport(rows: readonly ResultRow[], backends: ResultsFile['backends
   }
 }
 
+/** The reference of a run in a results file; files written before it was recorded have none. */
+function describeRunReference(info: ReferenceInfo | undefined): string {
+  return typeof info?.kind === 'string' ? describeReference(info) : 'not recorded by the run that measured these rows';
+}
+
 /** The progress line of a finished configuration. */
 function summarize(row: ResultRow): string {
   const outcome: Outcome = row.outcome;
   if (outcome.status === 'timeout') return `timeout: ${outcome.phase} took more than ${outcome.budgetS} s`;
   if (outcome.status === 'error') return `error: ${outcome.message}`;
-  if (outcome.status === 'skipped') return `skipped: ${outcome.reason}`;
+  if (outcome.status === 'skipped' || outcome.status === 'unavailable') return `${outcome.status}: ${outcome.reason}`;
   const ratio = row.ratio?.median === undefined ? '' : ` (${formatRatio(row.ratio.median)} ref.)`;
   return `median ${formatMs(outcome.medianMs)}${ratio}, min ${formatMs(outcome.minMs)}, peak RSS ${Math.round(outcome.peakRssMiB)} MiB`;
 }

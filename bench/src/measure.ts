@@ -15,7 +15,8 @@ import { fork } from 'node:child_process';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadBackend, describeError, type BackendName } from './backends.js';
-import { makeExtensions, type ExtensionName } from './extensions.js';
+import { isExtensionName, type ConfigurationName } from './configurations.js';
+import { makeExtensions } from './extensions.js';
 import { buildWorkload, type Workload, type WorkloadName } from './workloads.js';
 
 /** One configuration: what to build and how many steps to time. */
@@ -25,7 +26,7 @@ export interface Config {
   readonly dtype: FloatDType;
   readonly workload: WorkloadName;
   readonly batchSize: number;
-  readonly extension: ExtensionName;
+  readonly extension: ConfigurationName;
   readonly warmup: number;
   readonly steps: number;
 }
@@ -60,7 +61,9 @@ export type Outcome =
   | ({ readonly status: 'ok' } & Timing)
   | { readonly status: 'timeout'; readonly budgetS: number; readonly phase: string; readonly completedMs: readonly number[] }
   | { readonly status: 'error'; readonly message: string; readonly completedMs: readonly number[] }
-  | { readonly status: 'skipped'; readonly reason: string };
+  | { readonly status: 'skipped'; readonly reason: string }
+  /** backpack-ts has no such computation (yet): nothing to measure. */
+  | { readonly status: 'unavailable'; readonly reason: string };
 
 /** Messages from the child to the parent. */
 type WorkerMessage =
@@ -222,6 +225,7 @@ export async function runWorker(configs: readonly Config[], send: (message: Work
 }
 
 async function measureHere(config: Config, index: number, send: (message: WorkerMessage) => void): Promise<Timing> {
+  if (!isExtensionName(config.extension)) throw new Error(`${config.extension} is not an extension configuration of backpack-ts`);
   const loaded = await loadBackend(config.backend, config.threads);
   const setupStart = performance.now();
   const workload = buildWorkload(config.workload, { backend: loaded.backend, dtype: config.dtype, batchSize: config.batchSize });

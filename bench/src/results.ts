@@ -8,7 +8,7 @@ import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { arch, cpus, hostname, loadavg, platform, release, totalmem } from 'node:os';
 import type { Config, Outcome } from './measure.js';
-import type { Reference, ReferenceEntry } from './reference.js';
+import { ratiosAgainst, type Ratios, type Reference, type ReferenceEntry, type ReferenceInfo } from './reference.js';
 import { REFERENCE_BATCH } from './workloads.js';
 
 export interface ResultRow {
@@ -17,8 +17,8 @@ export interface ResultRow {
   readonly outcome: Outcome;
   /** The reference's entry for the same workload and thread count, when N is the reference's. */
   readonly reference?: ReferenceEntry;
-  /** ours / reference, when both exist. */
-  readonly ratio?: { readonly median?: number; readonly min?: number };
+  /** ours / reference (times and peak RSS), when both exist. */
+  readonly ratio?: Ratios;
   /** 1-, 5- and 15-minute load averages when the configuration ended. */
   readonly loadavg: readonly number[];
   /** `startedAt` of the run that measured it (see `runs` in the file). */
@@ -35,28 +35,34 @@ export interface RunInfo {
   readonly calibration?: { readonly product: string; readonly dtype: string; readonly gflops: number };
   readonly options: Record<string, unknown>;
   readonly backends: ResultsFile['backends'];
+  /** What its ratios divide by (absent in files written before it was recorded). */
+  readonly reference?: ReferenceInfo;
 }
 
-/** Pairs an outcome with the reference (same thread count; only at the reference's batch size). */
-export function makeRow(kind: ResultRow['kind'], config: Config, outcome: Outcome, reference: Reference | undefined): ResultRow {
+/**
+ * Pairs an outcome with the reference (same thread count; only at the
+ * reference's batch size); `at` is the load average when the configuration
+ * ended (default: now).
+ */
+export function makeRow(
+  kind: ResultRow['kind'],
+  config: Config,
+  outcome: Outcome,
+  reference: Reference | undefined,
+  at: readonly number[] = loadavg().map(round2),
+): ResultRow {
   const entry =
     config.batchSize === REFERENCE_BATCH[config.workload]
       ? reference?.entry(config.threads, config.workload, config.extension)
       : undefined;
-  let ratio: ResultRow['ratio'];
-  if (entry !== undefined && outcome.status === 'ok') {
-    ratio = {
-      ...(entry.medianMs === undefined ? {} : { median: outcome.medianMs / entry.medianMs }),
-      ...(entry.minMs === undefined ? {} : { min: outcome.minMs / entry.minMs }),
-    };
-  }
+  const ratio = entry !== undefined && outcome.status === 'ok' ? ratiosAgainst(outcome, entry) : undefined;
   return {
     kind,
     config,
     outcome,
     ...(entry === undefined ? {} : { reference: entry }),
     ...(ratio === undefined ? {} : { ratio }),
-    loadavg: loadavg().map(round2),
+    loadavg: at,
   };
 }
 
@@ -96,7 +102,8 @@ export interface ResultsFile {
   readonly options: Record<string, unknown>;
   /** Pure TypeScript GEMM throughput at the start of the run. */
   readonly calibration?: { readonly product: string; readonly dtype: string; readonly gflops: number };
-  readonly reference: { readonly path?: string; readonly problem?: string };
+  /** The latest run's reference. */
+  readonly reference?: ReferenceInfo;
   readonly backends: readonly { readonly name: string; readonly threads: number; readonly loaded: boolean; readonly note?: string; readonly reason?: string }[];
   /** Every run whose rows are in `results` (the fields above are the latest run's). */
   readonly runs?: readonly RunInfo[];

@@ -1,11 +1,13 @@
 /**
  * The tables of a run, as aligned text for the terminal or as Markdown for
  * docs/PERFORMANCE.md: times with the ratio ours/reference next to each
- * figure (same workload, batch size and thread count), peak RSS, and the
- * scaling in N.
+ * figure (same workload, batch size and thread count), the reference's own
+ * time, peak RSS, notes, and the scaling in N.
  */
+import { CONFIGURATION_LABELS, CONFIGURATION_NAMES } from './configurations.js';
 import { EXTENSION_LABELS, EXTENSION_NAMES, type ExtensionName } from './extensions.js';
 import { formatMs } from './progress.js';
+import { DRIFT_LIMIT } from './reference.js';
 import type { ResultRow } from './results.js';
 import { WORKLOAD_NAMES, type WorkloadName } from './workloads.js';
 
@@ -22,7 +24,7 @@ function timeCell(row: ResultRow, which: 'medianMs' | 'minMs'): string {
   const { outcome } = row;
   if (outcome.status === 'ok') return formatMs(outcome[which]);
   if (outcome.status === 'timeout') return `timeout >${outcome.budgetS} s`;
-  return outcome.status;
+  return outcome.status === 'unavailable' ? 'n/a' : outcome.status;
 }
 
 function ratioCell(row: ResultRow, which: 'median' | 'min'): string {
@@ -30,6 +32,7 @@ function ratioCell(row: ResultRow, which: 'median' | 'min'): string {
   if (row.outcome.status !== 'ok') return '';
   if (row.reference === undefined) return 'no ref.';
   if (row.reference.skipped !== undefined) return 'ref. skipped';
+  if (row.reference.error !== undefined) return 'ref. failed';
   return formatRatio(row.ratio?.[which]);
 }
 
@@ -40,26 +43,59 @@ function timeoutRatio(row: ResultRow, which: 'median' | 'min'): number | undefin
   return referenceMs === undefined ? undefined : (row.outcome.budgetS * 1000) / referenceMs;
 }
 
-function rssCell(row: ResultRow): string {
-  return row.outcome.status === 'ok' ? `${Math.round(row.outcome.peakRssMiB)} MiB` : '';
+function formatMiB(mib: number | undefined): string {
+  return mib === undefined ? '' : `${Math.round(mib)} MiB`;
+}
+
+/** Why a row has no figure or no ratio, or what to keep in mind reading it. */
+function notesCell(row: ResultRow): string {
+  const notes: string[] = [];
+  if (row.outcome.status === 'unavailable' || row.outcome.status === 'skipped') notes.push(row.outcome.reason);
+  if (row.outcome.status === 'error') notes.push(`error: ${row.outcome.message}`);
+  const reference = row.reference;
+  if (reference?.skipped !== undefined) notes.push(`reference skipped: ${reference.skipped}`);
+  if (reference?.error !== undefined) notes.push(`reference failed: ${reference.error}`);
+  const runs = reference?.runs ?? [];
+  const failed = runs.flatMap((run) => (run.status === 'error' ? [run.message] : []));
+  if (reference?.error === undefined && failed.length > 0) notes.push(`${failed.length} of ${runs.length} reference runs failed: ${failed[0]}`);
+  if (reference?.drift !== undefined && reference.drift > DRIFT_LIMIT) {
+    const medians = runs.map((run) => (run.status === 'ok' ? formatMs(run.medianMs) : 'failed')).join(' / ');
+    notes.push(`reference drift ${formatRatio(reference.drift)} (medians ${medians}, before / after ours)`);
+  }
+  return notes.join('; ');
 }
 
 /** The main table of one backend at one thread count. */
 export function mainTable(rows: readonly ResultRow[], format: TableFormat): string {
-  const headers = ['workload', 'N', 'extension', 'median', 'x ref', 'min', 'x ref', 'CPU', 'x ref', 'peak RSS'];
+  const headers = ['workload', 'N', 'configuration', 'median', 'x ref', 'min', 'x ref', 'CPU', 'x ref', 'peak RSS', 'x ref', 'ref. median', 'ref. RSS', 'notes'];
   const body = sortRows(rows).map((row) => [
     row.config.workload,
     String(row.config.batchSize),
-    EXTENSION_LABELS[row.config.extension],
+    CONFIGURATION_LABELS[row.config.extension],
     timeCell(row, 'medianMs'),
     ratioCell(row, 'median'),
     timeCell(row, 'minMs'),
     ratioCell(row, 'min'),
     row.outcome.status === 'ok' && row.outcome.medianCpuMs !== undefined ? formatMs(row.outcome.medianCpuMs) : '',
     row.outcome.status === 'ok' && row.reference?.medianMs !== undefined ? formatRatio(row.outcome.medianCpuMs / row.reference.medianMs) : '',
-    rssCell(row),
+    formatMiB(row.outcome.status === 'ok' ? row.outcome.peakRssMiB : undefined),
+    row.outcome.status === 'ok' && row.reference?.peakRssMiB !== undefined ? formatRatio(row.ratio?.peakRss) : '',
+    row.reference?.medianMs === undefined ? '' : formatMs(row.reference.medianMs),
+    formatMiB(row.reference?.peakRssMiB),
+    notesCell(row),
   ]);
-  return render(headers, body, ['l', 'r', 'l', 'r', 'r', 'r', 'r', 'r', 'r', 'r'], format);
+  return render(headers, body, ['l', 'r', 'l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'l'], format);
+}
+
+/** What the memory columns of a main table compare, with our baseline before the first step. */
+export function memoryNote(rows: readonly ResultRow[]): string {
+  const baselines = rows.flatMap((row) => (row.outcome.status === 'ok' ? [row.outcome.baselineRssMiB] : []));
+  const [low, high] = [Math.round(Math.min(...baselines)), Math.round(Math.max(...baselines))];
+  const ours = baselines.length === 0 ? 'Node + tsx + the backend' : `Node + tsx + the backend, ${low === high ? low : `${low}-${high}`} MiB before the first step`;
+  return (
+    `peak RSS and ref. RSS are both whole-process peak RSS of a process that ran only that configuration ` +
+    `(ours: ${ours}; the reference: Python + torch + BackPACK), so the memory "x ref" includes the two runtimes' different baselines.`
+  );
 }
 
 /** The scaling table of one backend, thread count and workload: median per N and t(1024)/t(512). */
@@ -111,7 +147,7 @@ function sortRows(rows: readonly ResultRow[]): ResultRow[] {
     (a, b) =>
       workloadOrder(a.config.workload) - workloadOrder(b.config.workload) ||
       a.config.batchSize - b.config.batchSize ||
-      EXTENSION_NAMES.indexOf(a.config.extension) - EXTENSION_NAMES.indexOf(b.config.extension),
+      CONFIGURATION_NAMES.indexOf(a.config.extension) - CONFIGURATION_NAMES.indexOf(b.config.extension),
   );
 }
 

@@ -1,0 +1,34 @@
+/**
+ * The rows of the main table: the extension configurations of `extensions.ts`
+ * and the reference's two Hessian-free products (`GGNVP`, `HVP`, named as in
+ * its JSON). backpack-ts has no such products yet, so their rows show the
+ * reference's time and why ours is missing, and nothing is measured for them.
+ */
+import { EXTENSION_LABELS, EXTENSION_NAMES, type ExtensionName } from './extensions.js';
+
+export const PRODUCT_NAMES = ['GGNVP', 'HVP'] as const;
+export type ProductName = (typeof PRODUCT_NAMES)[number];
+
+export type ConfigurationName = ExtensionName | ProductName;
+export const CONFIGURATION_NAMES: readonly ConfigurationName[] = [...EXTENSION_NAMES, ...PRODUCT_NAMES];
+
+/** How each configuration is shown in the table. */
+export const CONFIGURATION_LABELS: Readonly<Record<ConfigurationName, string>> = {
+  ...EXTENSION_LABELS,
+  GGNVP: 'GGN-vector product',
+  HVP: 'Hessian-vector product',
+};
+
+/** Why backpack-ts cannot be measured on a configuration. */
+export const NOT_AVAILABLE: Readonly<Record<ProductName, string>> = {
+  GGNVP: 'not available in backpack-ts yet: no GGN-vector product',
+  HVP: 'not available in backpack-ts yet: no Hessian-vector product',
+};
+
+/** Configurations the reference has no figure for (BackPACK times each first-order extension alone). */
+export const WITHOUT_REFERENCE: readonly ConfigurationName[] = ['FirstOrder'];
+
+/** Whether a configuration is one of backpack-ts's extension configurations (and so can be measured). */
+export function isExtensionName(name: ConfigurationName): name is ExtensionName {
+  return (EXTENSION_NAMES as readonly string[]).includes(name);
+}
