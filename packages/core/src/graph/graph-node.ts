@@ -14,13 +14,21 @@ export class GraphNode {
   readonly id = nextNodeId++;
   /** Set once a backward pass has used this node. */
   consumed = false;
+  /**
+   * The version of each of the module's own parameters (by local name) when
+   * the call was recorded: the derivatives read the parameters' current
+   * values, so `backward()` refuses if one was replaced since.
+   */
+  readonly parameterVersions: ReadonlyMap<string, number>;
 
   constructor(
     readonly module: LeafModule,
     readonly inputs: readonly Tensor[],
     readonly output: Tensor,
     readonly saved: Readonly<Record<string, Tensor>>,
-  ) {}
+  ) {
+    this.parameterVersions = new Map(module.ownNamedParameters().map(([name, parameter]) => [name, parameter.version]));
+  }
 
   /** The first input (the module's main input), `[N, ...]`. */
   get input(): Tensor {
