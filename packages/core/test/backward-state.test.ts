@@ -3,16 +3,21 @@
  * longer matches the model (a parameter replaced, a recorded tensor
  * disposed) or whose results could not be stored (a disposed or mismatched
  * `.grad`): after each refusal every parameter's `.grad` and extension field
- * is the same tensor with the same values as before.
+ * is the same tensor with the same values as before. Calls that would
+ * silently compute nothing (a model that was not extended, an async
+ * `backpack()` callback) are errors.
  */
 import { describe, expect, it } from 'vitest';
 import {
   CrossEntropyLoss,
+  Flatten,
+  ReLU,
   Sequential,
   Tanh,
   add,
   backpack,
   extend,
+  mul,
   reshape,
   tidy,
   type Extension,
@@ -157,5 +162,61 @@ describe('a .grad the new gradient cannot be added to', () => {
     expect(() => recorded.backward({ extensions: [gradCopy] })).toThrow(/is float32 \[3, 5\] on 'cpu', but the gradient to add is float64 \[3, 5\]/);
     parameters[2]!.grad = before[2]!.grad;
     expect(results(parameters)).toEqual(before);
+  });
+});
+
+describe('a pass that would reach no parameter', () => {
+  const notExtended =
+    "backward(): the input of CrossEntropyLoss (shape [6, 3]) was not produced by an extended module, so no parameter would get a gradient; " +
+    'call extend(model) before the forward pass (ops applied to tensors outside modules are not recorded)';
+
+  it('a model not passed through extend() with an extended loss: refused, saying to call extend(model)', () => {
+    const { lossFunction, input, target } = problem();
+    const model = new Sequential(linear(4, 5, 1), new Tanh(), linear(5, 3, 2));
+    expect(() => lossFunction.forward(model.forward(input), target).backward()).toThrow(notExtended);
+    expect(model.parameters().every((p) => p.grad === undefined)).toBe(true);
+  });
+
+  it('an op between the model and the loss, which no module records', () => {
+    const { model, lossFunction, input, target } = problem();
+    expect(() => lossFunction.forward(mul(model.forward(input), 2), target).backward()).toThrow(notExtended);
+    expect(model.parameters().every((p) => p.grad === undefined)).toBe(true);
+  });
+
+  it('an extended model without parameters', () => {
+    const { lossFunction, target } = problem();
+    const model = extend(new Sequential(new Flatten(), new ReLU()));
+    expect(() => lossFunction.forward(model.forward(randomTensor([6, 3, 1], 3)), target).backward()).toThrow(
+      "backward(): no module upstream of CrossEntropyLoss has parameters, so there is nothing to differentiate",
+    );
+  });
+});
+
+describe('backpack() with an async callback', () => {
+  it('throws, saying the callback must be synchronous, and leaves no extension active', async () => {
+    const { model, loss } = problem();
+    const recorded = loss();
+    let resume: () => void = () => undefined;
+    const later = new Promise<void>((resolve) => (resume = resolve));
+    const callback = async () => {
+      await later;
+      recorded.backward();
+    };
+    expect(() => backpack([gradCopy], callback)).toThrow(
+      'backpack(): the callback returned a Promise, but it must be synchronous: the extensions are active only until it returns, ' +
+        'so a backward() after an await would compute none of them; call loss.backward() directly inside the callback',
+    );
+    // The backward pass after the await runs without the extension: the context was closed.
+    resume();
+    await later;
+    await Promise.resolve();
+    for (const parameter of model.parameters()) {
+      expect(parameter.grad).toBeDefined();
+      expect(field(parameter)).toBeUndefined();
+    }
+  });
+
+  it('a rejecting callback gives the same error and no unhandled rejection', () => {
+    expect(() => backpack([gradCopy], () => Promise.reject(new Error('inside')))).toThrow(/the callback returned a Promise/);
   });
 });
