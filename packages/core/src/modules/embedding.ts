@@ -31,6 +31,11 @@ export interface EmbeddingOptions {
  * one-hot. Memory: the one-hot matrix has `numEmbeddings` entries per index
  * position (`N × positions × numEmbeddings`) and is kept on the graph node.
  * Indices are not differentiable: gradients stop here.
+ *
+ * `forward` reads the indices back once to check them: one outside
+ * `[0, numEmbeddings)` (negative included) is an error naming the module, the
+ * index, its position and the range, where the one-hot lookup would silently
+ * give a zero row. Index tensors are small, so the read-back costs little.
  */
 export class Embedding extends LeafModule {
   readonly typeName = 'Embedding';
