@@ -1,7 +1,7 @@
 import type { Parameter } from '../modules/parameter.js';
 import { formatShape } from '../tensor/shape.js';
 import type { Tensor } from '../tensor/tensor.js';
-import type { GraphNode } from './graph-node.js';
+import type { GraphNode } from '../modules/leaf-module.js';
 
 /**
  * The part of the recorded graph a loss's gradient flows through, in the order the backward

@@ -1,4 +1,4 @@
-import type { Extension, ExtensionPass, Quantity } from '../extensions/extension.js';
+import type { Extension, ExtensionHook, ExtensionPass, Quantity } from './extension.js';
 import type { Parameter } from '../modules/parameter.js';
 import { add } from '../ops/elementwise.js';
 import { fullLike } from '../ops/create.js';
@@ -7,9 +7,19 @@ import { keep, tidy } from '../tensor/scope.js';
 import { formatShape, shapesEqual } from '../tensor/shape.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { installBackwardRunner, type BackwardOptions } from '../tensor/tensor.js';
-import type { GraphNode } from './graph-node.js';
-import { RecordedGraph } from './recorded-graph.js';
-import { activeBackpackOptions } from '../extensions/backpack.js';
+import type { GraphNode } from '../modules/leaf-module.js';
+import { RecordedGraph } from '../graph/recorded-graph.js';
+import { activeBackpackOptions } from './backpack.js';
+
+// The options of Tensor.backward, declared here because the tensor layer names no extension type.
+declare module '../tensor/tensor.js' {
+  interface BackwardOptions {
+    /** Extensions to run during this backward pass (see `backpack`). */
+    readonly extensions?: readonly Extension[];
+    /** Called after the extensions of each module ran (BackPACK's `extension_hook`). */
+    readonly extensionHook?: ExtensionHook;
+  }
+}
 
 /** `mat` with a leading vector dimension of 1 (`[N, ...] -> [1, N, ...]`), the form derivatives take. */
 function asMatrix(gradient: Tensor): Tensor {
