@@ -10,8 +10,8 @@ export { matmulDims, type MatmulDims } from './backend/matmul-dims.js';
 
 export { Tensor, type BackwardOptions } from './tensor/tensor.js';
 export { tidy, keep } from './tensor/scope.js';
-export { Generator } from './tensor/random.js';
-export { defaultGenerator, manualSeed } from './tensor/default-generator.js';
+export { Generator } from './ops/random.js';
+export { defaultGenerator, manualSeed } from './ops/default-generator.js';
 export { sizeOf, formatShape, shapesEqual, broadcastShapes } from './tensor/shape.js';
 export * from './ops/index.js';
 
@@ -56,10 +56,10 @@ export { CrossEntropyLoss } from './losses/cross-entropy-loss.js';
 export { MSELoss } from './losses/mse-loss.js';
 export { BCEWithLogitsLoss } from './losses/bce-with-logits-loss.js';
 
-export { GraphNode } from './graph/graph-node.js';
+export { GraphNode } from './modules/leaf-module.js';
 export { RecordedGraph } from './graph/recorded-graph.js';
 export { extend } from './graph/extend.js';
-export { runBackward } from './graph/backward-engine.js';
+export { runBackward } from './extensions/backward-engine.js';
 
 export type { Extension, ExtensionPass, ExtensionHook, Quantity } from './extensions/extension.js';
 export { RuleRegistry, UnsupportedModuleError, type ModuleClass } from './extensions/rule-registry.js';

@@ -17,6 +17,7 @@ export function activeBackpackOptions(): BackpackOptions | undefined {
  * Runs `fn` (typically `() => loss.backward()`) with `extensions` active: the
  * backward pass computes their quantities alongside `.grad`, as BackPACK's
  * `with backpack(...)`. An optional hook runs after each module's extensions.
+ * `fn` must be synchronous: one returning a Promise is an error.
  *
  * ```ts
  * backpack([new BatchGrad(), new Variance()], () => loss.backward());
@@ -29,9 +30,23 @@ export function backpack<T>(
   options: { extensionHook?: ExtensionHook } = {},
 ): T {
   stack.push({ extensions, ...options });
+  let result: T;
   try {
-    return fn();
+    result = fn();
   } finally {
     stack.pop();
   }
+  if (isThenable(result)) {
+    // This error reports the misuse; a later rejection of the promise would only repeat it as an unhandled rejection.
+    result.then(undefined, () => undefined);
+    throw new TypeError(
+      'backpack(): the callback returned a Promise, but it must be synchronous: the extensions are active only until it returns, ' +
+        'so a backward() after an await would compute none of them; call loss.backward() directly inside the callback',
+    );
+  }
+  return result;
+}
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return typeof (value as { then?: unknown } | null | undefined)?.then === 'function';
 }

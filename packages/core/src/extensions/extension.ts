@@ -1,4 +1,4 @@
-import type { GraphNode } from '../graph/graph-node.js';
+import type { GraphNode } from '../modules/leaf-module.js';
 import type { RecordedGraph } from '../graph/recorded-graph.js';
 import type { LeafModule } from '../modules/leaf-module.js';
 import type { Parameter } from '../modules/parameter.js';

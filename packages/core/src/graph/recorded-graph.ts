@@ -1,7 +1,7 @@
 import type { Parameter } from '../modules/parameter.js';
 import { formatShape } from '../tensor/shape.js';
 import type { Tensor } from '../tensor/tensor.js';
-import type { GraphNode } from './graph-node.js';
+import type { GraphNode } from '../modules/leaf-module.js';
 
 /**
  * The part of the recorded graph a loss's gradient flows through, in the order the backward
@@ -44,6 +44,7 @@ export class RecordedGraph {
     for (const node of this.nodes) {
       for (const [, parameter] of node.module.ownNamedParameters()) uses.set(parameter, (uses.get(parameter) ?? 0) + 1);
     }
+    if (uses.size === 0) throw new Error(noParameterReached(root));
     this.parameterUses = uses;
   }
 
@@ -56,6 +57,22 @@ export class RecordedGraph {
   needsGradient(tensor: Tensor): boolean {
     return tensor.producer !== undefined && this.upstreamOfParameters.has(tensor.producer);
   }
+}
+
+/**
+ * Why a pass from `root` would reach no parameter: PyTorch refuses a loss that
+ * requires no gradient, and silently storing nothing hides a missing `extend()`.
+ */
+function noParameterReached(root: GraphNode): string {
+  const inputs = root.module.differentiableInputs(root).map((i) => root.inputs[i]!);
+  if (inputs.every((input) => input.producer === undefined)) {
+    const shapes = inputs.map((input) => formatShape(input.shape)).join(', ');
+    return (
+      `backward(): the input of ${root.module.describe()} (shape ${shapes}) was not produced by an extended module, so no parameter would get a gradient; ` +
+      'call extend(model) before the forward pass (ops applied to tensors outside modules are not recorded)'
+    );
+  }
+  return `backward(): no module upstream of ${root.module.describe()} has parameters, so there is nothing to differentiate`;
 }
 
 /** The nodes that have a parameter themselves or upstream through a differentiable input. */

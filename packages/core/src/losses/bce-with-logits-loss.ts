@@ -1,9 +1,9 @@
-import type { GraphNode } from '../graph/graph-node.js';
+import type { GraphNode } from '../modules/leaf-module.js';
 import { eye } from '../ops/create.js';
 import { greater, mul, sigmoid, softplus, sqrt, square, sub } from '../ops/elementwise.js';
 import { reshape } from '../ops/layout.js';
 import { sum } from '../ops/reduce.js';
-import type { Generator } from '../tensor/random.js';
+import type { Generator } from '../ops/random.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { diagonalSqrtHessian } from './loss-hessian.js';
 import { expectSameShape, LossModule } from './loss-module.js';

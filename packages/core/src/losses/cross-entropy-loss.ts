@@ -1,12 +1,12 @@
 import type { FloatDType } from '../backend/backend.js';
-import type { GraphNode } from '../graph/graph-node.js';
+import type { GraphNode } from '../modules/leaf-module.js';
 import { eye } from '../ops/create.js';
 import { add, equal, exp, log, mul, neg, sqrt, sub } from '../ops/elementwise.js';
 import { einsum } from '../ops/einsum.js';
 import { reshape } from '../ops/layout.js';
 import { logSoftmax, oneHot } from '../ops/nn.js';
 import { max, sum } from '../ops/reduce.js';
-import type { Generator } from '../tensor/random.js';
+import type { Generator } from '../ops/random.js';
 import { formatShape } from '../tensor/shape.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { LossModule } from './loss-module.js';

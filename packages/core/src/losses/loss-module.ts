@@ -1,5 +1,5 @@
-import type { GraphNode } from '../graph/graph-node.js';
-import type { Generator } from '../tensor/random.js';
+import type { GraphNode } from '../modules/leaf-module.js';
+import type { Generator } from '../ops/random.js';
 import { mul } from '../ops/elementwise.js';
 import { reshape } from '../ops/layout.js';
 import { formatShape } from '../tensor/shape.js';

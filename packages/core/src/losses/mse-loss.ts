@@ -1,8 +1,8 @@
-import type { GraphNode } from '../graph/graph-node.js';
+import type { GraphNode } from '../modules/leaf-module.js';
 import { eye } from '../ops/create.js';
 import { mul, square, sub } from '../ops/elementwise.js';
 import { sum } from '../ops/reduce.js';
-import type { Generator } from '../tensor/random.js';
+import type { Generator } from '../ops/random.js';
 import { sizeOf } from '../tensor/shape.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { constantSqrtHessian } from './loss-hessian.js';

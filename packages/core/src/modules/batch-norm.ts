@@ -1,5 +1,5 @@
 import type { Backend, FloatDType } from '../backend/backend.js';
-import type { GraphNode } from '../graph/graph-node.js';
+import type { GraphNode } from './leaf-module.js';
 import { fullLike, ones, zeros } from '../ops/create.js';
 import { add, mul, reciprocal, sqrt, square, sub } from '../ops/elementwise.js';
 import { reshape } from '../ops/layout.js';

@@ -3,16 +3,16 @@
  * base class with their geometry and parameters, and the contraction over
  * window positions behind their weight derivatives.
  */
-import type { GraphNode } from '../graph/graph-node.js';
+import type { GraphNode } from './leaf-module.js';
 import { einsum } from '../ops/einsum.js';
 import { concat, reshape, slice, transpose } from '../ops/layout.js';
 import { sum } from '../ops/reduce.js';
-import { defaultGenerator } from '../tensor/default-generator.js';
+import { defaultGenerator } from '../ops/default-generator.js';
 import { tidy } from '../tensor/scope.js';
 import { formatShape, sizeOf } from '../tensor/shape.js';
 import type { Tensor } from '../tensor/tensor.js';
 import type { Backend, FloatDType, WindowGeometry } from '../backend/backend.js';
-import type { Generator } from '../tensor/random.js';
+import type { Generator } from '../ops/random.js';
 import { LeafModule } from './leaf-module.js';
 import type { Module } from './module.js';
 import type { Parameter } from './parameter.js';

@@ -1,4 +1,4 @@
-import type { GraphNode } from '../graph/graph-node.js';
+import type { GraphNode } from './leaf-module.js';
 import { add } from '../ops/elementwise.js';
 import { reshape } from '../ops/layout.js';
 import { matmul } from '../ops/matmul.js';

@@ -1,8 +1,8 @@
-import type { GraphNode } from '../graph/graph-node.js';
+import type { GraphNode } from './leaf-module.js';
 import { greaterEqual, mul } from '../ops/elementwise.js';
 import { reshape } from '../ops/layout.js';
-import { defaultGenerator } from '../tensor/default-generator.js';
-import type { Generator } from '../tensor/random.js';
+import { defaultGenerator } from '../ops/default-generator.js';
+import type { Generator } from '../ops/random.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { expectFloatInput, expectInputCount } from './input-checks.js';
 import { LeafModule } from './leaf-module.js';

@@ -1,4 +1,4 @@
-import type { GraphNode } from '../graph/graph-node.js';
+import type { GraphNode } from './leaf-module.js';
 import { mul } from '../ops/elementwise.js';
 import { einsum } from '../ops/einsum.js';
 import { reshape } from '../ops/layout.js';

@@ -1,11 +1,11 @@
 import type { Backend, FloatDType } from '../backend/backend.js';
-import type { GraphNode } from '../graph/graph-node.js';
+import type { GraphNode } from './leaf-module.js';
 import { einsum } from '../ops/einsum.js';
 import { reshape } from '../ops/layout.js';
 import { matmul } from '../ops/matmul.js';
 import { oneHot } from '../ops/nn.js';
-import { defaultGenerator } from '../tensor/default-generator.js';
-import type { Generator } from '../tensor/random.js';
+import { defaultGenerator } from '../ops/default-generator.js';
+import type { Generator } from '../ops/random.js';
 import { formatShape, sizeOf } from '../tensor/shape.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { expectInputCount } from './input-checks.js';
@@ -31,6 +31,11 @@ export interface EmbeddingOptions {
  * one-hot. Memory: the one-hot matrix has `numEmbeddings` entries per index
  * position (`N × positions × numEmbeddings`) and is kept on the graph node.
  * Indices are not differentiable: gradients stop here.
+ *
+ * `forward` reads the indices back once to check them: one outside
+ * `[0, numEmbeddings)` (negative included) is an error naming the module, the
+ * index, its position and the range, where the one-hot lookup would silently
+ * give a zero row. Index tensors are small, so the read-back costs little.
  */
 export class Embedding extends LeafModule {
   readonly typeName = 'Embedding';

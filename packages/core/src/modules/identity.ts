@@ -1,4 +1,4 @@
-import type { GraphNode } from '../graph/graph-node.js';
+import type { GraphNode } from './leaf-module.js';
 import { reshape } from '../ops/layout.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { expectInputCount } from './input-checks.js';

@@ -1,4 +1,3 @@
-import { GraphNode } from '../graph/graph-node.js';
 import { mean } from '../ops/reduce.js';
 import { ones } from '../ops/create.js';
 import { mul } from '../ops/elementwise.js';
@@ -10,7 +9,9 @@ import { Module } from './module.js';
 /**
  * A module with known derivatives: the unit the backward engine and the
  * extensions work with (Linear, ReLU, a loss, ...). Containers are plain
- * `Module`s whose `forward` calls leaf modules.
+ * `Module`s whose `forward` calls leaf modules. An extended one records each
+ * call as a {@link GraphNode} (defined below: a leaf module's derivatives take
+ * its recorded calls, and a recorded call holds its module).
  *
  * Subclasses implement `compute` (the forward math) and the derivatives.
  * Derivative methods take a matrix with a leading "vector" dimension V:
@@ -104,5 +105,54 @@ export abstract class LeafModule extends Module {
    */
   residualHessianDiagonal(_node: GraphNode, _gradOutput: Tensor): Tensor | undefined {
     return undefined;
+  }
+}
+
+let nextNodeId = 0;
+
+/**
+ * One recorded application of a leaf module: what went in, what came out, and
+ * whatever the module saved for its derivatives (e.g. a dropout mask).
+ * Tensors point back at the node that produced them (`tensor.producer`), which
+ * makes the recorded graph a DAG that the backward engine walks.
+ */
+export class GraphNode {
+  /** Creation order; later nodes were recorded later. */
+  readonly id = nextNodeId++;
+  /** Set once a backward pass has used this node. */
+  consumed = false;
+  /**
+   * The version of each of the module's own parameters (by local name) when
+   * the call was recorded: the derivatives read the parameters' current
+   * values, so `backward()` refuses if one was replaced since.
+   */
+  readonly parameterVersions: ReadonlyMap<string, number>;
+
+  constructor(
+    readonly module: LeafModule,
+    readonly inputs: readonly Tensor[],
+    readonly output: Tensor,
+    readonly saved: Readonly<Record<string, Tensor>>,
+  ) {
+    this.parameterVersions = new Map(module.ownNamedParameters().map(([name, parameter]) => [name, parameter.version]));
+  }
+
+  /** The first input (the module's main input), `[N, ...]`. */
+  get input(): Tensor {
+    return this.inputs[0]!;
+  }
+
+  /** Batch size: the leading dimension of the first input. */
+  get batchSize(): number {
+    return this.input.shape[0] ?? 1;
+  }
+}
+
+// The tensor layer names no graph type: the field that links a tensor to the
+// call that produced it is declared here, where GraphNode is.
+declare module '../tensor/tensor.js' {
+  interface Tensor {
+    /** The node of the recorded graph that produced this tensor (set by extended modules). */
+    producer: GraphNode | undefined;
   }
 }

@@ -1,12 +1,12 @@
-import type { GraphNode } from '../graph/graph-node.js';
+import type { GraphNode } from './leaf-module.js';
 import type { Backend, FloatDType } from '../backend/backend.js';
 import { add } from '../ops/elementwise.js';
 import { einsum } from '../ops/einsum.js';
 import { reshape } from '../ops/layout.js';
 import { matmul } from '../ops/matmul.js';
 import { sum } from '../ops/reduce.js';
-import { defaultGenerator } from '../tensor/default-generator.js';
-import type { Generator } from '../tensor/random.js';
+import { defaultGenerator } from '../ops/default-generator.js';
+import type { Generator } from '../ops/random.js';
 import { formatShape, sizeOf } from '../tensor/shape.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { LeafModule } from './leaf-module.js';

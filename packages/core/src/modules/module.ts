@@ -131,6 +131,8 @@ export abstract class Module {
    * must match; nothing is changed unless all do. The module holds the given
    * tensors from then on; the replaced ones are not disposed (they may be
    * shared), so on backends with manual memory dispose them yourself.
+   * Each replaced parameter's `version` increments, so a forward pass
+   * recorded before the call is refused by `backward()`.
    */
   loadStateDict(state: Readonly<Record<string, Tensor>>): void {
     const parameters = new Map(this.namedParameters());

@@ -14,13 +14,34 @@ import type { Tensor } from '../tensor/tensor.js';
  * ```
  */
 export interface Parameter {
-  /** The current value. Replace it (never mutate the tensor) to update the parameter. */
+  /** The current value. Replace it (never mutate the tensor) to update the parameter; each replacement increments `version`. */
   data: Tensor;
   /** Gradient of the loss, accumulated over backward passes as in PyTorch; reset with `zeroGrad()`. */
   grad: Tensor | undefined;
+  /**
+   * How many times `data` was replaced (PyTorch's version counter). A forward
+   * pass records it, and `backward()` refuses a pass recorded before a
+   * replacement (e.g. `loadStateDict`, an optimizer step), whose gradient
+   * would match neither the old value nor the new one.
+   */
+  readonly version: number;
 }
 
-/** Creates a parameter holding `data`. */
+/** Creates a parameter holding `data`, at version 0. */
 export function createParameter(data: Tensor): Parameter {
-  return { data, grad: undefined };
+  let current = data;
+  let version = 0;
+  return {
+    get data(): Tensor {
+      return current;
+    },
+    set data(value: Tensor) {
+      current = value;
+      version += 1;
+    },
+    get version(): number {
+      return version;
+    },
+    grad: undefined,
+  };
 }

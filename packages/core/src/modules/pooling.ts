@@ -1,5 +1,5 @@
 import type { WindowGeometry } from '../backend/backend.js';
-import type { GraphNode } from '../graph/graph-node.js';
+import type { GraphNode } from './leaf-module.js';
 import { fullLike, ones, tensor } from '../ops/create.js';
 import { div, mul } from '../ops/elementwise.js';
 import { einsum } from '../ops/einsum.js';

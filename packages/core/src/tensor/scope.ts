@@ -1,18 +1,13 @@
-import type { Tensor } from './tensor.js';
+import { openScopes, type Tensor } from './tensor.js';
 
-/**
+/*
  * Memory scopes for backends with manual memory (tfjs, onnxruntime).
  *
- * Every tensor created while a scope is open is tracked by it; closing the
- * scope disposes all of them except those returned or explicitly kept. On
+ * Every tensor created while a scope is open is tracked by it (the Tensor
+ * constructor adds it to the innermost of `openScopes`); closing the scope
+ * disposes all of them except those returned or explicitly kept. On
  * garbage-collected backends this costs a little bookkeeping and nothing else.
  */
-const openScopes: Set<Tensor>[] = [];
-
-/** Called by the Tensor constructor. */
-export function trackTensor(tensor: Tensor): void {
-  openScopes[openScopes.length - 1]?.add(tensor);
-}
 
 /** Removes a tensor from every open scope, so no scope disposes it. */
 export function keep<T extends Tensor>(tensor: T): T {

@@ -1,24 +1,32 @@
 import type { Backend, DataArray, DType, Shape } from '../backend/backend.js';
-import type { Extension, ExtensionHook } from '../extensions/extension.js';
-import type { GraphNode } from '../graph/graph-node.js';
 import { formatShape, sizeOf } from './shape.js';
-import { trackTensor } from './scope.js';
 
-/** Options of {@link Tensor.backward}; set by `backpack()` or passed directly. */
-export interface BackwardOptions {
-  /** Extensions to run during this backward pass (see `backpack`). */
-  readonly extensions?: readonly Extension[];
-  /** Called after the extensions of each module ran (BackPACK's `extension_hook`). */
-  readonly extensionHook?: ExtensionHook;
-}
+/**
+ * Options of {@link Tensor.backward}. The fields (`extensions`,
+ * `extensionHook`) are declared where extensions are defined
+ * (`extensions/backward-engine.ts`, by declaration merging), so that this
+ * lowest layer names no type of a higher one.
+ */
+export interface BackwardOptions {}
 
 type BackwardRunner = (loss: Tensor, options: BackwardOptions) => void;
 let runBackward: BackwardRunner | undefined;
 
-/** Installed by the backward engine when core is loaded; keeps tensor.ts free of an import cycle. */
+/**
+ * Installed by the backward engine when core is loaded: `backward()` reaches
+ * the engine (a higher layer) through this hook rather than an import.
+ */
 export function installBackwardRunner(runner: BackwardRunner): void {
   runBackward = runner;
 }
+
+/**
+ * The open `tidy` scopes, innermost last; each tracks the tensors created
+ * while it is open (see `scope.ts`, which manages them). Here, so that the
+ * constructor can register a tensor without this file importing the scope
+ * functions that take tensors.
+ */
+export const openScopes: Set<Tensor>[] = [];
 
 /**
  * An n-dimensional array on a backend: a handle plus shape and dtype.
@@ -29,8 +37,6 @@ export function installBackwardRunner(runner: BackwardRunner): void {
 export class Tensor {
   /** Marks tensors without `instanceof`, so two copies of core still recognise each other's tensors. */
   readonly isTensor = true;
-  /** The node of the recorded graph that produced this tensor (set by extended modules). */
-  producer: GraphNode | undefined;
   private disposed = false;
 
   constructor(
@@ -39,7 +45,7 @@ export class Tensor {
     readonly shape: Shape,
     readonly dtype: DType,
   ) {
-    trackTensor(this);
+    openScopes[openScopes.length - 1]?.add(this);
   }
 
   /** Number of dimensions. */

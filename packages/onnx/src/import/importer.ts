@@ -1381,29 +1381,38 @@ function graphOrder(nodes: readonly NodeProto[], available: ReadonlySet<string>,
     live.add(node);
     for (const input of node.input) if (input !== '') stack.push(input);
   }
-  // Topological order, keeping the file's order among ready nodes: passes over
-  // the pending nodes (one pass for the sorted graphs ONNX requires).
+  // Topological order in linear time: each live node in file order, after its
+  // producers not yet placed (depth first, with an explicit stack, so a long
+  // chain stored in reverse cannot overflow the call stack). A sorted graph, as
+  // ONNX requires, keeps its file order.
   const order: NodeProto[] = [];
-  const done = new Set<string>(available);
-  let pending = nodes.filter((n) => live.has(n));
-  while (pending.length > 0) {
-    const waiting: NodeProto[] = [];
-    for (const node of pending) {
-      if (node.input.every((i) => i === '' || done.has(i))) {
-        order.push(node);
-        for (const out of node.output) if (out !== '') done.add(out);
-      } else waiting.push(node);
+  const placed = new Set<NodeProto>();
+  const onPath = new Set<NodeProto>();
+  for (const start of nodes) {
+    if (!live.has(start) || placed.has(start)) continue;
+    const path = [{ node: start, next: 0 }];
+    onPath.add(start);
+    while (path.length > 0) {
+      const top = path[path.length - 1]!;
+      const input = top.node.input[top.next++];
+      if (input === undefined) {
+        path.pop();
+        onPath.delete(top.node);
+        placed.add(top.node);
+        order.push(top.node);
+        continue;
+      }
+      if (input === '' || available.has(input)) continue;
+      const node = producer.get(input);
+      if (node === undefined) {
+        throw new OnnxImportError(`${describeNode(top.node)}: input '${input}' is not produced by any node, initializer or graph input`);
+      }
+      if (onPath.has(node)) throw new OnnxImportError(`${describeNode(top.node)}: the graph has a cycle through '${input}'`);
+      if (!placed.has(node)) {
+        onPath.add(node);
+        path.push({ node, next: 0 });
+      }
     }
-    if (waiting.length === pending.length) {
-      const node = waiting[0]!;
-      const missing = node.input.find((i) => i !== '' && !done.has(i))!;
-      throw new OnnxImportError(
-        producer.has(missing)
-          ? `${describeNode(node)}: the graph has a cycle through '${missing}'`
-          : `${describeNode(node)}: input '${missing}' is not produced by any node, initializer or graph input`,
-      );
-    }
-    pending = waiting;
   }
   return order;
 }

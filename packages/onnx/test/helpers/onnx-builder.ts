@@ -36,7 +36,8 @@ class Writer {
 
   raw(field: number, data: Uint8Array | number[]): this {
     this.tag(field, 2).varint(data.length);
-    this.bytes.push(...data);
+    // Byte by byte: spreading a large message (a graph of 20,000 nodes) exceeds the argument limit.
+    for (const byte of data) this.bytes.push(byte);
     return this;
   }
 

@@ -1,7 +1,7 @@
 import type { Shape } from '../backend/backend.js';
-import { tensor, type CreateOptions } from '../ops/create.js';
-import { sizeOf } from './shape.js';
-import type { Tensor } from './tensor.js';
+import { tensor, type CreateOptions } from './create.js';
+import { sizeOf } from '../tensor/shape.js';
+import type { Tensor } from '../tensor/tensor.js';
 
 /**
  * A seeded pseudo-random generator (xoshiro128**, seeded through splitmix32).

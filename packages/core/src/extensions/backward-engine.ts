@@ -1,14 +1,25 @@
-import type { Extension, ExtensionPass, Quantity } from '../extensions/extension.js';
+import type { Extension, ExtensionHook, ExtensionPass, Quantity } from './extension.js';
 import type { Parameter } from '../modules/parameter.js';
 import { add } from '../ops/elementwise.js';
 import { fullLike } from '../ops/create.js';
 import { reshape } from '../ops/layout.js';
 import { keep, tidy } from '../tensor/scope.js';
+import { formatShape, shapesEqual } from '../tensor/shape.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { installBackwardRunner, type BackwardOptions } from '../tensor/tensor.js';
-import type { GraphNode } from './graph-node.js';
-import { RecordedGraph } from './recorded-graph.js';
-import { activeBackpackOptions } from '../extensions/backpack.js';
+import type { GraphNode } from '../modules/leaf-module.js';
+import { RecordedGraph } from '../graph/recorded-graph.js';
+import { activeBackpackOptions } from './backpack.js';
+
+// The options of Tensor.backward, declared here because the tensor layer names no extension type.
+declare module '../tensor/tensor.js' {
+  interface BackwardOptions {
+    /** Extensions to run during this backward pass (see `backpack`). */
+    readonly extensions?: readonly Extension[];
+    /** Called after the extensions of each module ran (BackPACK's `extension_hook`). */
+    readonly extensionHook?: ExtensionHook;
+  }
+}
 
 /** `mat` with a leading vector dimension of 1 (`[N, ...] -> [1, N, ...]`), the form derivatives take. */
 function asMatrix(gradient: Tensor): Tensor {
@@ -37,14 +48,20 @@ interface PendingParameter {
  * gradient of every tensor (summing where a tensor feeds several modules),
  * fills `.grad` of every parameter and runs the extensions.
  *
- * Everything that can be refused (no graph, a second backward, an extension
- * without a rule for a module) is checked before anything is modified.
+ * Everything that can be refused (no graph, a second backward, a model
+ * changed since the forward pass, a `.grad` the result cannot be added to, an
+ * extension without a rule for a module) is checked before anything is
+ * modified.
  */
 export function runBackward(loss: Tensor, options: BackwardOptions): void {
   const active = activeBackpackOptions();
   const extensions = options.extensions ?? active?.extensions ?? [];
   const hook = options.extensionHook ?? active?.extensionHook;
   const graph = new RecordedGraph(loss);
+  for (const node of graph.nodes) {
+    checkRecording(node);
+    checkGradSlots(node);
+  }
   checkExtensions(extensions, graph);
 
   for (const node of graph.nodes) node.consumed = true;
@@ -60,6 +77,55 @@ export function runBackward(loss: Tensor, options: BackwardOptions): void {
       hook?.(node.module, node);
     }
   });
+}
+
+/**
+ * Refuses a node whose recording no longer matches the model: a parameter
+ * replaced since the forward pass (its derivatives would mix old and new
+ * values, as PyTorch refuses tensors modified in place), or a tensor the walk
+ * reads disposed.
+ */
+function checkRecording(node: GraphNode): void {
+  const where = node.module.describe();
+  for (const [name, recorded] of node.parameterVersions) {
+    const parameter = node.module.parameter(name);
+    if (parameter.version !== recorded) {
+      throw new Error(
+        `backward(): parameter '${name}' of ${where} was replaced after the forward pass ` +
+          `(version ${recorded} when recorded, ${parameter.version} now); run the forward pass again after changing the model`,
+      );
+    }
+    checkAlive(parameter.data, `parameter '${name}'`, where);
+  }
+  for (const i of node.module.differentiableInputs(node)) checkAlive(node.inputs[i]!, `input ${i}`, where);
+  checkAlive(node.output, 'output', where);
+  for (const [key, tensor] of Object.entries(node.saved)) checkAlive(tensor, `saved tensor '${key}'`, where);
+}
+
+function checkAlive(tensor: Tensor, what: string, where: string): void {
+  if (tensor.isDisposed) {
+    throw new Error(
+      `backward(): the ${what} of ${where} (shape ${formatShape(tensor.shape)}) was disposed after the forward pass; ` +
+        'keep the tensors of a forward pass until its backward() has run (one tidy around both)',
+    );
+  }
+}
+
+/** `.grad` accumulates, so an existing one must be alive and fit the new gradient (the parameter's shape, dtype and backend). */
+function checkGradSlots(node: GraphNode): void {
+  for (const [name, { grad, data }] of node.module.ownNamedParameters()) {
+    if (grad === undefined) continue;
+    const what = `the .grad of parameter '${name}' of ${node.module.describe()}`;
+    if (grad.isDisposed) {
+      throw new Error(`backward(): ${what} was disposed; set it to undefined (or call zeroGrad()) before the backward pass`);
+    }
+    if (!shapesEqual(grad.shape, data.shape) || grad.dtype !== data.dtype || grad.backend !== data.backend) {
+      throw new Error(
+        `backward(): ${what} is ${grad.dtype} ${formatShape(grad.shape)} on '${grad.backend.name}', but the gradient ` +
+          `to add is ${data.dtype} ${formatShape(data.shape)} on '${data.backend.name}'; call zeroGrad() before the backward pass`,
+      );
+    }
+  }
 }
 
 function checkExtensions(extensions: readonly Extension[], graph: RecordedGraph): void {
