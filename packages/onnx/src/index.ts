@@ -30,4 +30,4 @@ export {
   type LossName,
 } from './quantities.js';
 export { loadBackend, BACKEND_PACKAGES } from './backends.js';
-export { parseJsonTensor, parseNpy, readTensorFile, type TensorFile } from './tensor-io.js';
+export { parseJsonTensor, parseNpy, readTensorFile, jsonNumber, MAX_TENSOR_RANK, type TensorFile } from './tensor-io.js';
