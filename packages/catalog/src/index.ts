@@ -52,7 +52,9 @@ export interface ExtensionEntry {
   readonly create: (options?: ExtensionOptions) => Extension;
   /** Whether its values depend on random numbers (`mcSamples`, `seed`). */
   readonly monteCarlo: boolean;
+  /** What it stores on each parameter. */
   readonly stores: StoredShape;
+  /** What its backward pass carries from module to module. */
   readonly backpropagates: Backpropagated;
 }
 
@@ -100,6 +102,7 @@ export function findExtension(name: string): ExtensionEntry | undefined {
 
 /** The backends, by the name `--backend` takes. */
 export const BACKEND_NAMES = ['cpu', 'onnxruntime', 'tfjs'] as const;
+/** One of {@link BACKEND_NAMES}. */
 export type BackendName = (typeof BACKEND_NAMES)[number];
 
 /** One backend of the table: its package, and how the package gives its full-speed backend. */

@@ -39,6 +39,22 @@ import {
   type OutputFormat,
 } from './output.js';
 
+export { checkMemory, defaultMemoryLimitBytes, formatBytes, importLimits, parseByteSize, type MemoryRequest } from './memory.js';
+export {
+  OUTPUT_FORMATS,
+  checkOutputTarget,
+  resolveOutputFormat,
+  resultArrays,
+  writeResult,
+  writeResultJson,
+  writeResultNpz,
+  npyHeader,
+  type ByteSink,
+  type OutputFileSystem,
+  type OutputFormat,
+  type ResultArray,
+} from './output.js';
+
 /** Where the CLI reads and writes: injectable so tests run it in-process. */
 export interface CliIo {
   readonly stdout: (text: string) => void;

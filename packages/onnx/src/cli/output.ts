@@ -29,6 +29,7 @@ import { jsonNumber } from '../tensor-io.js';
 
 /** The output formats of `--format`. */
 export const OUTPUT_FORMATS = ['json', 'npz', 'npy-dir'] as const;
+/** One of {@link OUTPUT_FORMATS}. */
 export type OutputFormat = (typeof OUTPUT_FORMATS)[number];
 
 /** The file-system calls the writers make: `node:fs` by default; tests pass one that fails on purpose. */
