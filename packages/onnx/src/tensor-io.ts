@@ -81,7 +81,7 @@ export function parseJsonTensor(text: string, path = 'tensor'): TensorFile {
     shape = [];
     values = [];
     flattenNested(path, parsed, shape, 0, values);
-  } else if (typeof parsed === 'object' && parsed !== null && 'data' in parsed) {
+  } else if (typeof parsed === 'object' && parsed !== null && Object.hasOwn(parsed, 'data')) {
     const { shape: rawShape, data } = parsed as { shape?: unknown; data: unknown };
     if (!Array.isArray(data)) fail(path, `'data' must be a list of numbers`);
     const nestedShape: number[] = [];

@@ -61,6 +61,14 @@ function ortVersion(ort: Ort): string {
   return `onnxruntime-node ${version?.node ?? version?.common ?? ''}`.trim();
 }
 
+/** ONNX Runtime's tensor type of each ONNX input type the importer accepts (float32 for the rest). */
+const ORT_TYPES: ReadonlyMap<string, 'float32' | 'float64' | 'int64' | 'int32'> = new Map([
+  ['float', 'float32'],
+  ['double', 'float64'],
+  ['int64', 'int64'],
+  ['int32', 'int32'],
+] as const);
+
 function toOrtData(values: ArrayLike<number>, onnxType: string): Float32Array | Float64Array | Int32Array | BigInt64Array {
   switch (onnxType) {
     case 'double':
@@ -102,7 +110,7 @@ export async function verifyWithOnnxRuntime(model: OnnxModel, input: Tensor | Sh
     throw new UserError(`onnxruntime-node cannot load the model: ${(error as Error).message}`);
   }
   try {
-    const ortType = ({ float: 'float32', double: 'float64', int64: 'int64', int32: 'int32' } as const)[model.input.onnxType as 'float'] ?? 'float32';
+    const ortType = ORT_TYPES.get(model.input.onnxType) ?? 'float32';
     const feed = { [model.input.name]: new ort.Tensor(ortType, toOrtData(ours.inputData, model.input.onnxType), ours.inputShape) };
     let results: Record<string, { data: unknown; dims: readonly number[] }>;
     try {
