@@ -8,12 +8,12 @@
  * backend being written in the workspace is picked up without editing
  * bench/package.json.
  */
+import { BACKENDS, BACKEND_NAMES, type BackendEntry, type BackendName } from '@backpack-ts/catalog';
 import type { Backend } from '@backpack-ts/core';
 import { existsSync } from 'node:fs';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
-export const BACKEND_NAMES = ['cpu', 'onnxruntime', 'tfjs'] as const;
-export type BackendName = (typeof BACKEND_NAMES)[number];
+export { BACKEND_NAMES, type BackendName };
 
 /** A loaded backend and what the table says about its threads. */
 export interface LoadedBackend {
@@ -25,15 +25,11 @@ export interface LoadedBackend {
 }
 
 interface BackendSpec {
-  readonly packageName: string;
-  readonly workspaceDir: string;
   create(module: Record<string, unknown>, threads: number): LoadedBackend | Promise<LoadedBackend>;
 }
 
 const SPECS: Readonly<Record<BackendName, BackendSpec>> = {
   cpu: {
-    packageName: '@backpack-ts/backend-cpu',
-    workspaceDir: 'backend-cpu',
     create(module) {
       return {
         backend: expectBackend(module['cpu'], 'export `cpu`'),
@@ -43,8 +39,6 @@ const SPECS: Readonly<Record<BackendName, BackendSpec>> = {
     },
   },
   onnxruntime: {
-    packageName: '@backpack-ts/backend-onnxruntime',
-    workspaceDir: 'backend-onnxruntime',
     create(module, threads) {
       // The constructor loads the native binding and throws if it cannot.
       const OrtBackend = module['OrtBackend'] as (new (options: object) => Backend) | undefined;
@@ -59,8 +53,6 @@ const SPECS: Readonly<Record<BackendName, BackendSpec>> = {
     },
   },
   tfjs: {
-    packageName: '@backpack-ts/backend-tfjs',
-    workspaceDir: 'backend-tfjs',
     async create(module, threads) {
       // loadTfjsBackend() starts the fastest engine (tfjs-node, else wasm, else
       // tfjs's JS kernels) and says in `name` which one runs, e.g. "tfjs (wasm)".
@@ -97,13 +89,13 @@ const SPECS: Readonly<Record<BackendName, BackendSpec>> = {
 /** Loads a backend, or throws an error saying why it cannot be used here. */
 export async function loadBackend(name: BackendName, threads: number): Promise<LoadedBackend> {
   const spec = SPECS[name];
-  const module = await importBackendModule(spec);
+  const module = await importBackendModule(BACKENDS.get(name)!);
   const loaded = await spec.create(module, threads);
   smokeTest(loaded.backend);
   return loaded;
 }
 
-async function importBackendModule(spec: BackendSpec): Promise<Record<string, unknown>> {
+async function importBackendModule(spec: BackendEntry): Promise<Record<string, unknown>> {
   try {
     return (await import(spec.packageName)) as Record<string, unknown>;
   } catch (error) {

@@ -4,11 +4,8 @@
  * first-order extensions in one pass. Monte-Carlo extensions draw one sample,
  * as in the reference.
  */
+import { EXTENSIONS } from '@backpack-ts/catalog';
 import type { Extension } from '@backpack-ts/core';
-import { DiagGGNExact, DiagGGNMC } from '@backpack-ts/diag-ggn';
-import { DiagHessian } from '@backpack-ts/diag-hessian';
-import { BatchGrad, BatchL2Grad, SumGradSquared, Variance } from '@backpack-ts/first-order';
-import { KFAC, KFLR, KFRA } from '@backpack-ts/kronecker';
 
 export const EXTENSION_NAMES = [
   'grad',
@@ -47,30 +44,13 @@ const MC_SEED = 0;
 
 /** The extensions of one configuration, freshly constructed (none for the plain gradient). */
 export function makeExtensions(name: ExtensionName): Extension[] {
+  const create = (extension: string) => EXTENSIONS.get(extension)!.create({ mcSamples: 1, seed: MC_SEED });
   switch (name) {
     case 'grad':
       return [];
-    case 'BatchGrad':
-      return [new BatchGrad()];
-    case 'Variance':
-      return [new Variance()];
-    case 'SumGradSquared':
-      return [new SumGradSquared()];
-    case 'BatchL2Grad':
-      return [new BatchL2Grad()];
-    case 'DiagGGNExact':
-      return [new DiagGGNExact()];
-    case 'DiagGGNMC':
-      return [new DiagGGNMC({ mcSamples: 1, seed: MC_SEED })];
-    case 'DiagHessian':
-      return [new DiagHessian()];
-    case 'KFAC':
-      return [new KFAC({ mcSamples: 1, seed: MC_SEED })];
-    case 'KFLR':
-      return [new KFLR()];
-    case 'KFRA':
-      return [new KFRA()];
     case 'FirstOrder':
-      return [new BatchGrad(), new Variance(), new SumGradSquared(), new BatchL2Grad()];
+      return ['BatchGrad', 'Variance', 'SumGradSquared', 'BatchL2Grad'].map(create);
+    default:
+      return [create(name)];
   }
 }

@@ -5,6 +5,7 @@
  * parameter, aligned as in BackPACK's examples.
  */
 import { cpu } from '@backpack-ts/backend-cpu';
+import { BACKEND_NAMES, isBackendName, type BackendName } from '@backpack-ts/catalog';
 import { loadFastestBackend, OrtBackend } from '@backpack-ts/backend-onnxruntime';
 import { loadTfjsBackendSync } from '@backpack-ts/backend-tfjs';
 import {
@@ -24,7 +25,7 @@ import { pathToFileURL } from 'node:url';
  * Backends selectable with `--backend`, created when chosen (onnxruntime
  * loads a native library). Without `--backend`, the fastest that loads.
  */
-export const backends: Readonly<Record<string, () => Backend>> = {
+export const backends: Readonly<Record<BackendName, () => Backend>> = {
   cpu: () => cpu,
   onnxruntime: () => new OrtBackend(),
   // TensorFlow.js on its fastest engine here (tfjs-node, else wasm, else cpu); the name says which, e.g. 'tfjs (wasm)'.
@@ -88,7 +89,7 @@ export interface ExampleArgs {
  * batch size, `--batch-size N` / `--batch-size=N`.
  */
 export function parseArgs(args: readonly string[], example: { name: string; batchSize?: number }): ExampleArgs {
-  const usage = `usage: ${example.name} [--backend ${Object.keys(backends).join('|')}]${example.batchSize === undefined ? '' : ' [--batch-size N]'}`;
+  const usage = `usage: ${example.name} [--backend ${BACKEND_NAMES.join('|')}]${example.batchSize === undefined ? '' : ' [--batch-size N]'}`;
   let name: string | undefined;
   let batchSize = example.batchSize ?? 0;
   for (let i = 0; i < args.length; i++) {
@@ -108,11 +109,10 @@ export function parseArgs(args: readonly string[], example: { name: string; batc
     const why = skipped.map((s) => `${s.name} did not load: ${s.reason}`).join('; ');
     return { backend, backendNote: ` (the fastest that loads${why === '' ? '' : `; ${why}`}; choose with --backend)`, batchSize };
   }
-  const create = backends[name];
-  if (create === undefined) {
-    throw new Error(`backend '${name}' is not available (available: ${Object.keys(backends).join(', ')})\n${usage}`);
+  if (!isBackendName(name)) {
+    throw new Error(`backend '${name}' is not available (available: ${BACKEND_NAMES.join(', ')})\n${usage}`);
   }
-  return { backend: create(), backendNote: '', batchSize };
+  return { backend: backends[name](), backendNote: '', batchSize };
 }
 
 /**

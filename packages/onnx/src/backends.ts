@@ -3,15 +3,12 @@
  * need to be installed (`@backpack-ts/backend-onnxruntime` and
  * `@backpack-ts/backend-tfjs` are optional peer dependencies).
  */
+import { BACKENDS, findBackend } from '@backpack-ts/catalog';
 import type { Backend } from '@backpack-ts/core';
 import { UserError } from './errors.js';
 
-/** Backend names the CLI accepts, with the package that provides each. */
-export const BACKEND_PACKAGES: Readonly<Record<string, string>> = {
-  cpu: '@backpack-ts/backend-cpu',
-  onnxruntime: '@backpack-ts/backend-onnxruntime',
-  tfjs: '@backpack-ts/backend-tfjs',
-};
+/** Backend names the CLI accepts, with the package that provides each (from `@backpack-ts/catalog`'s `BACKENDS`). */
+export const BACKEND_PACKAGES: ReadonlyMap<string, string> = new Map([...BACKENDS].map(([name, entry]) => [name, entry.packageName]));
 
 function isBackend(value: unknown): value is Backend {
   return (
@@ -23,16 +20,13 @@ function isBackend(value: unknown): value is Backend {
   );
 }
 
-/** How each known package creates its backend (the full-speed one, never a silent fallback to another backend). */
-const KNOWN_FACTORIES: Readonly<Record<string, (module: Record<string, unknown>) => unknown>> = {
-  cpu: (m) => m['cpu'],
-  onnxruntime: (m) => (typeof m['OrtBackend'] === 'function' ? new (m['OrtBackend'] as new () => unknown)() : undefined),
-  tfjs: (m) => (typeof m['loadTfjsBackend'] === 'function' ? (m['loadTfjsBackend'] as () => unknown)() : undefined),
-};
-
-/** Finds the backend a package exports: the known factory, an instance, or a class or factory whose name says Backend. */
+/**
+ * Finds the backend a package exports: the catalog's way for a known
+ * backend (the full-speed one, never a silent fallback to another
+ * backend), an instance, or a class or factory whose name says Backend.
+ */
 async function backendFrom(name: string, module: Record<string, unknown>): Promise<Backend | undefined> {
-  const known: unknown = await KNOWN_FACTORIES[name]?.(module);
+  const known: unknown = await findBackend(name)?.fromModule(module);
   if (isBackend(known)) return known;
   const entries = Object.entries(module);
   const instance = entries.find(([, v]) => isBackend(v));
@@ -56,9 +50,9 @@ async function backendFrom(name: string, module: Record<string, unknown>): Promi
  * The backend called `name` (`cpu`, `onnxruntime`, `tfjs`), or a UserError
  * saying which package to install. `packages` maps names to packages.
  */
-export async function loadBackend(name: string, packages: Readonly<Record<string, string>> = BACKEND_PACKAGES): Promise<Backend> {
-  const pkg = packages[name];
-  if (pkg === undefined) throw new UserError(`unknown backend '${name}'; available: ${Object.keys(packages).join(', ')}`);
+export async function loadBackend(name: string, packages: ReadonlyMap<string, string> = BACKEND_PACKAGES): Promise<Backend> {
+  const pkg = packages.get(name);
+  if (pkg === undefined) throw new UserError(`unknown backend '${name}'; available: ${[...packages.keys()].join(', ')}`);
   let module: Record<string, unknown>;
   try {
     module = (await import(/* @vite-ignore */ pkg)) as Record<string, unknown>;

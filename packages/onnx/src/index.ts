@@ -19,15 +19,23 @@ export {
   computeQuantities,
   createExtension,
   createLoss,
+  estimateQuantitiesMemory,
+  nullRecord,
   EXTENSION_NAMES,
   LOSS_NAMES,
   type QuantitiesOptions,
   type QuantitiesResult,
   type ProgressEvent,
+  type ResultTensor,
+  type ResultQuantity,
+  type JsonNumber,
   type JsonTensor,
   type JsonQuantity,
+  type MemoryEstimateInput,
+  type MemoryEstimate,
+  type ExtensionMemory,
   type MonteCarloSettings,
   type LossName,
 } from './quantities.js';
 export { loadBackend, BACKEND_PACKAGES } from './backends.js';
-export { parseJsonTensor, parseNpy, readTensorFile, type TensorFile } from './tensor-io.js';
+export { parseJsonTensor, parseNpy, readTensorFile, jsonNumber, MAX_TENSOR_RANK, type TensorFile } from './tensor-io.js';

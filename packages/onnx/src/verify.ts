@@ -21,6 +21,12 @@ export interface VerifyReport {
   /** Largest accepted `maxRelDiff`. */
   readonly tolerance: number;
   readonly ok: boolean;
+  /**
+   * Non-finite values (NaN, ±Infinity) in the input or in either output.
+   * Where both outputs have the same non-finite value they agree; any other
+   * difference there comes from the model or its input, not the import.
+   */
+  readonly nonFinite: number;
   readonly shape: readonly number[];
   readonly ortShape: readonly number[];
   /** `onnxruntime-node <version>`. */
@@ -54,6 +60,14 @@ function ortVersion(ort: Ort): string {
   const version = (ort as { env?: { versions?: { node?: string; common?: string } } }).env?.versions;
   return `onnxruntime-node ${version?.node ?? version?.common ?? ''}`.trim();
 }
+
+/** ONNX Runtime's tensor type of each ONNX input type the importer accepts (float32 for the rest). */
+const ORT_TYPES: ReadonlyMap<string, 'float32' | 'float64' | 'int64' | 'int32'> = new Map([
+  ['float', 'float32'],
+  ['double', 'float64'],
+  ['int64', 'int64'],
+  ['int32', 'int32'],
+] as const);
 
 function toOrtData(values: ArrayLike<number>, onnxType: string): Float32Array | Float64Array | Int32Array | BigInt64Array {
   switch (onnxType) {
@@ -96,7 +110,7 @@ export async function verifyWithOnnxRuntime(model: OnnxModel, input: Tensor | Sh
     throw new UserError(`onnxruntime-node cannot load the model: ${(error as Error).message}`);
   }
   try {
-    const ortType = ({ float: 'float32', double: 'float64', int64: 'int64', int32: 'int32' } as const)[model.input.onnxType as 'float'] ?? 'float32';
+    const ortType = ORT_TYPES.get(model.input.onnxType) ?? 'float32';
     const feed = { [model.input.name]: new ort.Tensor(ortType, toOrtData(ours.inputData, model.input.onnxType), ours.inputShape) };
     let results: Record<string, { data: unknown; dims: readonly number[] }>;
     try {
@@ -115,27 +129,39 @@ export async function verifyWithOnnxRuntime(model: OnnxModel, input: Tensor | Sh
         maxRelDiff: Infinity,
         tolerance,
         ok: false,
+        nonFinite: 0,
         shape: ours.shape,
         ortShape,
         runtime,
         message: `forward check against ${runtime}: FAIL: output shape [${ours.shape.join(', ')}] differs from ONNX Runtime's [${ortShape.join(', ')}]`,
       };
     }
+    // Finite values are compared relative to the largest of ONNX Runtime's; non-finite ones must be the same value.
     let maxAbsDiff = 0;
     let scale = 0;
-    let nan = false;
+    let mismatched = 0;
+    let nonFinite = 0;
+    for (let i = 0; i < ours.inputData.length; i++) if (!Number.isFinite(ours.inputData[i]!)) nonFinite++;
     for (let i = 0; i < ortData.length; i++) {
       const a = ours.data[i]!;
       const b = ortData[i]!;
-      if (Number.isNaN(a) !== Number.isNaN(b)) nan = true;
-      else if (!Number.isNaN(a)) maxAbsDiff = Math.max(maxAbsDiff, Math.abs(a - b));
-      scale = Math.max(scale, Math.abs(b));
+      if (Number.isFinite(a) && Number.isFinite(b)) {
+        maxAbsDiff = Math.max(maxAbsDiff, Math.abs(a - b));
+        scale = Math.max(scale, Math.abs(b));
+        continue;
+      }
+      nonFinite++;
+      if (!Object.is(a, b) && !(Number.isNaN(a) && Number.isNaN(b))) mismatched++;
     }
-    if (nan) maxAbsDiff = NaN;
-    const maxRelDiff = maxAbsDiff / Math.max(scale, 1e-300);
+    const maxRelDiff = mismatched > 0 ? NaN : maxAbsDiff / Math.max(scale, 1e-300);
     const ok = maxRelDiff <= tolerance;
-    const message = `forward check against ${runtime}: ${ok ? 'ok' : 'FAIL'}: max abs difference ${maxAbsDiff.toExponential(2)}, relative ${maxRelDiff.toExponential(2)} (tolerance ${tolerance.toExponential(0)}) over output [${ours.shape.join(', ')}]`;
-    return { maxAbsDiff, maxRelDiff, tolerance, ok, shape: ours.shape, ortShape, runtime, message };
+    const where = `over output [${ours.shape.join(', ')}]`;
+    const nonFiniteNote =
+      nonFinite === 0
+        ? ''
+        : `; the model or its input has non-finite values: ${nonFinite} NaN/Infinity in the input and outputs${mismatched > 0 ? `, ${mismatched} of them where the other output differs` : ', the same in both outputs'}`;
+    const message = `forward check against ${runtime}: ${ok ? 'ok' : 'FAIL'}: max abs difference ${maxAbsDiff.toExponential(2)}, relative ${maxRelDiff.toExponential(2)} (tolerance ${tolerance.toExponential(0)}) ${where}${nonFiniteNote}`;
+    return { maxAbsDiff, maxRelDiff, tolerance, ok, nonFinite, shape: ours.shape, ortShape, runtime, message };
   } finally {
     await session.release();
   }

@@ -28,7 +28,7 @@ import {
 } from '@backpack-ts/conformance';
 import { afterAll, describe, expect, it } from 'vitest';
 import { main } from '../src/cli/main.js';
-import { computeQuantities, createLoss, importOnnx, verifyWithOnnxRuntime, type JsonQuantity, type JsonTensor, type QuantitiesResult } from '../src/index.js';
+import { computeQuantities, createLoss, importOnnx, verifyWithOnnxRuntime, type ResultQuantity, type ResultTensor, type QuantitiesResult } from '../src/index.js';
 
 const MONTE_CARLO = new Set(['DiagGGNMC', 'BatchDiagGGNMC', 'SqrtGGNMC', 'KFAC']);
 const verbose = process.env['BACKPACK_GOLDEN_VERBOSE'] === '1';
@@ -93,13 +93,13 @@ function compareAll(golden: GoldenCase, result: QuantitiesResult, tolerance: num
   return reports;
 }
 
-function pairUp(actual: JsonQuantity, expected: GoldenQuantity) {
+function pairUp(actual: ResultQuantity, expected: GoldenQuantity) {
   if (isTensorList(expected)) {
     if (!Array.isArray(actual) || actual.length !== expected.length) return undefined;
     return actual.map((a, i) => [a, expected[i]!] as const);
   }
   if (Array.isArray(actual)) return undefined;
-  return [[actual as { shape: number[]; data: number[] }, expected] as const];
+  return [[actual, expected] as const];
 }
 
 function worst(reports: readonly CompareReport[]): number {
@@ -191,14 +191,14 @@ for (const file of cases) {
       });
       const reports: CompareReport[] = [];
       for (const [param, diagH] of Object.entries(golden.bruteforce?.diag_h ?? {})) {
-        reports.push(compareArrays(result.quantities['DiagHessian']![param] as JsonTensor, diagH, { tolerance: 1e-10, label: `${name} ${param} DiagHessian vs brute force` }));
-        const batch = result.quantities['BatchDiagHessian']![param] as JsonTensor;
+        reports.push(compareArrays(result.quantities['DiagHessian']![param] as ResultTensor, diagH, { tolerance: 1e-10, label: `${name} ${param} DiagHessian vs brute force` }));
+        const batch = result.quantities['BatchDiagHessian']![param] as ResultTensor;
         const per = diagH.data.length;
         const summed = { shape: batch.shape.slice(1), data: Array.from({ length: per }, (_, j) => batch.data.reduce((s, v, k) => (k % per === j ? s + v : s), 0)) };
         reports.push(compareArrays(summed, diagH, { tolerance: 1e-10, label: `${name} ${param} BatchDiagHessian summed vs brute force` }));
       }
       for (const [param, ggn] of Object.entries(golden.bruteforce?.diag_ggn_exact ?? {})) {
-        reports.push(compareArrays(result.quantities['DiagGGNExact']![param] as JsonTensor, ggn, { tolerance: 1e-10, label: `${name} ${param} DiagGGNExact vs brute force` }));
+        reports.push(compareArrays(result.quantities['DiagGGNExact']![param] as ResultTensor, ggn, { tolerance: 1e-10, label: `${name} ${param} DiagGGNExact vs brute force` }));
       }
       if (verbose) for (const r of reports) console.log(r.message);
       expectAllOk(reports);

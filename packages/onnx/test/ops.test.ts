@@ -9,7 +9,7 @@ import { cpu } from '@backpack-ts/backend-cpu';
 import { Linear, ReLU, Sequential, backpack, extend, tensor, CrossEntropyLoss, transpose, type Tensor } from '@backpack-ts/core';
 import { BatchGrad } from '@backpack-ts/first-order';
 import { describe, expect, it } from 'vitest';
-import { computeQuantities, createLoss, importOnnx, type JsonTensor } from '../src/index.js';
+import { computeQuantities, createLoss, importOnnx, type ResultTensor } from '../src/index.js';
 import { importAndVerify, inputFor } from './helpers/check.js';
 import { DOUBLE, INT64, buildModel, init, values, type NodeSpec } from './helpers/onnx-builder.js';
 
@@ -46,10 +46,10 @@ describe('tf2onnx-style MatMul + Add (Keras Dense)', () => {
     const x = inputFor(model, 4);
     const y = tensor([0, 2, 1, 2], [4], { backend: cpu, dtype: 'int32' });
     const result = computeQuantities(model, x, y, { loss: createLoss('CrossEntropyLoss'), extensions: ['BatchGrad', 'KFLR'] });
-    const batchGrad = result.quantities['BatchGrad']!['dense/kernel:0'] as JsonTensor;
+    const batchGrad = result.quantities['BatchGrad']!['dense/kernel:0'] as ResultTensor;
     expect(batchGrad.shape).toEqual([4, 4, 5]);
-    expect((result.quantities['grad']!['dense/kernel:0'] as JsonTensor).shape).toEqual([4, 5]);
-    const kflr = result.quantities['KFLR']!['dense/kernel:0'] as JsonTensor[];
+    expect((result.quantities['grad']!['dense/kernel:0'] as ResultTensor).shape).toEqual([4, 5]);
+    const kflr = result.quantities['KFLR']!['dense/kernel:0'] as ResultTensor[];
     expect(kflr.map((f) => f.shape)).toEqual([[4, 4], [5, 5]]);
 
     // The same network from core modules, with the transposed kernels.
@@ -66,7 +66,7 @@ describe('tf2onnx-style MatMul + Add (Keras Dense)', () => {
     batchGrad.data.forEach((v, i) => expect(v).toBeCloseTo(expected[i]!, 12));
 
     const inModuleLayout = computeQuantities(model, x, y, { loss: createLoss('CrossEntropyLoss'), extensions: ['BatchGrad'], onnxLayout: false });
-    expect((inModuleLayout.quantities['BatchGrad']!['dense/kernel:0'] as JsonTensor).shape).toEqual([4, 5, 4]);
+    expect((inModuleLayout.quantities['BatchGrad']!['dense/kernel:0'] as ResultTensor).shape).toEqual([4, 5, 4]);
   });
 
   it('loads state dicts by the ONNX names', () => {
@@ -111,13 +111,13 @@ describe('PyTorch-style graphs', () => {
     });
     // Per-sample gradients sum to the gradient, through the branch point.
     for (const name of Object.keys(names(model))) {
-      const g = result.quantities['grad']![name] as JsonTensor;
-      const b = result.quantities['BatchGrad']![name] as JsonTensor;
+      const g = result.quantities['grad']![name] as ResultTensor;
+      const b = result.quantities['BatchGrad']![name] as ResultTensor;
       const per = g.data.length;
       g.data.forEach((v, j) => expect(b.data.reduce((s, _, k) => (k % per === j ? s + b.data[k]! : s), 0)).toBeCloseTo(v, 12));
     }
     expect(Object.keys(result.quantities['DiagHessian']!)).toHaveLength(6);
-    expect((result.quantities['KFLR']!['fc1.weight'] as JsonTensor[]).map((f) => f.shape)).toEqual([[6, 6], [6, 6]]);
+    expect((result.quantities['KFLR']!['fc1.weight'] as ResultTensor[]).map((f) => f.shape)).toEqual([[6, 6], [6, 6]]);
   });
 
   it('imports a CNN with auto_pad, groups, BatchNorm2d, pooling, bias Add and a Shape/Gather/Concat/Reshape chain', async () => {
@@ -169,7 +169,7 @@ describe('PyTorch-style graphs', () => {
     expect(model.forward(inputFor(model, 5)).shape).toEqual([5, 2]);
     const y = tensor([1, 0, 1], [3], { backend: cpu, dtype: 'int32' });
     const result = computeQuantities(model, inputFor(model, 3), y, { loss: createLoss('CrossEntropyLoss'), extensions: ['BatchGrad', 'DiagGGNExact'] });
-    expect((result.quantities['BatchGrad']!['c2.bias'] as JsonTensor).shape).toEqual([3, 3]);
+    expect((result.quantities['BatchGrad']!['c2.bias'] as ResultTensor).shape).toEqual([3, 3]);
   });
 
   it('imports 1-d convolutions with Pad folded into Conv and AveragePool', async () => {
@@ -261,7 +261,7 @@ describe('PyTorch-style graphs', () => {
     expect(model.steps.map((s) => s.module.typeName)).toEqual(['Embedding', 'Flatten', 'Linear']);
     const y = tensor([1, 0, 1], [3], { backend: cpu, dtype: 'int32' });
     const result = computeQuantities(model, inputFor(model, 3), y, { loss: createLoss('CrossEntropyLoss'), extensions: ['BatchGrad'] });
-    expect((result.quantities['BatchGrad']!['emb.weight'] as JsonTensor).shape).toEqual([3, 5, 4]);
+    expect((result.quantities['BatchGrad']!['emb.weight'] as ResultTensor).shape).toEqual([3, 5, 4]);
   });
 
   it('imports Gemm with transB = 0, alpha and beta, the activations, LogSigmoid as -Softplus(-x), Dropout, Identity and Squeeze', async () => {

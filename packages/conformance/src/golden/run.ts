@@ -4,6 +4,7 @@
  * caller passes extension instances, whose `name` selects the reference
  * quantity and whose `savefield` the computed one.
  */
+import { MONTE_CARLO_EXTENSION_NAMES } from '@backpack-ts/catalog';
 import { backpack, tidy, type Extension, type Module, type Quantity, type Tensor } from '@backpack-ts/core';
 import { compareNumbers, compareShapes, compareTensor, failedReport, type CompareReport } from '../compare.js';
 import { buildGoldenModel, type BuildOptions, type GoldenModel } from './build-model.js';
@@ -21,7 +22,7 @@ export interface GoldenCheckOptions extends BuildOptions {
 }
 
 /** The golden files' Monte-Carlo quantities (one sample of PyTorch's random numbers): comparable by shape only. */
-export const MONTE_CARLO_EXTENSIONS: readonly string[] = ['DiagGGNMC', 'BatchDiagGGNMC', 'SqrtGGNMC', 'KFAC'];
+export const MONTE_CARLO_EXTENSIONS: readonly string[] = MONTE_CARLO_EXTENSION_NAMES;
 
 /** The reports of one run, or why the case could not be run. */
 export type GoldenCheck =

@@ -8,17 +8,52 @@
  * problem with the arguments or files (printed as one message), 3 the
  * forward check against onnxruntime-node failed.
  */
-import { writeFileSync } from 'node:fs';
+import * as nodeFs from 'node:fs';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { tensor, type FloatDType, type Reduction, type Tensor } from '@backpack-ts/core';
+import { Embedding, extend, sizeOf, tensor, tidy, type FloatDType, type GraphNode, type Reduction, type Tensor } from '@backpack-ts/core';
 import { loadBackend, BACKEND_PACKAGES } from '../backends.js';
 import { UserError, isUserError } from '../errors.js';
 import { importOnnx } from '../import/importer.js';
 import type { OnnxModel } from '../import/onnx-model.js';
-import { EXTENSION_NAMES, LOSS_NAMES, computeQuantities, createExtension, createLoss, type QuantitiesResult } from '../quantities.js';
+import {
+  EXTENSION_NAMES,
+  LOSS_NAMES,
+  computeQuantities,
+  createExtension,
+  createLoss,
+  estimateQuantitiesMemory,
+  type QuantitiesResult,
+} from '../quantities.js';
 import { readTensorFile, type TensorFile } from '../tensor-io.js';
 import { verifyWithOnnxRuntime } from '../verify.js';
+import { checkMemory, defaultMemoryLimitBytes, formatBytes, importLimits, parseByteSize } from './memory.js';
+import {
+  OUTPUT_FORMATS,
+  checkOutputTarget,
+  resolveOutputFormat,
+  resultArrays,
+  writeResult,
+  writeResultJson,
+  type OutputFileSystem,
+  type OutputFormat,
+} from './output.js';
+
+export { checkMemory, defaultMemoryLimitBytes, formatBytes, importLimits, parseByteSize, type MemoryRequest } from './memory.js';
+export {
+  OUTPUT_FORMATS,
+  checkOutputTarget,
+  resolveOutputFormat,
+  resultArrays,
+  writeResult,
+  writeResultJson,
+  writeResultNpz,
+  npyHeader,
+  type ByteSink,
+  type OutputFileSystem,
+  type OutputFormat,
+  type ResultArray,
+} from './output.js';
 
 /** Where the CLI reads and writes: injectable so tests run it in-process. */
 export interface CliIo {
@@ -26,11 +61,17 @@ export interface CliIo {
   readonly stderr: (text: string) => void;
   /** Directory relative paths are resolved against. */
   readonly cwd: string;
+  /** File system that `--out` is written through (default `node:fs`); tests inject failures with it. */
+  readonly fs?: OutputFileSystem;
 }
 
+/** Exit code: done. */
 export const EXIT_OK = 0;
+/** Exit code: an internal error (a bug), printed with its stack. */
 export const EXIT_INTERNAL = 1;
+/** Exit code: a problem with the arguments or files, printed as one line. */
 export const EXIT_USAGE = 2;
+/** Exit code: the forward check against onnxruntime-node failed. */
 export const EXIT_VERIFY = 3;
 
 export const HELP = `backpack-ts: per-sample gradients and curvature of ONNX models, in one backward pass
@@ -48,23 +89,35 @@ Options of 'quantities':
                          ${EXTENSION_NAMES.join(', ')}
   --mc-samples <n>       samples of the Monte-Carlo extensions (default 1)
   --seed <s>             seed of the Monte-Carlo extensions (default: core's default generator)
-  --backend <name>       ${Object.keys(BACKEND_PACKAGES).join(' | ')} (default cpu; others need their package installed)
+  --backend <name>       ${[...BACKEND_PACKAGES.keys()].join(' | ')} (default cpu; others need their package installed)
   --dtype <dtype>        float64 | float32 (default float64 where the backend has it)
   --input-shape <dims>   shape of one sample, e.g. 3,32,32, for models with symbolic input dimensions
-  --out <file>           where to write the JSON result (default: standard output)
+  --out <path>           where to write the result (default: JSON on standard output); written to a
+                         temporary file beside it and renamed, so a failed run leaves a previous result as it was
+  --format <f>           ${OUTPUT_FORMATS.join(' | ')} (default: npz for --out *.npz, npy-dir for --out folder/
+                         or an existing folder, else json)
+  --memory-limit <size>  refuse, before computing, requests estimated to need more memory, e.g. 4GB, 512MiB
+                         (default: 80% of this machine's memory, here ${formatBytes(defaultMemoryLimitBytes())})
   --no-verify            skip the forward check against onnxruntime-node
   --verify-tolerance <t> largest accepted relative difference of that check (default 1e-4)
   --model-layout         report transposed weights in the module's layout, not the ONNX initializer's
 
-Output: {"loss": number, "output": {shape, data}, "quantities": {Extension: {parameter: {shape, data} | [{shape, data}, ...]}}}
-with "grad" (the gradient) among the quantities and parameters named as in the ONNX file.
+Output formats:
+  json     {"loss": number, "output": {shape, data}, "quantities": {Extension: {parameter: {shape, data} | [{shape, data}, ...]}}}
+           with "grad" (the gradient) among the quantities and parameters named as in the ONNX file. JSON has no
+           NaN or Infinity: such values are written as the strings "NaN", "Infinity", "-Infinity" (the --input and
+           --target readers take them back), and a warning names each quantity that has them.
+  npz      numpy.load(path): arrays "loss", "output", "<Extension>/<parameter>", Kronecker factors
+           "<Extension>/<parameter>.<i>" (names percent-encoded), every value exact; "index.json" maps names to arrays.
+  npy-dir  a folder of the same .npy files and index.json.
 A progress line per extension goes to standard error.
 
 Example (a model exported with torch.onnx.export):
   backpack-ts quantities model.onnx --input X.json --target y.json --loss CrossEntropyLoss \\
     --extensions BatchGrad,DiagGGNExact,KFLR --out result.json
 
-Exit codes: 0 done, 2 bad arguments or files (unsupported operator, shape mismatch, ...), 3 forward check failed, 1 internal error.
+Exit codes: 0 done, 1 internal error (a bug: printed with its stack), 2 bad arguments or files (unsupported
+operator, shape mismatch, value out of range, over the memory limit, ...: one line), 3 forward check failed.
 `;
 
 const defaultIo: CliIo = {
@@ -80,11 +133,67 @@ function integerOption(name: string, value: string | undefined, min: number): nu
   return n;
 }
 
-function makeTensor(file: TensorFile, what: string, path: string, model: OnnxModel, dtype: FloatDType | 'int32'): Tensor {
-  if (dtype === 'int32' && !file.integer) {
-    throw new UserError(`${path}: ${what} must hold integers (class indices or token ids), got non-integer values`);
+/** `[i, j, ...]`: the position of flat index `index` in `shape`. */
+function position(index: number, shape: readonly number[]): string {
+  return `[${shape.map((_, d) => Math.floor(index / sizeOf(shape.slice(d + 1))) % shape[d]!).join(', ')}]`;
+}
+
+/** Integers that `tensor(..., { dtype: 'int32' })` holds. */
+const INT32: readonly [number, number] = [-(2 ** 31), 2 ** 31 - 1];
+
+/**
+ * Checks that every value of `file` is an integer in `[low, high]`, else a
+ * UserError naming the file, the first bad value, its position and the range.
+ */
+function checkIntegers(file: TensorFile, path: string, what: string, [low, high]: readonly [number, number], why = ''): void {
+  const data = file.data;
+  for (let i = 0; i < data.length; i++) {
+    const v = data[i]!;
+    if (Number.isInteger(v) && v >= low && v <= high) continue;
+    const problem = Number.isInteger(v) ? 'is out of range' : 'is not an integer';
+    throw new UserError(`${path}: ${what} ${v} at ${position(i, file.shape)} ${problem}; allowed: integers in [${low}, ${high}]${why}`);
   }
+}
+
+function makeTensor(file: TensorFile, model: OnnxModel, dtype: FloatDType | 'int32'): Tensor {
   return tensor(file.data, file.shape, { backend: model.backend, dtype });
+}
+
+/** The smallest Embedding that reads the model's input directly: token ids must be below its row count. */
+function inputEmbedding(model: OnnxModel): Embedding | undefined {
+  return model.steps
+    .filter((step) => step.module instanceof Embedding && step.inputs[0] === model.input.name)
+    .map((step) => step.module as Embedding)
+    .reduce<Embedding | undefined>((small, e) => (small === undefined || e.numEmbeddings < small.numEmbeddings ? e : small), undefined);
+}
+
+/** What one sample's forward pass tells about the sizes: its output shape and the largest module input or output. */
+interface SampleSizes {
+  readonly outputShape: readonly number[];
+  readonly activationSize: number;
+}
+
+/** Runs the first sample through the model and measures every module's input and output on the recorded graph. */
+function measureSample(model: OnnxModel, file: TensorFile): SampleSizes {
+  return tidy(() => {
+    extend(model);
+    const sampleShape = file.shape.slice(1);
+    const x = tensor(file.data.subarray(0, sizeOf(sampleShape)), [1, ...sampleShape], { backend: model.backend, dtype: model.input.dtype });
+    const y = model.forward(x);
+    let largest = Math.max(x.size, y.size);
+    const seen = new Set<GraphNode>();
+    const pending = y.producer === undefined ? [] : [y.producer];
+    for (let node = pending.pop(); node !== undefined; node = pending.pop()) {
+      if (seen.has(node)) continue;
+      seen.add(node);
+      largest = Math.max(largest, node.output.size);
+      for (const value of node.inputs) {
+        largest = Math.max(largest, value.size);
+        if (value.producer !== undefined) pending.push(value.producer);
+      }
+    }
+    return { outputShape: y.shape.slice(1), activationSize: largest };
+  });
 }
 
 interface QuantitiesArgs {
@@ -100,6 +209,8 @@ interface QuantitiesArgs {
   readonly dtype: FloatDType | undefined;
   readonly inputShape: number[] | undefined;
   readonly out: string | undefined;
+  readonly format: string | undefined;
+  readonly memoryLimit: number | undefined;
   readonly verify: boolean;
   readonly verifyTolerance: number;
   readonly modelLayout: boolean;
@@ -124,6 +235,8 @@ function parseQuantitiesArgs(args: string[]): QuantitiesArgs {
         dtype: { type: 'string' },
         'input-shape': { type: 'string' },
         out: { type: 'string' },
+        format: { type: 'string' },
+        'memory-limit': { type: 'string' },
         'no-verify': { type: 'boolean' },
         'verify-tolerance': { type: 'string' },
         'model-layout': { type: 'boolean' },
@@ -147,9 +260,7 @@ function parseQuantitiesArgs(args: string[]): QuantitiesArgs {
   const extensions = values.extensions!.split(',').map((s) => s.trim()).filter((s) => s !== '');
   if (extensions.length === 0) throw new UserError('--extensions lists no extension');
   extensions.forEach((name) => createExtension(name)); // validates the names before anything is loaded
-  if (!LOSS_NAMES.some((l) => l.toLowerCase() === values.loss!.toLowerCase())) {
-    throw new UserError(`unknown loss '${values.loss}'; available: ${LOSS_NAMES.join(', ')}`);
-  }
+  createLoss(values.loss!); // likewise
   const tolerance = values['verify-tolerance'] === undefined ? 1e-4 : Number(values['verify-tolerance']);
   if (!(tolerance >= 0)) throw new UserError(`--verify-tolerance must be a non-negative number, got '${values['verify-tolerance']}'`);
   const inputShape = values['input-shape']?.split(',').map((s) => integerOption('input-shape', s.trim(), 1)!);
@@ -166,36 +277,89 @@ function parseQuantitiesArgs(args: string[]): QuantitiesArgs {
     dtype,
     inputShape,
     out: values.out,
+    format: values.format,
+    memoryLimit: values['memory-limit'] === undefined ? undefined : parseByteSize(values['memory-limit']),
     verify: values['no-verify'] !== true,
     verifyTolerance: tolerance,
     modelLayout: values['model-layout'] === true,
   };
 }
 
+/** Warns on standard error about every array of the result with NaN or ±Infinity, naming it and counting them. */
+function warnNonFinite(result: QuantitiesResult, format: OutputFormat, io: CliIo): void {
+  const how = format === 'json' ? 'written as the strings "NaN", "Infinity", "-Infinity"' : 'kept exactly in the .npy files';
+  for (const { label, data } of resultArrays(result).arrays) {
+    let [nan, positive, negative] = [0, 0, 0];
+    for (let i = 0; i < data.length; i++) {
+      const v = data[i]!;
+      if (v !== v) nan++;
+      else if (v === Infinity) positive++;
+      else if (v === -Infinity) negative++;
+    }
+    const count = nan + positive + negative;
+    if (count === 0) continue;
+    io.stderr(`warning: ${label}: ${count} of ${data.length} values are not finite (${nan} NaN, ${positive} Infinity, ${negative} -Infinity), ${how}\n`);
+  }
+}
+
 async function runQuantities(args: QuantitiesArgs, io: CliIo): Promise<number> {
   const at = (path: string) => resolve(io.cwd, path);
+  const fs = io.fs ?? nodeFs;
+  // resolve() drops a trailing slash, which asks for a folder of .npy files.
+  const out = args.out === undefined ? undefined : `${at(args.out)}${/[/\\]$/.test(args.out) ? '/' : ''}`;
+  const format = resolveOutputFormat(out, args.format, fs);
+  if (out !== undefined) checkOutputTarget(out, format, fs, args.out);
+  const memoryLimit = args.memoryLimit ?? defaultMemoryLimitBytes();
   const backend = await loadBackend(args.backend);
   const model = importOnnx(at(args.model), {
     backend,
     ...(args.dtype !== undefined && { dtype: args.dtype }),
     ...(args.inputShape !== undefined && { inputShape: args.inputShape }),
+    ...importLimits(memoryLimit),
   });
   io.stderr(`imported ${args.model} (${model.producer || 'unknown producer'}, opset ${model.opset}): ${model.steps.length} modules, ${model.parameters().length} parameters, ${model.dtype} on ${backend.name}\n`);
   for (const note of model.notes) io.stderr(`note: ${note}\n`);
 
-  const input = makeTensor(readTensorFile(at(args.input)), 'the input', args.input, model, model.input.dtype);
+  const inputFile = readTensorFile(at(args.input));
+  if (model.input.dtype === 'int32') {
+    const embedding = inputEmbedding(model);
+    if (embedding === undefined) checkIntegers(inputFile, args.input, 'index', INT32);
+    else checkIntegers(inputFile, args.input, 'token id', [0, embedding.numEmbeddings - 1], ` (the Embedding has ${embedding.numEmbeddings} rows)`);
+  }
+  const input = makeTensor(inputFile, model, model.input.dtype);
   model.checkInput(input);
+  const sample = measureSample(model, inputFile);
   const loss = createLoss(args.loss, args.reduction);
-  const target = makeTensor(readTensorFile(at(args.target)), 'the target', args.target, model, loss.typeName === 'CrossEntropyLoss' ? 'int32' : model.dtype);
+  const targetFile = readTensorFile(at(args.target));
+  if (loss.typeName === 'CrossEntropyLoss') {
+    const classes = sample.outputShape[0] ?? 1;
+    checkIntegers(targetFile, args.target, 'class index', [0, classes - 1], ` (the model's output has ${classes} classes)`);
+  }
+  const target = makeTensor(targetFile, model, loss.typeName === 'CrossEntropyLoss' ? 'int32' : model.dtype);
   if (target.shape[0] !== input.shape[0]) {
     throw new UserError(`${args.target}: the target's batch size ${target.shape[0] ?? '(scalar)'} differs from the input's ${input.shape[0]}`);
   }
+  const mcSamples = args.mcSamples ?? 1;
+  const estimate = estimateQuantitiesMemory({
+    parameterShapes: model.parameters().map((p) => p.data.shape),
+    batch: input.shape[0]!,
+    outputSize: sizeOf(sample.outputShape),
+    activationSize: sample.activationSize,
+    mcSamples,
+    bytesPerValue: model.dtype === 'float32' ? 4 : 8,
+    extensions: args.extensions,
+  });
+  checkMemory(estimate, memoryLimit, { batch: input.shape[0]!, mcSamples });
 
   if (args.verify) {
     const report = await verifyWithOnnxRuntime(model, input, { tolerance: args.verifyTolerance });
     io.stderr(`${report.message}\n`);
     if (!report.ok) {
-      io.stderr('the imported model does not compute what ONNX Runtime computes; please report this with the model (or run with --no-verify)\n');
+      io.stderr(
+        report.nonFinite > 0
+          ? 'the model or its input has non-finite values (NaN or Infinity), where the two computations may differ; check the weights and the input (or run with --no-verify)\n'
+          : 'the imported model does not compute what ONNX Runtime computes; please report this with the model (or run with --no-verify)\n',
+      );
       return EXIT_VERIFY;
     }
   }
@@ -210,15 +374,17 @@ async function runQuantities(args: QuantitiesArgs, io: CliIo): Promise<number> {
     onProgress: ({ index, total, extension, seconds }) =>
       io.stderr(seconds === undefined ? `[${index}/${total}] ${extension} ...` : ` done in ${seconds.toFixed(2)} s\n`),
   });
-  const json = JSON.stringify(result);
-  if (args.out === undefined) io.stdout(`${json}\n`);
-  else {
+  warnNonFinite(result, format, io);
+  if (out === undefined) {
+    writeResultJson(result, io.stdout);
+    io.stdout('\n');
+  } else {
     try {
-      writeFileSync(at(args.out), json);
+      writeResult(result, out!, format, fs);
     } catch (error) {
-      throw new UserError(`cannot write ${args.out}: ${(error as Error).message}`);
+      throw new UserError(`cannot write ${args.out}: ${(error as Error).message} (nothing was written; a previous ${args.out} is unchanged)`);
     }
-    io.stderr(`wrote ${args.out}\n`);
+    io.stderr(`wrote ${args.out} (${format})\n`);
   }
   return EXIT_OK;
 }
