@@ -10,7 +10,7 @@ import type {
   UnaryOp,
   WindowGeometry,
 } from '@backpack-ts/core';
-import { matmulDims, windowOutputSize } from '@backpack-ts/core';
+import { matmulDims, sizeOf, windowOutputSize } from '@backpack-ts/core';
 import { availableParallelism } from 'node:os';
 import {
   argmaxGraph,
@@ -31,7 +31,7 @@ import {
 import type { GraphSpec } from './onnx/proto.js';
 import { loadBinding } from './ort/binding.js';
 import { SessionCache, type Feed, type SessionCacheStats } from './sessions.js';
-import { aroundAxis, coalesceBroadcast, coalescePermute, coalesceReduce, isIdentity, sizeOf } from './shapes.js';
+import { aroundAxis, coalesceBroadcast, coalescePermute, coalesceReduce, isIdentity } from './shapes.js';
 import { BufferPool, HandleRegistry, OrtHandle } from './storage.js';
 
 export interface OrtBackendOptions {
@@ -232,7 +232,7 @@ export class OrtBackend implements Backend<OrtHandle> {
   permute(x: OrtHandle, shape: Shape, perm: readonly number[], dtype: DType): OrtHandle {
     const simple = coalescePermute(shape, perm);
     if (isIdentity(simple.perm)) return this.registry.share(x);
-    if (x.data.length >= this.minElements && x.data.length > 0) {
+    if (x.data.length >= this.minElements) {
       const outDims = simple.perm.map((d) => simple.shape[d]!);
       const result = this.runOrt(
         'permute',
@@ -280,7 +280,7 @@ export class OrtBackend implements Backend<OrtHandle> {
 
   unary(op: UnaryOp, x: OrtHandle, shape: Shape, dtype: DType): OrtHandle {
     const n = x.data.length;
-    if (n >= this.minElements && n > 0 && dtype !== 'int32') {
+    if (n >= this.minElements && dtype !== 'int32') {
       const result = this.runOrt(
         'unary',
         `unary:${op}:${dtype}`,
@@ -305,7 +305,7 @@ export class OrtBackend implements Backend<OrtHandle> {
     dtype: DType,
   ): OrtHandle {
     const n = sizeOf(outShape);
-    if (n >= this.minElements && n > 0 && this.ortHasBinary(op, dtype)) {
+    if (n >= this.minElements && this.ortHasBinary(op, dtype)) {
       const simple = coalesceBroadcast(aShape, bShape, outShape);
       const rank = simple.out.length;
       const result = this.runOrt(
@@ -329,7 +329,7 @@ export class OrtBackend implements Backend<OrtHandle> {
     const n = x.data.length;
     // An int32 op with a fractional scalar is computed in doubles by the contract; ORT would round the scalar first.
     const exactScalar = dtype !== 'int32' || Number.isInteger(scalar);
-    if (n >= this.minElements && n > 0 && exactScalar && this.ortHasBinary(op, dtype)) {
+    if (n >= this.minElements && exactScalar && this.ortHasBinary(op, dtype)) {
       const b = dtype === 'float32' ? new Float32Array([scalar]) : dtype === 'float64' ? new Float64Array([scalar]) : new Int32Array([scalar]);
       const result = this.runOrt(
         'binaryScalar',
@@ -357,7 +357,7 @@ export class OrtBackend implements Backend<OrtHandle> {
 
   reduce(op: ReduceOp, x: OrtHandle, shape: Shape, axes: readonly number[], dtype: DType): OrtHandle {
     const n = x.data.length;
-    if (n >= this.minElements && n > 0) {
+    if (n >= this.minElements) {
       const simple = coalesceReduce(shape, axes);
       if (simple.axes.length > 0) {
         const outDims = simple.shape.filter((_, d) => !simple.axes.includes(d));
@@ -396,7 +396,7 @@ export class OrtBackend implements Backend<OrtHandle> {
       return this.binary('mul', a, [batchA, m, 1], b, [batchB, 1, n], outShape, dtype);
     }
     const macs = batch * m * n * k;
-    if (macs >= this.minMatmulMacs && macs > 0 && dtype !== 'int32') {
+    if (macs >= this.minMatmulMacs && dtype !== 'int32') {
       const result = this.matmulOrt(a, aShape, b, bShape, transA, transB, dtype, m, n);
       if (result !== undefined) return result;
     }
@@ -477,7 +477,7 @@ export class OrtBackend implements Backend<OrtHandle> {
   fold(cols: OrtHandle, colsShape: Shape, spatial: readonly number[], window: WindowGeometry, dtype: DType): OrtHandle {
     const n = cols.data.length;
     const outDims = [colsShape[0]!, colsShape[1]! / sizeOf(window.kernel), ...spatial];
-    if (n >= this.minElements && n > 0 && sizeOf(outDims) > 0 && foldOnOrt(dtype, window)) {
+    if (n >= this.minElements && foldOnOrt(dtype, window)) {
       const result = this.runOrt(
         'fold',
         `fold:${dtype}:${spatial.join(',')}:${window.kernel.join(',')}:${window.stride.join(',')}:${window.padding.join(',')}:${window.dilation.join(',')}`,
@@ -494,7 +494,7 @@ export class OrtBackend implements Backend<OrtHandle> {
 
   argmax(x: OrtHandle, shape: Shape, axis: number, dtype: DType): OrtHandle {
     const n = x.data.length;
-    if (n >= this.minElements && n > 0) {
+    if (n >= this.minElements) {
       const { dims, rank, withoutAxis } = aroundAxis(shape, axis);
       const result = this.runOrt(
         'argmax',
@@ -518,7 +518,7 @@ export class OrtBackend implements Backend<OrtHandle> {
    * where `x` holds NaN (see {@link maxPoolGraph}).
    */
   maxPool(x: OrtHandle, shape: Shape, window: WindowGeometry, dtype: FloatDType): { values: OrtHandle; argmax: OrtHandle } | undefined {
-    if (x.data.length < this.minElements || x.data.length === 0 || !maxPoolOnOrt(window)) return undefined;
+    if (x.data.length < this.minElements || !maxPoolOnOrt(window)) return undefined;
     const spatial = shape.slice(2);
     const outSpatial = windowOutputSize(spatial, window, 'maxPool');
     // Tiling windows: the kernel fixes stride, padding and dilation.
@@ -552,7 +552,7 @@ export class OrtBackend implements Backend<OrtHandle> {
     dtype: FloatDType,
   ): OrtHandle | undefined {
     const size = mat.data.length * sizeOf(window.kernel);
-    if (size < this.minElements || size === 0 || !maxPoolOnOrt(window)) return undefined;
+    if (size < this.minElements || !maxPoolOnOrt(window)) return undefined;
     const channels = matShape[2]!;
     const outSpatial = windowOutputSize(spatial, window, 'maxPoolTranspose');
     const geometry = `${spatial.join(',')}:${window.kernel.join(',')}`;
@@ -582,7 +582,7 @@ export class OrtBackend implements Backend<OrtHandle> {
   private softmaxLike(log: boolean, x: OrtHandle, shape: Shape, axis: number, dtype: DType): OrtHandle {
     const kernel = log ? 'logSoftmax' : 'softmax';
     const n = x.data.length;
-    if (n >= this.minElements && n > 0 && dtype !== 'int32') {
+    if (n >= this.minElements && dtype !== 'int32') {
       const { dims, rank } = aroundAxis(shape, axis);
       const result = this.runOrt(
         kernel,
@@ -601,7 +601,7 @@ export class OrtBackend implements Backend<OrtHandle> {
 
   oneHot(indices: OrtHandle, shape: Shape, depth: number, dtype: FloatDType): OrtHandle {
     const n = indices.data.length;
-    if (n * depth >= this.minElements && n > 0 && depth > 0) {
+    if (n * depth >= this.minElements) {
       const result = this.runOrt('oneHot', `oneHot:${dtype}:${depth}`, () => oneHotGraph(dtype, depth), [{ data: indices.data, dims: [n] }], [n, depth], dtype);
       if (result !== undefined) return result;
     }
