@@ -9,7 +9,7 @@
  * stay accurate near 0, float64 `softplus` does not overflow.
  */
 import { sizeOf, type BinaryOp, type DType, type ReduceOp, type UnaryOp, type WindowGeometry } from '@backpack-ts/core';
-import { OnnxType, type GraphSpec, type InitializerSpec, type NodeSpec } from './proto.js';
+import { OnnxType, type GraphSpec, type NodeSpec, type TensorSpec } from './proto.js';
 
 export type OrtDType = DType;
 
@@ -20,7 +20,7 @@ function dims(prefix: string, rank: number): string[] {
 /** Builds a graph node by node, with named scalar constants of the kernel's dtype. */
 class GraphBuilder {
   readonly nodes: NodeSpec[] = [];
-  readonly initializers: InitializerSpec[] = [];
+  readonly initializers: TensorSpec[] = [];
   private counter = 0;
   private readonly constants = new Map<number, string>();
 
