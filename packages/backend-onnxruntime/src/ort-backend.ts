@@ -411,15 +411,10 @@ export class OrtBackend extends CpuFallbackBackend<OrtHandle> {
   // ---- sliding windows ----
 
   /**
-   * im2col stays in TypeScript, a plain copy. ONNX has no im2col; a grouped
-   * Conv with a one-hot kernel computes it as a sum of products, where
-   * 0 * ±Inf = NaN: max pooling with padding unfolds a `-Infinity`-padded
-   * input, and every window touching the padding would come out NaN. Nor
-   * was it faster (float32, the cnn benchmark's shapes, one thread: 0.7-1.7x
-   * the TypeScript copy's speed), and ORT has no float64 Conv. Exact copies
-   * as ONNX graphs were no better: Gather with constant indices 1.1-4x
-   * slower, strided Slices and a Concat 0.75-1.35x the TypeScript time in
-   * float32 and slower in float64.
+   * im2col stays in TypeScript, a plain copy: ONNX has no im2col, and the
+   * one-hot Conv that would compute it sums products, where max pooling's
+   * `-Infinity` padding times 0 gives NaN. Neither it nor exact ONNX copies
+   * were clearly faster (measurements: docs/PERFORMANCE.md).
    */
   override unfold(x: OrtHandle, shape: Shape, window: WindowGeometry, dtype: DType): OrtHandle {
     this.count('unfold', 'ts');
@@ -433,10 +428,9 @@ export class OrtBackend extends CpuFallbackBackend<OrtHandle> {
 
   /**
    * col2im runs on ORT's Col2Im where it has a correct kernel (float32, see
-   * {@link foldOnOrt}): 2-5x faster than the TypeScript scatter on the cnn
-   * benchmark's shapes. float64 and 3-d dilated windows stay in TypeScript
-   * (ORT has no float64 Col2Im, ConvTranspose or Conv; an exact float64 graph,
-   * Gather plus ReduceSum, was 2-5x slower than TypeScript).
+   * {@link foldOnOrt}); float64 and 3-d dilated windows stay in TypeScript,
+   * since ORT has no float64 Col2Im, ConvTranspose or Conv (measurements:
+   * docs/PERFORMANCE.md).
    */
   override fold(cols: OrtHandle, colsShape: Shape, spatial: readonly number[], window: WindowGeometry, dtype: DType): OrtHandle {
     const n = cols.data.length;
