@@ -23,6 +23,7 @@ import {
   permute,
   reshape,
   slice,
+  sizeOf,
   softmax,
   sum,
   tensor,
@@ -66,7 +67,7 @@ const strict: Backend = wrapBackend(
 );
 
 const filled = (shape: Shape, seed = 2): Tensor =>
-  tensor(randomNumbers(shape.reduce((a, b) => a * b, 1), seed), shape, { backend: strict });
+  tensor(randomNumbers(sizeOf(shape), seed), shape, { backend: strict });
 const empty = (shape: Shape): Tensor => filled(shape);
 const indices = (data: number[]): Tensor => tensor(data, [data.length], { backend: strict, dtype: 'int32' });
 
