@@ -16,7 +16,6 @@ import {
   maxPoolTranspose,
   sizeOf,
   windowOutputSize,
-  type Backend,
   type BinaryOp,
   type DType,
   type FloatDType,
@@ -26,7 +25,7 @@ import {
   type WindowGeometry,
 } from '@backpack-ts/core';
 import { emptyCases } from './empty-cases.js';
-import { describeViews, input, type InputView, type KernelCase, type InputSpec } from './kernel-check.js';
+import { describeViews, input, type InputSpec, type InputView, type KernelCase } from './kernel-check.js';
 import { viaCore } from './via-core.js';
 
 /** Seeded draws of input values. */
