@@ -54,8 +54,10 @@ export function forbidEmptyKernelCalls(backend: Backend, empty: Set<unknown>, fo
       return (...args: unknown[]) => {
         if (!STORAGE.has(property)) {
           const kernel = String(property);
-          if (forbidden.includes(kernel) || args.some(isEmpty)) {
-            throw new Error(`core called the ${kernel} kernel with an empty tensor (kernels never see one: core's ops compute those results)`);
+          const emptyOperand = args.some(isEmpty);
+          if (emptyOperand || forbidden.includes(kernel)) {
+            const what = emptyOperand ? 'with an empty tensor' : 'for an empty result';
+            throw new Error(`core called the ${kernel} kernel ${what} (kernels never see empty tensors: core's ops compute those results)`);
           }
         }
         const result = (value as (...a: unknown[]) => unknown).apply(target, args);
