@@ -15,6 +15,7 @@ import { WireWriter } from './wire-writer.js';
 
 /** ONNX `TensorProto.DataType` codes of the element types written by name. */
 export const OnnxType = { float32: 1, uint8: 2, int32: 6, int64: 7, bool: 9, float64: 11 } as const;
+/** The element types {@link OnnxType} names. */
 export type OnnxTypeName = keyof typeof OnnxType;
 /** An element type: a name of {@link OnnxType}, or any `TensorProto.DataType` code. */
 export type ElementType = OnnxTypeName | number;
@@ -45,6 +46,7 @@ export type AttributeValue =
   | { readonly floats: readonly number[] }
   | { readonly tensor: TensorSpec };
 
+/** A graph node: operator, input and output names, attributes. */
 export interface NodeSpec {
   readonly op: string;
   readonly inputs: readonly string[];
@@ -80,6 +82,7 @@ export interface GraphSpec {
   readonly producer?: { readonly name: string; readonly version?: string };
 }
 
+/** The ai.onnx opset version written when the spec gives none. */
 export const DEFAULT_OPSET = 18;
 /** IR version 8 goes with opsets up to 18. */
 export const DEFAULT_IR_VERSION = 8;
