@@ -1,5 +1,4 @@
-import type { DType, Shape } from '@backpack-ts/core';
-import { sizeOf } from './strides.js';
+import { sizeOf, type DType, type Shape } from '@backpack-ts/core';
 
 /** CPU storage: a dense row-major typed array whose element type matches the dtype. */
 export type CpuHandle = Float32Array | Float64Array | Int32Array;

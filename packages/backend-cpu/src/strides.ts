@@ -6,13 +6,6 @@
  */
 import type { Shape } from '@backpack-ts/core';
 
-/** Number of elements in a tensor of `shape` (1 for a scalar). */
-export function sizeOf(shape: Shape): number {
-  let size = 1;
-  for (const dim of shape) size *= dim;
-  return size;
-}
-
 /** Row-major strides of a dense tensor of `shape`. */
 export function contiguousStrides(shape: Shape): number[] {
   const strides = new Array<number>(shape.length);

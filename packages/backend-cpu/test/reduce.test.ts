@@ -1,7 +1,7 @@
-import type { ReduceOp } from '@backpack-ts/core';
+import { sizeOf, type ReduceOp } from '@backpack-ts/core';
 import { describe, expect, it } from 'vitest';
 import { cpu } from '../src/index.js';
-import { allIndices, expectClose, FLOAT_DTYPES, flatIndex, product, randomData, stored } from './reference.js';
+import { allIndices, expectClose, FLOAT_DTYPES, flatIndex, randomData, stored } from './reference.js';
 
 const OPS: readonly ReduceOp[] = ['sum', 'max', 'min'];
 
@@ -18,7 +18,7 @@ function axisSubsets(rank: number): number[][] {
 function reduceReference(op: ReduceOp, data: readonly number[], shape: readonly number[], axes: readonly number[]) {
   const outShape = shape.filter((_, d) => !axes.includes(d));
   const initial = { sum: 0, max: -Infinity, min: Infinity }[op];
-  const out = new Array<number>(product(outShape)).fill(initial);
+  const out = new Array<number>(sizeOf(outShape)).fill(initial);
   for (const index of allIndices(shape)) {
     const o = flatIndex(outShape, index.filter((_, d) => !axes.includes(d)));
     const v = data[flatIndex(shape, index)];
@@ -32,13 +32,13 @@ describe('reduce', () => {
     for (const op of OPS) {
       for (const shape of [[3, 4, 5], [2, 3, 1, 4], [7], []]) {
         it(`${op} over every axis subset of [${shape}] (${dtype})`, () => {
-          const data = stored(randomData(product(shape), 7), dtype);
+          const data = stored(randomData(sizeOf(shape), 7), dtype);
           const x = cpu.fromData(data, shape, dtype);
           for (const axes of axisSubsets(shape.length)) {
             const { out, outShape } = reduceReference(op, data, shape, axes);
             const y = cpu.reduce(op, x, shape, axes, dtype);
             expect(y).toBeInstanceOf(dtype === 'float64' ? Float64Array : Float32Array);
-            expect(y.length).toBe(product(outShape));
+            expect(y.length).toBe(sizeOf(outShape));
             expectClose(y, stored(out, dtype), dtype);
           }
           expect(Array.from(x)).toEqual(data);

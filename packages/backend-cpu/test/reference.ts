@@ -26,10 +26,6 @@ export function stored(data: readonly number[], dtype: TestDType): number[] {
   return dtype === 'float32' ? Array.from(Float32Array.from(data)) : data.slice();
 }
 
-export function product(shape: readonly number[]): number {
-  return shape.reduce((a, b) => a * b, 1);
-}
-
 /** Every multi-index of `shape`, in row-major order. */
 export function allIndices(shape: readonly number[]): number[][] {
   let result: number[][] = [[]];

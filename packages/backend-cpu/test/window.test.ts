@@ -1,7 +1,7 @@
-import type { WindowGeometry } from '@backpack-ts/core';
+import { sizeOf, type WindowGeometry } from '@backpack-ts/core';
 import { describe, expect, it } from 'vitest';
 import { cpu } from '../src/index.js';
-import { allIndices, expectClose, FLOAT_DTYPES, flatIndex, product, randomData, stored } from './reference.js';
+import { allIndices, expectClose, FLOAT_DTYPES, flatIndex, randomData, stored } from './reference.js';
 
 interface Case {
   readonly name: string;
@@ -47,8 +47,8 @@ function forEachTap(
   const [n, c] = shape;
   const spatial = shape.slice(2);
   const out = spatial.map((size, d) => outSize(size, w.kernel[d], w.stride[d], w.padding[d], w.dilation[d]));
-  const K = product(w.kernel);
-  const L = product(out);
+  const K = sizeOf(w.kernel);
+  const L = sizeOf(out);
   const colsShape = [n, c * K, L];
   for (const [b, ch] of allIndices([n, c])) {
     for (const kk of allIndices(w.kernel)) {
@@ -71,7 +71,7 @@ function unfoldReference(data: readonly number[], shape: readonly number[], w: W
 }
 
 function foldReference(cols: readonly number[], shape: readonly number[], w: WindowGeometry): number[] {
-  const out = new Array<number>(product(shape)).fill(0);
+  const out = new Array<number>(sizeOf(shape)).fill(0);
   forEachTap(shape, w, (ci, xi) => {
     if (xi >= 0) out[xi] += cols[ci];
   });
@@ -88,19 +88,19 @@ describe('unfold', () => {
   for (const dtype of FLOAT_DTYPES) {
     for (const { name, shape, window } of CASES) {
       it(`${name} ${JSON.stringify(shape)} (${dtype})`, () => {
-        const data = stored(randomData(product(shape), 3), dtype);
+        const data = stored(randomData(sizeOf(shape), 3), dtype);
         const x = cpu.fromData(data, shape, dtype);
         const { cols, colsShape } = unfoldReference(data, shape, window);
         const y = cpu.unfold(x, shape, window, dtype);
         expect(y).toBeInstanceOf(dtype === 'float64' ? Float64Array : Float32Array);
-        expect(y.length).toBe(product(colsShape));
+        expect(y.length).toBe(sizeOf(colsShape));
         // A pure copy: exact in both dtypes.
         expect(Array.from(y)).toEqual(cols);
         expect(Array.from(x)).toEqual(data);
       });
 
       it(`${name} ${JSON.stringify(shape)} (${dtype}) into a recycled buffer full of garbage`, () => {
-        const data = stored(randomData(product(shape), 4), dtype);
+        const data = stored(randomData(sizeOf(shape), 4), dtype);
         const { cols, colsShape } = unfoldReference(data, shape, window);
         const out = cpu.full(colsShape, Number.NaN, dtype);
         const y = cpu.unfold(cpu.fromData(data, shape, dtype), shape, window, dtype, out);
@@ -134,17 +134,17 @@ describe('fold', () => {
   for (const dtype of FLOAT_DTYPES) {
     for (const { name, shape, window } of CASES) {
       it(`${name} ${JSON.stringify(shape)} (${dtype})`, () => {
-        const { colsShape } = unfoldReference(new Array(product(shape)).fill(0), shape, window);
-        const cols = stored(randomData(product(colsShape), 5), dtype);
+        const { colsShape } = unfoldReference(new Array(sizeOf(shape)).fill(0), shape, window);
+        const cols = stored(randomData(sizeOf(colsShape), 5), dtype);
         const y = cpu.fold(cpu.fromData(cols, colsShape, dtype), colsShape, shape.slice(2), window, dtype);
         expect(y).toBeInstanceOf(dtype === 'float64' ? Float64Array : Float32Array);
         expectClose(y, stored(foldReference(cols, shape, window), dtype), dtype);
       });
 
       it(`is the adjoint of unfold: ${name} (${dtype})`, () => {
-        const { colsShape } = unfoldReference(new Array(product(shape)).fill(0), shape, window);
-        const xData = stored(randomData(product(shape), 17), dtype);
-        const cData = stored(randomData(product(colsShape), 19), dtype);
+        const { colsShape } = unfoldReference(new Array(sizeOf(shape)).fill(0), shape, window);
+        const xData = stored(randomData(sizeOf(shape), 17), dtype);
+        const cData = stored(randomData(sizeOf(colsShape), 19), dtype);
         const ux = cpu.unfold(cpu.fromData(xData, shape, dtype), shape, window, dtype);
         const fc = cpu.fold(cpu.fromData(cData, colsShape, dtype), colsShape, shape.slice(2), window, dtype);
         const lhs = dot(ux, cData);
@@ -192,7 +192,7 @@ describe('argmax', () => {
     it(`along every axis, first index on ties (${dtype})`, () => {
       for (const shape of [[3, 4, 5], [2, 1, 3, 2], [7], [1, 6]]) {
         // Few distinct values, so ties are common.
-        const data = randomData(product(shape), 23).map((v) => Math.floor(v * 3));
+        const data = randomData(sizeOf(shape), 23).map((v) => Math.floor(v * 3));
         const x = cpu.fromData(data, shape, dtype);
         for (let axis = 0; axis < shape.length; axis++) {
           const y = cpu.argmax(x, shape, axis, dtype);
@@ -214,7 +214,7 @@ describe('argmax', () => {
 
     it(`random data along every axis (${dtype})`, () => {
       const shape = [4, 6, 5];
-      const data = stored(randomData(product(shape), 29), dtype);
+      const data = stored(randomData(sizeOf(shape), 29), dtype);
       const x = cpu.fromData(data, shape, dtype);
       for (let axis = 0; axis < shape.length; axis++) {
         expect(Array.from(cpu.argmax(x, shape, axis, dtype))).toEqual(argmaxReference(data, shape, axis));

@@ -6,7 +6,7 @@
  *   pnpm --filter @backpack-ts/backend-onnxruntime bench -- gemm    # only names containing "gemm"
  */
 import { CpuBackend } from '@backpack-ts/backend-cpu';
-import type { Backend, DType, FloatDType, WindowGeometry } from '@backpack-ts/core';
+import { sizeOf, windowOutputSize, type Backend, type DType, type FloatDType, type WindowGeometry } from '@backpack-ts/core';
 import { OrtBackend } from '../src/index.js';
 
 const filter = process.argv.slice(2).filter((a) => a !== '--');
@@ -113,8 +113,8 @@ for (const dtype of ['float32', 'float64'] as FloatDType[]) {
     ['pool2', 128, 32, 14, pool],
   ] as const) {
     const shape = [n, c, size, size];
-    const k = window.kernel[0]! * window.kernel[1]!;
-    const l = (Math.floor((size + 2 * window.padding[0]! - window.kernel[0]!) / window.stride[0]!) + 1) ** 2;
+    const k = sizeOf(window.kernel);
+    const l = sizeOf(windowOutputSize([size, size], window));
     const colsShape = [n, c * k, l];
     bench(`unfold ${name} ${dtype}`, undefined, (b) => {
       const x = b.fromData(random(n * c * size * size), shape, dtype);

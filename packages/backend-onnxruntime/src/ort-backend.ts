@@ -1,8 +1,6 @@
-import { CpuBackend, type CpuHandle } from '@backpack-ts/backend-cpu';
+import { CpuFallbackBackend, type CpuHandle, type CpuKernel } from '@backpack-ts/backend-cpu';
 import type {
-  Backend,
   BinaryOp,
-  DataArray,
   DType,
   FloatDType,
   ReduceOp,
@@ -10,7 +8,7 @@ import type {
   UnaryOp,
   WindowGeometry,
 } from '@backpack-ts/core';
-import { matmulDims, windowOutputSize } from '@backpack-ts/core';
+import { matmulDims, sizeOf, windowOutputSize } from '@backpack-ts/core';
 import { availableParallelism } from 'node:os';
 import {
   argmaxGraph,
@@ -31,7 +29,7 @@ import {
 import type { GraphSpec } from './onnx/proto.js';
 import { loadBinding } from './ort/binding.js';
 import { SessionCache, type Feed, type SessionCacheStats } from './sessions.js';
-import { aroundAxis, coalesceBroadcast, coalescePermute, coalesceReduce, isIdentity, sizeOf } from './shapes.js';
+import { aroundAxis, coalesceBroadcast, coalescePermute, coalesceReduce, isIdentity } from './shapes.js';
 import { BufferPool, HandleRegistry, OrtHandle } from './storage.js';
 
 export interface OrtBackendOptions {
@@ -84,7 +82,7 @@ const DEFAULTS = {
  * over tiling windows (the optional `maxPool` and `maxPoolTranspose`) run as
  * small cached ONNX models; small ones, and kernels that are plain copies
  * (layout, `unfold`), run in TypeScript on `@backpack-ts/backend-cpu`'s
- * kernels, since a call into ORT costs 10-20 µs.
+ * kernels ({@link CpuFallbackBackend}), since a call into ORT costs 10-20 µs.
  *
  * float32 and float64 everywhere (a float64 kernel ORT lacks, such as
  * col2im, runs in TypeScript); int32 for indices. Handles are
@@ -93,7 +91,7 @@ const DEFAULTS = {
  *
  * Construction loads the native binding and throws if it cannot.
  */
-export class OrtBackend implements Backend<OrtHandle> {
+export class OrtBackend extends CpuFallbackBackend<OrtHandle> {
   readonly name = 'onnxruntime';
   readonly dtypes: readonly DType[] = ['float32', 'float64', 'int32'];
   /** The onnxruntime-node version in use. */
@@ -101,7 +99,6 @@ export class OrtBackend implements Backend<OrtHandle> {
   /** The intra-op thread count of every session. */
   readonly threads: number;
 
-  private readonly cpu = new CpuBackend();
   private readonly registry: HandleRegistry;
   private readonly sessions: SessionCache;
   private readonly minElements: number;
@@ -109,6 +106,7 @@ export class OrtBackend implements Backend<OrtHandle> {
   private readonly counts: KernelCounts = {};
 
   constructor(options: OrtBackendOptions = {}) {
+    super();
     for (const [name, value, min] of [
       ['intraOpNumThreads', options.intraOpNumThreads, 1],
       ['minElements', options.minElements, 0],
@@ -168,8 +166,18 @@ export class OrtBackend implements Backend<OrtHandle> {
     this.counts[key] = (this.counts[key] ?? 0) + 1;
   }
 
-  /** Wraps the result of a TypeScript kernel; a result that is one of the inputs shares its storage. */
-  private fromCpu(result: CpuHandle, ...inputs: readonly OrtHandle[]): OrtHandle {
+  /** The handle's own array: backend-cpu's kernels read it in place. */
+  protected toCpu(x: OrtHandle): CpuHandle {
+    return x.data;
+  }
+
+  /**
+   * Wraps the result of a backend-cpu kernel (counted as run in TypeScript);
+   * a result that is an input's array (reshape, a cast to the same dtype)
+   * shares that input's storage.
+   */
+  protected fromCpu(result: CpuHandle, inputs: readonly OrtHandle[], kernel: CpuKernel): OrtHandle {
+    this.count(kernel, 'ts');
     for (const input of inputs) if (input.data === result) return this.registry.share(input);
     return this.registry.create(result);
   }
@@ -196,7 +204,7 @@ export class OrtBackend implements Backend<OrtHandle> {
 
   // ---- creation and read-back ----
 
-  fromData(data: ArrayLike<number>, shape: Shape, dtype: DType): OrtHandle {
+  override fromData(data: ArrayLike<number>, shape: Shape, dtype: DType): OrtHandle {
     const size = sizeOf(shape);
     if (data.length !== size) {
       throw new RangeError(`onnxruntime.fromData: ${data.length} values do not fill shape [${shape.join(', ')}]`);
@@ -206,33 +214,23 @@ export class OrtBackend implements Backend<OrtHandle> {
     return this.registry.create(out, true);
   }
 
-  full(shape: Shape, value: number, dtype: DType): OrtHandle {
+  override full(shape: Shape, value: number, dtype: DType): OrtHandle {
     const out = this.registry.pool.take(dtype, sizeOf(shape));
     out.fill(value);
     return this.registry.create(out, true);
   }
 
-  /** A copy of the elements, which the caller may modify. */
-  read(x: OrtHandle, _shape: Shape, _dtype: DType): DataArray {
-    return x.data.slice();
-  }
-
   /** Releases the handle; its buffer is reused once no handle views it. Idempotent. */
-  dispose(x: OrtHandle): void {
+  override dispose(x: OrtHandle): void {
     this.registry.dispose(x);
   }
 
-  // ---- layout ----
+  // ---- layout (on backend-cpu: reshape shares the storage; slice, concat, pad and cast copy) ----
 
-  /** Shares the storage: a dense row-major array has every shape of its size. */
-  reshape(x: OrtHandle, _shape: Shape, _newShape: Shape, _dtype: DType): OrtHandle {
-    return this.registry.share(x);
-  }
-
-  permute(x: OrtHandle, shape: Shape, perm: readonly number[], dtype: DType): OrtHandle {
+  override permute(x: OrtHandle, shape: Shape, perm: readonly number[], dtype: DType): OrtHandle {
     const simple = coalescePermute(shape, perm);
     if (isIdentity(simple.perm)) return this.registry.share(x);
-    if (x.data.length >= this.minElements && x.data.length > 0) {
+    if (x.data.length >= this.minElements) {
       const outDims = simple.perm.map((d) => simple.shape[d]!);
       const result = this.runOrt(
         'permute',
@@ -244,43 +242,14 @@ export class OrtBackend implements Backend<OrtHandle> {
       );
       if (result !== undefined) return result;
     }
-    this.count('permute', 'ts');
-    return this.fromCpu(this.cpu.permute(x.data, shape, perm, dtype), x);
-  }
-
-  slice(x: OrtHandle, shape: Shape, begin: readonly number[], size: readonly number[], dtype: DType): OrtHandle {
-    this.count('slice', 'ts');
-    return this.fromCpu(this.cpu.slice(x.data, shape, begin, size, dtype), x);
-  }
-
-  concat(xs: readonly OrtHandle[], shapes: readonly Shape[], axis: number, dtype: DType): OrtHandle {
-    this.count('concat', 'ts');
-    return this.fromCpu(this.cpu.concat(xs.map((x) => x.data), shapes, axis, dtype), ...xs);
-  }
-
-  pad(
-    x: OrtHandle,
-    shape: Shape,
-    before: readonly number[],
-    after: readonly number[],
-    value: number,
-    dtype: DType,
-  ): OrtHandle {
-    this.count('pad', 'ts');
-    return this.fromCpu(this.cpu.pad(x.data, shape, before, after, value, dtype), x);
-  }
-
-  cast(x: OrtHandle, shape: Shape, from: DType, to: DType): OrtHandle {
-    if (from === to) return this.registry.share(x);
-    this.count('cast', 'ts');
-    return this.fromCpu(this.cpu.cast(x.data, shape, from, to), x);
+    return super.permute(x, shape, perm, dtype);
   }
 
   // ---- elementwise ----
 
-  unary(op: UnaryOp, x: OrtHandle, shape: Shape, dtype: DType): OrtHandle {
+  override unary(op: UnaryOp, x: OrtHandle, shape: Shape, dtype: DType): OrtHandle {
     const n = x.data.length;
-    if (n >= this.minElements && n > 0 && dtype !== 'int32') {
+    if (n >= this.minElements && dtype !== 'int32') {
       const result = this.runOrt(
         'unary',
         `unary:${op}:${dtype}`,
@@ -291,11 +260,10 @@ export class OrtBackend implements Backend<OrtHandle> {
       );
       if (result !== undefined) return result;
     }
-    this.count('unary', 'ts');
-    return this.fromCpu(this.cpu.unary(op, x.data, shape, dtype), x);
+    return super.unary(op, x, shape, dtype);
   }
 
-  binary(
+  override binary(
     op: BinaryOp,
     a: OrtHandle,
     aShape: Shape,
@@ -305,7 +273,7 @@ export class OrtBackend implements Backend<OrtHandle> {
     dtype: DType,
   ): OrtHandle {
     const n = sizeOf(outShape);
-    if (n >= this.minElements && n > 0 && this.ortHasBinary(op, dtype)) {
+    if (n >= this.minElements && this.ortHasBinary(op, dtype)) {
       const simple = coalesceBroadcast(aShape, bShape, outShape);
       const rank = simple.out.length;
       const result = this.runOrt(
@@ -321,15 +289,14 @@ export class OrtBackend implements Backend<OrtHandle> {
       );
       if (result !== undefined) return result;
     }
-    this.count('binary', 'ts');
-    return this.fromCpu(this.cpu.binary(op, a.data, aShape, b.data, bShape, outShape, dtype), a, b);
+    return super.binary(op, a, aShape, b, bShape, outShape, dtype);
   }
 
-  binaryScalar(op: BinaryOp, x: OrtHandle, shape: Shape, scalar: number, dtype: DType): OrtHandle {
+  override binaryScalar(op: BinaryOp, x: OrtHandle, shape: Shape, scalar: number, dtype: DType): OrtHandle {
     const n = x.data.length;
     // An int32 op with a fractional scalar is computed in doubles by the contract; ORT would round the scalar first.
     const exactScalar = dtype !== 'int32' || Number.isInteger(scalar);
-    if (n >= this.minElements && n > 0 && exactScalar && this.ortHasBinary(op, dtype)) {
+    if (n >= this.minElements && exactScalar && this.ortHasBinary(op, dtype)) {
       const b = dtype === 'float32' ? new Float32Array([scalar]) : dtype === 'float64' ? new Float64Array([scalar]) : new Int32Array([scalar]);
       const result = this.runOrt(
         'binaryScalar',
@@ -344,8 +311,7 @@ export class OrtBackend implements Backend<OrtHandle> {
       );
       if (result !== undefined) return result;
     }
-    this.count('binaryScalar', 'ts');
-    return this.fromCpu(this.cpu.binaryScalar(op, x.data, shape, scalar, dtype), x);
+    return super.binaryScalar(op, x, shape, scalar, dtype);
   }
 
   /** int32 division and powers follow JavaScript (x / 0 is 0 after truncation); ORT throws or differs, so they stay in TypeScript. */
@@ -355,9 +321,9 @@ export class OrtBackend implements Backend<OrtHandle> {
 
   // ---- reductions ----
 
-  reduce(op: ReduceOp, x: OrtHandle, shape: Shape, axes: readonly number[], dtype: DType): OrtHandle {
+  override reduce(op: ReduceOp, x: OrtHandle, shape: Shape, axes: readonly number[], dtype: DType): OrtHandle {
     const n = x.data.length;
-    if (n >= this.minElements && n > 0) {
+    if (n >= this.minElements) {
       const simple = coalesceReduce(shape, axes);
       if (simple.axes.length > 0) {
         const outDims = simple.shape.filter((_, d) => !simple.axes.includes(d));
@@ -372,13 +338,12 @@ export class OrtBackend implements Backend<OrtHandle> {
         if (result !== undefined) return result;
       }
     }
-    this.count('reduce', 'ts');
-    return this.fromCpu(this.cpu.reduce(op, x.data, shape, axes, dtype), x);
+    return super.reduce(op, x, shape, axes, dtype);
   }
 
   // ---- linear algebra ----
 
-  matmul(
+  override matmul(
     a: OrtHandle,
     aShape: Shape,
     b: OrtHandle,
@@ -396,12 +361,11 @@ export class OrtBackend implements Backend<OrtHandle> {
       return this.binary('mul', a, [batchA, m, 1], b, [batchB, 1, n], outShape, dtype);
     }
     const macs = batch * m * n * k;
-    if (macs >= this.minMatmulMacs && macs > 0 && dtype !== 'int32') {
+    if (macs >= this.minMatmulMacs && dtype !== 'int32') {
       const result = this.matmulOrt(a, aShape, b, bShape, transA, transB, dtype, m, n);
       if (result !== undefined) return result;
     }
-    this.count('matmul', 'ts');
-    return this.fromCpu(this.cpu.matmul(a.data, aShape, b.data, bShape, transA, transB, dtype), a, b);
+    return super.matmul(a, aShape, b, bShape, transA, transB, dtype);
   }
 
   private matmulOrt(
@@ -447,17 +411,12 @@ export class OrtBackend implements Backend<OrtHandle> {
   // ---- sliding windows ----
 
   /**
-   * im2col stays in TypeScript, a plain copy. ONNX has no im2col; a grouped
-   * Conv with a one-hot kernel computes it as a sum of products, where
-   * 0 * ±Inf = NaN: max pooling with padding unfolds a `-Infinity`-padded
-   * input, and every window touching the padding would come out NaN. Nor
-   * was it faster (float32, the cnn benchmark's shapes, one thread: 0.7-1.7x
-   * the TypeScript copy's speed), and ORT has no float64 Conv. Exact copies
-   * as ONNX graphs were no better: Gather with constant indices 1.1-4x
-   * slower, strided Slices and a Concat 0.75-1.35x the TypeScript time in
-   * float32 and slower in float64.
+   * im2col stays in TypeScript, a plain copy: ONNX has no im2col, and the
+   * one-hot Conv that would compute it sums products, where max pooling's
+   * `-Infinity` padding times 0 gives NaN. Neither it nor exact ONNX copies
+   * were clearly faster (measurements: docs/PERFORMANCE.md).
    */
-  unfold(x: OrtHandle, shape: Shape, window: WindowGeometry, dtype: DType): OrtHandle {
+  override unfold(x: OrtHandle, shape: Shape, window: WindowGeometry, dtype: DType): OrtHandle {
     this.count('unfold', 'ts');
     // Into a recycled buffer: the copy itself is cheap next to first-touching fresh pages.
     const [n, c] = [shape[0]!, shape[1]!];
@@ -469,15 +428,14 @@ export class OrtBackend implements Backend<OrtHandle> {
 
   /**
    * col2im runs on ORT's Col2Im where it has a correct kernel (float32, see
-   * {@link foldOnOrt}): 2-5x faster than the TypeScript scatter on the cnn
-   * benchmark's shapes. float64 and 3-d dilated windows stay in TypeScript
-   * (ORT has no float64 Col2Im, ConvTranspose or Conv; an exact float64 graph,
-   * Gather plus ReduceSum, was 2-5x slower than TypeScript).
+   * {@link foldOnOrt}); float64 and 3-d dilated windows stay in TypeScript,
+   * since ORT has no float64 Col2Im, ConvTranspose or Conv (measurements:
+   * docs/PERFORMANCE.md).
    */
-  fold(cols: OrtHandle, colsShape: Shape, spatial: readonly number[], window: WindowGeometry, dtype: DType): OrtHandle {
+  override fold(cols: OrtHandle, colsShape: Shape, spatial: readonly number[], window: WindowGeometry, dtype: DType): OrtHandle {
     const n = cols.data.length;
     const outDims = [colsShape[0]!, colsShape[1]! / sizeOf(window.kernel), ...spatial];
-    if (n >= this.minElements && n > 0 && sizeOf(outDims) > 0 && foldOnOrt(dtype, window)) {
+    if (n >= this.minElements && foldOnOrt(dtype, window)) {
       const result = this.runOrt(
         'fold',
         `fold:${dtype}:${spatial.join(',')}:${window.kernel.join(',')}:${window.stride.join(',')}:${window.padding.join(',')}:${window.dilation.join(',')}`,
@@ -488,13 +446,12 @@ export class OrtBackend implements Backend<OrtHandle> {
       );
       if (result !== undefined) return result;
     }
-    this.count('fold', 'ts');
-    return this.fromCpu(this.cpu.fold(cols.data, colsShape, spatial, window, dtype), cols);
+    return super.fold(cols, colsShape, spatial, window, dtype);
   }
 
-  argmax(x: OrtHandle, shape: Shape, axis: number, dtype: DType): OrtHandle {
+  override argmax(x: OrtHandle, shape: Shape, axis: number, dtype: DType): OrtHandle {
     const n = x.data.length;
-    if (n >= this.minElements && n > 0) {
+    if (n >= this.minElements) {
       const { dims, rank, withoutAxis } = aroundAxis(shape, axis);
       const result = this.runOrt(
         'argmax',
@@ -506,8 +463,7 @@ export class OrtBackend implements Backend<OrtHandle> {
       );
       if (result !== undefined) return result;
     }
-    this.count('argmax', 'ts');
-    return this.fromCpu(this.cpu.argmax(x.data, shape, axis, dtype), x);
+    return super.argmax(x, shape, axis, dtype);
   }
 
   /**
@@ -518,7 +474,7 @@ export class OrtBackend implements Backend<OrtHandle> {
    * where `x` holds NaN (see {@link maxPoolGraph}).
    */
   maxPool(x: OrtHandle, shape: Shape, window: WindowGeometry, dtype: FloatDType): { values: OrtHandle; argmax: OrtHandle } | undefined {
-    if (x.data.length < this.minElements || x.data.length === 0 || !maxPoolOnOrt(window)) return undefined;
+    if (x.data.length < this.minElements || !maxPoolOnOrt(window)) return undefined;
     const spatial = shape.slice(2);
     const outSpatial = windowOutputSize(spatial, window, 'maxPool');
     // Tiling windows: the kernel fixes stride, padding and dilation.
@@ -552,7 +508,7 @@ export class OrtBackend implements Backend<OrtHandle> {
     dtype: FloatDType,
   ): OrtHandle | undefined {
     const size = mat.data.length * sizeOf(window.kernel);
-    if (size < this.minElements || size === 0 || !maxPoolOnOrt(window)) return undefined;
+    if (size < this.minElements || !maxPoolOnOrt(window)) return undefined;
     const channels = matShape[2]!;
     const outSpatial = windowOutputSize(spatial, window, 'maxPoolTranspose');
     const geometry = `${spatial.join(',')}:${window.kernel.join(',')}`;
@@ -571,18 +527,18 @@ export class OrtBackend implements Backend<OrtHandle> {
 
   // ---- neural-network kernels ----
 
-  softmax(x: OrtHandle, shape: Shape, axis: number, dtype: DType): OrtHandle {
+  override softmax(x: OrtHandle, shape: Shape, axis: number, dtype: DType): OrtHandle {
     return this.softmaxLike(false, x, shape, axis, dtype);
   }
 
-  logSoftmax(x: OrtHandle, shape: Shape, axis: number, dtype: DType): OrtHandle {
+  override logSoftmax(x: OrtHandle, shape: Shape, axis: number, dtype: DType): OrtHandle {
     return this.softmaxLike(true, x, shape, axis, dtype);
   }
 
   private softmaxLike(log: boolean, x: OrtHandle, shape: Shape, axis: number, dtype: DType): OrtHandle {
     const kernel = log ? 'logSoftmax' : 'softmax';
     const n = x.data.length;
-    if (n >= this.minElements && n > 0 && dtype !== 'int32') {
+    if (n >= this.minElements && dtype !== 'int32') {
       const { dims, rank } = aroundAxis(shape, axis);
       const result = this.runOrt(
         kernel,
@@ -594,18 +550,15 @@ export class OrtBackend implements Backend<OrtHandle> {
       );
       if (result !== undefined) return result;
     }
-    this.count(kernel, 'ts');
-    const result = log ? this.cpu.logSoftmax(x.data, shape, axis, dtype) : this.cpu.softmax(x.data, shape, axis, dtype);
-    return this.fromCpu(result, x);
+    return log ? super.logSoftmax(x, shape, axis, dtype) : super.softmax(x, shape, axis, dtype);
   }
 
-  oneHot(indices: OrtHandle, shape: Shape, depth: number, dtype: FloatDType): OrtHandle {
+  override oneHot(indices: OrtHandle, shape: Shape, depth: number, dtype: FloatDType): OrtHandle {
     const n = indices.data.length;
-    if (n * depth >= this.minElements && n > 0 && depth > 0) {
+    if (n * depth >= this.minElements) {
       const result = this.runOrt('oneHot', `oneHot:${dtype}:${depth}`, () => oneHotGraph(dtype, depth), [{ data: indices.data, dims: [n] }], [n, depth], dtype);
       if (result !== undefined) return result;
     }
-    this.count('oneHot', 'ts');
-    return this.fromCpu(this.cpu.oneHot(indices.data, shape, depth, dtype), indices);
+    return super.oneHot(indices, shape, depth, dtype);
   }
 }

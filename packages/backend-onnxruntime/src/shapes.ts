@@ -3,13 +3,7 @@
  * dimensions mean fewer distinct sessions (they are cached by rank) and
  * faster kernels. Each keeps the row-major element order of every operand.
  */
-import type { Shape } from '@backpack-ts/core';
-
-export function sizeOf(shape: Shape): number {
-  let size = 1;
-  for (const d of shape) size *= d;
-  return size;
-}
+import { sizeOf, type Shape } from '@backpack-ts/core';
 
 /**
  * Operands of a broadcasting binary op at the output's rank, with dimensions

@@ -1,12 +1,12 @@
 /**
- * The protobuf encoder, checked through ONNX Runtime itself: every field
- * kind the backend writes (int, negative int, float, ints and string
- * attributes; int64, int32, float32 and float64 initializers; symbolic and
- * fixed dimensions; the contrib domain) produces a model that loads and
- * computes what it says.
+ * The ONNX writer, checked through ONNX Runtime itself: every field kind it
+ * writes (int, negative int, float, ints, floats, string and tensor
+ * attributes; int64, int32, float32 and float64 initializers, raw and typed;
+ * symbolic, fixed and unknown dimensions; the contrib domain) produces a
+ * model that loads and computes what it says.
  */
 import { describe, expect, it } from 'vitest';
-import { encodeModel, type GraphSpec } from '../src/onnx/proto.js';
+import { encodeModel, type GraphSpec } from '@backpack-ts/backend-onnxruntime/proto';
 import { createSyncSession } from '../src/ort/binding.js';
 
 function run(graph: GraphSpec, inputs: Record<string, { data: Float32Array | Float64Array | Int32Array; dims: number[] }>, outLength: number, outDims: number[]) {
@@ -71,13 +71,13 @@ describe('encodeModel', () => {
     expect(y).toEqual([2, 1, 2, 3, 2]);
   });
 
-  it('writes float32, float64 and int32 initializers, and large ints', () => {
-    for (const type of ['float32', 'float64', 'int32'] as const) {
+  it('writes float32, float64 and int32 initializers, raw and typed, and large ints', () => {
+    for (const [type, storage] of [['float32', 'raw'], ['float64', 'raw'], ['int32', 'raw'], ['float32', 'typed'], ['float64', 'typed'], ['int32', 'typed']] as const) {
       const data = type === 'float64' ? new Float64Array([1, 2]) : type === 'int32' ? new Int32Array([1, 2]) : new Float32Array([1, 2]);
       const y = run(
         {
           nodes: [{ op: 'Add', inputs: ['a', 'c'], outputs: ['y'] }],
-          initializers: [{ name: 'c', type, dims: [], values: [type === 'int32' ? 300_000 : 0.5] }],
+          initializers: [{ name: 'c', type, dims: [], values: [type === 'int32' ? 300_000 : 0.5], storage }],
           inputs: [{ name: 'a', type, dims: ['n'] }],
           outputs: [{ name: 'y', type, dims: ['n'] }],
         },
@@ -104,5 +104,34 @@ describe('encodeModel', () => {
       [2, 2],
     );
     expect(y).toEqual([2, 6, 4, 8]);
+  });
+
+  it('writes tensor and floats attributes, typed int64 initializers, unknown output shapes, names and the producer', () => {
+    const graph: GraphSpec = {
+      nodes: [
+        { op: 'Constant', inputs: [], outputs: ['w'], name: 'weights', attributes: { value: { tensor: { name: 'w', type: 'float32', dims: [2], values: [10, 20], storage: 'typed' } } } },
+        { op: 'Constant', inputs: [], outputs: ['f'], attributes: { value_floats: { floats: [0.5, -1] } } },
+        { op: 'Add', inputs: ['a', 'w'], outputs: ['t'] },
+        { op: 'Mul', inputs: ['t', 'f'], outputs: ['u'] },
+        { op: 'Reshape', inputs: ['u', 'shape'], outputs: ['y'] },
+      ],
+      initializers: [{ name: 'shape', type: 'int64', dims: [1], values: [-1], storage: 'typed' }],
+      inputs: [{ name: 'a', type: 'float32', dims: [2] }],
+      outputs: [{ name: 'y', type: 'float32' }],
+      graphName: 'check',
+      producer: { name: 'tests', version: '2' },
+      opset: 13,
+    };
+    expect(run(graph, { a: { data: new Float32Array([1, 2]), dims: [2] } }, 2, [2])).toEqual([5.5, -22]);
+  });
+
+  it('refuses values of an element type it has no encoding for', () => {
+    const graph: GraphSpec = {
+      nodes: [{ op: 'Identity', inputs: ['c'], outputs: ['y'] }],
+      initializers: [{ name: 'c', type: 10, dims: [1], values: [1] }],
+      inputs: [],
+      outputs: [{ name: 'y', type: 10, dims: [1] }],
+    };
+    expect(() => encodeModel(graph)).toThrow(/no encoding for the values of tensor 'c' \(element type 10\)/);
   });
 });

@@ -4,9 +4,9 @@
  * shapes, over many random shapes with size-1 dimensions.
  */
 import { CpuBackend } from '@backpack-ts/backend-cpu';
-import { Generator } from '@backpack-ts/core';
+import { Generator, sizeOf } from '@backpack-ts/core';
 import { describe, expect, it } from 'vitest';
-import { coalesceBroadcast, coalescePermute, coalesceReduce, isIdentity, sizeOf } from '../src/shapes.js';
+import { coalesceBroadcast, coalescePermute, coalesceReduce, isIdentity } from '../src/shapes.js';
 
 const cpu = new CpuBackend();
 const g = new Generator(7);

@@ -5,12 +5,11 @@
  * (`minElements: 0`): fold on ORT's Col2Im (float32), argmax on ArgMax, and
  * the TypeScript paths that remain (unfold, float64 fold, 3-d dilated fold).
  */
-import { Generator, type FloatDType, type WindowGeometry } from '@backpack-ts/core';
+import { Generator, sizeOf, windowOutputSize, type FloatDType, type WindowGeometry } from '@backpack-ts/core';
 import { afterAll, describe, expect, it } from 'vitest';
 import { OrtBackend } from '../src/index.js';
 
 const geometry = (kernel: number[], stride: number[], padding: number[], dilation: number[]): WindowGeometry => ({ kernel, stride, padding, dilation });
-const product = (dims: readonly number[]) => dims.reduce((a, b) => a * b, 1);
 
 /** Row-major multi-index of `flat` in `dims`. */
 function unravel(flat: number, dims: readonly number[]): number[] {
@@ -22,10 +21,6 @@ function unravel(flat: number, dims: readonly number[]): number[] {
   return index;
 }
 
-function positions(spatial: readonly number[], w: WindowGeometry): number[] {
-  return spatial.map((size, d) => Math.floor((size + 2 * w.padding[d]! - w.dilation[d]! * (w.kernel[d]! - 1) - 1) / w.stride[d]!) + 1);
-}
-
 /**
  * Calls `visit(plane, row, column, source)` for every entry of the unfolded
  * `[N, C * K, L]`: plane n * C + c, row c * K + k, column l, and the flat
@@ -33,17 +28,17 @@ function positions(spatial: readonly number[], w: WindowGeometry): number[] {
  */
 function eachTap(shape: readonly number[], w: WindowGeometry, visit: (n: number, row: number, l: number, source: number) => void): void {
   const [n, c, ...spatial] = shape as [number, number, ...number[]];
-  const out = positions(spatial, w);
-  const k = product(w.kernel);
+  const out = windowOutputSize(spatial, w);
+  const k = sizeOf(w.kernel);
   for (let i = 0; i < n; i++) {
     for (let ch = 0; ch < c; ch++) {
       for (let kk = 0; kk < k; kk++) {
         const offset = unravel(kk, w.kernel);
-        for (let l = 0; l < product(out); l++) {
+        for (let l = 0; l < sizeOf(out); l++) {
           const at = unravel(l, out);
-          let source = (i * c + ch) * product(spatial);
+          let source = (i * c + ch) * sizeOf(spatial);
           let inside = true;
-          let stride = product(spatial);
+          let stride = sizeOf(spatial);
           for (let d = 0; d < spatial.length; d++) {
             const coordinate = at[d]! * w.stride[d]! + offset[d]! * w.dilation[d]! - w.padding[d]!;
             if (coordinate < 0 || coordinate >= spatial[d]!) inside = false;
@@ -59,8 +54,8 @@ function eachTap(shape: readonly number[], w: WindowGeometry, visit: (n: number,
 
 function bruteUnfold(x: ArrayLike<number>, shape: readonly number[], w: WindowGeometry): Float64Array {
   const [, c, ...spatial] = shape as [number, number, ...number[]];
-  const rows = c * product(w.kernel);
-  const l = product(positions(spatial, w));
+  const rows = c * sizeOf(w.kernel);
+  const l = sizeOf(windowOutputSize(spatial, w));
   const out = new Float64Array(shape[0]! * rows * l);
   eachTap(shape, w, (n, row, column, source) => {
     out[(n * rows + row) * l + column] = source < 0 ? 0 : x[source]!;
@@ -70,9 +65,9 @@ function bruteUnfold(x: ArrayLike<number>, shape: readonly number[], w: WindowGe
 
 function bruteFold(cols: ArrayLike<number>, shape: readonly number[], w: WindowGeometry): Float64Array {
   const [, c, ...spatial] = shape as [number, number, ...number[]];
-  const rows = c * product(w.kernel);
-  const l = product(positions(spatial, w));
-  const out = new Float64Array(product(shape));
+  const rows = c * sizeOf(w.kernel);
+  const l = sizeOf(windowOutputSize(spatial, w));
+  const out = new Float64Array(sizeOf(shape));
   eachTap(shape, w, (n, row, column, source) => {
     if (source >= 0) out[source] += cols[(n * rows + row) * l + column]!;
   });
@@ -81,9 +76,9 @@ function bruteFold(cols: ArrayLike<number>, shape: readonly number[], w: WindowG
 
 /** First index of the largest element along `axis`; NaN is the largest (the first NaN wins). */
 function bruteArgmax(x: ArrayLike<number>, shape: readonly number[], axis: number): Int32Array {
-  const outer = product(shape.slice(0, axis));
+  const outer = sizeOf(shape.slice(0, axis));
   const length = shape[axis]!;
-  const inner = product(shape.slice(axis + 1));
+  const inner = sizeOf(shape.slice(axis + 1));
   const out = new Int32Array(outer * inner);
   for (let o = 0; o < outer; o++) {
     for (let j = 0; j < inner; j++) {
@@ -145,13 +140,13 @@ describe.each(['float32', 'float64'] as const)('window kernels on ORT against a 
 
   for (const { name, shape, window, foldOnOrt } of CASES) {
     const [n, c, ...spatial] = shape as [number, number, ...number[]];
-    const colsShape = [n, c * product(window.kernel), product(positions(spatial, window))];
+    const colsShape = [n, c * sizeOf(window.kernel), sizeOf(windowOutputSize(spatial, window))];
 
     it(`unfold and fold: ${name}`, () => {
       const live = backend.liveCount();
       const before = { ...backend.stats().kernels };
-      const xData = round(normal(product(shape)));
-      const colsData = round(normal(product(colsShape)));
+      const xData = round(normal(sizeOf(shape)));
+      const colsData = round(normal(sizeOf(colsShape)));
       const x = backend.fromData(xData, shape, dtype);
       const cols = backend.fromData(colsData, colsShape, dtype);
       const unfolded = backend.unfold(x, shape, window, dtype);
@@ -183,8 +178,8 @@ describe.each(['float32', 'float64'] as const)('window kernels on ORT against a 
   it('fold puts a NaN or an infinity only where its entry belongs', () => {
     const { shape, window } = CASES[3]!;
     const [n, c, ...spatial] = shape as [number, number, ...number[]];
-    const colsShape = [n, c * product(window.kernel), product(positions(spatial, window))];
-    const colsData = round(normal(product(colsShape)));
+    const colsShape = [n, c * sizeOf(window.kernel), sizeOf(windowOutputSize(spatial, window))];
+    const colsData = round(normal(sizeOf(colsShape)));
     colsData[7] = Number.NaN;
     colsData[colsData.length - 40] = Number.POSITIVE_INFINITY;
     colsData[colsData.length / 2] = Number.NEGATIVE_INFINITY;
@@ -209,7 +204,7 @@ describe.each(['float32', 'float64'] as const)('window kernels on ORT against a 
       const live = backend.liveCount();
       const outShape = shape.filter((_, d) => d !== axis);
       // Few distinct values, so many ties; then NaN in some lanes (one lane with two), and infinities.
-      const data = Float64Array.from({ length: product(shape) }, () => Math.floor(g.nextUniform() * 3));
+      const data = Float64Array.from({ length: sizeOf(shape) }, () => Math.floor(g.nextUniform() * 3));
       const withNaN = data.slice();
       for (const i of [0, 5, 6, data.length - 1]) if (i < data.length) withNaN[i] = Number.NaN;
       if (data.length > 3) withNaN[3] = Number.POSITIVE_INFINITY;
@@ -233,8 +228,8 @@ describe.each(['float32', 'float64'] as const)('window kernels on ORT against a 
 /** Max pooling by brute force: every window's maximum over its taps inside the input, and its first position (kernel offset). */
 function bruteMaxPool(x: ArrayLike<number>, shape: readonly number[], w: WindowGeometry): { values: Float64Array; argmax: Int32Array } {
   const [n, c, ...spatial] = shape as [number, number, ...number[]];
-  const l = product(positions(spatial, w));
-  const k = product(w.kernel);
+  const l = sizeOf(windowOutputSize(spatial, w));
+  const k = sizeOf(w.kernel);
   const values = new Float64Array(n * c * l).fill(Number.NEGATIVE_INFINITY);
   const argmax = new Int32Array(n * c * l).fill(-1);
   eachTap(shape, w, (i, row, column, source) => {
@@ -251,9 +246,9 @@ function bruteMaxPool(x: ArrayLike<number>, shape: readonly number[], w: WindowG
 /** The transpose of max pooling by brute force: `mat` `[V, N·C·L]` added where each window's `argmax` points. */
 function bruteMaxPoolTranspose(mat: ArrayLike<number>, v: number, argmax: ArrayLike<number>, shape: readonly number[], w: WindowGeometry): Float64Array {
   const [, c, ...spatial] = shape as [number, number, ...number[]];
-  const l = product(positions(spatial, w));
-  const k = product(w.kernel);
-  const size = product(shape);
+  const l = sizeOf(windowOutputSize(spatial, w));
+  const k = sizeOf(w.kernel);
+  const size = sizeOf(shape);
   const windows = argmax.length;
   const out = new Float64Array(v * size);
   eachTap(shape, w, (i, row, column, source) => {
@@ -285,10 +280,10 @@ describe.each(['float32', 'float64'] as const)('maxPool on ORT against a brute f
     it(`${name}: maxima and first positions, with ties and -Infinity; NaN falls back`, () => {
       const live = backend.liveCount();
       const [n, c, ...spatial] = shape as [number, number, ...number[]];
-      const outSize = n * c * product(positions(spatial, window));
+      const outSize = n * c * sizeOf(windowOutputSize(spatial, window));
       // Few distinct values (many ties, as after a ReLU), all exact in float32; a block of -Infinity.
-      const data = Float64Array.from({ length: product(shape) }, () => Math.floor(g.nextUniform() * 4) - 1);
-      data.fill(Number.NEGATIVE_INFINITY, 0, 2 * product(window.kernel));
+      const data = Float64Array.from({ length: sizeOf(shape) }, () => Math.floor(g.nextUniform() * 4) - 1);
+      data.fill(Number.NEGATIVE_INFINITY, 0, 2 * sizeOf(window.kernel));
       const before = backend.stats().kernels['maxPool:ort'] ?? 0;
       const x = backend.fromData(data, shape, dtype);
       const result = backend.maxPool(x, shape, window, dtype)!;
@@ -317,10 +312,10 @@ describe.each(['float32', 'float64'] as const)('maxPool on ORT against a brute f
 
   for (const { name, shape, window } of OTHER_POOLS) {
     it(`${name}: left to core (undefined)`, () => {
-      const x = backend.fromData(normal(product(shape)), shape, dtype);
+      const x = backend.fromData(normal(sizeOf(shape)), shape, dtype);
       expect(backend.maxPool(x, shape, window, dtype)).toBeUndefined();
       const [n, c, ...spatial] = shape as [number, number, ...number[]];
-      const matShape = [1, n, c, product(positions(spatial, window))];
+      const matShape = [1, n, c, sizeOf(windowOutputSize(spatial, window))];
       const mat = backend.full(matShape, 1, dtype);
       const argmax = backend.full(matShape.slice(1), 0, 'int32');
       expect(backend.maxPoolTranspose(mat, matShape, argmax, spatial, window, dtype)).toBeUndefined();

@@ -6,7 +6,7 @@
  *   pnpm --filter @backpack-ts/backend-tfjs run bench
  */
 import { cpu } from '@backpack-ts/backend-cpu';
-import { CrossEntropyLoss, Flatten, Linear, Sequential, Tensor, backpack, extend, tidy, type Backend } from '@backpack-ts/core';
+import { CrossEntropyLoss, Flatten, Linear, Sequential, Tensor, backpack, extend, sizeOf, tidy, type Backend } from '@backpack-ts/core';
 import { BatchGrad, Variance } from '@backpack-ts/first-order';
 import { KFAC } from '@backpack-ts/kronecker';
 import { loadTfjsBackend } from '../src/index.js';
@@ -32,8 +32,8 @@ function random(n: number): Float32Array {
 }
 
 function matmulRow(backend: Backend, label: string, aShape: number[], bShape: number[], transA: boolean, transB: boolean, repeats = 5): string {
-  const a = backend.fromData(random(aShape.reduce((x, y) => x * y)), aShape, 'float32');
-  const b = backend.fromData(random(bShape.reduce((x, y) => x * y)), bShape, 'float32');
+  const a = backend.fromData(random(sizeOf(aShape)), aShape, 'float32');
+  const b = backend.fromData(random(sizeOf(bShape)), bShape, 'float32');
   const batch = Math.max(aShape[0]!, bShape[0]!);
   const m = transA ? aShape[2]! : aShape[1]!;
   const k = transA ? aShape[1]! : aShape[2]!;

@@ -50,8 +50,6 @@ export function batchedMatmul(
   const a3 = a as tf.Tensor3D;
   const b3 = b as tf.Tensor3D;
 
-  if (batch * m * n === 0) return tf.zeros([batch, m, n]);
-  if (k === 0) return tf.zeros([batch, m, n]);
   if (k === 1) {
     // An outer product per batch entry: [bA, m, 1] * [bB, 1, n]. With k = 1 the
     // transposed layouts hold the same data, so both are reshapes.

@@ -10,6 +10,7 @@ import type {
   UnaryOp,
   WindowGeometry,
 } from '@backpack-ts/core';
+import { sizeOf, windowOutputSize } from '@backpack-ts/core';
 import { ensureJsKernels, foldJs, unfoldJs } from './js-kernels.js';
 import { batchedMatmul } from './matmul.js';
 import { WindowIndexCache } from './window.js';
@@ -199,24 +200,13 @@ export class TfjsBackend implements Backend<TfjsHandle> {
   }
 
   slice(x: TfjsHandle, shape: Shape, begin: readonly number[], size: readonly number[], dtype: DType): TfjsHandle {
-    if (size.some((s) => s === 0)) return this.full(size, 0, dtype);
     // tf.slice refuses scalars; the only slice of a scalar is itself.
     if (shape.length === 0) return this.run(dtype, () => share(x), [x]);
     return this.run(dtype, () => tf.slice(view(x, shape), [...begin], [...size]), [x]);
   }
 
   concat(xs: readonly TfjsHandle[], shapes: readonly Shape[], axis: number, dtype: DType): TfjsHandle {
-    const nonEmpty = xs.map((x, i) => [x, shapes[i]!] as const).filter(([, shape]) => shape.every((d) => d > 0));
-    if (nonEmpty.length === 0) {
-      const outShape = [...shapes[0]!];
-      outShape[axis] = shapes.reduce((sum, s) => sum + s[axis]!, 0);
-      return this.full(outShape, 0, dtype);
-    }
-    return this.run(
-      dtype,
-      () => (nonEmpty.length === 1 ? share(nonEmpty[0]![0]) : tf.concat(nonEmpty.map(([x, shape]) => view(x, shape)), axis)),
-      xs,
-    );
+    return this.run(dtype, () => tf.concat(xs.map((x, i) => view(x, shapes[i]!)), axis), xs);
   }
 
   pad(
@@ -227,7 +217,6 @@ export class TfjsBackend implements Backend<TfjsHandle> {
     value: number,
     dtype: DType,
   ): TfjsHandle {
-    if (shape.some((d) => d === 0)) return this.full(shape.map((d, i) => d + before[i]! + after[i]!), value, dtype);
     const paddings = before.map((b, i): [number, number] => [b, after[i]!]);
     return this.run(dtype, () => tf.pad(view(x, shape), paddings, value), [x]);
   }
@@ -268,11 +257,6 @@ export class TfjsBackend implements Backend<TfjsHandle> {
 
   reduce(op: ReduceOp, x: TfjsHandle, shape: Shape, axes: readonly number[], dtype: DType): TfjsHandle {
     if (axes.length === 0) return this.run(dtype, () => share(x), [x]);
-    const outShape = shape.filter((_, i) => !axes.includes(i));
-    if (shape.some((d) => d === 0)) {
-      const empty = op === 'sum' ? 0 : op === 'max' ? -Infinity : Infinity;
-      return this.full(outShape, empty, dtype);
-    }
     return this.run(dtype, () => {
       const f = op === 'sum' ? tf.sum : op === 'max' ? tf.max : tf.min;
       return f(view(x, shape), [...axes]);
@@ -298,13 +282,7 @@ export class TfjsBackend implements Backend<TfjsHandle> {
 
   unfold(x: TfjsHandle, shape: Shape, window: WindowGeometry, dtype: DType): TfjsHandle {
     const [n, c, ...spatial] = shape as [number, number, ...number[]];
-    const kernelSize = window.kernel.reduce((a, b) => a * b, 1);
-    const positions = spatial.reduce((total, size, d) => {
-      const span = window.dilation[d]! * (window.kernel[d]! - 1) + 1;
-      return total * Math.max(0, Math.floor((size + 2 * window.padding[d]! - span) / window.stride[d]!) + 1);
-    }, 1);
-    const outShape = [n, c * kernelSize, positions];
-    if (n * c * kernelSize * positions === 0) return this.full(outShape, 0, dtype);
+    const outShape = [n, c * sizeOf(window.kernel), sizeOf(windowOutputSize(spatial, window))];
     if (this.windowKernels === 'auto' && ensureJsKernels(this.engine)) {
       const d = tfDType(dtype, 'unfold');
       return this.run(dtype, () => unfoldJs(x, { shape, window, outShape, dtype: d }));
@@ -324,10 +302,9 @@ export class TfjsBackend implements Backend<TfjsHandle> {
     window: WindowGeometry,
     dtype: DType,
   ): TfjsHandle {
-    const [n, rows, positions] = colsShape as [number, number, number];
-    const c = rows / window.kernel.reduce((a, b) => a * b, 1);
+    const [n, rows] = colsShape as [number, number, number];
+    const c = rows / sizeOf(window.kernel);
     const outShape = [n, c, ...spatial];
-    if (n * c * spatial.reduce((a, b) => a * b, 1) === 0 || positions === 0) return this.full(outShape, 0, dtype);
     if (this.windowKernels === 'auto' && ensureJsKernels(this.engine)) {
       const d = tfDType(dtype, 'fold');
       return this.run(dtype, () => foldJs(cols, { colsShape, spatial, window, outShape, dtype: d }));
@@ -344,15 +321,12 @@ export class TfjsBackend implements Backend<TfjsHandle> {
 
   /** First maximum on ties. */
   argmax(x: TfjsHandle, shape: Shape, axis: number, _dtype: DType): TfjsHandle {
-    const outShape = shape.filter((_, i) => i !== axis);
-    if (outShape.some((d) => d === 0)) return this.full(outShape, 0, 'int32');
     return this.run('int32', () => tf.argMax(view(x, shape), axis));
   }
 
   // ---- neural-network kernels ----
 
   softmax(x: TfjsHandle, shape: Shape, axis: number, dtype: DType): TfjsHandle {
-    if (shape.some((d) => d === 0)) return this.full(shape, 0, dtype);
     return this.run(dtype, () => {
       const v = view(x, shape);
       if (axis === shape.length - 1) return tf.softmax(v);
@@ -363,7 +337,6 @@ export class TfjsBackend implements Backend<TfjsHandle> {
   }
 
   logSoftmax(x: TfjsHandle, shape: Shape, axis: number, dtype: DType): TfjsHandle {
-    if (shape.some((d) => d === 0)) return this.full(shape, 0, dtype);
     return this.run(dtype, () => {
       const v = view(x, shape);
       const shifted = tf.sub(v, tf.max(v, axis, true));
@@ -373,7 +346,6 @@ export class TfjsBackend implements Backend<TfjsHandle> {
 
   oneHot(indices: TfjsHandle, shape: Shape, depth: number, dtype: FloatDType): TfjsHandle {
     const d = tfDType(dtype, 'oneHot');
-    if (shape.some((size) => size === 0) || depth === 0) return this.full([...shape, depth], 0, dtype);
     // wasm's OneHot writes int32 ones whatever dtype it is asked for: build int32, then cast.
     // Indices flattened (the result is the same row-major data; tf.oneHot wants rank >= 1).
     return this.run(dtype, () => tf.cast(tf.oneHot(tf.reshape(indices, [-1]), depth), d));

@@ -21,7 +21,7 @@
  * the geometry; {@link WindowIndexCache} builds each once.
  */
 import * as tf from '@tensorflow/tfjs';
-import type { WindowGeometry } from '@backpack-ts/core';
+import { sizeOf, windowOutputSize, type WindowGeometry } from '@backpack-ts/core';
 
 /** The sizes of one window over one spatial shape. */
 export interface WindowPlan {
@@ -51,19 +51,14 @@ export interface FoldIndices {
   readonly readsZero: boolean;
 }
 
-const product = (xs: readonly number[]): number => xs.reduce((a, b) => a * b, 1);
-
 export function planWindow(spatial: readonly number[], window: WindowGeometry): WindowPlan {
-  const outSpatial = spatial.map((size, d) => {
-    const span = window.dilation[d]! * (window.kernel[d]! - 1) + 1;
-    return Math.max(0, Math.floor((size + 2 * window.padding[d]! - span) / window.stride[d]!) + 1);
-  });
+  const outSpatial = windowOutputSize(spatial, window);
   return {
     spatial: [...spatial],
     outSpatial,
-    planeSize: product(spatial),
-    kernelSize: product(window.kernel),
-    positions: product(outSpatial),
+    planeSize: sizeOf(spatial),
+    kernelSize: sizeOf(window.kernel),
+    positions: sizeOf(outSpatial),
   };
 }
 

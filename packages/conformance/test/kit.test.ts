@@ -14,6 +14,7 @@ import {
   runBackendConformance,
   type ConformanceReport,
 } from '../src/index.js';
+import { forbidEmptyKernelCalls } from '../src/kit/empty-cases.js';
 
 /** backend-cpu with some methods replaced: a stand-in for a third-party backend with a bug. */
 function brokenBackend(name: string, overrides: (base: CpuBackend) => Partial<Backend<Float32Array | Float64Array | Int32Array>>): Backend {
@@ -42,7 +43,7 @@ describe('runBackendConformance on backend-cpu', () => {
       expect(report.passed).toBe(true);
       expect(report.tolerance).toBe(dtype === 'float64' ? 1e-10 : 1e-4);
       const families = report.families.map((f) => `${f.part}/${f.family}`);
-      for (const family of ['layout', 'unary', 'binary', 'binaryScalar', 'reduce', 'matmul', 'window', 'nn', 'nan']) {
+      for (const family of ['layout', 'unary', 'binary', 'binaryScalar', 'reduce', 'matmul', 'window', 'nn', 'nan', 'empty']) {
         expect(families).toContain(`kernels/${family}`);
       }
       for (const group of ['forward', 'first-order', 'ggn', 'hessian', 'kronecker']) expect(families).toContain(`golden/${group}`);
@@ -129,6 +130,18 @@ describe('what the kit catches', () => {
     expect(missing.failures.map((c) => c.name)).toEqual(['backend stores float64']);
   });
 
+  it('a backend whose full refuses empty shapes, which core needs for every op on an empty tensor', () => {
+    const backend = brokenBackend('no-empty-full', (base) => ({
+      full: (shape, value, dtype) => {
+        if (shape.includes(0)) throw new Error('full: empty shape');
+        return base.full(shape, value, dtype);
+      },
+    }));
+    const report = runBackendConformance(backend, { ...kernelsOnly, only: ['full', 'empty: '] });
+    expect(failedFamilies(report)).toEqual(['kernels/empty', 'kernels/layout']);
+    expect(report.failures.every((c) => c.message.includes('full: empty shape'))).toBe(true);
+  });
+
   it('skips the checks that need a dtype the backend does not store, saying so', () => {
     const float32Only = brokenBackend('float32-only', () => ({ dtypes: ['float32', 'int32'] }));
     const report = runBackendConformance(float32Only, { dtype: 'float32', golden: false, only: ['cast'] });
@@ -141,8 +154,20 @@ describe('what the kit catches', () => {
     const backend = brokenBackend('no-int32', () => ({ dtypes: ['float32', 'float64'] }));
     const report = runBackendConformance(backend, { ...kernelsOnly, only: ['int32', 'argmax', 'oneHot', 'unary exp'] });
     expect(report.passed).toBe(true);
-    expect(report.checks.every((c) => c.name.startsWith('unary exp'))).toBe(true);
+    expect(report.checks.every((c) => /^(empty: )?unary exp/.test(c.name))).toBe(true);
     expect(report.skipped).toContainEqual(expect.stringMatching(/kernel checks that need int32/));
+  });
+});
+
+describe('the empty cases', () => {
+  it('fail where core would call a kernel with an empty tensor, or a kernel whose result is empty', () => {
+    const watched = forbidEmptyKernelCalls(cpu, new Set(), ['slice']);
+    const empty = watched.full([2, 0], 0, 'float64');
+    const some = watched.fromData([1, 2], [2], 'float64');
+    expect(() => watched.unary('exp', empty, [2, 0], 'float64')).toThrow(/core called the unary kernel with an empty tensor/);
+    expect(() => watched.concat([some, empty], [[2], [0]], 0, 'float64')).toThrow(/concat kernel with an empty tensor/);
+    expect(() => watched.slice(some, [2], [0], [1], 'float64')).toThrow(/core called the slice kernel for an empty result/);
+    expect(Array.from(watched.read(watched.unary('neg', some, [2], 'float64'), [2], 'float64'))).toEqual([-1, -2]);
   });
 });
 

@@ -1,7 +1,8 @@
 /**
  * The repository README's "Writing a backend" walkthrough runs as written: a
- * backend delegating to backend-cpu with a naive matmul of its own passes the
- * conformance kit (kernels and golden suite) in float64.
+ * backend of its own handles on CpuFallbackBackend with a naive matmul of its
+ * own passes the conformance kit (every kernel family and the golden suite)
+ * in float64.
  */
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -18,4 +19,5 @@ it('the walkthrough backend passes the kit', async () => {
   const lines = calls.map((args) => args.map(String).join(' '));
   expect(lines.join('\n')).toMatch(/^backpack-ts conformance: backend 'mine', float64, tolerance 1e-10: \d+ passed, 0 failed/);
   expect(lines.join('\n')).toMatch(/ok {3}kernels\/matmul/);
+  expect(lines.join('\n')).toMatch(/ok {3}kernels\/empty/);
 }, 120_000);

@@ -7,9 +7,10 @@
  * signs are unpredictable.
  */
 import type { BinaryOp, DType, Shape, UnaryOp } from '@backpack-ts/core';
+import { sizeOf } from '@backpack-ts/core';
 import type { CpuHandle } from '../storage.js';
 import { allocate } from '../storage.js';
-import { broadcastStrides, coalesce, contiguousStrides, forEachRun, innerStride, sizeOf } from '../strides.js';
+import { broadcastStrides, coalesce, contiguousStrides, forEachRun, innerStride } from '../strides.js';
 
 /** PyTorch's sign: 0 for zero and for NaN (comparisons with NaN are false). */
 function sign(v: number): number {

@@ -1,8 +1,8 @@
 /** Kernels that move elements without computing: permute, slice, pad, concat. */
-import type { DType, Shape } from '@backpack-ts/core';
+import { sizeOf, type DType, type Shape } from '@backpack-ts/core';
 import type { CpuHandle } from '../storage.js';
 import { allocate, full } from '../storage.js';
-import { coalesce, contiguousStrides, forEachRun, innerStride, sizeOf } from '../strides.js';
+import { coalesce, contiguousStrides, forEachRun, innerStride } from '../strides.js';
 
 /**
  * Contiguous runs at least this long are copied with `TypedArray.set` (a

@@ -1,9 +1,9 @@
 /** Sum, max and min over a set of axes. */
-import type { BinaryOp, DType, ReduceOp, Shape } from '@backpack-ts/core';
+import { sizeOf, type BinaryOp, type DType, type ReduceOp, type Shape } from '@backpack-ts/core';
 import type { Float64Scratch } from '../scratch.js';
 import type { CpuHandle } from '../storage.js';
 import { allocate } from '../storage.js';
-import { coalesce, contiguousStrides, forEachRun, innerStride, sizeOf } from '../strides.js';
+import { coalesce, contiguousStrides, forEachRun, innerStride } from '../strides.js';
 import { binaryRun } from './elementwise.js';
 
 /** The value of each reduction over no elements. */

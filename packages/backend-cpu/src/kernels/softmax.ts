@@ -1,8 +1,7 @@
 /** Softmax and log-softmax along one axis, shifted by the maximum so exp never overflows. */
-import type { DType, Shape } from '@backpack-ts/core';
+import { sizeOf, type DType, type Shape } from '@backpack-ts/core';
 import type { CpuHandle } from '../storage.js';
 import { allocate } from '../storage.js';
-import { sizeOf } from '../strides.js';
 
 /**
  * Calls `visit(start, step, length)` for every lane along `axis`: the

@@ -8,11 +8,11 @@
  * one run along the last spatial dimension at a time. Positions outside the
  * box stay 0 in unfold's freshly allocated output and are dropped by fold.
  */
-import type { DType, Shape, WindowGeometry } from '@backpack-ts/core';
+import { sizeOf, windowCount, type DType, type Shape, type WindowGeometry } from '@backpack-ts/core';
 import type { Float64Scratch } from '../scratch.js';
 import type { CpuHandle } from '../storage.js';
 import { allocate, checkOutput } from '../storage.js';
-import { contiguousStrides, sizeOf } from '../strides.js';
+import { contiguousStrides } from '../strides.js';
 
 /** The index arithmetic of one window over a `[N, C, ...spatial]` tensor. */
 interface WindowPlan {
@@ -52,7 +52,7 @@ function planWindow(planes: number, spatial: readonly number[], window: WindowGe
     const s = window.stride[d];
     const p = window.padding[d];
     const dil = window.dilation[d];
-    const count = Math.max(0, Math.floor((size + 2 * p - dil * (k - 1) - 1) / s) + 1);
+    const count = windowCount(size, window, d);
     outSpatial.push(count);
     const firsts: number[] = [];
     const ends: number[] = [];
@@ -171,7 +171,6 @@ export function unfold(x: CpuHandle, shape: Shape, window: WindowGeometry, dtype
     // Padding taps are never written: they must read 0.
     if (window.padding.some((p) => p > 0)) out.fill(0);
   }
-  if (out.length === 0 || planeSize === 0) return out;
   const runs = tapRuns(plan);
   const { count, row, inOffset, outOffset, length, inStep } = runs;
   // Plane by plane: the input plane stays in cache while its K rows are written in order.
@@ -210,7 +209,6 @@ export function fold(
   const { planes, planeSize, positions } = plan;
   const outSize = planes * planeSize;
   const out = allocate(dtype, outSize);
-  if (outSize === 0 || positions === 0) return out;
   let acc: CpuHandle = out;
   if (dtype === 'float32') {
     acc = scratch.get(outSize);
@@ -241,7 +239,6 @@ export function argmax(x: CpuHandle, shape: Shape, axis: number, scratch: Float6
   const inner = sizeOf(shape.slice(axis + 1));
   const outer = sizeOf(shape.slice(0, axis));
   const out = allocate('int32', outer * inner);
-  if (out.length === 0) return out;
   // Sweep the lanes of one outer block together, in memory order; `best`
   // holds the running maximum of each lane (out already holds index 0).
   const best = scratch.get(inner);

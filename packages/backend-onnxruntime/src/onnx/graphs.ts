@@ -8,8 +8,8 @@
  * `sign(NaN) = 0`, max/min reductions propagate NaN, `expm1` and `log1p`
  * stay accurate near 0, float64 `softplus` does not overflow.
  */
-import type { BinaryOp, DType, ReduceOp, UnaryOp, WindowGeometry } from '@backpack-ts/core';
-import { OnnxType, type GraphSpec, type InitializerSpec, type NodeSpec } from './proto.js';
+import { sizeOf, type BinaryOp, type DType, type ReduceOp, type UnaryOp, type WindowGeometry } from '@backpack-ts/core';
+import { OnnxType, type GraphSpec, type NodeSpec, type TensorSpec } from './proto.js';
 
 export type OrtDType = DType;
 
@@ -20,7 +20,7 @@ function dims(prefix: string, rank: number): string[] {
 /** Builds a graph node by node, with named scalar constants of the kernel's dtype. */
 class GraphBuilder {
   readonly nodes: NodeSpec[] = [];
-  readonly initializers: InitializerSpec[] = [];
+  readonly initializers: TensorSpec[] = [];
   private counter = 0;
   private readonly constants = new Map<number, string>();
 
@@ -310,7 +310,7 @@ export function maxPoolGraph(dtype: OrtDType, spatial: readonly number[], window
     : g.node('Slice', ['a', g.int64s(axes.map(() => 0)), g.int64s(covered), g.int64s(axes)]);
   const split = g.node('Reshape', [whole, g.int64s([0, 0, ...outSpatial.flatMap((o, d) => [o, window.kernel[d]!])])]);
   const perm = [0, 1, ...axes.map((_, d) => 2 + 2 * d), ...axes.map((_, d) => 3 + 2 * d)];
-  const windows = g.node('Reshape', [g.node('Transpose', [split], { perm }), g.int64s([0, 0, -1, window.kernel.reduce((a, b) => a * b, 1)])]);
+  const windows = g.node('Reshape', [g.node('Transpose', [split], { perm }), g.int64s([0, 0, -1, sizeOf(window.kernel)])]);
   const last = g.int64s([-1]);
   g.node('Reshape', [g.node('ReduceMax', [windows, last], { keepdims: 0 }), g.int64s([0, 0, ...outSpatial])], undefined, 'y');
   g.node('Cast', [g.node('ArgMax', [windows], { axis: -1, keepdims: 0 })], { to: OnnxType.int32 }, 'k');
@@ -355,7 +355,7 @@ export function oneHotGraph(dtype: OrtDType, depth: number): GraphSpec {
 export function maxPoolTransposeGraph(dtype: OrtDType, channels: number, spatial: readonly number[], window: WindowGeometry, outSpatial: readonly number[]): GraphSpec {
   const g = new GraphBuilder(dtype);
   const rank = spatial.length;
-  const k = window.kernel.reduce((a, b) => a * b, 1);
+  const k = sizeOf(window.kernel);
   const classes = `range${k}`;
   g.initializers.push({ name: classes, type: 'int32', dims: [k], values: Array.from({ length: k }, (_, i) => i) });
   const last = g.int64s([-1]);

@@ -1,208 +1,191 @@
 /**
- * A minimal protobuf encoder for the part of ONNX's `ModelProto` this backend
- * writes: one graph of a few nodes, typed inputs and outputs with symbolic
- * dimensions, attributes, and small initializers. (`onnx-proto` would pull in
- * a second protobufjs of 22 MB for the same bytes.)
+ * `@backpack-ts/backend-onnxruntime/proto`: the ONNX `ModelProto` writer of
+ * backpack-ts, for a model of one graph: nodes with attributes (in any
+ * domain), typed inputs and outputs with fixed, symbolic or unknown
+ * dimensions, and initializers in `raw_data` or the typed data fields. The
+ * backend writes its kernels' graphs with it, and the onnx package's tests
+ * their models. (`onnx-proto` would pull in a second protobufjs of 22 MB for
+ * the same bytes.)
  *
- * Field numbers are those of onnx/onnx.proto3.
+ * Field numbers are those of onnx/onnx.proto3. Repeated numbers are written
+ * as ONNX's own writer does: data fields packed, attribute `ints` and
+ * `floats` one field per value.
  */
+import { WireWriter } from './wire-writer.js';
 
-/** ONNX `TensorProto.DataType` values used here. */
-export const OnnxType = { float32: 1, uint8: 2, bool: 9, int32: 6, int64: 7, float64: 11 } as const;
+/** ONNX `TensorProto.DataType` codes of the element types written by name. */
+export const OnnxType = { float32: 1, uint8: 2, int32: 6, int64: 7, bool: 9, float64: 11 } as const;
+/** The element types {@link OnnxType} names. */
 export type OnnxTypeName = keyof typeof OnnxType;
+/** An element type: a name of {@link OnnxType}, or any `TensorProto.DataType` code. */
+export type ElementType = OnnxTypeName | number;
 
-/** An attribute value: numbers are INT, `{ float }` FLOAT, arrays of numbers INTS, strings STRING. */
-export type AttributeValue = number | { readonly float: number } | readonly number[] | string;
+/** A tensor constant: an initializer, or the value of a tensor attribute. */
+export interface TensorSpec {
+  readonly name: string;
+  readonly type: ElementType;
+  readonly dims: readonly number[];
+  readonly values: readonly number[];
+  /**
+   * Where the values go: `'raw'` (default), little-endian bytes in
+   * `raw_data`; `'typed'`, the type's own field (`float_data`, `int32_data`,
+   * `int64_data` or `double_data`).
+   */
+  readonly storage?: 'raw' | 'typed';
+}
 
+/**
+ * An attribute value: a number is INT, an array of numbers INTS, a string
+ * STRING; `{ float }` FLOAT, `{ floats }` FLOATS, `{ tensor }` TENSOR.
+ */
+export type AttributeValue =
+  | number
+  | readonly number[]
+  | string
+  | { readonly float: number }
+  | { readonly floats: readonly number[] }
+  | { readonly tensor: TensorSpec };
+
+/** A graph node: operator, input and output names, attributes. */
 export interface NodeSpec {
   readonly op: string;
   readonly inputs: readonly string[];
   readonly outputs: readonly string[];
-  readonly attributes?: Readonly<Record<string, AttributeValue>>;
-  /** Operator domain; `''` (the default) is ai.onnx, `'com.microsoft'` the contrib ops. */
+  /** Default: `<op>_<index>`. */
+  readonly name?: string;
+  /** Operator domain; `''` (the default) is ai.onnx, `'com.microsoft'` ORT's contrib ops. */
   readonly domain?: string;
+  readonly attributes?: Readonly<Record<string, AttributeValue>>;
 }
 
-/** A graph input or output: its element type and one entry per dimension (a number, or a symbol). */
+/** A graph input or output. */
 export interface ValueSpec {
   readonly name: string;
-  readonly type: OnnxTypeName;
-  readonly dims: readonly (number | string)[];
+  readonly type: ElementType;
+  /** One entry per dimension, a size or a symbol; omitted when the shape is unknown. */
+  readonly dims?: readonly (number | string)[];
 }
 
-/** A small constant baked into the model (axes, shapes, scalars such as 0 or 1). */
-export interface InitializerSpec {
-  readonly name: string;
-  readonly type: 'int64' | 'int32' | 'float32' | 'float64';
-  readonly dims: readonly number[];
-  readonly values: readonly number[];
-}
-
+/** A model of one graph. */
 export interface GraphSpec {
   readonly nodes: readonly NodeSpec[];
   readonly inputs: readonly ValueSpec[];
   readonly outputs: readonly ValueSpec[];
-  readonly initializers?: readonly InitializerSpec[];
-  /** ai.onnx opset version (default {@link DEFAULT_OPSET}). */
+  readonly initializers?: readonly TensorSpec[];
+  /** ai.onnx opset version (default {@link DEFAULT_OPSET}); other domains the nodes use are imported at version 1. */
   readonly opset?: number;
+  /** Default {@link DEFAULT_IR_VERSION}. */
+  readonly irVersion?: number;
+  /** Default `'graph'`. */
+  readonly graphName?: string;
+  /** `producer_name` and `producer_version`; default `backpack-ts`, no version. */
+  readonly producer?: { readonly name: string; readonly version?: string };
 }
 
+/** The ai.onnx opset version written when the spec gives none. */
 export const DEFAULT_OPSET = 18;
 /** IR version 8 goes with opsets up to 18. */
-const IR_VERSION = 8;
-
-/** Wire types. */
-const VARINT = 0;
-const FIXED32 = 5;
-const LENGTH_DELIMITED = 2;
-
-const textEncoder = new TextEncoder();
-
-/** Appends protobuf fields to a growing byte list. */
-class Writer {
-  private bytes: number[] = [];
-
-  private varint(value: number): void {
-    // Negative int64 values use ten bytes of two's complement; BigInt keeps it exact.
-    if (value < 0) {
-      let v = BigInt.asUintN(64, BigInt(value));
-      while (v >= 0x80n) {
-        this.bytes.push(Number(v & 0x7fn) | 0x80);
-        v >>= 7n;
-      }
-      this.bytes.push(Number(v));
-      return;
-    }
-    while (value >= 0x80) {
-      this.bytes.push((value % 0x80) | 0x80);
-      value = Math.floor(value / 0x80);
-    }
-    this.bytes.push(value);
-  }
-
-  private tag(field: number, wire: number): void {
-    this.varint(field * 8 + wire);
-  }
-
-  int(field: number, value: number): this {
-    if (!Number.isSafeInteger(value)) throw new RangeError(`protobuf: ${value} is not an integer`);
-    this.tag(field, VARINT);
-    this.varint(value);
-    return this;
-  }
-
-  float(field: number, value: number): this {
-    this.tag(field, FIXED32);
-    const buffer = new DataView(new ArrayBuffer(4));
-    buffer.setFloat32(0, value, true);
-    for (let i = 0; i < 4; i++) this.bytes.push(buffer.getUint8(i));
-    return this;
-  }
-
-  bytesField(field: number, value: Uint8Array | readonly number[]): this {
-    this.tag(field, LENGTH_DELIMITED);
-    this.varint(value.length);
-    for (let i = 0; i < value.length; i++) this.bytes.push(value[i]!);
-    return this;
-  }
-
-  string(field: number, value: string): this {
-    return this.bytesField(field, textEncoder.encode(value));
-  }
-
-  message(field: number, build: (w: Writer) => void): this {
-    const inner = new Writer();
-    build(inner);
-    return this.bytesField(field, inner.bytes);
-  }
-
-  /** A packed repeated varint field. */
-  packedInts(field: number, values: readonly number[]): this {
-    const inner = new Writer();
-    for (const v of values) {
-      if (!Number.isSafeInteger(v)) throw new RangeError(`protobuf: ${v} is not an integer`);
-      inner.varint(v);
-    }
-    return this.bytesField(field, inner.bytes);
-  }
-
-  finish(): Uint8Array {
-    return Uint8Array.from(this.bytes);
-  }
-}
+export const DEFAULT_IR_VERSION = 8;
 
 /** AttributeProto.AttributeType */
-const ATTRIBUTE_FLOAT = 1;
-const ATTRIBUTE_INT = 2;
-const ATTRIBUTE_STRING = 3;
-const ATTRIBUTE_INTS = 7;
+const ATTRIBUTE = { float: 1, int: 2, string: 3, tensor: 4, floats: 6, ints: 7 } as const;
 
-function writeAttribute(w: Writer, name: string, value: AttributeValue): void {
-  w.string(1, name);
-  if (typeof value === 'number') w.int(3, value).int(20, ATTRIBUTE_INT);
-  else if (typeof value === 'string') w.string(4, value).int(20, ATTRIBUTE_STRING);
-  else if (Array.isArray(value)) w.packedInts(8, value as readonly number[]).int(20, ATTRIBUTE_INTS);
-  else w.float(2, (value as { float: number }).float).int(20, ATTRIBUTE_FLOAT);
+function typeCode(type: ElementType): number {
+  return typeof type === 'number' ? type : OnnxType[type];
 }
 
-function writeNode(w: Writer, node: NodeSpec, index: number): void {
+/** How values of each element type are stored: bytes per raw value, typed field and its encoding. */
+const ENCODINGS: ReadonlyMap<number, { readonly width: 1 | 4 | 8; readonly field: number; readonly packed: 'varint' | 4 | 8 }> = new Map([
+  [OnnxType.float32, { width: 4, field: 4, packed: 4 }],
+  [OnnxType.uint8, { width: 1, field: 5, packed: 'varint' }],
+  [OnnxType.int32, { width: 4, field: 5, packed: 'varint' }],
+  [OnnxType.int64, { width: 8, field: 7, packed: 'varint' }],
+  [OnnxType.bool, { width: 1, field: 5, packed: 'varint' }],
+  [OnnxType.float64, { width: 8, field: 10, packed: 8 }],
+]);
+
+/** Little-endian bytes of `values` as element type `code` (TensorProto.raw_data). */
+function rawData(code: number, width: 1 | 4 | 8, values: readonly number[]): Uint8Array {
+  const view = new DataView(new ArrayBuffer(values.length * width));
+  values.forEach((v, i) => {
+    if (code === OnnxType.float32) view.setFloat32(i * 4, v, true);
+    else if (code === OnnxType.float64) view.setFloat64(i * 8, v, true);
+    else if (code === OnnxType.int64) view.setBigInt64(i * 8, BigInt(v), true);
+    else if (code === OnnxType.int32) view.setInt32(i * 4, v, true);
+    else view.setUint8(i, v);
+  });
+  return new Uint8Array(view.buffer);
+}
+
+function writeTensor(w: WireWriter, tensor: TensorSpec): void {
+  const code = typeCode(tensor.type);
+  const encoding = ENCODINGS.get(code);
+  if (encoding === undefined) throw new RangeError(`ONNX writer: no encoding for the values of tensor '${tensor.name}' (element type ${code})`);
+  for (const dim of tensor.dims) w.int(1, dim);
+  w.int(2, code);
+  w.string(8, tensor.name);
+  if (tensor.storage !== 'typed') w.bytesField(9, rawData(code, encoding.width, tensor.values));
+  else if (encoding.packed === 'varint') w.packedInts(encoding.field, tensor.values);
+  else w.packedFloats(encoding.field, tensor.values, encoding.packed);
+}
+
+/** `Array.isArray` does not narrow a union with a readonly array. */
+function isNumberList(value: AttributeValue): value is readonly number[] {
+  return Array.isArray(value);
+}
+
+function writeAttribute(w: WireWriter, name: string, value: AttributeValue): void {
+  w.string(1, name);
+  if (typeof value === 'number') w.int(3, value).int(20, ATTRIBUTE.int);
+  else if (typeof value === 'string') w.string(4, value).int(20, ATTRIBUTE.string);
+  else if (isNumberList(value)) {
+    for (const v of value) w.int(8, v);
+    w.int(20, ATTRIBUTE.ints);
+  } else if ('float' in value) w.float(2, value.float).int(20, ATTRIBUTE.float);
+  else if ('floats' in value) {
+    for (const v of value.floats) w.float(7, v);
+    w.int(20, ATTRIBUTE.floats);
+  } else w.message(5, (t) => writeTensor(t, value.tensor)).int(20, ATTRIBUTE.tensor);
+}
+
+function writeNode(w: WireWriter, node: NodeSpec, index: number): void {
   for (const input of node.inputs) w.string(1, input);
   for (const output of node.outputs) w.string(2, output);
-  w.string(3, `n${index}`);
+  w.string(3, node.name ?? `${node.op}_${index}`);
   w.string(4, node.op);
   for (const [name, value] of Object.entries(node.attributes ?? {})) w.message(5, (a) => writeAttribute(a, name, value));
   if (node.domain !== undefined && node.domain !== '') w.string(7, node.domain);
 }
 
-function writeValueInfo(w: Writer, value: ValueSpec): void {
+function writeValueInfo(w: WireWriter, value: ValueSpec): void {
   w.string(1, value.name);
   // TypeProto { tensor_type: { elem_type, shape: { dim: [...] } } }
   w.message(2, (type) =>
     type.message(1, (tensor) => {
-      tensor.int(1, OnnxType[value.type]);
+      tensor.int(1, typeCode(value.type));
+      if (value.dims === undefined) return;
       tensor.message(2, (shape) => {
-        for (const dim of value.dims) {
-          shape.message(1, (d) => (typeof dim === 'number' ? d.int(1, dim) : d.string(2, dim)));
-        }
+        for (const dim of value.dims!) shape.message(1, (d) => (typeof dim === 'number' ? d.int(1, dim) : d.string(2, dim)));
       });
     }),
   );
 }
 
-/** Little-endian bytes of `values` as `type` (TensorProto.raw_data). */
-function rawData(type: InitializerSpec['type'], values: readonly number[]): Uint8Array {
-  const size = type === 'int64' || type === 'float64' ? 8 : 4;
-  const view = new DataView(new ArrayBuffer(values.length * size));
-  values.forEach((v, i) => {
-    if (type === 'int64') view.setBigInt64(i * 8, BigInt(v), true);
-    else if (type === 'int32') view.setInt32(i * 4, v, true);
-    else if (type === 'float32') view.setFloat32(i * 4, v, true);
-    else view.setFloat64(i * 8, v, true);
-  });
-  return new Uint8Array(view.buffer);
-}
-
-function writeInitializer(w: Writer, init: InitializerSpec): void {
-  for (const dim of init.dims) w.int(1, dim);
-  w.int(2, OnnxType[init.type]);
-  w.string(8, init.name);
-  w.bytesField(9, rawData(init.type, init.values));
-}
-
-/** Serialises a one-graph ONNX model. */
+/** Serialises a model of one graph. */
 export function encodeModel(graph: GraphSpec): Uint8Array {
-  const usesContrib = graph.nodes.some((n) => n.domain === 'com.microsoft');
-  const w = new Writer();
-  w.int(1, IR_VERSION);
-  w.string(2, 'backpack-ts');
+  const domains = new Set(graph.nodes.map((n) => n.domain ?? '').filter((d) => d !== ''));
+  const w = new WireWriter();
+  w.int(1, graph.irVersion ?? DEFAULT_IR_VERSION);
+  w.string(2, graph.producer?.name ?? 'backpack-ts');
+  if (graph.producer?.version !== undefined) w.string(3, graph.producer.version);
   w.message(7, (g) => {
     graph.nodes.forEach((node, i) => g.message(1, (n) => writeNode(n, node, i)));
-    g.string(2, 'kernel');
-    for (const init of graph.initializers ?? []) g.message(5, (t) => writeInitializer(t, init));
+    g.string(2, graph.graphName ?? 'graph');
+    for (const init of graph.initializers ?? []) g.message(5, (t) => writeTensor(t, init));
     for (const input of graph.inputs) g.message(11, (v) => writeValueInfo(v, input));
     for (const output of graph.outputs) g.message(12, (v) => writeValueInfo(v, output));
   });
   w.message(8, (o) => o.string(1, '').int(2, graph.opset ?? DEFAULT_OPSET));
-  if (usesContrib) w.message(8, (o) => o.string(1, 'com.microsoft').int(2, 1));
+  for (const domain of domains) w.message(8, (o) => o.string(1, domain).int(2, 1));
   return w.finish();
 }

@@ -1,7 +1,7 @@
 /**
  * The kernel cases of the conformance kit: every kernel of the `Backend`
- * contract on random and awkward inputs (rank 0, size-0 and size-1
- * dimensions, broadcasting, inputs that are permuted / sliced / reshaped
+ * contract on random and awkward inputs (rank 0, size-1 dimensions,
+ * broadcasting, inputs that are permuted / sliced / reshaped
  * views, large and tiny magnitudes, ties, NaN where the contract says what
  * NaN does), plus a few inputs above 10,000 elements, where accelerated
  * backends typically switch to their fast path.
@@ -11,13 +11,11 @@
  */
 import {
   Generator,
-  Tensor,
-  keep,
+  formatShape,
   maxPool,
   maxPoolTranspose,
   sizeOf,
-  tidy,
-  type Backend,
+  windowOutputSize,
   type BinaryOp,
   type DType,
   type FloatDType,
@@ -26,9 +24,9 @@ import {
   type UnaryOp,
   type WindowGeometry,
 } from '@backpack-ts/core';
-import { describeViews, type InputSpec, type InputView, type KernelCase } from './kernel-check.js';
-
-const fmt = (shape: Shape): string => `[${shape.join(', ')}]`;
+import { emptyCases } from './empty-cases.js';
+import { describeViews, input, type InputSpec, type InputView, type KernelCase } from './kernel-check.js';
+import { viaCore } from './via-core.js';
 
 /** Seeded draws of input values. */
 class Draw {
@@ -70,11 +68,6 @@ class Draw {
 type Variant = 'base' | 'tiny' | 'large';
 type Domain = (draw: Draw, n: number, variant: Variant) => number[] | undefined;
 
-/** A dense input (no view). */
-function input(shape: Shape, values: number[], view?: InputView, int32?: boolean): InputSpec {
-  return { shape, values, ...(view && { view }), ...(int32 === true && { int32 }) };
-}
-
 const PERMUTED_3D: InputView = { kind: 'permuted', perm: [2, 0, 1] };
 const TRANSPOSED: InputView = { kind: 'permuted', perm: [1, 0] };
 const SLICED: InputView = { kind: 'sliced' };
@@ -108,7 +101,7 @@ function signedScaled(tiny: number, large: number, base = 1): Domain {
   return (d, n, v) => d.sprinkle(d.normal(n, v === 'base' ? base : v === 'tiny' ? tiny : large), 7, 0);
 }
 
-const SHAPES: readonly Shape[] = [[], [0], [1], [7], [3, 4], [2, 0, 3], [2, 3, 4, 5], BIG_2D];
+const SHAPES: readonly Shape[] = [[], [1], [7], [3, 4], [2, 3, 4, 5], BIG_2D];
 
 function unaryCases(draw: Draw): KernelCase[] {
   const cases: KernelCase[] = [];
@@ -118,7 +111,7 @@ function unaryCases(draw: Draw): KernelCase[] {
       const spec = input(shape, domain(draw, sizeOf(shape), variant)!, view);
       cases.push({
         family: 'unary',
-        name: `unary ${op} ${fmt(shape)}${variant === 'base' ? '' : ` ${variant}`}${describeViews([spec])}`,
+        name: `unary ${op} ${formatShape(shape)}${variant === 'base' ? '' : ` ${variant}`}${describeViews([spec])}`,
         inputs: [spec],
         run: (b, [x], dtype) => ({ handle: b.unary(op, x, shape, dtype), shape, dtype }),
       });
@@ -169,8 +162,6 @@ const BROADCASTS: readonly [Shape, Shape, Shape][] = [
   [[2, 1, 4], [1, 3, 1], [2, 3, 4]],
   [[1], [5], [5]],
   [[], [], []],
-  [[2, 0, 3], [1, 1, 3], [2, 0, 3]],
-  [[4, 1], [4, 0], [4, 0]],
   [[1, 1], [1, 1], [1, 1]],
   [[2, 3, 4, 5], [2, 1, 4, 1], [2, 3, 4, 5]],
   [[120, 100], [1, 100], [120, 100]],
@@ -181,7 +172,7 @@ const BROADCASTS: readonly [Shape, Shape, Shape][] = [
 function binaryCase(op: BinaryOp, a: InputSpec, b: InputSpec, outShape: Shape, suffix: string, int32 = false): KernelCase {
   return {
     family: 'binary',
-    name: `binary ${op}${int32 ? ' int32' : ''} ${fmt(a.shape)} x ${fmt(b.shape)}${suffix}${describeViews([a, b])}`,
+    name: `binary ${op}${int32 ? ' int32' : ''} ${formatShape(a.shape)} x ${formatShape(b.shape)}${suffix}${describeViews([a, b])}`,
     inputs: [a, b],
     exact: COMPARISONS.has(op) || int32,
     run: (backend, [x, y], dtype) => {
@@ -243,11 +234,11 @@ function binaryScalarCases(draw: Draw): KernelCase[] {
   const cases: KernelCase[] = [];
   for (const op of Object.keys(scalars) as BinaryOp[]) {
     for (const scalar of scalars[op]) {
-      for (const [shape, view] of [[[], undefined], [[0], undefined], [[7], undefined], [[4, 5, 6], SLICED], [BIG_2D, undefined]] as const) {
+      for (const [shape, view] of [[[], undefined], [[7], undefined], [[4, 5, 6], SLICED], [BIG_2D, undefined]] as const) {
         const spec = input(shape, binaryDomains[op](draw, sizeOf(shape), 'a', 'base')!, view);
         cases.push({
           family: 'binaryScalar',
-          name: `binaryScalar ${op} ${scalar} ${fmt(shape)}${describeViews([spec])}`,
+          name: `binaryScalar ${op} ${scalar} ${formatShape(shape)}${describeViews([spec])}`,
           inputs: [spec],
           exact: COMPARISONS.has(op),
           run: (b, [x], dtype) => ({ handle: b.binaryScalar(op, x, shape, scalar, dtype), shape, dtype }),
@@ -260,7 +251,7 @@ function binaryScalarCases(draw: Draw): KernelCase[] {
       const spec = input(shape, draw.ints(sizeOf(shape), -50, 50), undefined, true);
       cases.push({
         family: 'binaryScalar',
-        name: `binaryScalar ${op} int32 3 ${fmt(shape)}`,
+        name: `binaryScalar ${op} int32 3 ${formatShape(shape)}`,
         inputs: [spec],
         exact: true,
         run: (b, [x]) => ({ handle: b.binaryScalar(op, x, shape, 3, 'int32'), shape, dtype: 'int32' }),
@@ -276,7 +267,7 @@ function reduceCase(op: ReduceOp, spec: InputSpec, axes: readonly number[], suff
   const outShape = spec.shape.filter((_, d) => !axes.includes(d));
   return {
     family: 'reduce',
-    name: `reduce ${op}${int32 ? ' int32' : ''} ${fmt(spec.shape)} axes [${axes.join(', ')}]${suffix}${describeViews([spec])}`,
+    name: `reduce ${op}${int32 ? ' int32' : ''} ${formatShape(spec.shape)} axes [${axes.join(', ')}]${suffix}${describeViews([spec])}`,
     inputs: [spec],
     exact: int32 || op !== 'sum',
     run: (b, [x], dtype) => {
@@ -297,7 +288,6 @@ const REDUCTIONS: readonly [Shape, readonly number[]][] = [
   [[], []],
   [[2, 1, 3], [1]],
   [[1, 1], [0, 1]],
-  [[2, 0, 3], [0]],
   [[200, 80], [0]],
   [[200, 80], [1]],
   [[20, 30, 40], [0, 2]],
@@ -316,9 +306,6 @@ function reduceCases(draw: Draw): KernelCase[] {
       cases.push(reduceCase(op, input([200, 80], draw.normal(16_000, scale)), [1], ` ${variant}`));
     }
   }
-  // Sums over no elements are 0 (core reduces empty sets only with sum).
-  cases.push(reduceCase('sum', input([2, 0, 3], []), [1]));
-  cases.push(reduceCase('sum', input([0], []), [0]));
   for (const [shape, axes] of [[[3, 4], [1]], [[200, 80], [0]]] as const) {
     cases.push(reduceCase('sum', input(shape, draw.ints(sizeOf(shape), -1000, 1000), undefined, true), axes, '', true));
   }
@@ -347,7 +334,7 @@ function matmulCase(draw: Draw, s: MatmulSpec, options: { scaleA?: number; scale
   const u = `${s.transB ? 'ᵀ' : ''}`;
   return {
     family: 'matmul',
-    name: `matmul ${fmt(aShape)}${t} @ ${fmt(bShape)}${u}${options.label ?? ''}${describeViews([a, b])}`,
+    name: `matmul ${formatShape(aShape)}${t} @ ${formatShape(bShape)}${u}${options.label ?? ''}${describeViews([a, b])}`,
     inputs: [a, b],
     run: (backend, [x, y], dtype) => ({
       handle: backend.matmul(x, aShape, y, bShape, s.transA, s.transB, dtype),
@@ -383,10 +370,6 @@ function matmulCases(draw: Draw): KernelCase[] {
   }
   cases.push(matmulCase(draw, spec(1, 4, 32, 48, 40, true, false)));
   cases.push(matmulCase(draw, spec(3, 3, 40, 50, 30)));
-  cases.push(matmulCase(draw, spec(1, 1, 2, 0, 3)));
-  cases.push(matmulCase(draw, spec(2, 2, 0, 3, 4)));
-  cases.push(matmulCase(draw, spec(2, 2, 3, 4, 0)));
-  cases.push(matmulCase(draw, spec(0, 1, 3, 4, 5)));
   cases.push(matmulCase(draw, spec(1, 1, 4, 5, 1)));
   cases.push(matmulCase(draw, spec(1, 1, 1, 5, 3)));
   cases.push(matmulCase(draw, spec(1, 1, 1, 1, 1)));
@@ -408,13 +391,14 @@ function layoutCases(draw: Draw): KernelCase[] {
     cases.push({ family: 'layout', name: `${name}${describeViews(inputs)}`, inputs, run, exact: true, ...extra });
 
   // Creation and read-back.
+  // The only kernels that see tensors with no elements.
   for (const shape of [[], [0], [3, 4], BIG_2D] as const) {
     const spec = input(shape, draw.normal(sizeOf(shape)));
-    push(`fromData + read ${fmt(shape)}`, [spec], (_b, [x], dtype) => ({ handle: x, shape, dtype }));
+    push(`fromData + read ${formatShape(shape)}`, [spec], (_b, [x], dtype) => ({ handle: x, shape, dtype }));
   }
   push(`fromData + read int32 [3, 4]`, [input([3, 4], draw.ints(12, -1e6, 1e6), undefined, true)], (_b, [x]) => ({ handle: x, shape: [3, 4], dtype: 'int32' }));
   for (const [shape, value] of [[[3, 4], 0.1], [[], -2.5], [[0], 1], [BIG_2D, 0], [[2, 3], -0]] as const) {
-    push(`full ${fmt(shape)} ${Object.is(value, -0) ? '-0' : value}`, [], (b, _h, dtype) => ({ handle: b.full(shape, value, dtype), shape, dtype }));
+    push(`full ${formatShape(shape)} ${Object.is(value, -0) ? '-0' : value}`, [], (b, _h, dtype) => ({ handle: b.full(shape, value, dtype), shape, dtype }));
   }
   push('full int32 [2, 3] 7', [], (b) => ({ handle: b.full([2, 3], 7, 'int32'), shape: [2, 3], dtype: 'int32' }), { needs: () => ['int32'] });
 
@@ -423,10 +407,9 @@ function layoutCases(draw: Draw): KernelCase[] {
     [input([2, 3], draw.normal(6)), [3, 2]],
     [input([2, 3, 4], draw.normal(24), PERMUTED_3D), [6, 4]],
     [input([4, 5, 6], draw.normal(120), SLICED), [120]],
-    [input([0, 3], []), [3, 0]],
     [input([], [1.5]), [1, 1]],
   ] as const) {
-    push(`reshape ${fmt(spec.shape)} -> ${fmt(to)}`, [spec], (b, [x], dtype) => ({ handle: b.reshape(x, spec.shape, to, dtype), shape: to, dtype }));
+    push(`reshape ${formatShape(spec.shape)} -> ${formatShape(to)}`, [spec], (b, [x], dtype) => ({ handle: b.reshape(x, spec.shape, to, dtype), shape: to, dtype }));
   }
 
   // permute
@@ -435,7 +418,6 @@ function layoutCases(draw: Draw): KernelCase[] {
     ...perms3.map((p): [InputSpec, number[]] => [input([2, 3, 4], draw.normal(24)), p]),
     [input([1, 5, 1, 3], draw.normal(15)), [3, 2, 1, 0]],
     [input([], [4]), []],
-    [input([2, 0, 3], []), [2, 1, 0]],
     [input([7], draw.normal(7)), [0]],
     [input([4, 5, 6], draw.normal(120), SLICED), [1, 2, 0]],
     [input([40, 30, 20], draw.normal(24_000)), [2, 0, 1]],
@@ -446,7 +428,7 @@ function layoutCases(draw: Draw): KernelCase[] {
   for (const [spec, perm] of permutes) {
     const outShape = perm.map((d) => spec.shape[d]!);
     const dt = spec.int32 === true ? ' int32' : '';
-    push(`permute${dt} ${fmt(spec.shape)} by [${perm.join(', ')}]`, [spec], (b, [x], dtype) => {
+    push(`permute${dt} ${formatShape(spec.shape)} by [${perm.join(', ')}]`, [spec], (b, [x], dtype) => {
       const d: DType = spec.int32 === true ? 'int32' : dtype;
       return { handle: b.permute(x, spec.shape, perm, d), shape: outShape, dtype: d };
     });
@@ -456,7 +438,6 @@ function layoutCases(draw: Draw): KernelCase[] {
   const slices: [InputSpec, number[], number[]][] = [
     [input([5, 6], draw.normal(30)), [1, 2], [3, 3]],
     [input([5, 6], draw.normal(30)), [0, 0], [5, 6]],
-    [input([5, 6], draw.normal(30)), [2, 1], [0, 3]],
     [input([4, 5, 6], draw.normal(120)), [1, 0, 2], [2, 5, 3]],
     [input([4, 5, 6], draw.normal(120), PERMUTED_3D), [0, 1, 1], [3, 3, 3]],
     [input([], [2]), [], []],
@@ -466,7 +447,7 @@ function layoutCases(draw: Draw): KernelCase[] {
   ];
   for (const [spec, begin, size] of slices) {
     const d = spec.int32 === true ? ' int32' : '';
-    push(`slice${d} ${fmt(spec.shape)} at [${begin.join(', ')}] size [${size.join(', ')}]`, [spec], (b, [x], dtype) => {
+    push(`slice${d} ${formatShape(spec.shape)} at [${begin.join(', ')}] size [${size.join(', ')}]`, [spec], (b, [x], dtype) => {
       const dt: DType = spec.int32 === true ? 'int32' : dtype;
       return { handle: b.slice(x, spec.shape, begin, size, dt), shape: size, dtype: dt };
     });
@@ -475,17 +456,17 @@ function layoutCases(draw: Draw): KernelCase[] {
   // concat
   const concats: [InputSpec[], number][] = [
     [[input([2, 3], draw.normal(6)), input([4, 3], draw.normal(12))], 0],
-    [[input([2, 3], draw.normal(6)), input([2, 0], []), input([2, 5], draw.normal(10))], 1],
+    [[input([2, 3], draw.normal(6)), input([2, 1], draw.normal(2)), input([2, 5], draw.normal(10))], 1],
     [[input([2, 3, 1], draw.normal(6)), input([2, 3, 4], draw.normal(24), SLICED)], 2],
     [[input([3, 4], draw.normal(12), TRANSPOSED)], 0],
-    [[input([0], []), input([3], draw.normal(3)), input([2], draw.normal(2))], 0],
+    [[input([1], draw.normal(1)), input([3], draw.normal(3)), input([2], draw.normal(2))], 0],
     [[input([100, 60], draw.normal(6000)), input([100, 70], draw.normal(7000))], 1],
     [[input([2, 2], draw.ints(4, -9, 9), undefined, true), input([2, 3], draw.ints(6, -9, 9), undefined, true)], 1],
   ];
   for (const [specs, axis] of concats) {
     const outShape = specs[0]!.shape.map((d, i) => (i === axis ? specs.reduce((s, x) => s + x.shape[i]!, 0) : d));
     const int32 = specs[0]!.int32 === true;
-    push(`concat${int32 ? ' int32' : ''} ${specs.map((s) => fmt(s.shape)).join(' + ')} axis ${axis}`, specs, (b, handles, dtype) => {
+    push(`concat${int32 ? ' int32' : ''} ${specs.map((s) => formatShape(s.shape)).join(' + ')} axis ${axis}`, specs, (b, handles, dtype) => {
       const dt: DType = int32 ? 'int32' : dtype;
       return { handle: b.concat(handles, specs.map((s) => s.shape), axis, dt), shape: outShape, dtype: dt };
     });
@@ -495,7 +476,6 @@ function layoutCases(draw: Draw): KernelCase[] {
   const pads: [InputSpec, number[], number[], number][] = [
     [input([3, 4], draw.normal(12)), [1, 0], [2, 3], 0],
     [input([2, 3, 4], draw.normal(24)), [0, 1, 2], [1, 0, 0], -1.5],
-    [input([0, 3], []), [1, 1], [0, 0], 2],
     [input([5], draw.normal(5)), [0], [0], 0],
     [input([4, 5, 6], draw.normal(120), SLICED), [1, 1, 1], [1, 1, 1], 0.25],
     [input([100, 100], draw.normal(10_000)), [1, 2], [2, 1], 0],
@@ -504,7 +484,7 @@ function layoutCases(draw: Draw): KernelCase[] {
   for (const [spec, before, after, value] of pads) {
     const outShape = spec.shape.map((d, i) => d + before[i]! + after[i]!);
     const int32 = spec.int32 === true;
-    push(`pad${int32 ? ' int32' : ''} ${fmt(spec.shape)} by [${before.join(', ')}] / [${after.join(', ')}] with ${value}`, [spec], (b, [x], dtype) => {
+    push(`pad${int32 ? ' int32' : ''} ${formatShape(spec.shape)} by [${before.join(', ')}] / [${after.join(', ')}] with ${value}`, [spec], (b, [x], dtype) => {
       const dt: DType = int32 ? 'int32' : dtype;
       return { handle: b.pad(x, spec.shape, before, after, value, dt), shape: outShape, dtype: dt };
     });
@@ -513,7 +493,7 @@ function layoutCases(draw: Draw): KernelCase[] {
   // cast (JavaScript reference: truncation toward zero, float rounding)
   const truncate = (values: readonly (readonly number[])[]) => values[0]!.map((v) => Math.trunc(v));
   for (const shape of [[3, 4], BIG_2D] as const) {
-    push(`cast ${fmt(shape)} float -> int32`, [input(shape, draw.uniform(sizeOf(shape), -5, 5))], (b, [x], dtype) => ({
+    push(`cast ${formatShape(shape)} float -> int32`, [input(shape, draw.uniform(sizeOf(shape), -5, 5))], (b, [x], dtype) => ({
       handle: b.cast(x, shape, dtype, 'int32'),
       shape,
       dtype: 'int32',
@@ -546,10 +526,6 @@ interface WindowSpec {
   readonly view?: InputView;
 }
 
-function windowOut(spatial: readonly number[], w: WindowGeometry): number[] {
-  return spatial.map((size, d) => Math.floor((size + 2 * w.padding[d]! - w.dilation[d]! * (w.kernel[d]! - 1) - 1) / w.stride[d]!) + 1);
-}
-
 const geometry = (kernel: number[], stride: number[], padding: number[], dilation: number[]): WindowGeometry => ({ kernel, stride, padding, dilation });
 
 const WINDOWS: readonly WindowSpec[] = [
@@ -560,7 +536,6 @@ const WINDOWS: readonly WindowSpec[] = [
   { shape: [1, 2, 7, 7], window: geometry([3, 3], [2, 2], [1, 1], [1, 1]) },
   { shape: [1, 1, 8, 8], window: geometry([2, 2], [1, 2], [0, 1], [2, 3]) },
   { shape: [1, 2, 4, 5, 3], window: geometry([2, 2, 2], [1, 2, 1], [1, 0, 0], [1, 1, 1]) },
-  { shape: [0, 2, 5, 5], window: geometry([3, 3], [1, 1], [0, 0], [1, 1]) },
   { shape: [2, 3, 6, 5], window: geometry([3, 2], [1, 2], [1, 1], [1, 1]), view: { kind: 'permuted', perm: [0, 1, 3, 2] } },
   { shape: [8, 16, 20, 20], window: geometry([3, 3], [1, 1], [1, 1], [1, 1]) },
 ];
@@ -575,33 +550,6 @@ const MAX_POOLS: readonly WindowSpec[] = [
   { shape: [8, 16, 28, 28], window: geometry([2, 2], [2, 2], [0, 0], [1, 1]) },
 ];
 
-/**
- * One half of core's `maxPool` on a raw handle: the backend's optional
- * `maxPool` where it offers it for this call, else core's own path from the
- * required kernels (padding at -∞, unfold, max and argmax), which is also the
- * reference (backend-cpu has no `maxPool`). The other half and every
- * intermediate are disposed.
- */
-function maxPoolPart(b: Backend, h: unknown, shape: Shape, window: WindowGeometry, dtype: FloatDType, part: 'values' | 'argmax'): unknown {
-  const x = keep(new Tensor(b, h, shape, dtype));
-  return tidy(() => maxPool(x, window)[part]).handle;
-}
-
-/** Core's `maxPoolTranspose` on raw handles, as {@link maxPoolPart} runs `maxPool`. */
-function maxPoolTransposeOf(
-  b: Backend,
-  mat: unknown,
-  matShape: Shape,
-  argmax: unknown,
-  spatial: readonly number[],
-  window: WindowGeometry,
-  dtype: FloatDType,
-): unknown {
-  const matTensor = keep(new Tensor(b, mat, matShape, dtype));
-  const positions = keep(new Tensor(b, argmax, matShape.slice(1), 'int32'));
-  return tidy(() => maxPoolTranspose(matTensor, positions, spatial, window)).handle;
-}
-
 function describeWindow(w: WindowGeometry): string {
   return `kernel [${w.kernel.join(', ')}] stride [${w.stride.join(', ')}] padding [${w.padding.join(', ')}] dilation [${w.dilation.join(', ')}]`;
 }
@@ -610,13 +558,13 @@ function windowCases(draw: Draw): KernelCase[] {
   const cases: KernelCase[] = [];
   for (const { shape, window, view } of WINDOWS) {
     const [n, c, ...spatial] = shape as [number, number, ...number[]];
-    const positions = sizeOf(windowOut(spatial, window));
+    const positions = sizeOf(windowOutputSize(spatial, window));
     const rows = c * sizeOf(window.kernel);
     const colsShape = [n, rows, positions];
     const x = input(shape, draw.normal(sizeOf(shape)), view);
     cases.push({
       family: 'window',
-      name: `unfold ${fmt(shape)} ${describeWindow(window)}${describeViews([x])}`,
+      name: `unfold ${formatShape(shape)} ${describeWindow(window)}${describeViews([x])}`,
       inputs: [x],
       exact: true,
       run: (b, [h], dtype) => ({ handle: b.unfold(h, shape, window, dtype), shape: colsShape, dtype }),
@@ -624,24 +572,24 @@ function windowCases(draw: Draw): KernelCase[] {
     const cols = input(colsShape, draw.normal(sizeOf(colsShape)));
     cases.push({
       family: 'window',
-      name: `fold ${fmt(colsShape)} to ${fmt(spatial)} ${describeWindow(window)}`,
+      name: `fold ${formatShape(colsShape)} to ${formatShape(spatial)} ${describeWindow(window)}`,
       inputs: [cols],
       run: (b, [h], dtype) => ({ handle: b.fold(h, colsShape, spatial, window, dtype), shape, dtype }),
     });
   }
   for (const { shape, window } of MAX_POOLS) {
     const [n, c, ...spatial] = shape as [number, number, ...number[]];
-    const outShape = [n, c, ...windowOut(spatial, window)];
+    const outShape = [n, c, ...windowOutputSize(spatial, window)];
     const positions = [n, c, sizeOf(outShape.slice(2))];
     // Few distinct values: ties, whose first position must win.
     const x = input(shape, draw.ints(sizeOf(shape), -1, 3));
-    const described = `${fmt(shape)} ${describeWindow(window)} (ties)`;
+    const described = `${formatShape(shape)} ${describeWindow(window)} (ties)`;
     cases.push({
       family: 'window',
       name: `maxPool values ${described}`,
       inputs: [x],
       exact: true,
-      run: (b, [h], dtype) => ({ handle: maxPoolPart(b, h, shape, window, dtype, 'values'), shape: outShape, dtype }),
+      run: (b, [h], dtype) => ({ handle: viaCore(b, [{ handle: h, shape, dtype }], ([t]) => maxPool(t!, window).values).handle, shape: outShape, dtype }),
     });
     const [v, l] = [2, sizeOf(outShape.slice(2))];
     const matShape = [v, n, c, l];
@@ -649,9 +597,15 @@ function windowCases(draw: Draw): KernelCase[] {
     const positionsIn = input(positions, draw.ints(n * c * l, 0, sizeOf(window.kernel) - 1), undefined, true);
     cases.push({
       family: 'window',
-      name: `maxPoolTranspose ${fmt(matShape)} to ${fmt(spatial)} ${describeWindow(window)}`,
+      name: `maxPoolTranspose ${formatShape(matShape)} to ${formatShape(spatial)} ${describeWindow(window)}`,
       inputs: [mat, positionsIn],
-      run: (b, [m, k], dtype) => ({ handle: maxPoolTransposeOf(b, m, matShape, k, spatial, window, dtype), shape: [v, ...shape], dtype }),
+      run: (b, [m, k], dtype) => ({
+        handle: viaCore(b, [{ handle: m, shape: matShape, dtype }, { handle: k, shape: positions, dtype: 'int32' }], ([mt, kt]) =>
+          maxPoolTranspose(mt!, kt!, spatial, window),
+        ).handle,
+        shape: [v, ...shape],
+        dtype,
+      }),
     });
     cases.push({
       family: 'window',
@@ -659,7 +613,7 @@ function windowCases(draw: Draw): KernelCase[] {
       inputs: [x],
       exact: true,
       needs: () => ['int32'],
-      run: (b, [h], dtype) => ({ handle: maxPoolPart(b, h, shape, window, dtype, 'argmax'), shape: positions, dtype: 'int32' }),
+      run: (b, [h], dtype) => ({ handle: viaCore(b, [{ handle: h, shape, dtype }], ([t]) => maxPool(t!, window).argmax).handle, shape: positions, dtype: 'int32' }),
     });
   }
   const argmaxes: [Shape, number, InputView?][] = [
@@ -668,7 +622,6 @@ function windowCases(draw: Draw): KernelCase[] {
     [[2, 3, 4], 1],
     [[3, 1], 1],
     [[1], 0],
-    [[2, 0, 3], 2],
     [[4, 5, 6], 0, PERMUTED_3D],
     [[300, 50], 1],
   ];
@@ -677,7 +630,7 @@ function windowCases(draw: Draw): KernelCase[] {
     const outShape = shape.filter((_, d) => d !== axis);
     cases.push({
       family: 'window',
-      name: `argmax ${fmt(shape)} axis ${axis} (ties)${describeViews([x])}`,
+      name: `argmax ${formatShape(shape)} axis ${axis} (ties)${describeViews([x])}`,
       inputs: [x],
       exact: true,
       needs: () => ['int32'],
@@ -698,7 +651,6 @@ function nnCases(draw: Draw): KernelCase[] {
     [[2, 3, 4], 2, 1],
     [[1, 1], 1, 1],
     [[3, 1], 1, 1],
-    [[0, 4], 1, 1],
     [[7], 0, 1],
     [[4, 5, 6], 2, 1, PERMUTED_3D],
     [[200, 60], 1, 1],
@@ -715,7 +667,7 @@ function nnCases(draw: Draw): KernelCase[] {
       const label = scale === 1 ? '' : scale > 1 ? ' large logits' : ' tiny logits';
       cases.push({
         family: 'nn',
-        name: `${kernel} ${fmt(shape)} axis ${axis}${label}${describeViews([x])}`,
+        name: `${kernel} ${formatShape(shape)} axis ${axis}${label}${describeViews([x])}`,
         inputs: [x],
         run: (b, [h], dtype) => ({
           handle: log ? b.logSoftmax(h, shape, axis, dtype) : b.softmax(h, shape, axis, dtype),
@@ -725,12 +677,12 @@ function nnCases(draw: Draw): KernelCase[] {
       });
     }
   }
-  for (const [shape, depth] of [[[5], 4], [[2, 3], 3], [[0], 2], [[], 5], [[3000], 10]] as const) {
+  for (const [shape, depth] of [[[5], 4], [[2, 3], 3], [[], 5], [[3000], 10]] as const) {
     const indices = input(shape, draw.ints(sizeOf(shape), 0, depth - 1), undefined, true);
     const outShape = [...shape, depth];
     cases.push({
       family: 'nn',
-      name: `oneHot ${fmt(shape)} depth ${depth}`,
+      name: `oneHot ${formatShape(shape)} depth ${depth}`,
       inputs: [indices],
       exact: true,
       run: (b, [h], dtype) => ({ handle: b.oneHot(h, shape, depth, dtype), shape: outShape, dtype }),
@@ -751,7 +703,7 @@ function nanCases(draw: Draw): KernelCase[] {
       const x = withNaN();
       cases.push({
         family: 'nan',
-        name: `unary ${op} with NaN ${fmt(shape)}`,
+        name: `unary ${op} with NaN ${formatShape(shape)}`,
         inputs: [x],
         run: (b, [h], dtype) => ({ handle: b.unary(op, h, shape, dtype), shape, dtype }),
       });
@@ -761,7 +713,7 @@ function nanCases(draw: Draw): KernelCase[] {
       const b = input(shape, draw.normal(n));
       cases.push({
         family: 'nan',
-        name: `binary ${op} with NaN ${fmt(shape)}`,
+        name: `binary ${op} with NaN ${formatShape(shape)}`,
         inputs: [a, b],
         run: (backend, [x, y], dtype) => ({ handle: backend.binary(op, x, shape, y, shape, shape, dtype), shape, dtype }),
       });
@@ -775,7 +727,7 @@ function nanCases(draw: Draw): KernelCase[] {
       const outShape = [shape[0]!];
       cases.push({
         family: 'nan',
-        name: `reduce ${op} with NaN ${fmt(shape)} axes [1]`,
+        name: `reduce ${op} with NaN ${formatShape(shape)} axes [1]`,
         inputs: [x],
         run: (b, [h], dtype) => ({ handle: b.reduce(op, h, shape, [1], dtype), shape: outShape, dtype }),
       });
@@ -797,5 +749,6 @@ export function kernelCases(seed: number): KernelCase[] {
     ...windowCases(draw),
     ...nnCases(draw),
     ...nanCases(draw),
+    ...emptyCases(draw.normal.bind(draw)),
   ];
 }

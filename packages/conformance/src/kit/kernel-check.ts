@@ -33,6 +33,11 @@ export interface InputSpec {
   readonly view?: InputView;
 }
 
+/** An input of `shape` holding `values`, built as `view` says (default: from data). */
+export function input(shape: Shape, values: readonly number[], view?: InputView, int32?: boolean): InputSpec {
+  return { shape, values, ...(view && { view }), ...(int32 === true && { int32 }) };
+}
+
 export interface KernelOutput {
   readonly handle: unknown;
   readonly shape: Shape;
@@ -71,7 +76,8 @@ function round(value: number, dtype: DType): number {
   return value;
 }
 
-function inputDType(spec: InputSpec, dtype: FloatDType): DType {
+/** The dtype of an input on the tested backend in a run of `dtype`. */
+export function inputDType(spec: InputSpec, dtype: FloatDType): DType {
   return spec.int32 === true ? 'int32' : dtype;
 }
 

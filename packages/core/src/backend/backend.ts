@@ -7,6 +7,13 @@
  * and always return a fresh handle (a backend may share memory internally, for
  * example for `reshape`, as long as `dispose` stays correct).
  *
+ * Kernels are never called with empty tensors: where an operand or the
+ * result of an op has no elements, core computes the result itself (PyTorch's:
+ * an empty tensor, zeros for a sum over an empty axis or a matrix product
+ * over k = 0, the value for padding; an error for the maximum, minimum or
+ * argmax of no elements) and calls `full` instead of the kernel. Only
+ * `fromData`, `full`, `read` and `dispose` see tensors with zero elements.
+ *
  * Keep the required set small: everything else in core (einsum, losses,
  * module derivatives) is written on top of these kernels, so a new backend gets
  * every module and every extension for free.
@@ -59,10 +66,7 @@ export type BinaryOp =
   | 'greaterEqual'
   | 'equal';
 
-/**
- * Reductions over a set of axes. Core reduces int32 tensors only with `sum`
- * and never over an empty set of elements with `max`/`min`.
- */
+/** Reductions over a set of axes. Core reduces int32 tensors only with `sum`. */
 export type ReduceOp = 'sum' | 'max' | 'min';
 
 /**

@@ -1,13 +1,14 @@
 import type { BinaryOp, UnaryOp } from '../backend/backend.js';
 import { broadcastShapes, padShapeLeft } from '../tensor/shape.js';
-import { Tensor } from '../tensor/tensor.js';
+import type { Tensor } from '../tensor/tensor.js';
 import { assertFloat, sameBackend, sameDType } from './check.js';
+import { runKernel } from './run-kernel.js';
 
 /** Applies an elementwise function of one argument. */
 export function unary(op: UnaryOp, x: Tensor): Tensor {
   const backend = sameBackend(op, [x]);
   assertFloat(op, x);
-  return new Tensor(backend, backend.unary(op, x.handle, x.shape, x.dtype), x.shape, x.dtype);
+  return runKernel(backend, [x], x.shape, x.dtype, () => backend.unary(op, x.handle, x.shape, x.dtype));
 }
 
 /**
@@ -17,21 +18,15 @@ export function unary(op: UnaryOp, x: Tensor): Tensor {
 export function binary(op: BinaryOp, a: Tensor, b: Tensor | number): Tensor {
   if (typeof b === 'number') {
     const backend = sameBackend(op, [a]);
-    return new Tensor(backend, backend.binaryScalar(op, a.handle, a.shape, b, a.dtype), a.shape, a.dtype);
+    return runKernel(backend, [a], a.shape, a.dtype, () => backend.binaryScalar(op, a.handle, a.shape, b, a.dtype));
   }
   const backend = sameBackend(op, [a, b]);
   const dtype = sameDType(op, [a, b]);
   const outShape = broadcastShapes(a.shape, b.shape, op);
-  const handle = backend.binary(
-    op,
-    a.handle,
-    padShapeLeft(a.shape, outShape.length),
-    b.handle,
-    padShapeLeft(b.shape, outShape.length),
-    outShape,
-    dtype,
+  const rank = outShape.length;
+  return runKernel(backend, [a, b], outShape, dtype, () =>
+    backend.binary(op, a.handle, padShapeLeft(a.shape, rank), b.handle, padShapeLeft(b.shape, rank), outShape, dtype),
   );
-  return new Tensor(backend, handle, outShape, dtype);
 }
 
 export const neg = (x: Tensor): Tensor => unary('neg', x);

@@ -1,13 +1,14 @@
 import type { DType, Shape } from '../backend/backend.js';
 import { formatShape, normalizeAxis, sizeOf } from '../tensor/shape.js';
-import { Tensor } from '../tensor/tensor.js';
+import type { Tensor } from '../tensor/tensor.js';
 import { sameBackend, sameDType } from './check.js';
+import { runKernel } from './run-kernel.js';
 
 /** The same elements in a new shape; one dimension may be -1 (inferred). */
 export function reshape(x: Tensor, shape: Shape): Tensor {
   const backend = sameBackend('reshape', [x]);
   const newShape = inferShape(x, shape);
-  return new Tensor(backend, backend.reshape(x.handle, x.shape, newShape, x.dtype), newShape, x.dtype);
+  return runKernel(backend, [x], newShape, x.dtype, () => backend.reshape(x.handle, x.shape, newShape, x.dtype));
 }
 
 function inferShape(x: Tensor, shape: Shape): number[] {
@@ -32,7 +33,7 @@ export function permute(x: Tensor, perm: readonly number[]): Tensor {
   }
   if (normalized.every((p, i) => p === i)) return reshape(x, x.shape);
   const outShape = normalized.map((p) => x.shape[p]!);
-  return new Tensor(backend, backend.permute(x.handle, x.shape, normalized, x.dtype), outShape, x.dtype);
+  return runKernel(backend, [x], outShape, x.dtype, () => backend.permute(x.handle, x.shape, normalized, x.dtype));
 }
 
 /** Swaps two dimensions (the last two by default). */
@@ -73,7 +74,7 @@ export function slice(x: Tensor, begin: readonly number[], size: readonly number
     return s;
   });
   const fullBegin = x.shape.map((_, i) => begin[i] ?? 0);
-  return new Tensor(backend, backend.slice(x.handle, x.shape, fullBegin, outShape, x.dtype), outShape, x.dtype);
+  return runKernel(backend, [x], outShape, x.dtype, () => backend.slice(x.handle, x.shape, fullBegin, outShape, x.dtype));
 }
 
 /** Joins tensors along `axis`. */
@@ -88,13 +89,17 @@ export function concat(xs: readonly Tensor[], axis: number): Tensor {
     }
   }
   const outShape = first.shape.map((d, i) => (i === ax ? xs.reduce((s, x) => s + x.shape[i]!, 0) : d));
-  const handle = backend.concat(
-    xs.map((x) => x.handle),
-    xs.map((x) => x.shape),
-    ax,
-    dtype,
+  // Empty operands add nothing; a single operand left is the result (with all others empty along the axis).
+  const parts = xs.filter((x) => x.size > 0);
+  if (parts.length === 1) return reshape(parts[0]!, outShape);
+  return runKernel(backend, parts, outShape, dtype, () =>
+    backend.concat(
+      parts.map((x) => x.handle),
+      parts.map((x) => x.shape),
+      ax,
+      dtype,
+    ),
   );
-  return new Tensor(backend, handle, outShape, dtype);
 }
 
 /** Constant padding: `before[i]` and `after[i]` elements around dimension i. */
@@ -104,7 +109,7 @@ export function pad(x: Tensor, before: readonly number[], after: readonly number
     throw new RangeError(`pad: needs ${x.rank} non-negative integers before and after, got [${before.join(', ')}] and [${after.join(', ')}]`);
   }
   const outShape = x.shape.map((d, i) => d + before[i]! + after[i]!);
-  return new Tensor(backend, backend.pad(x.handle, x.shape, before, after, value, x.dtype), outShape, x.dtype);
+  return runKernel(backend, [x], outShape, x.dtype, () => backend.pad(x.handle, x.shape, before, after, value, x.dtype), value);
 }
 
 /** Converts to another dtype. */
@@ -114,5 +119,5 @@ export function cast(x: Tensor, dtype: DType): Tensor {
     throw new TypeError(`cast: backend '${backend.name}' does not support ${dtype}`);
   }
   if (dtype === x.dtype) return reshape(x, x.shape);
-  return new Tensor(backend, backend.cast(x.handle, x.shape, x.dtype, dtype), x.shape, dtype);
+  return runKernel(backend, [x], x.shape, dtype, () => backend.cast(x.handle, x.shape, x.dtype, dtype));
 }

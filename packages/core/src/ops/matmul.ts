@@ -1,9 +1,10 @@
 import { broadcastShapes, formatShape, sizeOf } from '../tensor/shape.js';
-import { Tensor } from '../tensor/tensor.js';
+import type { Tensor } from '../tensor/tensor.js';
 import { sameBackend, sameDType } from './check.js';
 import { add } from './elementwise.js';
 import { zeros } from './create.js';
 import { reshape } from './layout.js';
+import { runKernel } from './run-kernel.js';
 
 /**
  * Matrix product with `torch.matmul` semantics for operands of rank >= 2:
@@ -29,8 +30,10 @@ export function matmul(a: Tensor, b: Tensor, transA = false, transB = false): Te
   const batch = broadcastShapes(batchA, batchB, 'matmul');
   const a3 = asBatch3(a, batch);
   const b3 = asBatch3(b, batch);
-  const handle = backend.matmul(a3.handle, a3.shape, b3.handle, b3.shape, transA, transB, dtype);
-  return new Tensor(backend, handle, [...batch, m, n], dtype);
+  // Over k = 0 every entry is an empty sum: zeros, as PyTorch.
+  return runKernel(backend, [a3, b3], [...batch, m, n], dtype, () =>
+    backend.matmul(a3.handle, a3.shape, b3.handle, b3.shape, transA, transB, dtype),
+  );
 }
 
 function matrixDims(x: Tensor, transposed: boolean): [number, number] {

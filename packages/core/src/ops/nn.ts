@@ -1,6 +1,7 @@
 import { formatShape, normalizeAxis } from '../tensor/shape.js';
-import { Tensor } from '../tensor/tensor.js';
+import type { Tensor } from '../tensor/tensor.js';
 import { assertFloat, sameBackend } from './check.js';
+import { runKernel } from './run-kernel.js';
 import type { FloatDType } from '../backend/backend.js';
 
 /** Softmax along `axis` (default: last). */
@@ -8,7 +9,7 @@ export function softmax(x: Tensor, axis = -1): Tensor {
   const backend = sameBackend('softmax', [x]);
   assertFloat('softmax', x);
   const ax = normalizeAxis(axis, x.rank, 'softmax');
-  return new Tensor(backend, backend.softmax(x.handle, x.shape, ax, x.dtype), x.shape, x.dtype);
+  return runKernel(backend, [x], x.shape, x.dtype, () => backend.softmax(x.handle, x.shape, ax, x.dtype));
 }
 
 /** Log-softmax along `axis` (default: last). */
@@ -16,7 +17,7 @@ export function logSoftmax(x: Tensor, axis = -1): Tensor {
   const backend = sameBackend('logSoftmax', [x]);
   assertFloat('logSoftmax', x);
   const ax = normalizeAxis(axis, x.rank, 'logSoftmax');
-  return new Tensor(backend, backend.logSoftmax(x.handle, x.shape, ax, x.dtype), x.shape, x.dtype);
+  return runKernel(backend, [x], x.shape, x.dtype, () => backend.logSoftmax(x.handle, x.shape, ax, x.dtype));
 }
 
 /**
@@ -28,6 +29,5 @@ export function oneHot(indices: Tensor, depth: number, dtype: FloatDType): Tenso
   if (indices.dtype !== 'int32') {
     throw new TypeError(`oneHot: indices must be int32, got ${indices.dtype} of shape ${formatShape(indices.shape)}`);
   }
-  const handle = backend.oneHot(indices.handle, indices.shape, depth, dtype);
-  return new Tensor(backend, handle, [...indices.shape, depth], dtype);
+  return runKernel(backend, [indices], [...indices.shape, depth], dtype, () => backend.oneHot(indices.handle, indices.shape, depth, dtype));
 }

@@ -2,6 +2,7 @@ import type { WindowGeometry } from '../backend/backend.js';
 import { formatShape, normalizeAxis, sizeOf } from '../tensor/shape.js';
 import { Tensor } from '../tensor/tensor.js';
 import { sameBackend } from './check.js';
+import { runKernel } from './run-kernel.js';
 import { mul } from './elementwise.js';
 import { pad, permute, reshape } from './layout.js';
 import { oneHot } from './nn.js';
@@ -47,7 +48,8 @@ export function unfold(x: Tensor, window: WindowGeometry): Tensor {
   checkGeometry(x.rank - 2, window, 'unfold');
   const outSpatial = windowOutputSize(x.shape.slice(2), window);
   const outShape = [x.shape[0]!, x.shape[1]! * sizeOf(window.kernel), sizeOf(outSpatial)];
-  return new Tensor(backend, backend.unfold(x.handle, x.shape, window, x.dtype), outShape, x.dtype);
+  // An empty input with padding unfolds to the padding's zeros.
+  return runKernel(backend, [x], outShape, x.dtype, () => backend.unfold(x.handle, x.shape, window, x.dtype));
 }
 
 /** col2im, the transpose of `unfold`: `[N, C * K, L]` -> `[N, C, ...spatial]`. */
@@ -62,7 +64,7 @@ export function fold(cols: Tensor, spatial: readonly number[], window: WindowGeo
     );
   }
   const outShape = [cols.shape[0]!, cols.shape[1]! / kernelSize, ...spatial];
-  return new Tensor(backend, backend.fold(cols.handle, cols.shape, spatial, window, cols.dtype), outShape, cols.dtype);
+  return runKernel(backend, [cols], outShape, cols.dtype, () => backend.fold(cols.handle, cols.shape, spatial, window, cols.dtype));
 }
 
 /** Index of the maximum along `axis` (first when tied), int32, axis removed. */
@@ -71,7 +73,7 @@ export function argmax(x: Tensor, axis: number): Tensor {
   const ax = normalizeAxis(axis, x.rank, 'argmax');
   if (x.shape[ax] === 0) throw new RangeError(`argmax: axis ${ax} of ${formatShape(x.shape)} is empty`);
   const outShape = x.shape.filter((_, i) => i !== ax);
-  return new Tensor(backend, backend.argmax(x.handle, x.shape, ax, x.dtype), outShape, 'int32');
+  return runKernel(backend, [x], outShape, 'int32', () => backend.argmax(x.handle, x.shape, ax, x.dtype));
 }
 
 /**
@@ -89,7 +91,8 @@ export function maxPool(x: Tensor, window: WindowGeometry): { values: Tensor; ar
   const [n, c] = [x.shape[0]!, x.shape[1]!];
   const outSpatial = windowOutputSize(x.shape.slice(2), window, 'maxPool');
   const positions = sizeOf(outSpatial);
-  const native = backend.maxPool?.(x.handle, x.shape, window, x.dtype);
+  // Kernels never see empty tensors: an empty x takes the path below, whose ops handle it.
+  const native = x.size > 0 ? backend.maxPool?.(x.handle, x.shape, window, x.dtype) : undefined;
   if (native !== undefined) {
     return {
       values: new Tensor(backend, native.values, [n, c, ...outSpatial], x.dtype),
@@ -123,7 +126,9 @@ export function maxPoolTranspose(mat: Tensor, argmax: Tensor, spatial: readonly 
   }
   if (mat.dtype === 'int32') throw new TypeError('maxPoolTranspose: expects a float mat, got int32');
   const outShape = [v, n, c, ...spatial];
-  const native = backend.maxPoolTranspose?.(mat.handle, mat.shape, argmax.handle, spatial, window, mat.dtype);
+  // Kernels never see empty tensors (an empty mat, or no spatial elements): the path below handles them.
+  const native =
+    mat.size > 0 && sizeOf(outShape) > 0 ? backend.maxPoolTranspose?.(mat.handle, mat.shape, argmax.handle, spatial, window, mat.dtype) : undefined;
   if (native !== undefined) return new Tensor(backend, native, outShape, mat.dtype);
   const k = sizeOf(window.kernel);
   // One-hot of the positions, [N, C, K, L]: 1 where each window's maximum is.

@@ -1,58 +1,18 @@
 /**
- * A small ONNX ModelProto encoder for tests: builds models with any
- * operators, initializer names and attributes, so the importer can be
- * checked against onnxruntime-node on graphs PyTorch's golden exports do
- * not cover (tf2onnx-style MatMul + Add, residual blocks, embeddings, ...).
+ * ONNX models for tests: any operators, initializer names and attributes, so
+ * the importer can be checked against onnxruntime-node on graphs PyTorch's
+ * golden exports do not cover (tf2onnx-style MatMul + Add, residual blocks,
+ * embeddings, ...). The bytes come from backend-onnxruntime's ONNX writer;
+ * this file keeps the tests' spelling of a model (ONNX type codes, `{ f }`
+ * floats, `typed` initializers).
  */
-
-class Writer {
-  readonly bytes: number[] = [];
-
-  varint(value: number | bigint): this {
-    let v = BigInt.asUintN(64, BigInt(value));
-    while (v >= 0x80n) {
-      this.bytes.push(Number(v & 0x7fn) | 0x80);
-      v >>= 7n;
-    }
-    this.bytes.push(Number(v));
-    return this;
-  }
-
-  tag(field: number, wire: number): this {
-    return this.varint(field * 8 + wire);
-  }
-
-  int(field: number, value: number): this {
-    return this.tag(field, 0).varint(value);
-  }
-
-  float(field: number, value: number): this {
-    this.tag(field, 5);
-    const b = new Uint8Array(4);
-    new DataView(b.buffer).setFloat32(0, value, true);
-    this.bytes.push(...b);
-    return this;
-  }
-
-  raw(field: number, data: Uint8Array | number[]): this {
-    this.tag(field, 2).varint(data.length);
-    // Byte by byte: spreading a large message (a graph of 20,000 nodes) exceeds the argument limit.
-    for (const byte of data) this.bytes.push(byte);
-    return this;
-  }
-
-  string(field: number, value: string): this {
-    return this.raw(field, new TextEncoder().encode(value));
-  }
-
-  message(field: number, inner: Writer): this {
-    return this.raw(field, inner.bytes);
-  }
-
-  finish(): Uint8Array {
-    return Uint8Array.from(this.bytes);
-  }
-}
+import { sizeOf } from '@backpack-ts/core';
+import {
+  encodeModel,
+  type AttributeValue as OnnxAttributeValue,
+  type TensorSpec as OnnxTensorSpec,
+  type ValueSpec as OnnxValueSpec,
+} from '@backpack-ts/backend-onnxruntime/proto';
 
 export const FLOAT = 1;
 export const INT64 = 7;
@@ -64,7 +24,7 @@ export interface TensorSpec {
   readonly values: readonly number[];
   /** ONNX element type (default FLOAT). */
   readonly dataType?: number;
-  /** Store in the typed fields (float_data, int64_data) instead of raw_data. */
+  /** Store in the type's own field (float_data, int32_data, int64_data, double_data) instead of raw_data. */
   readonly typed?: boolean;
 }
 
@@ -101,100 +61,45 @@ export interface ModelSpec {
   readonly irVersion?: number;
 }
 
-function tensorProto(t: TensorSpec): Writer {
-  const w = new Writer();
-  for (const d of t.dims) w.int(1, d);
-  const type = t.dataType ?? FLOAT;
-  w.int(2, type);
-  w.string(8, t.name);
-  if (t.typed) {
-    const packed = new Writer();
-    if (type === FLOAT) {
-      for (const v of t.values) {
-        const b = new Uint8Array(4);
-        new DataView(b.buffer).setFloat32(0, v, true);
-        packed.bytes.push(...b);
-      }
-      w.raw(4, packed.bytes);
-    } else if (type === INT64) {
-      for (const v of t.values) packed.varint(v);
-      w.raw(7, packed.bytes);
-    } else if (type === DOUBLE) {
-      for (const v of t.values) {
-        const b = new Uint8Array(8);
-        new DataView(b.buffer).setFloat64(0, v, true);
-        packed.bytes.push(...b);
-      }
-      w.raw(10, packed.bytes);
-    }
-    return w;
-  }
-  const size = type === FLOAT ? 4 : 8;
-  const raw = new Uint8Array(t.values.length * size);
-  const view = new DataView(raw.buffer);
-  t.values.forEach((v, i) => {
-    if (type === FLOAT) view.setFloat32(i * size, v, true);
-    else if (type === DOUBLE) view.setFloat64(i * size, v, true);
-    else view.setBigInt64(i * size, BigInt(v), true);
-  });
-  w.raw(9, raw);
-  return w;
+function tensor(t: TensorSpec): OnnxTensorSpec {
+  return { name: t.name, type: t.dataType ?? FLOAT, dims: t.dims, values: t.values, storage: t.typed === true ? 'typed' : 'raw' };
 }
 
+/** `Array.isArray` does not narrow a union with a readonly array. */
 function isNumberList(value: AttributeValue): value is readonly number[] {
   return Array.isArray(value);
 }
 
-function attributeProto(name: string, value: AttributeValue): Writer {
-  const w = new Writer().string(1, name);
-  if (typeof value === 'number') w.int(3, value).int(20, 2);
-  else if (typeof value === 'string') w.string(4, value).int(20, 3);
-  else if (isNumberList(value)) {
-    for (const v of value) w.int(8, v);
-    w.int(20, 7);
-  } else if ('f' in value) w.float(2, value.f).int(20, 1);
-  else if ('floats' in value) {
-    for (const v of value.floats) w.float(7, v);
-    w.int(20, 6);
-  } else w.message(5, tensorProto(value.tensor)).int(20, 4);
-  return w;
+function attribute(value: AttributeValue): OnnxAttributeValue {
+  if (typeof value === 'number' || typeof value === 'string' || isNumberList(value)) return value;
+  if ('f' in value) return { float: value.f };
+  if ('tensor' in value) return { tensor: tensor(value.tensor) };
+  return value;
 }
 
-function valueInfo(v: ValueSpec): Writer {
-  const w = new Writer().string(1, v.name);
-  const tensorType = new Writer().int(1, v.elemType ?? FLOAT);
-  if (v.dims !== undefined) {
-    const shape = new Writer();
-    for (const d of v.dims) shape.message(1, typeof d === 'number' ? new Writer().int(1, d) : new Writer().string(2, d));
-    tensorType.message(2, shape);
-  }
-  return w.message(2, new Writer().message(1, tensorType));
-}
-
-/** Encodes a model. */
+/** Encodes a model (with the ONNX writer of backend-onnxruntime). */
 export function buildModel(spec: ModelSpec): Uint8Array {
-  const graph = new Writer();
-  spec.nodes.forEach((n, i) => {
-    const node = new Writer();
-    for (const input of n.inputs) node.string(1, input);
-    for (const output of n.outputs) node.string(2, output);
-    node.string(3, n.name ?? `${n.op}_${i}`);
-    node.string(4, n.op);
-    if (n.domain !== undefined) node.string(7, n.domain);
-    for (const [name, value] of Object.entries(n.attrs ?? {})) node.message(5, attributeProto(name, value));
-    graph.message(1, node);
+  return encodeModel({
+    nodes: spec.nodes.map((n) => ({
+      op: n.op,
+      inputs: n.inputs,
+      outputs: n.outputs,
+      name: n.name,
+      domain: n.domain,
+      attributes: Object.fromEntries(Object.entries(n.attrs ?? {}).map(([name, value]) => [name, attribute(value)])),
+    })),
+    initializers: (spec.initializers ?? []).map(tensor),
+    inputs: spec.inputs.map(valueInfo),
+    outputs: spec.outputs.map(valueInfo),
+    opset: spec.opset ?? 13,
+    irVersion: spec.irVersion ?? 8,
+    graphName: 'test-graph',
+    producer: { name: 'onnx-builder', version: '1' },
   });
-  graph.string(2, 'test-graph');
-  for (const t of spec.initializers ?? []) graph.message(5, tensorProto(t));
-  for (const v of spec.inputs) graph.message(11, valueInfo(v));
-  for (const v of spec.outputs) graph.message(12, valueInfo(v));
-  const model = new Writer()
-    .int(1, spec.irVersion ?? 8)
-    .string(2, 'onnx-builder')
-    .string(3, '1')
-    .message(7, graph)
-    .message(8, new Writer().string(1, '').int(2, spec.opset ?? 13));
-  return model.finish();
+}
+
+function valueInfo(v: ValueSpec): OnnxValueSpec {
+  return { name: v.name, type: v.elemType ?? FLOAT, dims: v.dims };
 }
 
 /** Deterministic pseudo-random values in [-1, 1) (a linear congruential generator). */
@@ -208,5 +113,5 @@ export function values(count: number, seed: number): number[] {
 
 /** A float initializer of `dims` filled with {@link values}. */
 export function init(name: string, dims: readonly number[], seed: number): TensorSpec {
-  return { name, dims, values: values(dims.reduce((a, b) => a * b, 1), seed) };
+  return { name, dims, values: values(sizeOf(dims), seed) };
 }
