@@ -44,6 +44,7 @@ import {
   Tanh,
   ZeroPad2d,
   formatShape,
+  sizeOf,
   getDefaultBackend,
   keep,
   tensor,
@@ -56,7 +57,11 @@ import {
 } from '@backpack-ts/core';
 import { OnnxImportError, UserError } from '../errors.js';
 import { AttributeType, DataType, dataTypeName, decodeModel, type AttributeProto, type NodeProto } from '../proto/onnx-proto.js';
-import { isFloatType, isIntType, readFileBytes, tensorValue } from './initializers.js';
+import { modelFolder, readModelFile } from './files.js';
+import { isFloatType, isIntType, tensorValue, type TensorContext } from './initializers.js';
+import { MAX_DIMENSION, formatInteger, isIntegerIn, rangeText } from './integers.js';
+import { MemoryBudget, memoryLimit } from './memory-budget.js';
+import { forwardElements } from './trace-memory.js';
 import { OnnxModel, OnnxScope, type OnnxInputSpec, type OnnxParameterSource, type OnnxStep } from './onnx-model.js';
 
 /** Options of {@link importOnnx}. */
@@ -70,10 +75,21 @@ export interface ImportOptions {
    * model's input has symbolic dimensions other than the batch.
    */
   readonly inputShape?: readonly number[];
+  /**
+   * Most bytes the import may allocate (default `defaultMemoryLimitBytes()`:
+   * a quarter of the machine's memory). What the model makes the import
+   * allocate (the file, initializers, constants computed at import, the
+   * trace's tensors) is estimated from the shapes before it is allocated;
+   * beyond the limit the import stops with an `OnnxMemoryLimitError`.
+   */
+  readonly memoryLimitBytes?: number;
 }
 
-/** Operator types the importer understands (some only in the patterns their description names). */
-export const SUPPORTED_OPERATORS: Readonly<Record<string, string>> = {
+/**
+ * Operator types the importer understands (some only in the patterns their
+ * description names). A null-prototype object: only these keys are in it.
+ */
+export const SUPPORTED_OPERATORS: Readonly<Record<string, string>> = Object.assign(Object.create(null) as Record<string, string>, {
   Gemm: 'Linear (transA = 0; transB, alpha, beta any; B and C constant)',
   MatMul: 'Linear (data times a constant 2-d weight), with a following Add of a constant as its bias',
   Add: 'residual Add of two branches of equal shape; a constant bias right after MatMul, Gemm or Conv',
@@ -110,7 +126,10 @@ export const SUPPORTED_OPERATORS: Readonly<Record<string, string>> = {
   Sub: 'on constants',
   Mul: 'on constants',
   Div: 'on constants',
-};
+});
+
+/** Elements one sample of the model input may hold (2^26: 512 MiB in float64). */
+const MAX_SAMPLE_SIZE = 2 ** 26;
 
 function supportedList(): string {
   return Object.keys(SUPPORTED_OPERATORS).join(', ');
@@ -182,6 +201,14 @@ export function unroundFloat32(x: number): number {
   return x;
 }
 
+/** An inclusive range `[min, max]` of integers. */
+type Range = readonly [min: number, max: number];
+
+/** Sizes, strides, dilations: at least 1. */
+const POSITIVE: Range = [1, MAX_DIMENSION];
+/** Paddings (and kernel_shape, where 0 means "the weight's"): at least 0. */
+const NON_NEGATIVE: Range = [0, MAX_DIMENSION];
+
 class Attributes {
   private readonly byName: Map<string, AttributeProto>;
   constructor(private readonly node: NodeProto) {
@@ -190,10 +217,14 @@ class Attributes {
   has(name: string): boolean {
     return this.byName.has(name);
   }
-  int(name: string, fallback: number): number {
+  /** An integer attribute (`fallback` when absent), checked to lie in `range` `[min, max]` when given. */
+  int(name: string, fallback: number, range?: Range): number {
     const a = this.byName.get(name);
     if (a === undefined) return fallback;
     if (a.i === undefined) throw new OnnxImportError(`${describeNode(this.node)}: attribute '${name}' must be an integer`);
+    if (range !== undefined && !isIntegerIn(a.i, ...range)) {
+      throw new OnnxImportError(`${describeNode(this.node)}: attribute '${name}' is ${formatInteger(a.i)}, but ${rangeText(...range)}`);
+    }
     return a.i;
   }
   float(name: string, fallback: number): number {
@@ -205,11 +236,18 @@ class Attributes {
     }
     return unroundFloat32(a.f);
   }
-  ints(name: string): number[] | undefined {
+  /** A list-of-integers attribute (undefined when absent), each entry checked to lie in `range` `[min, max]` when given. */
+  ints(name: string, range?: Range): number[] | undefined {
     const a = this.byName.get(name);
     if (a === undefined) return undefined;
     if (a.type !== AttributeType.INTS && a.type !== AttributeType.UNDEFINED) {
       throw new OnnxImportError(`${describeNode(this.node)}: attribute '${name}' must be a list of integers`);
+    }
+    const bad = range === undefined ? undefined : a.ints.find((v) => !isIntegerIn(v, ...range));
+    if (bad !== undefined) {
+      throw new OnnxImportError(
+        `${describeNode(this.node)}: attribute '${name}' [${a.ints.map(formatInteger).join(', ')}] holds ${formatInteger(bad)}, but each entry ${rangeText(...range!)}`,
+      );
     }
     return a.ints;
   }
@@ -246,8 +284,17 @@ function scaled(values: Float64Array, scale: number): Float64Array {
 
 function normalizeAxis(axis: number, rank: number, node: NodeProto): number {
   const a = axis < 0 ? axis + rank : axis;
-  if (!(a >= 0 && a < rank)) throw new OnnxImportError(`${describeNode(node)}: axis ${axis} is out of range for rank ${rank}`);
+  if (!isIntegerIn(a, 0, rank - 1)) throw new OnnxImportError(`${describeNode(node)}: axis ${formatInteger(axis)} is out of range for rank ${rank}`);
   return a;
+}
+
+/** The values of a constant input that holds integers in `range` (pads, a target shape), or an error naming the node. */
+function integers(value: ConstValue, what: string, range: Range, node: NodeProto): number[] {
+  const bad = value.values.find((v) => !isIntegerIn(v, ...range));
+  if (bad !== undefined) {
+    throw new OnnxImportError(`${describeNode(node)}: ${what} [${[...value.values].map(formatInteger).join(', ')}] holds ${formatInteger(bad)}, but each entry ${rangeText(...range)}`);
+  }
+  return [...value.values];
 }
 
 /** PyTorch's module path from a node name such as `/layer1/layer1.0/conv1/Conv` (`layer1.0.conv1`). */
@@ -287,7 +334,25 @@ class Importer {
     readonly batchIsSymbolic: boolean,
     /** Live consumers of each value (a graph output counts as a consumer `null`). */
     readonly consumers: ReadonlyMap<string, readonly (NodeProto | null)[]>,
+    /** Where tensors' external data is read from, and the memory limit. */
+    readonly tensors: TensorContext,
   ) {}
+
+  /** Bytes per element of the model's float type. */
+  get elementBytes(): number {
+    return this.dtype === 'float64' ? 8 : 4;
+  }
+
+  /**
+   * The values (and, with `withBatch`, the batch mask) of a constant of
+   * `shape` that `node` computes at import, their memory reserved first.
+   */
+  constantOutput(node: NodeProto, shape: readonly number[], withBatch: boolean): { values: Float64Array; batch: boolean[] | undefined } {
+    const count = sizeOf(shape);
+    // A JavaScript array of booleans takes about 8 bytes an entry, as the float64 values.
+    this.tensors.budget.reserve(count * 8 * (withBatch ? 2 : 1), `${describeNode(node)}: the constant ${formatShape(shape)} it computes at import`);
+    return { values: new Float64Array(count), batch: withBatch ? new Array<boolean>(count).fill(false) : undefined };
+  }
 
   // ---- reading inputs
 
@@ -360,6 +425,15 @@ class Importer {
 
   /** Loads the parameters into `module`, runs it on the trace and records it as a step. */
   emit(nodes: readonly NodeProto[], module: LeafModule, inputs: readonly DataValue[], params: readonly ParamSpec[], output: string): DataValue {
+    const shapes = inputs.map((v) => v.tensor.shape);
+    // The module's initial parameters, the loaded ones, and what its forward pass allocates.
+    const elements = forwardElements(module, shapes) + 2 * params.reduce((total, p) => total + p.values.length, 0);
+    this.tensors.budget.reserve(
+      elements * this.elementBytes,
+      `${describeNode(nodes[0]!)} as ${module.typeName} on ${shapes.map(formatShape).join(', ')}`,
+      `check the node's attributes (pads, strides, dilations, kernel_shape) and the input's shape (the import runs the model on a batch of ${this.traceBatch})`,
+    );
+    // Local names are the modules' own ('weight', 'running_mean', ...), never the file's.
     const state: Record<string, Tensor> = {};
     for (const p of params) state[p.local] = tensor(p.values, p.shape, { backend: this.backend, dtype: this.dtype });
     try {
@@ -429,9 +503,8 @@ function resolvePads(
   const autoPad = attrs.string('auto_pad', 'NOTSET');
   const n = spatial.length;
   if (autoPad === 'NOTSET' || autoPad === '') {
-    const pads = attrs.ints('pads') ?? new Array<number>(2 * n).fill(0);
+    const pads = attrs.ints('pads', NON_NEGATIVE) ?? new Array<number>(2 * n).fill(0);
     if (pads.length !== 2 * n) throw new OnnxImportError(`${describeNode(node)}: pads has ${pads.length} entries, expected ${2 * n}`);
-    if (pads.some((p) => p < 0)) throw new OnnxImportError(`${describeNode(node)}: negative pads [${pads.join(', ')}] are not supported`);
     return { begin: pads.slice(0, n), end: pads.slice(n) };
   }
   if (autoPad === 'VALID') return { begin: new Array<number>(n).fill(0), end: new Array<number>(n).fill(0) };
@@ -451,8 +524,9 @@ function resolvePads(
   throw new OnnxImportError(`${describeNode(node)}: auto_pad '${autoPad}' is not supported (NOTSET, VALID, SAME_UPPER, SAME_LOWER are)`);
 }
 
-function spatialTuple(attrs: Attributes, name: string, n: number, fallback: number, node: NodeProto): number[] {
-  const values = attrs.ints(name) ?? new Array<number>(n).fill(fallback);
+/** The `n` entries of a spatial attribute (`fallback` each when absent), each in `range`. */
+function spatialTuple(attrs: Attributes, name: string, n: number, fallback: number, node: NodeProto, range: Range): number[] {
+  const values = attrs.ints(name, range) ?? new Array<number>(n).fill(fallback);
   if (values.length !== n) throw new OnnxImportError(`${describeNode(node)}: ${name} has ${values.length} entries, expected ${n}`);
   return values;
 }
@@ -481,7 +555,8 @@ function symmetric(begin: readonly number[], end: readonly number[]): boolean {
   return begin.every((b, i) => b === end[i]);
 }
 
-const handlers: Readonly<Record<string, Handler>> = {
+/** The handler of each supported op type (a `Map`: an op type such as `constructor` is not a handler). */
+const handlers: ReadonlyMap<string, Handler> = new Map(Object.entries({
   Gemm(ctx, node) {
     const attrs = new Attributes(node);
     if (attrs.int('transA', 0) !== 0) {
@@ -553,11 +628,11 @@ const handlers: Readonly<Record<string, Handler>> = {
     const n = w.shape.length - 2;
     if (n < 1 || n > 3) throw new OnnxImportError(`${describeNode(node)}: ${n}-d convolutions are not supported (1-d to 3-d are)`);
     if (input.tensor.rank !== n + 2) throw new OnnxImportError(`${describeNode(node)}: input ${formatShape(input.tensor.shape)} does not fit a ${n}-d weight ${formatShape(w.shape)}`);
-    const group = attrs.int('group', 1);
-    const kernel = spatialTuple(attrs, 'kernel_shape', n, 0, node).map((k, d) => (k === 0 ? w.shape[d + 2]! : k));
+    const group = attrs.int('group', 1, POSITIVE);
+    const kernel = spatialTuple(attrs, 'kernel_shape', n, 0, node, NON_NEGATIVE).map((k, d) => (k === 0 ? w.shape[d + 2]! : k));
     if (kernel.some((k, d) => k !== w.shape[d + 2])) throw new OnnxImportError(`${describeNode(node)}: kernel_shape [${kernel.join(', ')}] does not match the weight ${formatShape(w.shape)}`);
-    const strides = spatialTuple(attrs, 'strides', n, 1, node);
-    const dilations = spatialTuple(attrs, 'dilations', n, 1, node);
+    const strides = spatialTuple(attrs, 'strides', n, 1, node, POSITIVE);
+    const dilations = spatialTuple(attrs, 'dilations', n, 1, node, POSITIVE);
     const spatial = input.tensor.shape.slice(2).map((s, d) => s + 2 * (extra?.[d] ?? 0));
     let { begin, end } = resolvePads(node, attrs, spatial, kernel, strides, dilations);
     if (extra !== undefined) {
@@ -609,18 +684,19 @@ const handlers: Readonly<Record<string, Handler>> = {
     const w = ctx.constant(node, 1, 'the weight');
     const n = w.shape.length - 2;
     if (n < 1 || n > 3) throw new OnnxImportError(`${describeNode(node)}: ${n}-d transposed convolutions are not supported (1-d to 3-d are)`);
-    const group = attrs.int('group', 1);
-    const kernel = spatialTuple(attrs, 'kernel_shape', n, 0, node).map((k, d) => (k === 0 ? w.shape[d + 2]! : k));
+    const group = attrs.int('group', 1, POSITIVE);
+    const kernel = spatialTuple(attrs, 'kernel_shape', n, 0, node, NON_NEGATIVE).map((k, d) => (k === 0 ? w.shape[d + 2]! : k));
     if (kernel.some((k, d) => k !== w.shape[d + 2])) throw new OnnxImportError(`${describeNode(node)}: kernel_shape [${kernel.join(', ')}] does not match the weight ${formatShape(w.shape)}`);
     if (x.tensor.rank !== n + 2) throw new OnnxImportError(`${describeNode(node)}: input ${formatShape(x.tensor.shape)} does not fit a ${n}-d weight ${formatShape(w.shape)}`);
-    const strides = spatialTuple(attrs, 'strides', n, 1, node);
-    const dilations = spatialTuple(attrs, 'dilations', n, 1, node);
-    const outputPadding = spatialTuple(attrs, 'output_padding', n, 0, node);
+    const strides = spatialTuple(attrs, 'strides', n, 1, node, POSITIVE);
+    const dilations = spatialTuple(attrs, 'dilations', n, 1, node, POSITIVE);
+    const outputPadding = spatialTuple(attrs, 'output_padding', n, 0, node, NON_NEGATIVE);
     const autoPad = attrs.string('auto_pad', 'NOTSET');
     if (autoPad !== 'NOTSET' && autoPad !== '' && autoPad !== 'VALID') {
       throw new OnnxImportError(`${describeNode(node)}: auto_pad '${autoPad}' is not supported for ConvTranspose (NOTSET and VALID are; export with explicit pads)`);
     }
-    const pads = autoPad === 'VALID' ? new Array<number>(2 * n).fill(0) : (attrs.ints('pads') ?? new Array<number>(2 * n).fill(0));
+    const pads = autoPad === 'VALID' ? new Array<number>(2 * n).fill(0) : (attrs.ints('pads', NON_NEGATIVE) ?? new Array<number>(2 * n).fill(0));
+    if (pads.length !== 2 * n) throw new OnnxImportError(`${describeNode(node)}: pads has ${pads.length} entries, expected ${2 * n}`);
     const [begin, end] = [pads.slice(0, n), pads.slice(n)];
     const [inC, outC] = [w.shape[0]!, w.shape[1]! * group];
     const padding = begin.map((b, d) => Math.min(b, end[d]!));
@@ -642,7 +718,7 @@ const handlers: Readonly<Record<string, Handler>> = {
       if (product(b.shape) !== outC) throw new OnnxImportError(`${describeNode(node)}: bias ${formatShape(b.shape)} does not have ${outC} entries`);
       params.push(ctx.param(node, 'bias', b, b.values, [outC]));
     }
-    const outputShape = attrs.ints('output_shape');
+    const outputShape = attrs.ints('output_shape', POSITIVE);
     if (outputShape !== undefined) {
       const expected = x.tensor.shape.slice(2).map((s, d) => (s - 1) * strides[d]! - begin[d]! - end[d]! + dilations[d]! * (kernel[d]! - 1) + outputPadding[d]! + 1);
       const given = outputShape.slice(-n);
@@ -697,7 +773,7 @@ const handlers: Readonly<Record<string, Handler>> = {
     if (ctx.opset >= 11) {
       const p = ctx.constant(node, 1, 'pads');
       if (p.batch !== undefined) throw new OnnxImportError(`${describeNode(node)}: pads depend on the batch size`);
-      pads = [...p.values];
+      pads = integers(p, 'pads', [-MAX_DIMENSION, MAX_DIMENSION], node);
       const v = ctx.optionalConstant(node, 2, 'constant_value');
       if (v !== undefined) value = v.values[0] ?? 0;
       const axesValue = ctx.optionalConstant(node, 3, 'axes');
@@ -711,7 +787,7 @@ const handlers: Readonly<Record<string, Handler>> = {
         pads = full;
       }
     } else {
-      pads = attrs.ints('pads') ?? [];
+      pads = attrs.ints('pads', [-MAX_DIMENSION, MAX_DIMENSION]) ?? [];
       value = attrs.float('value', 0);
     }
     if (pads.length !== 2 * rank) throw new OnnxImportError(`${describeNode(node)}: pads has ${pads.length} entries for a rank-${rank} input (expected ${2 * rank})`);
@@ -770,7 +846,7 @@ const handlers: Readonly<Record<string, Handler>> = {
     const allowZero = new Attributes(node).int('allowzero', 0) !== 0;
     const inShape = value?.kind === 'data' ? value.tensor.shape : value?.kind === 'const' ? value.shape : undefined;
     if (inShape === undefined) throw new OnnxImportError(`${describeNode(node)}: the data input is missing`);
-    const target = [...shapeValue.values].map((d, i) => (d === 0 && !allowZero ? inShape[i]! : d));
+    const target = integers(shapeValue, 'the target shape', [-1, MAX_DIMENSION], node).map((d, i) => (d === 0 && !allowZero ? inShape[i]! : d));
     const known = product(target.filter((d) => d !== -1));
     const total = product(inShape);
     const inferred = target.map((d) => (d === -1 ? (known === 0 ? 0 : total / known) : d));
@@ -939,7 +1015,7 @@ const handlers: Readonly<Record<string, Handler>> = {
     const to = new Attributes(node).int('to', 0);
     const value = ctx.value(node, 0);
     if (value?.kind === 'const') {
-      const values = isIntType(to) ? value.values.map((v) => Math.trunc(v)) : value.values;
+      const values = isIntType(to) ? mapConstant(ctx, node, value, Math.trunc) : value.values;
       ctx.setConst(node.output[0]!, { shape: value.shape, values, dataType: to, ...(value.batch && { batch: value.batch }) });
       return;
     }
@@ -955,7 +1031,7 @@ const handlers: Readonly<Record<string, Handler>> = {
     const name = node.output[0]!;
     const t = attrs.get('value')?.t;
     if (t !== undefined) {
-      ctx.setConst(name, { ...tensorValue({ ...t, name: t.name || name }), source: name });
+      ctx.setConst(name, { ...tensorValue(t, `${describeNode(node)}: tensor '${t.name || name}'`, ctx.tensors), source: name });
       return;
     }
     const f = attrs.get('value_float');
@@ -997,23 +1073,26 @@ const handlers: Readonly<Record<string, Handler>> = {
       throw new OnnxImportError(`${describeNode(node)}: Concat of data tensors is not supported (only of constants, e.g. in shape computations)`);
     }
     const consts = parts as ConstValue[];
+    if (consts.length === 0) throw new OnnxImportError(`${describeNode(node)}: Concat without inputs`);
     const rank = consts[0]!.shape.length;
     const axis = normalizeAxis(axisAttr, rank, node);
     const outShape = [...consts[0]!.shape];
+    if (consts.some((c) => c.shape.length !== rank || c.shape.some((d, i) => i !== axis && d !== outShape[i]))) {
+      throw new OnnxImportError(`${describeNode(node)}: shapes ${consts.map((c) => formatShape(c.shape)).join(', ')} differ outside axis ${axis}`);
+    }
     outShape[axis] = consts.reduce((s, c) => s + c.shape[axis]!, 0);
+    const { values, batch } = ctx.constantOutput(node, outShape, consts.some((c) => c.batch !== undefined));
     const outer = product(outShape.slice(0, axis));
-    const values: number[] = [];
-    const batch: boolean[] = [];
+    let at = 0;
     for (let o = 0; o < outer; o++) {
       for (const c of consts) {
         const block = product(c.shape.slice(axis));
-        for (let k = 0; k < block; k++) {
-          values.push(c.values[o * block + k]!);
-          batch.push(c.batch?.[o * block + k] ?? false);
-        }
+        values.set(c.values.subarray(o * block, (o + 1) * block), at);
+        if (batch !== undefined && c.batch !== undefined) for (let k = 0; k < block; k++) batch[at + k] = c.batch[o * block + k]!;
+        at += block;
       }
     }
-    ctx.setConst(node.output[0]!, { shape: outShape, values: Float64Array.from(values), dataType: consts[0]!.dataType, ...(batch.some((b) => b) && { batch }) });
+    ctx.setConst(node.output[0]!, { shape: outShape, values, dataType: consts[0]!.dataType, ...(batch?.some((b) => b) && { batch }) });
   },
 
   Slice(ctx, node) {
@@ -1021,20 +1100,31 @@ const handlers: Readonly<Record<string, Handler>> = {
     if (value?.kind !== 'const') throw new OnnxImportError(`${describeNode(node)}: Slice of data is not supported (only of constants, e.g. in shape computations)`);
     const attrs = new Attributes(node);
     const rank = value.shape.length;
-    const list = (i: number, name: string, fallback?: number[]) =>
-      ctx.opset >= 10 ? (node.input[i] ? [...ctx.constant(node, i, name).values] : fallback) : (attrs.ints(name) ?? fallback);
-    const starts = list(1, 'starts')!;
-    const ends = list(2, 'ends')!;
+    const list = (i: number, name: string) => {
+      const values = ctx.opset >= 10 ? (node.input[i] ? [...ctx.constant(node, i, name).values] : undefined) : attrs.ints(name);
+      // Any integer: starts and ends beyond the dimension (INT64_MAX, "to the end") are clamped.
+      if (values !== undefined && values.some((v) => !Number.isInteger(v))) {
+        throw new OnnxImportError(`${describeNode(node)}: ${name} [${values.join(', ')}] must hold integers`);
+      }
+      return values;
+    };
+    const starts = list(1, 'starts');
+    const ends = list(2, 'ends');
     if (starts === undefined || ends === undefined) throw new OnnxImportError(`${describeNode(node)}: starts and ends are required`);
     const axes = (list(3, 'axes') ?? starts.map((_, i) => i)).map((a) => normalizeAxis(a, rank, node));
     const steps = list(4, 'steps') ?? starts.map(() => 1);
+    if (ends.length !== starts.length || axes.length !== starts.length || steps.length !== starts.length) {
+      throw new OnnxImportError(
+        `${describeNode(node)}: starts, ends, axes and steps have ${starts.length}, ${ends.length}, ${axes.length} and ${steps.length} entries; they must have one each per sliced axis`,
+      );
+    }
     const begin = value.shape.map(() => 0);
     const step = value.shape.map(() => 1);
     const size = [...value.shape];
     axes.forEach((a, i) => {
       const dim = value.shape[a]!;
       const s = steps[i]!;
-      if (s === 0) throw new OnnxImportError(`${describeNode(node)}: step 0`);
+      if (s === 0) throw new OnnxImportError(`${describeNode(node)}: step 0 on axis ${a}`);
       const clampIdx = (v: number, lo: number, hi: number) => Math.min(Math.max(v < 0 ? v + dim : v, lo), hi);
       const b = s > 0 ? clampIdx(starts[i]!, 0, dim) : clampIdx(starts[i]!, -1, dim - 1);
       const e = s > 0 ? clampIdx(ends[i]!, 0, dim) : clampIdx(ends[i]!, -1, dim - 1);
@@ -1043,20 +1133,18 @@ const handlers: Readonly<Record<string, Handler>> = {
       size[a] = Math.max(0, Math.ceil((e - b) / s));
     });
     const inStrides = stridesOf(value.shape);
-    const count = product(size);
-    const values = new Float64Array(count);
-    const batch: boolean[] = [];
+    const { values, batch } = ctx.constantOutput(node, size, value.batch !== undefined);
     const outStrides = stridesOf(size);
-    for (let flat = 0; flat < count; flat++) {
+    for (let flat = 0; flat < values.length; flat++) {
       let src = 0;
       for (let d = 0; d < rank; d++) {
         const idx = Math.floor(flat / outStrides[d]!) % size[d]!;
         src += (begin[d]! + idx * step[d]!) * inStrides[d]!;
       }
       values[flat] = value.values[src]!;
-      batch.push(value.batch?.[src] ?? false);
+      if (batch !== undefined) batch[flat] = value.batch![src]!;
     }
-    ctx.setConst(node.output[0]!, { shape: size, values, dataType: value.dataType, ...(batch.some((b) => b) && { batch }) });
+    ctx.setConst(node.output[0]!, { shape: size, values, dataType: value.dataType, ...(batch?.some((b) => b) && { batch }) });
   },
 
   Add(ctx, node) {
@@ -1074,7 +1162,7 @@ const handlers: Readonly<Record<string, Handler>> = {
   Div(ctx, node) {
     binary(ctx, node, 'Div');
   },
-};
+} satisfies Record<string, Handler>));
 
 function activation(make: (attrs: Attributes, node: NodeProto) => LeafModule): Handler {
   return (ctx, node) => {
@@ -1091,10 +1179,10 @@ function pool(ctx: Importer, node: NodeProto, kind: 'max' | 'average'): void {
   const { x: input, extra, padNode } = kind === 'average' ? paddedInput(ctx, node) : { x: ctx.data(node, 0), extra: undefined, padNode: undefined };
   const n = input.tensor.rank - 2;
   if (n < 1 || n > 3) throw new OnnxImportError(`${describeNode(node)}: expects [N, C, ...spatial] with 1 to 3 spatial dimensions, got ${formatShape(input.tensor.shape)}`);
-  const kernel = attrs.ints('kernel_shape');
+  const kernel = attrs.ints('kernel_shape', POSITIVE);
   if (kernel === undefined || kernel.length !== n) throw new OnnxImportError(`${describeNode(node)}: kernel_shape must have ${n} entries`);
-  const strides = spatialTuple(attrs, 'strides', n, 1, node);
-  const dilations = spatialTuple(attrs, 'dilations', n, 1, node);
+  const strides = spatialTuple(attrs, 'strides', n, 1, node, POSITIVE);
+  const dilations = spatialTuple(attrs, 'dilations', n, 1, node, POSITIVE);
   if (kind === 'average' && dilations.some((d) => d !== 1)) throw new OnnxImportError(`${describeNode(node)}: dilated average pooling is not supported`);
   const spatial = input.tensor.shape.slice(2);
   const { begin, end } = resolvePads(node, attrs, spatial.map((s, d) => s + 2 * (extra?.[d] ?? 0)), kernel, strides, dilations);
@@ -1158,10 +1246,17 @@ function flattenTo(ctx: Importer, node: NodeProto, x: DataValue, outShape: reado
   );
 }
 
+/** `f` of every value of the constant `value`, into memory reserved for `node`. */
+function mapConstant(ctx: Importer, node: NodeProto, value: ConstValue, f: (v: number) => number): Float64Array {
+  const { values } = ctx.constantOutput(node, value.shape, false);
+  for (let i = 0; i < values.length; i++) values[i] = f(value.values[i]!);
+  return values;
+}
+
 function constUnary(ctx: Importer, node: NodeProto, f: (v: number) => number): void {
   const value = ctx.constant(node, 0, 'the input');
   if (value.batch?.some((b) => b)) throw new OnnxImportError(`${describeNode(node)}: arithmetic on the batch size is not supported`);
-  ctx.setConst(node.output[0]!, { shape: value.shape, values: value.values.map(f), dataType: value.dataType });
+  ctx.setConst(node.output[0]!, { shape: value.shape, values: mapConstant(ctx, node, value, f), dataType: value.dataType });
 }
 
 /** Elementwise arithmetic on constants (NumPy broadcasting), and MatMul of two constants. */
@@ -1174,7 +1269,7 @@ function constBinary(ctx: Importer, node: NodeProto, op: string): void {
     const [a, b] = operands as [ConstValue, ConstValue];
     if (a.shape.length !== 2 || b.shape.length !== 2 || a.shape[1] !== b.shape[0]) throw new OnnxImportError(`${describeNode(node)}: only 2-d constant MatMul is supported`);
     const [m, k, n] = [a.shape[0]!, a.shape[1]!, b.shape[1]!];
-    const values = new Float64Array(m * n);
+    const { values } = ctx.constantOutput(node, [m, n], false);
     for (let i = 0; i < m; i++) for (let j = 0; j < n; j++) {
       let s = 0;
       for (let l = 0; l < k; l++) s += a.values[i * k + l]! * b.values[l * n + j]!;
@@ -1183,36 +1278,44 @@ function constBinary(ctx: Importer, node: NodeProto, op: string): void {
     ctx.setConst(node.output[0]!, { shape: [m, n], values, dataType: a.dataType });
     return;
   }
+  const intDivision = isIntType(operands[0]!.dataType);
   const f: (a: number, b: number) => number =
-    op === 'Sub' ? (a, b) => a - b : op === 'Mul' ? (a, b) => a * b : op === 'Div' ? (a, b) => (isIntType(operands[0]!.dataType) ? Math.trunc(a / b) : a / b) : (a, b) => a + b;
+    op === 'Sub' ? (a, b) => a - b : op === 'Mul' ? (a, b) => a * b : op === 'Div' ? (a, b) => (intDivision ? Math.trunc(a / b) : a / b) : (a, b) => a + b;
   const rank = Math.max(...operands.map((c) => c.shape.length));
   const aligned = operands.map((c) => [...new Array<number>(rank - c.shape.length).fill(1), ...c.shape]);
   const outShape = Array.from({ length: rank }, (_, d) => Math.max(...aligned.map((s) => s[d]!)));
   if (aligned.some((s) => s.some((dim, d) => dim !== 1 && dim !== outShape[d]))) {
     throw new OnnxImportError(`${describeNode(node)}: shapes ${operands.map((c) => formatShape(c.shape)).join(', ')} do not broadcast`);
   }
-  const outStrides = stridesOf(outShape);
-  const count = product(outShape);
-  const values = new Float64Array(count);
-  for (let flat = 0; flat < count; flat++) {
-    let acc: number | undefined;
+  const { values } = ctx.constantOutput(node, outShape, false);
+  // Row by row (the last dimension), one operand after the other: tight loops for large broadcasts.
+  const row = rank === 0 ? 1 : outShape[rank - 1]!;
+  const outer = rank === 0 ? [] : outShape.slice(0, -1);
+  // Each operand's strides in the output's index space: 0 along the dimensions it is broadcast in.
+  const strides = aligned.map((shape) => stridesOf(shape).map((stride, d) => (shape[d] === 1 ? 0 : stride)));
+  const steps = strides.map((s) => (rank === 0 ? 0 : s[rank - 1]!));
+  const index = new Array<number>(outer.length).fill(0);
+  const offsets = new Array<number>(operands.length).fill(0);
+  for (let start = 0; start < values.length; start += row) {
     for (let o = 0; o < operands.length; o++) {
-      const shape = aligned[o]!;
-      const strides = stridesOf(shape);
-      let src = 0;
-      for (let d = 0; d < rank; d++) {
-        const idx = Math.floor(flat / outStrides[d]!) % outShape[d]!;
-        src += (shape[d] === 1 ? 0 : idx) * strides[d]!;
-      }
-      const v = operands[o]!.values[src]!;
-      acc = acc === undefined ? v : f(acc, v);
+      const [source, step, at] = [operands[o]!.values, steps[o]!, offsets[o]!];
+      if (o === 0) for (let j = 0; j < row; j++) values[start + j] = source[at + j * step]!;
+      else for (let j = 0; j < row; j++) values[start + j] = f(values[start + j]!, source[at + j * step]!);
     }
-    values[flat] = acc!;
+    // The next row's index, its last dimension fastest; the offsets follow.
+    for (let d = outer.length - 1; d >= 0; d--) {
+      index[d]!++;
+      for (let o = 0; o < operands.length; o++) offsets[o]! += strides[o]![d]!;
+      if (index[d]! < outer[d]!) break;
+      for (let o = 0; o < operands.length; o++) offsets[o]! -= strides[o]![d]! * outer[d]!;
+      index[d] = 0;
+    }
   }
   ctx.setConst(node.output[0]!, { shape: outShape, values, dataType: operands[0]!.dataType });
 }
 
 function binary(ctx: Importer, node: NodeProto, op: string): void {
+  if (node.input.length === 0) throw new OnnxImportError(`${describeNode(node)}: ${op} without inputs`);
   const operands = node.input.map((_, i) => ctx.value(node, i));
   if (operands.every((v) => v?.kind === 'const')) {
     constBinary(ctx, node, op);
@@ -1247,19 +1350,18 @@ function constGather(ctx: Importer, node: NodeProto, data: ConstValue, indices: 
     if (!(j >= 0 && j < dim)) throw new OnnxImportError(`${describeNode(node)}: index ${i} is out of range for dimension ${dim}`);
     return j;
   });
-  const values: number[] = [];
-  const batch: boolean[] = [];
+  const shape = [...data.shape.slice(0, axis), ...indices.shape, ...data.shape.slice(axis + 1)];
+  const { values, batch } = ctx.constantOutput(node, shape, data.batch !== undefined);
+  let at = 0;
   for (let o = 0; o < outer; o++) {
     for (const j of idx) {
-      for (let k = 0; k < inner; k++) {
-        const src = (o * dim + j) * inner + k;
-        values.push(data.values[src]!);
-        batch.push(data.batch?.[src] ?? false);
-      }
+      const src = (o * dim + j) * inner;
+      values.set(data.values.subarray(src, src + inner), at);
+      if (batch !== undefined) for (let k = 0; k < inner; k++) batch[at + k] = data.batch![src + k]!;
+      at += inner;
     }
   }
-  const shape = [...data.shape.slice(0, axis), ...indices.shape, ...data.shape.slice(axis + 1)];
-  ctx.setConst(node.output[0]!, { shape, values: Float64Array.from(values), dataType: data.dataType, ...(batch.some((b) => b) && { batch }) });
+  ctx.setConst(node.output[0]!, { shape, values, dataType: data.dataType, ...(batch?.some((b) => b) && { batch }) });
 }
 
 // ---------------------------------------------------------------- naming
@@ -1418,9 +1520,10 @@ function graphOrder(nodes: readonly NodeProto[], available: ReadonlySet<string>,
  * the problem, never a silently different model.
  */
 export function importOnnx(source: Uint8Array | ArrayBuffer | string, options: ImportOptions = {}): OnnxModel {
+  const budget = new MemoryBudget(memoryLimit(options.memoryLimitBytes));
   const path = typeof source === 'string' ? source : undefined;
-  const bytes = typeof source === 'string' ? readFileBytes(source) : source instanceof Uint8Array ? source : new Uint8Array(source);
-  const baseDir = path === undefined ? undefined : path.replace(/[/\\][^/\\]*$/, '') || '.';
+  const bytes = typeof source === 'string' ? readModelFile(source, budget) : source instanceof Uint8Array ? source : new Uint8Array(source);
+  const tensors: TensorContext = { modelFolder: path === undefined ? undefined : modelFolder(path), budget };
   const model = decodeModel(bytes);
   const graph = model.graph!;
   const backend = options.backend ?? getDefaultBackend();
@@ -1472,17 +1575,23 @@ export function importOnnx(source: Uint8Array | ArrayBuffer | string, options: I
     }
     sampleShape = declared.slice(1).map((d) => (d as { value: number }).value);
   }
-  if (sampleShape.some((d) => !Number.isInteger(d) || d < 1) || product(sampleShape) > 2 ** 26) {
-    throw new OnnxImportError(`input '${inputInfo.name}': invalid sample shape [${sampleShape.join(', ')}]`);
+  if (sampleShape.some((d) => !isIntegerIn(d, 1, MAX_DIMENSION)) || product(sampleShape) > MAX_SAMPLE_SIZE) {
+    throw new OnnxImportError(
+      `input '${inputInfo.name}': invalid sample shape [${sampleShape.map(formatInteger).join(', ')}]: each dimension ${rangeText(1, MAX_DIMENSION)}, and a sample may hold at most ${MAX_SAMPLE_SIZE} elements`,
+    );
   }
   const batchDim = declared?.[0];
   const batch = batchDim === undefined ? undefined : 'value' in batchDim ? batchDim.value : 'param' in batchDim ? batchDim.param : undefined;
+  // A zero or negative batch (some exporters' "unknown") is symbolic, as a name is.
+  if (typeof batch === 'number' && batch > MAX_DIMENSION) {
+    throw new OnnxImportError(`input '${inputInfo.name}' declares a batch size of ${formatInteger(batch)}; the batch dimension ${rangeText(0, MAX_DIMENSION)}`);
+  }
   const traceBatch = typeof batch === 'number' && batch > 0 ? batch : 2;
 
   // Order, liveness and consumers.
   const available = new Set<string>([...initializers.keys(), inputInfo.name]);
   const order = graphOrder(graph.node, available, [outputName]);
-  const unsupported = order.filter((n) => (n.domain !== '' && n.domain !== 'ai.onnx') || !(n.opType in handlers));
+  const unsupported = order.filter((n) => (n.domain !== '' && n.domain !== 'ai.onnx') || !handlers.has(n.opType));
   if (unsupported.length > 0) {
     const first = unsupported[0]!;
     const others = unsupported.slice(1).map((n) => `'${n.name || n.output[0]}' (${n.opType})`);
@@ -1499,17 +1608,25 @@ export function importOnnx(source: Uint8Array | ArrayBuffer | string, options: I
   let built: { ctx: Importer; placements: Placement[]; root: OnnxScope; outputValue: string } | undefined;
   // The trace's tensors are disposed; parameters and buffers are kept.
   tidy(() => {
-    const ctx = new Importer(backend, dtype, opset, traceBatch, typeof batch !== 'number' || batch <= 0, consumers);
+    const ctx = new Importer(backend, dtype, opset, traceBatch, typeof batch !== 'number' || batch <= 0, consumers, tensors);
     for (const [name, t] of initializers) {
       if (!consumers.has(name)) continue;
-      ctx.setConst(name, { ...tensorValue(t, baseDir), source: name });
+      ctx.setConst(name, { ...tensorValue(t, `initializer '${name}'`, tensors), source: name });
     }
     const inputDType = intInput ? 'int32' : dtype;
-    ctx.values.set(inputInfo.name, { kind: 'data', name: inputInfo.name, tensor: zeros([traceBatch, ...sampleShape], { backend, dtype: inputDType }) });
+    const traceShape = [traceBatch, ...sampleShape];
+    budget.reserve(
+      product(traceShape) * (intInput ? 4 : ctx.elementBytes),
+      `the import's trace input ${formatShape(traceShape)}`,
+      typeof batch === 'number' && batch > 0
+        ? `the import runs the model once on a batch of the declared batch size ${batch}; export the model with a symbolic batch dimension (dynamic_axes) or a smaller one`
+        : undefined,
+    );
+    ctx.values.set(inputInfo.name, { kind: 'data', name: inputInfo.name, tensor: zeros(traceShape, { backend, dtype: inputDType }) });
     for (const node of order) {
       if (ctx.consumed.has(node)) continue;
       try {
-        handlers[node.opType]!(ctx, node);
+        handlers.get(node.opType)!(ctx, node);
       } catch (error) {
         if (error instanceof UserError) throw error;
         // Core's argument checks (a module refusing a kernel size, ...): still the model's fault, with the node named.

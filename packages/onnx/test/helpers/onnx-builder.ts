@@ -65,6 +65,8 @@ export interface TensorSpec {
   readonly dataType?: number;
   /** Store in the typed fields (float_data, int64_data) instead of raw_data. */
   readonly typed?: boolean;
+  /** Store no values but these `external_data` entries (`location`, `offset`, `length`), with data_location EXTERNAL. */
+  readonly external?: readonly (readonly [string, string])[];
 }
 
 export type AttributeValue =
@@ -106,6 +108,10 @@ function tensorProto(t: TensorSpec): Writer {
   const type = t.dataType ?? FLOAT;
   w.int(2, type);
   w.string(8, t.name);
+  if (t.external !== undefined) {
+    for (const [key, value] of t.external) w.message(13, new Writer().string(1, key).string(2, value));
+    return w.int(14, 1);
+  }
   if (t.typed) {
     const packed = new Writer();
     if (type === FLOAT) {
