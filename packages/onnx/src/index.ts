@@ -3,7 +3,10 @@
  * Keras through tf2onnx) into backpack-ts modules with their weights, so
  * every extension runs on them, and checks the import against ONNX Runtime.
  */
-export { importOnnx, SUPPORTED_OPERATORS, torchScope, unroundFloat32, type ImportOptions } from './import/importer.js';
+export { importOnnx, type ImportOptions } from './import/importer.js';
+export { SUPPORTED_OPERATORS } from './import/ops/table.js';
+export { torchScope } from './import/naming.js';
+export { unroundFloat32 } from './import/attributes.js';
 export { defaultMemoryLimitBytes } from './import/memory-budget.js';
 export {
   OnnxModel,
