@@ -36,7 +36,8 @@ class Writer {
 
   raw(field: number, data: Uint8Array | number[]): this {
     this.tag(field, 2).varint(data.length);
-    this.bytes.push(...data);
+    // One by one: spreading a large message into push() overflows the call stack.
+    for (const byte of data) this.bytes.push(byte);
     return this;
   }
 
