@@ -5,7 +5,9 @@
  * that names the node, the value and the allowed range (or imports
  * correctly), never in an internal error or a silent wrong answer.
  */
-import { totalmem } from 'node:os';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir, totalmem } from 'node:os';
+import { join } from 'node:path';
 import { cpu } from '@backpack-ts/backend-cpu';
 import { tensor } from '@backpack-ts/core';
 import { describe, expect, it } from 'vitest';
@@ -201,6 +203,27 @@ describe('deeply nested protobuf', () => {
     const bytes = nested([0x0a, 0x2a, 0x32], 100_000);
     expect(() => decodeModel(bytes)).toThrow(OnnxFormatError);
     expect(() => decodeModel(bytes)).toThrow(/is nested more than 100 levels deep: the file is corrupted/);
+  });
+
+  it('names the file in format errors', () => {
+    const folder = mkdtempSync(join(tmpdir(), 'backpack-onnx-limits-'));
+    const path = join(folder, 'deep.onnx');
+    writeFileSync(path, nested([0x0a, 0x2a, 0x32], 1000));
+    try {
+      const error = (() => {
+        try {
+          importOnnx(path, { backend: cpu });
+        } catch (caught) {
+          return caught as Error;
+        }
+        throw new Error('the import did not fail');
+      })();
+      expect(error).toBeInstanceOf(OnnxFormatError);
+      expect(error.message.startsWith(`${path}: `)).toBe(true);
+      expect(error.message).toMatch(/Proto is nested more than 100 levels deep: the file is corrupted/);
+    } finally {
+      rmSync(folder, { recursive: true, force: true });
+    }
   });
 
   it('refuses 100,000 nested groups in an unknown field', () => {

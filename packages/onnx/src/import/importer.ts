@@ -12,7 +12,8 @@
  */
 import { formatShape, getDefaultBackend, keep, sizeOf, tidy, zeros, type Backend, type FloatDType } from '@backpack-ts/core';
 import { OnnxImportError, UserError } from '../errors.js';
-import { dataTypeName, decodeModel } from '../proto/onnx-proto.js';
+import { dataTypeName, decodeModel, type ModelProto } from '../proto/onnx-proto.js';
+import { OnnxFormatError } from '../proto/wire.js';
 import { ImportContext } from './context.js';
 import { describeNode, nodeLabel } from './describe.js';
 import { modelFolder, readModelFile } from './files.js';
@@ -45,6 +46,16 @@ export interface ImportOptions {
   readonly memoryLimitBytes?: number;
 }
 
+/** Decodes the model, naming the file (when it came from one) in format errors. */
+function decode(bytes: Uint8Array, path: string | undefined): ModelProto {
+  try {
+    return decodeModel(bytes);
+  } catch (error) {
+    if (path !== undefined && error instanceof OnnxFormatError) throw new OnnxFormatError(`${path}: ${error.message}`);
+    throw error;
+  }
+}
+
 /**
  * Imports an ONNX model (its bytes, or the path of a `.onnx` file) as a core
  * module with the file's weights, in evaluation mode. Parameters carry the
@@ -59,7 +70,7 @@ export function importOnnx(source: Uint8Array | ArrayBuffer | string, options: I
   const path = typeof source === 'string' ? source : undefined;
   const bytes = typeof source === 'string' ? readModelFile(source, budget) : source instanceof Uint8Array ? source : new Uint8Array(source);
   const tensors: TensorContext = { modelFolder: path === undefined ? undefined : modelFolder(path), budget };
-  const model = decodeModel(bytes);
+  const model = decode(bytes, path);
   const graph = model.graph!;
   const backend = options.backend ?? getDefaultBackend();
   const dtype: FloatDType = options.dtype ?? (backend.dtypes.includes('float64') ? 'float64' : 'float32');
