@@ -18,6 +18,25 @@ export class OnnxInputError extends UserError {
   override name = 'OnnxInputError';
 }
 
+/**
+ * An import refused because it would allocate more memory than its limit
+ * (`ImportOptions.memoryLimitBytes`, the CLI's `--memory-limit`). Thrown
+ * before the allocation; the message gives the estimate and what to change.
+ */
+export class OnnxMemoryLimitError extends UserError {
+  override name = 'OnnxMemoryLimitError';
+
+  constructor(
+    message: string,
+    /** What the import would have held at this point, in bytes (an estimate). */
+    readonly estimateBytes: number,
+    /** The limit it exceeds, in bytes. */
+    readonly limitBytes: number,
+  ) {
+    super(message);
+  }
+}
+
 /** Whether `error` is one the user can fix (message only, exit code 2). */
 export function isUserError(error: unknown): error is Error {
   return error instanceof UserError;

@@ -3,7 +3,11 @@
  * Keras through tf2onnx) into backpack-ts modules with their weights, so
  * every extension runs on them, and checks the import against ONNX Runtime.
  */
-export { importOnnx, SUPPORTED_OPERATORS, torchScope, unroundFloat32, type ImportOptions } from './import/importer.js';
+export { importOnnx, type ImportOptions } from './import/importer.js';
+export { SUPPORTED_OPERATORS } from './import/ops/table.js';
+export { torchScope } from './import/naming.js';
+export { unroundFloat32 } from './import/attributes.js';
+export { defaultMemoryLimitBytes } from './import/memory-budget.js';
 export {
   OnnxModel,
   OnnxScope,
@@ -11,7 +15,7 @@ export {
   type OnnxParameterSource,
   type OnnxStep,
 } from './import/onnx-model.js';
-export { UserError, OnnxImportError, OnnxInputError, isUserError } from './errors.js';
+export { UserError, OnnxImportError, OnnxInputError, OnnxMemoryLimitError, isUserError } from './errors.js';
 export { OnnxFormatError } from './proto/wire.js';
 export { decodeModel, dataTypeName, type ModelProto, type GraphProto, type NodeProto, type TensorProto } from './proto/onnx-proto.js';
 export { verifyWithOnnxRuntime, loadOnnxRuntime, type VerifyReport, type VerifyOptions, type ShapedValues } from './verify.js';

@@ -32,6 +32,12 @@ export interface TensorSpec {
    * `int64_data` or `double_data`).
    */
   readonly storage?: 'raw' | 'typed';
+  /**
+   * Store no values but these `external_data` entries (`location`, `offset`,
+   * `length`, ...), with `data_location` EXTERNAL: the values live in a file
+   * next to the model.
+   */
+  readonly external?: readonly (readonly [string, string])[];
 }
 
 /**
@@ -117,6 +123,9 @@ function rawData(code: number, width: 1 | 4 | 8, values: readonly number[]): Uin
   return new Uint8Array(view.buffer);
 }
 
+/** `TensorProto.DataLocation.EXTERNAL`. */
+const DATA_LOCATION_EXTERNAL = 1;
+
 function writeTensor(w: WireWriter, tensor: TensorSpec): void {
   const code = typeCode(tensor.type);
   const encoding = ENCODINGS.get(code);
@@ -124,7 +133,10 @@ function writeTensor(w: WireWriter, tensor: TensorSpec): void {
   for (const dim of tensor.dims) w.int(1, dim);
   w.int(2, code);
   w.string(8, tensor.name);
-  if (tensor.storage !== 'typed') w.bytesField(9, rawData(code, encoding.width, tensor.values));
+  if (tensor.external !== undefined) {
+    for (const [key, value] of tensor.external) w.message(13, (entry) => entry.string(1, key).string(2, value));
+    w.int(14, DATA_LOCATION_EXTERNAL);
+  } else if (tensor.storage !== 'typed') w.bytesField(9, rawData(code, encoding.width, tensor.values));
   else if (encoding.packed === 'varint') w.packedInts(encoding.field, tensor.values);
   else w.packedFloats(encoding.field, tensor.values, encoding.packed);
 }

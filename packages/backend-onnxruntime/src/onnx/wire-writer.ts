@@ -69,22 +69,15 @@ export class WireWriter {
   }
 
   private varint(value: number): void {
-    if (!Number.isSafeInteger(value)) throw new RangeError(`protobuf: ${value} is not an integer`);
-    // Negative int64 values use ten bytes of two's complement; BigInt keeps it exact.
-    if (value < 0) {
-      let v = BigInt.asUintN(64, BigInt(value));
-      while (v >= 0x80n) {
-        this.bytes.push(Number(v & 0x7fn) | 0x80);
-        v >>= 7n;
-      }
-      this.bytes.push(Number(v));
-      return;
+    // Any whole number is exact as a BigInt (int64 attributes beyond 2^53 included); negative
+    // values take ten bytes of two's complement.
+    if (!Number.isInteger(value) || Math.abs(value) >= 2 ** 64) throw new RangeError(`protobuf: ${value} is not a 64-bit integer`);
+    let v = BigInt.asUintN(64, BigInt(value));
+    while (v >= 0x80n) {
+      this.bytes.push(Number(v & 0x7fn) | 0x80);
+      v >>= 7n;
     }
-    while (value >= 0x80) {
-      this.bytes.push((value % 0x80) | 0x80);
-      value = Math.floor(value / 0x80);
-    }
-    this.bytes.push(value);
+    this.bytes.push(Number(v));
   }
 
   /** Little-endian IEEE 754, single (4) or double (8) precision. */

@@ -3,8 +3,15 @@
  * element type, stored as `raw_data` (little-endian) or in the typed fields,
  * inline or in an external file next to the model.
  */
+import { formatShape, sizeOf } from '@backpack-ts/core';
 import { OnnxImportError } from '../errors.js';
 import { DataType, dataTypeName, type TensorProto } from '../proto/onnx-proto.js';
+import { readExternalData } from './files.js';
+import { MAX_DIMENSION, formatInteger, isIntegerIn, rangeText } from './integers.js';
+import type { MemoryBudget } from './memory-budget.js';
+
+// The CLI reads its tensor files with the same checks.
+export { readFileBytes } from './files.js';
 
 /** A constant: its shape, its values as float64 numbers, and its ONNX element type. */
 export interface ConstantValue {
@@ -34,22 +41,22 @@ export function isIntType(code: number): boolean {
   return INT_TYPES.has(code);
 }
 
-/** Bytes per element in `raw_data`. */
-const ELEMENT_BYTES: Readonly<Record<number, number>> = {
-  [DataType.FLOAT]: 4,
-  [DataType.DOUBLE]: 8,
-  [DataType.FLOAT16]: 2,
-  [DataType.BFLOAT16]: 2,
-  [DataType.INT8]: 1,
-  [DataType.UINT8]: 1,
-  [DataType.BOOL]: 1,
-  [DataType.INT16]: 2,
-  [DataType.UINT16]: 2,
-  [DataType.INT32]: 4,
-  [DataType.UINT32]: 4,
-  [DataType.INT64]: 8,
-  [DataType.UINT64]: 8,
-};
+/** Bytes per element in `raw_data`, for the numeric types. */
+const ELEMENT_BYTES: ReadonlyMap<number, number> = new Map([
+  [DataType.FLOAT, 4],
+  [DataType.DOUBLE, 8],
+  [DataType.FLOAT16, 2],
+  [DataType.BFLOAT16, 2],
+  [DataType.INT8, 1],
+  [DataType.UINT8, 1],
+  [DataType.BOOL, 1],
+  [DataType.INT16, 2],
+  [DataType.UINT16, 2],
+  [DataType.INT32, 4],
+  [DataType.UINT32, 4],
+  [DataType.INT64, 8],
+  [DataType.UINT64, 8],
+]);
 
 function float16(bits: number): number {
   const sign = bits & 0x8000 ? -1 : 1;
@@ -66,12 +73,9 @@ function bfloat16(bits: number): number {
   return view.getFloat32(0);
 }
 
-function decodeRaw(raw: Uint8Array, dataType: number, count: number, what: string): Float64Array {
-  const size = ELEMENT_BYTES[dataType];
-  if (size === undefined) throw new OnnxImportError(`${what}: element type ${dataTypeName(dataType)} is not supported (numeric types only)`);
-  if (raw.length !== count * size) {
-    throw new OnnxImportError(`${what}: raw data has ${raw.length} bytes, but ${count} ${dataTypeName(dataType)} values need ${count * size} (file truncated or corrupted)`);
-  }
+/** `count` values of `dataType` from little-endian bytes (whose length the caller has checked). */
+function decodeRaw(raw: Uint8Array, dataType: number, count: number): Float64Array {
+  const size = ELEMENT_BYTES.get(dataType)!;
   const view = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
   const out = new Float64Array(count);
   for (let i = 0; i < count; i++) {
@@ -140,61 +144,45 @@ function typedValues(t: TensorProto): readonly number[] {
   }
 }
 
-/** Reads a file through Node's `fs` without a static import (the library also runs in browsers). */
-export function readFileBytes(path: string): Uint8Array {
-  const fs = (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }).process?.getBuiltinModule?.('node:fs') as
-    | typeof import('node:fs')
-    | undefined;
-  if (fs === undefined) throw new OnnxImportError(`cannot read '${path}': no file system here (pass the model's bytes instead)`);
-  try {
-    return fs.readFileSync(path);
-  } catch (error) {
-    const code = (error as { code?: string }).code;
-    throw new OnnxImportError(`cannot read '${path}': ${code === 'ENOENT' ? 'no such file' : (error as Error).message}`);
-  }
+/** Where a tensor's data may come from, and the memory its values may take. */
+export interface TensorContext {
+  /** The model file's folder, where external data is read from; undefined for a model given as bytes. */
+  readonly modelFolder: string | undefined;
+  readonly budget: MemoryBudget;
 }
 
-function joinPath(dir: string, file: string): string {
-  const path = (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }).process?.getBuiltinModule?.('node:path') as
-    | typeof import('node:path')
-    | undefined;
-  return path === undefined ? `${dir}/${file}` : path.resolve(dir, file);
-}
-
-function externalBytes(t: TensorProto, baseDir: string | undefined, what: string): Uint8Array {
-  const location = t.external!['location'];
-  if (location === undefined) throw new OnnxImportError(`${what}: external data without a location`);
-  if (baseDir === undefined) {
-    throw new OnnxImportError(`${what}: its data is stored in the external file '${location}'; import the model from its path (not from bytes) so the file can be found`);
+/**
+ * Decodes a TensorProto's values as float64 numbers (int64 beyond 2^53 are
+ * rounded). `what` names the tensor in messages (`initializer 'fc.weight'`).
+ * The shape is checked and the values' memory reserved before anything is
+ * read or allocated.
+ */
+export function tensorValue(t: TensorProto, what: string, context: TensorContext): ConstantValue {
+  const bad = t.dims.findIndex((d) => !isIntegerIn(d, 0, MAX_DIMENSION));
+  if (bad >= 0) {
+    throw new OnnxImportError(`${what}: dimension ${bad} of shape [${t.dims.map(formatInteger).join(', ')}] is ${formatInteger(t.dims[bad]!)}; each dimension ${rangeText(0, MAX_DIMENSION)}`);
   }
-  const bytes = readFileBytes(joinPath(baseDir, location));
-  const offset = Number(t.external!['offset'] ?? 0);
-  const length = t.external!['length'] === undefined ? bytes.length - offset : Number(t.external!['length']);
-  if (!(offset >= 0 && length >= 0 && offset + length <= bytes.length)) {
-    throw new OnnxImportError(`${what}: external data range [${offset}, ${offset + length}) lies outside '${location}' (${bytes.length} bytes)`);
-  }
-  return bytes.subarray(offset, offset + length);
-}
-
-/** Decodes a TensorProto's values as float64 numbers (int64 beyond 2^53 lose precision). */
-export function tensorValue(t: TensorProto, baseDir?: string): ConstantValue {
-  const what = `tensor '${t.name}'`;
-  if (t.dims.some((d) => !Number.isSafeInteger(d) || d < 0)) {
-    throw new OnnxImportError(`${what}: invalid shape [${t.dims.join(', ')}]`);
-  }
-  const count = t.dims.reduce((a, b) => a * b, 1);
-  if (!isFloatType(t.dataType) && !isIntType(t.dataType)) {
-    throw new OnnxImportError(`${what}: element type ${dataTypeName(t.dataType)} is not supported (numeric types only)`);
-  }
+  const size = ELEMENT_BYTES.get(t.dataType);
+  if (size === undefined) throw new OnnxImportError(`${what}: element type ${dataTypeName(t.dataType)} is not supported (numeric types only)`);
+  const count = sizeOf(t.dims);
+  const valueBytes = count * Float64Array.BYTES_PER_ELEMENT;
   let values: Float64Array;
-  if (t.external !== undefined) values = decodeRaw(externalBytes(t, baseDir, what), t.dataType, count, what);
-  else if (t.rawData !== undefined) values = decodeRaw(t.rawData, t.dataType, count, what);
-  else {
+  if (t.external !== undefined) {
+    context.budget.reserve(count * size + valueBytes, `${what} ${formatShape(t.dims)}`);
+    values = decodeRaw(readExternalData(t.external, context.modelFolder, count * size, what), t.dataType, count);
+  } else if (t.rawData !== undefined) {
+    checkCount(t.rawData.length, count * size, `raw data has ${t.rawData.length} bytes, but ${count} ${dataTypeName(t.dataType)} values need ${count * size}`, what);
+    context.budget.reserve(valueBytes, `${what} ${formatShape(t.dims)}`);
+    values = decodeRaw(t.rawData, t.dataType, count);
+  } else {
     const typed = typedValues(t);
-    if (typed.length !== count) {
-      throw new OnnxImportError(`${what}: has ${typed.length} values, but shape [${t.dims.join(', ')}] needs ${count} (file truncated or corrupted)`);
-    }
+    checkCount(typed.length, count, `has ${typed.length} values, but shape ${formatShape(t.dims)} needs ${count}`, what);
+    context.budget.reserve(valueBytes, `${what} ${formatShape(t.dims)}`);
     values = Float64Array.from(typed);
   }
   return { shape: [...t.dims], values, dataType: t.dataType };
+}
+
+function checkCount(actual: number, expected: number, problem: string, what: string): void {
+  if (actual !== expected) throw new OnnxImportError(`${what}: ${problem} (file truncated or corrupted)`);
 }

@@ -16,6 +16,8 @@ import { OnnxInputError } from '../errors.js';
 /** A plain container that groups leaves under a dotted prefix (PyTorch's submodules); it is never called. */
 export class OnnxScope extends Module {
   readonly typeName = 'Scope';
+  /** The children by name, for lookups in constant time while the import builds the tree. */
+  private readonly byName = new Map<string, Module>();
 
   forward(): Tensor {
     throw new Error(`${this.describe()} groups modules of an imported ONNX graph and is not callable; call the model`);
@@ -23,12 +25,13 @@ export class OnnxScope extends Module {
 
   /** Adds a child (used while the import builds the tree). */
   add<M extends Module>(name: string, module: M): M {
-    return this.registerModule(name, module);
+    this.byName.set(name, this.registerModule(name, module));
+    return module;
   }
 
   /** The direct child called `name`, if any. */
   child(name: string): Module | undefined {
-    return this.namedChildren().find(([n]) => n === name)?.[1];
+    return this.byName.get(name);
   }
 }
 

@@ -27,13 +27,11 @@ export const DataType = {
   BFLOAT16: 16,
 } as const;
 
-const dataTypeNames: Readonly<Record<number, string>> = Object.fromEntries(
-  Object.entries(DataType).map(([name, value]) => [value, name.toLowerCase()]),
-);
+const dataTypeNames: ReadonlyMap<number, string> = new Map(Object.entries(DataType).map(([name, value]) => [value, name.toLowerCase()]));
 
 /** `float`, `int64`, ... or `type <n>` for codes this decoder does not name. */
 export function dataTypeName(code: number): string {
-  return dataTypeNames[code] ?? `type ${code}`;
+  return dataTypeNames.get(code) ?? `type ${code}`;
 }
 
 export interface TensorProto {
@@ -47,8 +45,12 @@ export interface TensorProto {
   int64Data: number[];
   doubleData: number[];
   uint64Data: number[];
-  /** `data_location == EXTERNAL`: the data lives in another file. */
-  external?: Readonly<Record<string, string>>;
+  /**
+   * `data_location == EXTERNAL`: the data lives in another file, described by
+   * these `external_data` entries (`location`, `offset`, `length`, ...). A
+   * `Map`, so keys such as `__proto__` are plain entries.
+   */
+  external?: ReadonlyMap<string, string>;
 }
 
 /** `AttributeProto.AttributeType`. */
@@ -207,7 +209,7 @@ function decodeStringEntry(r: ProtoReader): [string, string] {
 interface TensorDecoding {
   readonly t: TensorProto;
   location: number;
-  readonly external: Record<string, string>;
+  readonly external: Map<string, string>;
 }
 
 const tensorFields: FieldReaders<TensorDecoding> = {
@@ -220,13 +222,13 @@ const tensorFields: FieldReaders<TensorDecoding> = {
   9: bytes('raw_data', (d, v) => (d.t.rawData = v)),
   10: numbers(WireType.Fixed64, 'double_data', double, (d) => d.t.doubleData),
   11: numbers(WireType.Varint, 'uint64_data', uint64, (d) => d.t.uint64Data),
-  13: message('external_data', 'StringStringEntryProto', decodeStringEntry, (d, [key, value]) => (d.external[key] = value)),
+  13: message('external_data', 'StringStringEntryProto', decodeStringEntry, (d, [key, value]) => d.external.set(key, value)),
   14: scalar(WireType.Varint, 'data_location', (r) => r.int32(), (d, v) => (d.location = v)),
 };
 
 export function decodeTensor(r: ProtoReader): TensorProto {
   const t: TensorProto = { name: '', dims: [], dataType: 0, floatData: [], int32Data: [], int64Data: [], doubleData: [], uint64Data: [] };
-  const decoded = decodeFields<TensorDecoding>(r, { t, location: 0, external: {} }, tensorFields);
+  const decoded = decodeFields<TensorDecoding>(r, { t, location: 0, external: new Map() }, tensorFields);
   if (decoded.location === 1) t.external = decoded.external;
   return t;
 }

@@ -176,16 +176,21 @@ export class ProtoReader {
         this.pos += 4;
         return;
       case WireType.StartGroup: {
-        // Deprecated groups: skip to the matching end-group key.
-        for (;;) {
-          if (this.done) this.fail(`unterminated group (field ${field})`);
+        // Deprecated groups: skip to the matching end-group key. A stack of the
+        // open groups instead of recursion, so deep nesting cannot overflow the call stack.
+        const open = [field];
+        while (open.length > 0) {
+          if (this.done) this.fail(`unterminated group (field ${open[open.length - 1]})`);
           const inner = this.key();
-          if (inner.wire === WireType.EndGroup) {
-            if (inner.field !== field) this.fail(`group of field ${field} closed by field ${inner.field}`);
-            return;
-          }
-          this.skip(inner.wire, inner.field);
+          if (inner.wire === WireType.StartGroup) {
+            if (this.depth + open.length >= MAX_DEPTH) this.fail(`groups nested more than ${MAX_DEPTH} levels deep (the file is corrupted)`);
+            open.push(inner.field);
+          } else if (inner.wire === WireType.EndGroup) {
+            const expected = open.pop()!;
+            if (inner.field !== expected) this.fail(`group of field ${expected} closed by field ${inner.field}`);
+          } else this.skip(inner.wire, inner.field);
         }
+        return;
       }
       default:
         this.fail(`invalid wire type ${wire} for field ${field} (not an ONNX file, or corrupted)`);

@@ -26,6 +26,8 @@ export interface TensorSpec {
   readonly dataType?: number;
   /** Store in the type's own field (float_data, int32_data, int64_data, double_data) instead of raw_data. */
   readonly typed?: boolean;
+  /** Store no values but these `external_data` entries (`location`, `offset`, `length`), with data_location EXTERNAL. */
+  readonly external?: readonly (readonly [string, string])[];
 }
 
 export type AttributeValue =
@@ -62,7 +64,7 @@ export interface ModelSpec {
 }
 
 function tensor(t: TensorSpec): OnnxTensorSpec {
-  return { name: t.name, type: t.dataType ?? FLOAT, dims: t.dims, values: t.values, storage: t.typed === true ? 'typed' : 'raw' };
+  return { name: t.name, type: t.dataType ?? FLOAT, dims: t.dims, values: t.values, storage: t.typed === true ? 'typed' : 'raw', ...(t.external === undefined ? {} : { external: t.external }) };
 }
 
 /** `Array.isArray` does not narrow a union with a readonly array. */
