@@ -6,6 +6,12 @@ import { sizeOf } from '../tensor/shape.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { Module } from './module.js';
 
+/** How {@link LeafModule.paramJacTMatProd} treats the batch. */
+export interface ParameterJacobianOptions {
+  /** Sum over the batch (`[V, ...param]`), or keep one product per sample (`[V, N, ...param]`). */
+  readonly sumBatch: boolean;
+}
+
 /**
  * A module with known derivatives: the unit the backward engine and the
  * extensions work with (Linear, ReLU, a loss, ...). Containers are plain
@@ -51,10 +57,10 @@ export abstract class LeafModule extends Module {
 
   /**
    * Transposed Jacobian of the output w.r.t. the parameter `name`, times `mat`:
-   * `[V, N, ...out] -> [V, ...param]` summed over the batch, or
-   * `[V, N, ...param]` per sample when `sumBatch` is false.
+   * `[V, N, ...out] -> [V, ...param]` with `{ sumBatch: true }`, or
+   * `[V, N, ...param]` per sample with `{ sumBatch: false }`.
    */
-  paramJacTMatProd(_node: GraphNode, name: string, _mat: Tensor, _sumBatch: boolean): Tensor {
+  paramJacTMatProd(_node: GraphNode, name: string, _mat: Tensor, _options: ParameterJacobianOptions): Tensor {
     throw new Error(`${this.describe()} has no parameter '${name}' to differentiate`);
   }
 
@@ -84,15 +90,15 @@ export abstract class LeafModule extends Module {
   }
 
   /**
-   * Why per-sample quantities of this node are undefined, or `undefined` when
-   * they are defined (the default). Per-sample quantities (individual
-   * gradients, per-sample curvature) need each sample's output to depend on
-   * that sample alone; a module that mixes samples, such as BatchNorm in
-   * training mode (batch statistics), breaks that. Extensions computing
-   * per-sample quantities call this in `check`, so the pass is refused
-   * before anything is modified; the message names the module.
+   * The message saying how this recorded call mixes the samples of the batch,
+   * which makes its per-sample quantities undefined; `undefined` when each
+   * sample's output depends on that sample alone (the default). Per-sample
+   * quantities (individual gradients, per-sample curvature) need the latter;
+   * BatchNorm in training mode (batch statistics) mixes samples. Extensions
+   * computing per-sample quantities call this in `check`, so the pass is
+   * refused before anything is modified; the message names the module.
    */
-  perSampleUndefinedReason(_node: GraphNode): string | undefined {
+  sampleMixingMessage(_node: GraphNode): string | undefined {
     return undefined;
   }
 

@@ -113,7 +113,7 @@ export abstract class GgnExtension extends BackpropExtension<Tensor> {
    * batch-summed diagonal is defined but not computed.
    */
   override check(node: GraphNode, graph: RecordedGraph): void {
-    const reason = node.module.perSampleUndefinedReason(node);
+    const reason = node.module.sampleMixingMessage(node);
     if (reason !== undefined) throw new Error(`${this.name} cannot run: ${reason}`);
     super.check(node, graph);
   }
@@ -160,7 +160,7 @@ export abstract class GgnExtension extends BackpropExtension<Tensor> {
 
   /** This use's contribution: the reduced P, or P itself for a shared parameter (reduced in `finalize`). */
   private parameterQuantity(rule: GgnRule, node: GraphNode, name: string, shared: boolean, sqrt: Tensor): Tensor {
-    const sqrtGgn = () => rule.sqrtGgn?.(node, name, sqrt) ?? node.module.paramJacTMatProd(node, name, sqrt, false);
+    const sqrtGgn = () => rule.sqrtGgn?.(node, name, sqrt) ?? node.module.paramJacTMatProd(node, name, sqrt, { sumBatch: false });
     if (this.reduction === 'sqrt' || shared) return sqrtGgn();
     const sumBatch = this.reduction === 'diagonal';
     return rule.diagGgn?.(node, name, sqrt, sumBatch) ?? squaredSum(sqrtGgn(), sumBatch);

@@ -42,7 +42,7 @@ export interface GgnRule {
   backpropagate(node: GraphNode, sqrt: Tensor, gradOutput: Tensor, inputIndex: number): Tensor;
   /**
    * P = J_θᵀ S for the parameter `name`, per sample: `[V, N, ...param]`.
-   * Default: the module's `paramJacTMatProd(node, name, sqrt, false)`.
+   * Default: the module's `paramJacTMatProd(node, name, sqrt, { sumBatch: false })`.
    */
   sqrtGgn?(node: GraphNode, name: string, sqrt: Tensor): Tensor;
   /**
@@ -76,10 +76,10 @@ export function backpropagateSqrt(node: GraphNode, sqrt: Tensor, _gradOutput: Te
 export const linearGgnRule: GgnRule = Object.freeze({
   backpropagate: backpropagateSqrt,
   diagGgn(node: GraphNode, name: string, sqrt: Tensor, sumBatch: boolean): Tensor {
-    if (node.input.rank !== 2) return squaredSum(node.module.paramJacTMatProd(node, name, sqrt, false), sumBatch);
+    if (node.input.rank !== 2) return squaredSum(node.module.paramJacTMatProd(node, name, sqrt, { sumBatch: false }), sumBatch);
     const s2 = sum(square(sqrt), 0); // [N, out]
     if (name === 'bias') return sumBatch ? sum(s2, 0) : s2;
-    if (name !== 'weight') return squaredSum(node.module.paramJacTMatProd(node, name, sqrt, false), sumBatch);
+    if (name !== 'weight') return squaredSum(node.module.paramJacTMatProd(node, name, sqrt, { sumBatch: false }), sumBatch);
     const x2 = square(node.input); // [N, in]
     return sumBatch ? einsum('no,ni->oi', s2, x2) : einsum('no,ni->noi', s2, x2);
   },

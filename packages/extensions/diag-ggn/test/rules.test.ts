@@ -153,11 +153,11 @@ describe('module rules', () => {
       },
       sqrtGgn(node, name, sqrt) {
         calls.push(`sqrtGgn ${name}`);
-        return node.module.paramJacTMatProd(node, name, sqrt, false);
+        return node.module.paramJacTMatProd(node, name, sqrt, { sumBatch: false });
       },
       diagGgn(node, name, sqrt, sumBatch) {
         calls.push(`diagGgn ${name} ${sumBatch}`);
-        return squaredSum(node.module.paramJacTMatProd(node, name, sqrt, false), sumBatch);
+        return squaredSum(node.module.paramJacTMatProd(node, name, sqrt, { sumBatch: false }), sumBatch);
       },
     };
     ggnRules.register(Traced, traced);

@@ -46,7 +46,7 @@ export abstract class HessianDiagonalExtension extends BackpropExtension<SqrtFac
   override check(node: GraphNode, graph: RecordedGraph): void {
     // A module that mixes samples (BatchNorm in training mode) breaks the
     // per-sample factors `[V, N, ...]`: refuse before anything is modified.
-    const reason = node.module.perSampleUndefinedReason(node);
+    const reason = node.module.sampleMixingMessage(node);
     if (reason !== undefined) throw new Error(`${this.name} cannot run: ${reason}`);
     super.check(node, graph);
     for (const [name, parameter] of node.module.ownNamedParameters()) {

@@ -195,7 +195,7 @@ export function parameterDiagonal(node: GraphNode, name: string, factors: SqrtFa
   const parameter = node.module.parameter(name).data;
   const terms = factors.map((factor) => {
     const dense = toDense(factor);
-    const jS = node.module.paramJacTMatProd(node, name, dense.sqrt, false);
+    const jS = node.module.paramJacTMatProd(node, name, dense.sqrt, { sumBatch: false });
     return signedSquareSum(jS, dense.signs, sumBatch);
   });
   if (terms.length === 0) {

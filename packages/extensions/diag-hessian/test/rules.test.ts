@@ -24,6 +24,7 @@ import {
   tensor,
   type GraphNode,
   type Parameter,
+  type ParameterJacobianOptions,
   type Tensor,
 } from '@backpack-ts/core';
 import { compareArrays } from '@backpack-ts/conformance';
@@ -73,7 +74,7 @@ class ScaleShift extends LeafModule {
   jacTMatProd(_node: GraphNode, mat: Tensor): Tensor {
     return mul(mat, this.scale.data);
   }
-  override paramJacTMatProd(node: GraphNode, name: string, mat: Tensor, sumBatch: boolean): Tensor {
+  override paramJacTMatProd(node: GraphNode, name: string, mat: Tensor, { sumBatch }: ParameterJacobianOptions): Tensor {
     const perSample = name === 'scale' ? mul(mat, node.input) : mat;
     return sumBatch ? sum(perSample, 1) : perSample;
   }

@@ -25,7 +25,7 @@ import {
  */
 export function perSampleGradient(node: GraphNode, gradOutput: Tensor, name: string): Tensor {
   const mat = reshape(gradOutput, [1, ...gradOutput.shape]);
-  const perSample = node.module.paramJacTMatProd(node, name, mat, false);
+  const perSample = node.module.paramJacTMatProd(node, name, mat, { sumBatch: false });
   return reshape(perSample, perSample.shape.slice(1));
 }
 

@@ -43,7 +43,7 @@ export abstract class FirstOrderExtension implements Extension {
    * the module's own parameters and for every parameter before it.
    */
   check(node: GraphNode): void {
-    const reason = node.module.perSampleUndefinedReason(node);
+    const reason = node.module.sampleMixingMessage(node);
     if (reason !== undefined) throw new Error(`${this.name} cannot run: ${reason}`);
     if (node.module.ownNamedParameters().length === 0) return;
     if (this.rules.find(node.module) === undefined && batchGradRules.find(node.module) === undefined) {

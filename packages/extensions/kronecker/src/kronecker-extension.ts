@@ -150,7 +150,7 @@ export abstract class KroneckerExtension<Q> extends BackpropExtension<Q> {
   override check(node: GraphNode, graph: RecordedGraph): void {
     // A module that mixes samples (BatchNorm in training mode) breaks the
     // per-sample square roots and batch averages these factors are made of.
-    const reason = node.module.perSampleUndefinedReason(node);
+    const reason = node.module.sampleMixingMessage(node);
     if (reason !== undefined) throw new Error(`${this.name} cannot run: ${reason}`);
     super.check(node, graph);
     for (const [name, parameter] of node.module.ownNamedParameters()) {

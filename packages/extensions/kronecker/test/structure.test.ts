@@ -29,6 +29,7 @@ import {
   tensor,
   type GraphNode,
   type Parameter,
+  type ParameterJacobianOptions,
   type Tensor,
 } from '@backpack-ts/core';
 import { describe, expect, it } from 'vitest';
@@ -320,7 +321,7 @@ class Scale extends LeafModule {
   jacTMatProd(_node: GraphNode, mat: Tensor): Tensor {
     return mul(mat, this.weight.data);
   }
-  override paramJacTMatProd(node: GraphNode, _name: string, mat: Tensor, sumBatch: boolean): Tensor {
+  override paramJacTMatProd(node: GraphNode, _name: string, mat: Tensor, { sumBatch }: ParameterJacobianOptions): Tensor {
     const perSampleGrad = mul(mat, node.input);
     return sumBatch ? sum(perSampleGrad, 1) : perSampleGrad;
   }

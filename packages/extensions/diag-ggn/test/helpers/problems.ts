@@ -25,6 +25,7 @@ import {
   type LossModule,
   type Parameter,
   type Reduction,
+  type ParameterJacobianOptions,
   type Tensor,
 } from '@backpack-ts/core';
 import { constants, linear, mul as dualMul, ParameterIndex, relu, sigmoid, tanh, add as dualAdd, type Dual } from './forward-ad.js';
@@ -241,7 +242,7 @@ export class Scale extends LeafModule {
     return mul(mat, this.weight.data);
   }
 
-  override paramJacTMatProd(node: GraphNode, _name: string, mat: Tensor, sumBatch: boolean): Tensor {
+  override paramJacTMatProd(node: GraphNode, _name: string, mat: Tensor, { sumBatch }: ParameterJacobianOptions): Tensor {
     const perSample = mul(mat, node.input); // [V, N, F]
     return sumBatch ? sum(perSample, 1) : perSample;
   }
