@@ -16,7 +16,7 @@ export { sizeOf, formatShape, shapesEqual, broadcastShapes } from './tensor/shap
 export * from './ops/index.js';
 
 export { Module } from './modules/module.js';
-export { LeafModule, type ParameterJacobianOptions } from './modules/leaf-module.js';
+export { LeafModule, type ModuleTraits, type ParameterJacobianOptions } from './modules/leaf-module.js';
 export { ElementwiseModule } from './modules/elementwise-module.js';
 export type { Parameter } from './modules/parameter.js';
 export { Sequential } from './modules/sequential.js';

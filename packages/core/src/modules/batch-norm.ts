@@ -7,7 +7,7 @@ import { mean, sum } from '../ops/reduce.js';
 import { keep } from '../tensor/scope.js';
 import { formatShape, sizeOf } from '../tensor/shape.js';
 import type { Tensor } from '../tensor/tensor.js';
-import { LeafModule, type ParameterJacobianOptions } from './leaf-module.js';
+import { LeafModule, type ModuleTraits, type ParameterJacobianOptions } from './leaf-module.js';
 import type { Parameter } from './parameter.js';
 
 /** Options of {@link BatchNorm1d}, {@link BatchNorm2d}, {@link BatchNorm3d} (PyTorch's defaults). */
@@ -49,6 +49,8 @@ export abstract class BatchNormNd extends LeafModule {
   readonly affine: boolean;
   readonly weight: Parameter | undefined;
   readonly bias: Parameter | undefined;
+  /** Affine in weight and bias; per-sample products only in evaluation mode ({@link sampleMixingMessage} says when not). */
+  override readonly traits: ModuleTraits = { perSampleParameterJacobian: true, affineInParameters: true };
   /** Running statistics this module created itself (disposed when replaced). */
   private readonly ownStatistics = new Set<Tensor>();
 

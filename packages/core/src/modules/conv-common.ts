@@ -13,7 +13,7 @@ import { formatShape, sizeOf } from '../tensor/shape.js';
 import type { Tensor } from '../tensor/tensor.js';
 import type { Backend, FloatDType, WindowGeometry } from '../backend/backend.js';
 import type { Generator } from '../ops/random.js';
-import { LeafModule, type ParameterJacobianOptions } from './leaf-module.js';
+import { LeafModule, type ModuleTraits, type ParameterJacobianOptions } from './leaf-module.js';
 import type { Module } from './module.js';
 import type { Parameter } from './parameter.js';
 import { expandTuple, expectSpatialInput } from './spatial.js';
@@ -132,6 +132,7 @@ export function contractPositions(mat: Tensor, other: Tensor, matFirst: boolean,
  */
 export abstract class ConvBase extends LeafModule {
   readonly typeName: string;
+  override readonly traits: ModuleTraits = { perSampleParameterJacobian: true, affineInParameters: true };
   readonly weight: Parameter;
   readonly bias: Parameter | undefined;
   readonly kernelSize: readonly number[];

@@ -9,7 +9,7 @@ import type { Generator } from '../ops/random.js';
 import { formatShape, sizeOf } from '../tensor/shape.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { expectInputCount } from './input-checks.js';
-import { LeafModule, type ParameterJacobianOptions } from './leaf-module.js';
+import { LeafModule, type ModuleTraits, type ParameterJacobianOptions } from './leaf-module.js';
 import type { Parameter } from './parameter.js';
 
 /** Options of {@link Embedding}. */
@@ -39,6 +39,7 @@ export interface EmbeddingOptions {
  */
 export class Embedding extends LeafModule {
   readonly typeName = 'Embedding';
+  override readonly traits: ModuleTraits = { perSampleParameterJacobian: true, affineInParameters: true };
   readonly weight: Parameter;
 
   constructor(

@@ -6,6 +6,34 @@ import { sizeOf } from '../tensor/shape.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { Module } from './module.js';
 
+/**
+ * What extensions may assume about a module class without a rule written for
+ * it. Each extension's fallback rule reads these, so a module that declares
+ * them works with every extension whose fallback they satisfy, with nothing
+ * registered. An absent trait is false.
+ */
+export interface ModuleTraits {
+  /**
+   * `paramJacTMatProd(..., { sumBatch: false })` gives one product per sample.
+   * The fallbacks of the first-order, GGN, Hessian-diagonal and Kronecker
+   * extensions build their quantities from it.
+   */
+  readonly perSampleParameterJacobian?: boolean;
+  /**
+   * The output is affine in each parameter (`∇²_θ y = 0`), so a parameter's
+   * Hessian diagonal needs no second derivative of the module: the
+   * Hessian-diagonal extensions' fallback relies on it.
+   */
+  readonly affineInParameters?: boolean;
+  /**
+   * The Jacobian w.r.t. each input is diagonal per sample (elementwise, or a
+   * relabelling that keeps the batch dimension), so `jacTMatProd` of diagonal
+   * values `[1, N, ...out]` gives the diagonal values at the input: the
+   * Hessian-diagonal extensions keep such factors compact through it.
+   */
+  readonly diagonalJacobian?: boolean;
+}
+
 /** How {@link LeafModule.paramJacTMatProd} treats the batch. */
 export interface ParameterJacobianOptions {
   /** Sum over the batch (`[V, ...param]`), or keep one product per sample (`[V, N, ...param]`). */
@@ -28,6 +56,9 @@ export interface ParameterJacobianOptions {
 export abstract class LeafModule extends Module {
   /** Set by `extend()`: forward passes record a graph node. */
   extended = false;
+
+  /** What extensions may assume about this module without a rule for its class (none by default). */
+  readonly traits: ModuleTraits = {};
 
   /**
    * Checks the inputs, computes the output and, when extended, records the

@@ -9,7 +9,7 @@ import { defaultGenerator } from '../ops/default-generator.js';
 import type { Generator } from '../ops/random.js';
 import { formatShape, sizeOf } from '../tensor/shape.js';
 import type { Tensor } from '../tensor/tensor.js';
-import { LeafModule, type ParameterJacobianOptions } from './leaf-module.js';
+import { LeafModule, type ModuleTraits, type ParameterJacobianOptions } from './leaf-module.js';
 import { expectFloatInput, expectInputCount } from './input-checks.js';
 import type { Parameter } from './parameter.js';
 
@@ -30,6 +30,7 @@ export interface LinearOptions {
  */
 export class Linear extends LeafModule {
   readonly typeName = 'Linear';
+  override readonly traits: ModuleTraits = { perSampleParameterJacobian: true, affineInParameters: true };
   readonly weight: Parameter;
   readonly bias: Parameter | undefined;
 
