@@ -1,9 +1,9 @@
 /**
  * First-order rules of the layers beyond Linear.
  *
- * - Every layer with parameters is registered for BatchGrad with the generic
- *   per-sample rule (the module's own `paramJacTMatProd`), which enables all
- *   four extensions for it.
+ * - Every layer with the trait `perSampleParameterJacobian` gets all four
+ *   extensions from the per-sample rule (the module's own `paramJacTMatProd`,
+ *   the extensions' fallback); nothing is registered for that.
  * - Convolutions, transposed convolutions and embeddings have weight
  *   gradients that are sums of outer products over positions; SumGradSquared,
  *   BatchL2Grad and Variance use those factors (see `factored-gradient.ts`)
@@ -14,12 +14,8 @@
  *   centred path for these layers.
  */
 import {
-  Conv1d,
-  Conv2d,
-  Conv3d,
-  ConvTranspose1d,
-  ConvTranspose2d,
-  ConvTranspose3d,
+  ConvNd,
+  ConvTransposeNd,
   Embedding,
   GraphNode,
   cast,
@@ -27,10 +23,10 @@ import {
   square,
   sum,
   type ModuleClass,
-  type RuleRegistry,
+  type ModuleRules,
   type Tensor,
 } from '@backpack-ts/core';
-import { perSampleGradient } from './batch-grad-rules.js';
+import { perSampleGradient } from './per-sample-gradient.js';
 import {
   convGradientFactors,
   convTransposeGradientFactors,
@@ -45,19 +41,15 @@ import { centeredVariance, summedGradient, varianceFrom } from './statistics.js'
 
 type Factors = (node: GraphNode, gradOutput: Tensor) => FactoredGradient;
 
-/** Layers whose weight gradient factors over positions, with how to get the factors. */
-export const factoredModules: readonly [ModuleClass, Factors][] = [
-  [Conv1d, convGradientFactors],
-  [Conv2d, convGradientFactors],
-  [Conv3d, convGradientFactors],
-  [ConvTranspose1d, convTransposeGradientFactors],
-  [ConvTranspose2d, convTransposeGradientFactors],
-  [ConvTranspose3d, convTransposeGradientFactors],
+/** Layers whose weight gradient factors over positions (subclasses included), with how to get the factors. */
+const factoredModules: readonly [ModuleClass, Factors][] = [
+  [ConvNd, convGradientFactors],
+  [ConvTransposeNd, convTransposeGradientFactors],
   [Embedding, embeddingGradientFactors],
 ];
 
 /** SumGradSquared: the weight from its factors, anything else (biases) from per-sample gradients. */
-export function factoredSumGradSquaredRule(factors: Factors) {
+export function factoredSumGradSquaredRule(factors: Factors): FirstOrderRule {
   return (node: GraphNode, gradOutput: Tensor, name: string): Tensor =>
     name === 'weight'
       ? factoredSumGradSquared(factors(node, gradOutput))
@@ -65,7 +57,7 @@ export function factoredSumGradSquaredRule(factors: Factors) {
 }
 
 /** BatchL2Grad: the weight from its factors, anything else from per-sample gradients. */
-export function factoredBatchL2Rule(factors: Factors) {
+export function factoredBatchL2Rule(factors: Factors): FirstOrderRule {
   return (node: GraphNode, gradOutput: Tensor, name: string): Tensor => {
     if (name === 'weight') return factoredBatchL2(factors(node, gradOutput));
     const perSample = perSampleGradient(node, gradOutput, name);
@@ -143,11 +135,7 @@ export function factoredVarianceRule(factors: Factors): FirstOrderRule {
   return varianceRule(factors, factoredSumGradSquaredRule(factors));
 }
 
-/** Registers `makeRule(factors)` for every layer of {@link factoredModules}; returns the registry. */
-export function registerFactoredRules<R extends RuleRegistry<(node: GraphNode, gradOutput: Tensor, name: string) => Tensor>>(
-  registry: R,
-  makeRule: (factors: Factors) => (node: GraphNode, gradOutput: Tensor, name: string) => Tensor,
-): R {
-  for (const [moduleClass, factors] of factoredModules) registry.register(moduleClass, makeRule(factors));
-  return registry;
+/** `makeRule(factors)` for every layer whose weight gradient factors over positions: default rules of an extension. */
+export function factoredRules(makeRule: (factors: Factors) => FirstOrderRule): ModuleRules<FirstOrderRule> {
+  return factoredModules.map(([moduleClass, factors]) => [moduleClass, makeRule(factors)] as const);
 }

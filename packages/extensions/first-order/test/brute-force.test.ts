@@ -13,6 +13,7 @@ import {
   CrossEntropyLoss,
   Flatten,
   Generator,
+  LeafModule,
   Linear,
   MSELoss,
   Module,
@@ -20,6 +21,12 @@ import {
   Sequential,
   Sigmoid,
   Tanh,
+  mul,
+  sum,
+  type GraphNode,
+  type ModuleTraits,
+  type Parameter,
+  type ParameterJacobianOptions,
   type Tensor,
 } from '@backpack-ts/core';
 import { classTargets, describeBruteForce, type Setup } from './helpers/brute-force.js';
@@ -43,6 +50,31 @@ class SharedTwice extends Module {
   forward(x: Tensor): Tensor {
     const hidden = this.act.forward(this.shared.forward(x));
     return this.head.forward(this.act.forward(this.shared.forward(hidden)));
+  }
+}
+
+/**
+ * A third-party module, `y = x ⊙ w` over the last dimension, that declares
+ * per-sample parameter Jacobians: all four extensions work with nothing set.
+ */
+class Scale extends LeafModule {
+  readonly typeName = 'Scale';
+  override readonly traits: ModuleTraits = { perSampleParameterJacobian: true };
+  readonly weight: Parameter;
+  constructor(features: number, generator: Generator) {
+    super();
+    this.weight = this.registerParameter('weight', generator.uniform([features], { low: 0.5, high: 1.5, backend: cpu, dtype }));
+  }
+  protected checkInputs(): void {}
+  protected compute(inputs: readonly Tensor[]): Tensor {
+    return mul(inputs[0]!, this.weight.data);
+  }
+  jacTMatProd(_node: GraphNode, mat: Tensor): Tensor {
+    return mul(mat, this.weight.data);
+  }
+  override paramJacTMatProd(node: GraphNode, _name: string, mat: Tensor, { sumBatch }: ParameterJacobianOptions): Tensor {
+    const perSample = mul(mat, node.input);
+    return sumBatch ? sum(perSample, 1) : perSample;
   }
 }
 
@@ -98,6 +130,15 @@ const setups: readonly Setup[] = [
       const g = new Generator(5);
       const model = new SharedTwice(4, 3, g);
       return { model, loss: new CrossEntropyLoss('mean'), input: uniform(g, [5, 4]), target: classTargets(g, 5, 3) };
+    },
+  },
+  {
+    name: 'a third-party module with the trait perSampleParameterJacobian, CrossEntropyLoss mean',
+    batch: 4,
+    build: () => {
+      const g = new Generator(6);
+      const model = new Sequential(linear(3, 4, g), new Scale(4, g), new Tanh(), linear(4, 3, g));
+      return { model, loss: new CrossEntropyLoss('mean'), input: uniform(g, [4, 3]), target: classTargets(g, 4, 3) };
     },
   },
 ];
