@@ -63,6 +63,7 @@ export {
 export {
   GOLDEN_VERBOSE_ENV,
   goldenTestCases,
+  runningInCI,
   goldenVerbose,
   logReportsIfVerbose,
   WorstRelErrors,
