@@ -8,7 +8,6 @@
 import { cpu } from '@backpack-ts/backend-cpu';
 import {
   LeafModule,
-  Linear,
   MSELoss,
   RecordedGraph,
   ReLU,
