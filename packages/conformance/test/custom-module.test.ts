@@ -1,7 +1,8 @@
 /**
  * Adding a module (docs/ARCHITECTURE.md, "Adding a module"): a new layer with
- * parameters, `ScaleShift` (`y = x ⊙ scale + shift` over the last dimension),
- * written as a third party would, works with all 15 extensions
+ * parameters, `ScaleShift` (`y = x ⊙ scale + shift` over the last dimension,
+ * src/scale-shift.ts), written as a third party would, works with all 15
+ * extensions
  *
  * - with nothing registered, through the traits it declares; and
  * - without traits (`PlainScaleShift`), through a rule set on each extension
@@ -23,23 +24,17 @@ import { cpu } from '@backpack-ts/backend-cpu';
 import {
   CrossEntropyLoss,
   Generator,
-  LeafModule,
   Linear,
   Sequential,
   Tanh,
-  add,
   backpack,
   extend,
-  mul,
   reshape,
   square,
   sum,
   tensor,
   type Extension,
   type GraphNode,
-  type ModuleTraits,
-  type Parameter,
-  type ParameterJacobianOptions,
   type Quantity,
   type Tensor,
 } from '@backpack-ts/core';
@@ -48,69 +43,25 @@ import {
   BatchDiagGGNMC,
   DiagGGNExact,
   DiagGGNMC,
+  GgnExtension,
   SqrtGGNExact,
   SqrtGGNMC,
   genericGgnRule,
 } from '@backpack-ts/diag-ggn';
-import { BatchDiagHessian, DiagHessian, affineInParametersRule } from '@backpack-ts/diag-hessian';
-import { BatchGrad, BatchL2Grad, SumGradSquared, Variance, centeredVariance, perSampleGradient } from '@backpack-ts/first-order';
-import { KFAC, KFLR, KFRA, parameterBlockKroneckerRule } from '@backpack-ts/kronecker';
+import { BatchDiagHessian, DiagHessian, HessianDiagonalExtension, affineInParametersRule } from '@backpack-ts/diag-hessian';
+import {
+  BatchGrad,
+  BatchL2Grad,
+  FirstOrderExtension,
+  SumGradSquared,
+  Variance,
+  centeredVariance,
+  perSampleGradient,
+  type FirstOrderRule,
+} from '@backpack-ts/first-order';
+import { KFAC, KFLR, KFRA, KroneckerExtension, parameterBlockKroneckerRule } from '@backpack-ts/kronecker';
 import { describe, expect, it } from 'vitest';
-import { compareArrays, failedMessages, type CompareReport } from '../src/index.js';
-
-// ---------------------------------------------------------------------------
-// The module, as its author writes it: forward, derivatives, traits.
-
-/**
- * `y = x ⊙ scale + shift` over the last dimension, with learned vectors
- * `scale` and `shift`. Declares no traits: extensions need a rule for it.
- */
-class PlainScaleShift extends LeafModule {
-  readonly typeName: string = 'PlainScaleShift';
-  readonly scale: Parameter;
-  readonly shift: Parameter;
-
-  constructor(features: number, generator: Generator) {
-    super();
-    const options = { backend: cpu, dtype: 'float64' as const };
-    this.scale = this.registerParameter('scale', generator.uniform([features], { ...options, low: 0.5, high: 1.5 }));
-    this.shift = this.registerParameter('shift', generator.uniform([features], { ...options, low: -0.5, high: 0.5 }));
-  }
-
-  protected checkInputs(inputs: readonly Tensor[]): void {
-    const x = inputs[0];
-    if (inputs.length !== 1 || x === undefined || x.shape[x.rank - 1] !== this.scale.data.size) {
-      throw new RangeError(`${this.describe()}: expects one input [N, ..., ${this.scale.data.size}]`);
-    }
-  }
-
-  protected compute(inputs: readonly Tensor[]): Tensor {
-    return add(mul(inputs[0]!, this.scale.data), this.shift.data);
-  }
-
-  /** `diag(scale)` for every sample. */
-  jacTMatProd(_node: GraphNode, mat: Tensor): Tensor {
-    return mul(mat, this.scale.data);
-  }
-
-  /** `∂y/∂scale = diag(x_n)`, `∂y/∂shift = I`, summed over the dimensions before the features (and the batch). */
-  override paramJacTMatProd(node: GraphNode, name: string, mat: Tensor, { sumBatch }: ParameterJacobianOptions): Tensor {
-    if (name !== 'scale' && name !== 'shift') return super.paramJacTMatProd(node, name, mat, { sumBatch });
-    const [v, n, features] = [mat.shape[0]!, mat.shape[1]!, this.scale.data.size];
-    const perPosition = reshape(name === 'scale' ? mul(mat, node.input) : mat, [v, n, -1, features]);
-    return sum(perPosition, sumBatch ? [1, 2] : [2]);
-  }
-}
-
-/** The same module declaring what it is: every extension's fallback rule then fits it. */
-class ScaleShift extends PlainScaleShift {
-  override readonly typeName = 'ScaleShift';
-  override readonly traits: ModuleTraits = {
-    perSampleParameterJacobian: true,
-    affineInParameters: true,
-    diagonalJacobian: true,
-  };
-}
+import { PlainScaleShift, ScaleShift, compareArrays, failedMessages, type CompareReport } from '../src/index.js';
 
 // ---------------------------------------------------------------------------
 // The 15 extensions, with nothing registered or with a rule for PlainScaleShift each.
@@ -138,28 +89,21 @@ function allFifteen(): Extension[] {
   ];
 }
 
-/** All 15, each given a rule for PlainScaleShift with `setModuleRule` (the packages' generic rules). */
-function allFifteenWithRules(): Extension[] {
-  const squaredSum = (t: Tensor, axis: number) => sum(square(t), axis);
-  return [
-    new BatchGrad().setModuleRule(PlainScaleShift, perSampleGradient),
-    new Variance().setModuleRule(PlainScaleShift, (node, g, name) => centeredVariance(perSampleGradient(node, g, name))),
-    new SumGradSquared().setModuleRule(PlainScaleShift, (node, g, name) => squaredSum(perSampleGradient(node, g, name), 0)),
-    new BatchL2Grad().setModuleRule(PlainScaleShift, (node, g, name) =>
-      squaredSum(reshape(perSampleGradient(node, g, name), [node.batchSize, -1]), 1),
-    ),
-    new DiagGGNExact().setModuleRule(PlainScaleShift, genericGgnRule),
-    new BatchDiagGGNExact().setModuleRule(PlainScaleShift, genericGgnRule),
-    new SqrtGGNExact().setModuleRule(PlainScaleShift, genericGgnRule),
-    new DiagGGNMC({ mcSamples: MC_SAMPLES, seed: SEEDS.DiagGGNMC }).setModuleRule(PlainScaleShift, genericGgnRule),
-    new BatchDiagGGNMC({ mcSamples: MC_SAMPLES, seed: SEEDS.BatchDiagGGNMC }).setModuleRule(PlainScaleShift, genericGgnRule),
-    new SqrtGGNMC({ mcSamples: MC_SAMPLES, seed: SEEDS.SqrtGGNMC }).setModuleRule(PlainScaleShift, genericGgnRule),
-    new DiagHessian().setModuleRule(PlainScaleShift, affineInParametersRule),
-    new BatchDiagHessian().setModuleRule(PlainScaleShift, affineInParametersRule),
-    new KFAC({ mcSamples: MC_SAMPLES, seed: SEEDS.KFAC }).setModuleRule(PlainScaleShift, parameterBlockKroneckerRule),
-    new KFLR().setModuleRule(PlainScaleShift, parameterBlockKroneckerRule),
-    new KFRA().setModuleRule(PlainScaleShift, parameterBlockKroneckerRule),
-  ];
+/** PlainScaleShift's rule for each first-order extension, from its per-sample gradients. */
+const firstOrderRules: Readonly<Record<string, FirstOrderRule>> = {
+  BatchGrad: perSampleGradient,
+  Variance: (node, g, name) => centeredVariance(perSampleGradient(node, g, name)),
+  SumGradSquared: (node, g, name) => sum(square(perSampleGradient(node, g, name)), 0),
+  BatchL2Grad: (node, g, name) => sum(square(reshape(perSampleGradient(node, g, name), [node.batchSize, -1])), 1),
+};
+
+/** The extension with a rule for PlainScaleShift, set with `setModuleRule` (the packages' generic rules). */
+function withRule(extension: Extension): Extension {
+  if (extension instanceof FirstOrderExtension) return extension.setModuleRule(PlainScaleShift, firstOrderRules[extension.name]!);
+  if (extension instanceof GgnExtension) return extension.setModuleRule(PlainScaleShift, genericGgnRule);
+  if (extension instanceof HessianDiagonalExtension) return extension.setModuleRule(PlainScaleShift, affineInParametersRule);
+  if (extension instanceof KroneckerExtension) return extension.setModuleRule(PlainScaleShift, parameterBlockKroneckerRule);
+  throw new Error(`no rule for ${extension.name}`);
 }
 
 // ---------------------------------------------------------------------------
@@ -172,7 +116,7 @@ const TOLERANCE = 1e-10;
 function problem(Layer: typeof PlainScaleShift) {
   const generator = new Generator(7);
   const options = { backend: cpu, dtype: 'float64' as const, generator };
-  const model = extend(new Sequential(new Linear(IN, HIDDEN, options), new Layer(HIDDEN, generator), new Tanh(), new Linear(HIDDEN, CLASSES, options)));
+  const model = extend(new Sequential(new Linear(IN, HIDDEN, options), new Layer(HIDDEN, options), new Tanh(), new Linear(HIDDEN, CLASSES, options)));
   const input = generator.uniform([N, IN], { backend: cpu, dtype: 'float64', low: -1, high: 1 });
   const target = tensor(TARGETS, [N], { backend: cpu, dtype: 'int32' });
   const lossFunction = extend(new CrossEntropyLoss());
@@ -476,7 +420,7 @@ describe('a new module with parameters, with all 15 extensions', () => {
   });
 
   it('without traits: a rule set on each extension with setModuleRule', () => {
-    expect(failedMessages(run(PlainScaleShift, allFifteenWithRules()))).toEqual([]);
+    expect(failedMessages(run(PlainScaleShift, allFifteen().map(withRule)))).toEqual([]);
   });
 
   it('without traits and without rules: refused, naming extension and module, before anything changes', () => {

@@ -13,7 +13,6 @@ import {
   CrossEntropyLoss,
   Flatten,
   Generator,
-  LeafModule,
   Linear,
   MSELoss,
   Module,
@@ -21,15 +20,10 @@ import {
   Sequential,
   Sigmoid,
   Tanh,
-  mul,
-  sum,
-  type GraphNode,
-  type ModuleTraits,
-  type Parameter,
-  type ParameterJacobianOptions,
   type Tensor,
 } from '@backpack-ts/core';
 import { classTargets, describeBruteForce, type Setup } from './helpers/brute-force.js';
+import { Scale } from './helpers/scale.js';
 
 const dtype = 'float64';
 
@@ -50,31 +44,6 @@ class SharedTwice extends Module {
   forward(x: Tensor): Tensor {
     const hidden = this.act.forward(this.shared.forward(x));
     return this.head.forward(this.act.forward(this.shared.forward(hidden)));
-  }
-}
-
-/**
- * A third-party module, `y = x ⊙ w` over the last dimension, that declares
- * per-sample parameter Jacobians: all four extensions work with nothing set.
- */
-class Scale extends LeafModule {
-  readonly typeName = 'Scale';
-  override readonly traits: ModuleTraits = { perSampleParameterJacobian: true };
-  readonly weight: Parameter;
-  constructor(features: number, generator: Generator) {
-    super();
-    this.weight = this.registerParameter('weight', generator.uniform([features], { low: 0.5, high: 1.5, backend: cpu, dtype }));
-  }
-  protected checkInputs(): void {}
-  protected compute(inputs: readonly Tensor[]): Tensor {
-    return mul(inputs[0]!, this.weight.data);
-  }
-  jacTMatProd(_node: GraphNode, mat: Tensor): Tensor {
-    return mul(mat, this.weight.data);
-  }
-  override paramJacTMatProd(node: GraphNode, _name: string, mat: Tensor, { sumBatch }: ParameterJacobianOptions): Tensor {
-    const perSample = mul(mat, node.input);
-    return sumBatch ? sum(perSample, 1) : perSample;
   }
 }
 

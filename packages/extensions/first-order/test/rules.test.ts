@@ -8,7 +8,6 @@
 import { cpu } from '@backpack-ts/backend-cpu';
 import {
   Generator,
-  LeafModule,
   Linear,
   MSELoss,
   Module,
@@ -19,37 +18,14 @@ import {
   mul,
   sum,
   type Extension,
-  type GraphNode,
-  type Parameter,
-  type ParameterJacobianOptions,
   type Tensor,
 } from '@backpack-ts/core';
 import { describe, expect, it } from 'vitest';
 import { BatchGrad, BatchL2Grad, SumGradSquared, Variance, type FirstOrderRule } from '../src/index.js';
+import { PlainScale } from './helpers/scale.js';
 
 const dtype = 'float64';
 const allFour = (): Extension[] => [new BatchGrad(), new Variance(), new SumGradSquared(), new BatchL2Grad()];
-
-/** `y = x ⊙ w`, with per-sample derivatives but without declaring the trait. */
-class PlainScale extends LeafModule {
-  readonly typeName = 'PlainScale';
-  readonly weight: Parameter;
-  constructor(features: number) {
-    super();
-    this.weight = this.registerParameter('weight', new Generator(1).uniform([features], { backend: cpu, dtype }));
-  }
-  protected checkInputs(): void {}
-  protected compute(inputs: readonly Tensor[]): Tensor {
-    return mul(inputs[0]!, this.weight.data);
-  }
-  jacTMatProd(_node: GraphNode, mat: Tensor): Tensor {
-    return mul(mat, this.weight.data);
-  }
-  override paramJacTMatProd(node: GraphNode, _name: string, mat: Tensor, { sumBatch }: ParameterJacobianOptions): Tensor {
-    const perSample = mul(mat, node.input);
-    return sumBatch ? sum(perSample, 1) : perSample;
-  }
-}
 
 /** PlainScale applied twice (weight sharing). */
 class ScaleTwice extends Module {
