@@ -22,8 +22,8 @@ import {
   Tanh,
   type Tensor,
 } from '@backpack-ts/core';
+import { ScaleShift } from '@backpack-ts/conformance';
 import { classTargets, describeBruteForce, type Setup } from './helpers/brute-force.js';
-import { Scale } from './helpers/scale.js';
 
 const dtype = 'float64';
 
@@ -106,7 +106,7 @@ const setups: readonly Setup[] = [
     batch: 4,
     build: () => {
       const g = new Generator(6);
-      const model = new Sequential(linear(3, 4, g), new Scale(4, g), new Tanh(), linear(4, 3, g));
+      const model = new Sequential(linear(3, 4, g), new ScaleShift(4, { backend: cpu, dtype, generator: g }), new Tanh(), linear(4, 3, g));
       return { model, loss: new CrossEntropyLoss('mean'), input: uniform(g, [4, 3]), target: classTargets(g, 4, 3) };
     },
   },

@@ -6,6 +6,7 @@
  * changes anything, naming extension and module.
  */
 import { cpu } from '@backpack-ts/backend-cpu';
+import { PlainScaleShift } from '@backpack-ts/conformance';
 import {
   Generator,
   Linear,
@@ -16,25 +17,30 @@ import {
   backpack,
   extend,
   mul,
+  square,
   sum,
   type Extension,
   type Tensor,
 } from '@backpack-ts/core';
 import { describe, expect, it } from 'vitest';
 import { BatchGrad, BatchL2Grad, SumGradSquared, Variance, type FirstOrderRule } from '../src/index.js';
-import { PlainScale } from './helpers/scale.js';
 
 const dtype = 'float64';
 const allFour = (): Extension[] => [new BatchGrad(), new Variance(), new SumGradSquared(), new BatchL2Grad()];
 
-/** PlainScale applied twice (weight sharing). */
-class ScaleTwice extends Module {
-  readonly typeName = 'ScaleTwice';
-  private readonly scale = this.registerModule('scale', new PlainScale(3));
+const plainScaleShift = () => new PlainScaleShift(3, { backend: cpu, dtype, generator: new Generator(1) });
+
+/** PlainScaleShift applied twice (weight sharing). */
+class TwiceTheSame extends Module {
+  readonly typeName = 'TwiceTheSame';
+  private readonly layer = this.registerModule('layer', plainScaleShift());
   forward(x: Tensor): Tensor {
-    return this.scale.forward(this.scale.forward(x));
+    return this.layer.forward(this.layer.forward(x));
   }
 }
+
+/** PlainScaleShift's per-sample gradients: `g_n ⊙ x_n` for the scale, `g_n` for the shift. */
+const perSampleScaleShift: FirstOrderRule = (node, gradOutput, name) => (name === 'scale' ? mul(gradOutput, node.input) : gradOutput);
 
 class MyLinear extends Linear {}
 
@@ -48,21 +54,22 @@ function run(model: Module, extensions: readonly Extension[]): void {
 
 describe('first-order rules', () => {
   it.each(allFour())('$name refuses a module with parameters, no rule and no traits, before anything changes', (extension) => {
-    const model = new Sequential(new Linear(3, 3, { backend: cpu, dtype }), new PlainScale(3));
+    const model = new Sequential(new Linear(3, 3, { backend: cpu, dtype }), plainScaleShift());
     expect(() => run(model, [extension])).toThrow(UnsupportedModuleError);
     expect(() => run(model, [extension])).toThrow(
-      `${extension.name} has no rule for PlainScale '1' (module type PlainScale); declare the trait perSampleParameterJacobian on PlainScale, or set one with ${extension.name}'s setModuleRule(PlainScale, rule)`,
+      `${extension.name} has no rule for PlainScaleShift '1' (module type PlainScaleShift); declare the trait perSampleParameterJacobian on PlainScaleShift, or set one with ${extension.name}'s setModuleRule(PlainScaleShift, rule)`,
     );
     for (const parameter of model.parameters()) expect(parameter.grad).toBeUndefined();
   });
 
   it('a rule set on an instance is used by that instance only', () => {
-    const perSampleWeight: FirstOrderRule = (node, gradOutput) => mul(gradOutput, node.input);
-    const scale = new PlainScale(3);
-    run(new Sequential(scale), [new BatchGrad().setModuleRule(PlainScale, perSampleWeight)]);
-    const expected = sum(scale.weight.gradBatch!, 0).toArray();
-    scale.weight.grad!.toArray().forEach((g, i) => expect(expected[i]).toBeCloseTo(g, 14));
-    expect(() => run(new Sequential(new PlainScale(3)), [new BatchGrad()])).toThrow(UnsupportedModuleError);
+    const layer = plainScaleShift();
+    run(new Sequential(layer), [new BatchGrad().setModuleRule(PlainScaleShift, perSampleScaleShift)]);
+    for (const parameter of [layer.scale, layer.shift]) {
+      const summed = sum(parameter.gradBatch!, 0).toArray();
+      parameter.grad!.toArray().forEach((g, i) => expect(summed[i]).toBeCloseTo(g, 14));
+    }
+    expect(() => run(new Sequential(plainScaleShift()), [new BatchGrad()])).toThrow(UnsupportedModuleError);
   });
 
   it("a subclass of Linear inherits Linear's rules", () => {
@@ -74,9 +81,9 @@ describe('first-order rules', () => {
   });
 
   it('a shared parameter needs the trait even when a rule is set (its per-sample gradients are summed over the uses)', () => {
-    const rule: FirstOrderRule = (node, gradOutput) => sum(mul(gradOutput, node.input), 0);
-    expect(() => run(new ScaleTwice(), [new SumGradSquared().setModuleRule(PlainScale, rule)])).toThrow(
-      "SumGradSquared: parameter 'weight' of PlainScale 'scale' is used by 2 modules (weight sharing), which needs the per-sample gradient of each use: declare the trait perSampleParameterJacobian on PlainScale",
+    const rule: FirstOrderRule = (node, gradOutput, name) => sum(square(perSampleScaleShift(node, gradOutput, name)), 0);
+    expect(() => run(new TwiceTheSame(), [new SumGradSquared().setModuleRule(PlainScaleShift, rule)])).toThrow(
+      "SumGradSquared: parameter 'scale' of PlainScaleShift 'layer' is used by 2 modules (weight sharing), which needs the per-sample gradient of each use: declare the trait perSampleParameterJacobian on PlainScaleShift",
     );
   });
 });
