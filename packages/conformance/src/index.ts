@@ -14,6 +14,8 @@
  * - `run-example`: run a README's code block as written and collect its logs.
  * - `golden/test-cases`: what a golden test file lays out (cases, skips,
  *   verbose logging, a worst-error summary), for any test runner.
+ * - `scale-shift`: a module with parameters written as a third party would,
+ *   with and without traits, for tests of the extensions' rules.
  *
  * Nothing here imports a test runner; the package's own tests use vitest.
  */
@@ -63,6 +65,7 @@ export {
 export {
   GOLDEN_VERBOSE_ENV,
   goldenTestCases,
+  runningInCI,
   goldenVerbose,
   logReportsIfVerbose,
   WorstRelErrors,
@@ -79,6 +82,7 @@ export {
   type GoldenCheckOptions,
 } from './golden/run.js';
 export { markdownCodeBlocks, runModuleCapturingLogs } from './run-example.js';
+export { PlainScaleShift, ScaleShift, type ScaleShiftOptions } from './scale-shift.js';
 export { runBackendConformance, defaultTolerance, type ConformanceOptions } from './kit/run-conformance.js';
 export {
   assertConformance,

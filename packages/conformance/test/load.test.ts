@@ -1,8 +1,8 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
-import { GOLDEN_DIR_ENV, findRepoRoot, goldenDir, listGoldenCases, loadGoldenCase } from '../src/index.js';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { GOLDEN_DIR_ENV, findRepoRoot, goldenDir, goldenTestCases, listGoldenCases, loadGoldenCase } from '../src/index.js';
 
 describe('golden files', () => {
   const saved = process.env[GOLDEN_DIR_ENV];
@@ -44,5 +44,27 @@ describe('golden files', () => {
     expect(loadGoldenCase(files[0]!).case.loss.type).toBe('MSELoss');
     writeFileSync(join(dir, 'c.json'), '{"something": "else"}');
     expect(() => loadGoldenCase(join(dir, 'c.json'))).toThrow(/is not a golden case/);
+  });
+});
+
+describe('a missing golden folder', () => {
+  const absent = join(tmpdir(), 'backpack-ts-no-such-golden-dir');
+  afterEach(() => {
+    vi.unstubAllEnvs();
+  });
+
+  it.each(['', '0', 'false', undefined])('skips the suite, saying where it looked, when CI is %j', (ci) => {
+    vi.stubEnv('CI', ci);
+    expect(goldenTestCases(absent)).toEqual({
+      cases: [],
+      skipMessage: `golden files not found at ${absent} (set ${GOLDEN_DIR_ENV} to their folder); suite skipped`,
+    });
+  });
+
+  it.each(['true', '1'])('fails the suite when CI is %j', (ci) => {
+    vi.stubEnv('CI', ci);
+    expect(() => goldenTestCases(absent)).toThrow(
+      `golden files not found at ${absent} (set ${GOLDEN_DIR_ENV} to their folder): CI is set, so the golden suite fails instead of skipping`,
+    );
   });
 });

@@ -16,7 +16,7 @@ export { sizeOf, formatShape, shapesEqual, broadcastShapes } from './tensor/shap
 export * from './ops/index.js';
 
 export { Module } from './modules/module.js';
-export { LeafModule } from './modules/leaf-module.js';
+export { LeafModule, type ModuleTraits, type ParameterJacobianOptions } from './modules/leaf-module.js';
 export { ElementwiseModule } from './modules/elementwise-module.js';
 export type { Parameter } from './modules/parameter.js';
 export { Sequential } from './modules/sequential.js';
@@ -62,7 +62,13 @@ export { extend } from './graph/extend.js';
 export { runBackward } from './extensions/backward-engine.js';
 
 export type { Extension, ExtensionPass, ExtensionHook, Quantity } from './extensions/extension.js';
-export { RuleRegistry, UnsupportedModuleError, type ModuleClass } from './extensions/rule-registry.js';
+export {
+  RuleBasedExtension,
+  RuleRegistry,
+  UnsupportedModuleError,
+  type ModuleClass,
+  type ModuleRules,
+} from './extensions/rule-registry.js';
 export { backpack, type BackpackOptions } from './extensions/backpack.js';
-export { BackpropExtension, type BackpropRule } from './extensions/backprop-extension.js';
+export { BackpropExtension, type BackpropContext, type BackpropRule } from './extensions/backprop-extension.js';
 export { diagonalSqrtHessian, constantSqrtHessian } from './losses/loss-hessian.js';

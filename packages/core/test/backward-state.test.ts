@@ -52,7 +52,7 @@ const gradCopy: Extension = {
       const mat = reshape(gradOutput, [1, ...gradOutput.shape]);
       return new Map(
         node.module.ownNamedParameters().map(([name, parameter]) => {
-          return [name, reshape(node.module.paramJacTMatProd(node, name, mat, true), parameter.data.shape)];
+          return [name, reshape(node.module.paramJacTMatProd(node, name, mat, { sumBatch: true }), parameter.data.shape)];
         }),
       );
     },

@@ -212,15 +212,15 @@ describe.each(cases)('$name', ({ make, input }) => {
       const jacobian = parameterJacobian(parameter, () => module.forward(x));
       const mat = randomTensor([v, ...output.shape], 200);
       const shape = parameter.data.shape;
-      expectClose(module.paramJacTMatProd(node, name, mat, true), matTimesJacobian(mat.toArray(), jacobian), FD_RTOL, [v, ...shape]);
+      expectClose(module.paramJacTMatProd(node, name, mat, { sumBatch: true }), matTimesJacobian(mat.toArray(), jacobian), FD_RTOL, [v, ...shape]);
       expectClose(
-        module.paramJacTMatProd(node, name, mat, false),
+        module.paramJacTMatProd(node, name, mat, { sumBatch: false }),
         perSampleMatTimesJacobian(mat.toArray(), jacobian, batch),
         FD_RTOL,
         [v, batch, ...shape],
       );
     }
-    expect(() => module.paramJacTMatProd(node, 'scale', randomTensor([v, ...output.shape], 1), true)).toThrow(
+    expect(() => module.paramJacTMatProd(node, 'scale', randomTensor([v, ...output.shape], 1), { sumBatch: true })).toThrow(
       new RegExp(`${module.typeName} has no parameter 'scale'`),
     );
   });

@@ -73,15 +73,15 @@ describe('Embedding derivatives', () => {
       const jacobian = parameterJacobian(module.weight, () => module.forward(x));
       const mat = randomTensor([v, ...output.shape], 300 + v);
       const batch = shape[0]!;
-      expectClose(module.paramJacTMatProd(node, 'weight', mat, true), matTimesJacobian(mat.toArray(), jacobian), FD_RTOL, [v, 5, 3]);
+      expectClose(module.paramJacTMatProd(node, 'weight', mat, { sumBatch: true }), matTimesJacobian(mat.toArray(), jacobian), FD_RTOL, [v, 5, 3]);
       expectClose(
-        module.paramJacTMatProd(node, 'weight', mat, false),
+        module.paramJacTMatProd(node, 'weight', mat, { sumBatch: false }),
         perSampleMatTimesJacobian(mat.toArray(), jacobian, batch),
         FD_RTOL,
         [v, batch, 5, 3],
       );
       expect(() => module.jacTMatProd(node, mat, 0)).toThrow(/Embedding: its input holds indices, which are not differentiable/);
-      expect(() => module.paramJacTMatProd(node, 'bias', mat, true)).toThrow(/Embedding has no parameter 'bias'/);
+      expect(() => module.paramJacTMatProd(node, 'bias', mat, { sumBatch: true })).toThrow(/Embedding has no parameter 'bias'/);
     },
   );
 

@@ -10,7 +10,7 @@ import {
   Flatten,
   MSELoss,
   ReLU,
-  RuleRegistry,
+  RuleBasedExtension,
   Sequential,
   UnsupportedModuleError,
   add,
@@ -55,13 +55,15 @@ function expectUnchanged(): void {
   }
 }
 
-/** An extension with an empty rule registry whose `check` looks its rule up, as real extensions do. */
-class NoRulesExtension implements Extension {
+/** An extension without default rules whose `check` looks its rule up, as real extensions do. */
+class NoRulesExtension extends RuleBasedExtension<() => Tensor> {
   readonly name = 'NoRulesExtension';
   readonly savefield = 'noRules';
-  readonly rules = new RuleRegistry<() => Tensor>(this.name);
+  constructor() {
+    super([]);
+  }
   check(node: GraphNode): void {
-    this.rules.get(node.module);
+    this.requireRule(node.module);
   }
   begin() {
     return { visit: () => undefined };
@@ -152,7 +154,7 @@ describe('extensions', () => {
 
   it('names the first module in backward order that lacks a rule', () => {
     const extension = new NoRulesExtension();
-    extension.rules.register(CrossEntropyLoss, () => t([0], [1]));
+    extension.setModuleRule(CrossEntropyLoss, () => t([0], [1]));
     const loss = lossFunction.forward(model.forward(input()), targets());
     expect(() => loss.backward({ extensions: [extension] })).toThrow(/NoRulesExtension has no rule for Linear '3'/);
     expectUnchanged();

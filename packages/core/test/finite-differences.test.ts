@@ -173,9 +173,9 @@ describe.each(linearCases)('$name: paramJacTMatProd', ({ make }) => {
       const jacobian = parameterJacobian(parameter, () => forwardWith(setup, 0, setup.inputs[0]!));
       const mat = randomTensor([v, ...output.shape], 200);
       const shape = parameter.data.shape;
-      const summed = setup.module.paramJacTMatProd(node, name, mat, true);
+      const summed = setup.module.paramJacTMatProd(node, name, mat, { sumBatch: true });
       expectClose(summed, matTimesJacobian(mat.toArray(), jacobian), FD_RTOL, [v, ...shape]);
-      const perSample = setup.module.paramJacTMatProd(node, name, mat, false);
+      const perSample = setup.module.paramJacTMatProd(node, name, mat, { sumBatch: false });
       expectClose(perSample, perSampleMatTimesJacobian(mat.toArray(), jacobian, batch), FD_RTOL, [v, batch, ...shape]);
     }
   });
@@ -185,7 +185,7 @@ describe('parameter-free modules', () => {
   it('refuse paramJacTMatProd, naming the module and the parameter', () => {
     const setup = oneInput(new ReLU(), activationInput(1));
     const { node, output } = record(setup);
-    expect(() => setup.module.paramJacTMatProd(node, 'weight', randomTensor([1, ...output.shape], 1), true)).toThrow(
+    expect(() => setup.module.paramJacTMatProd(node, 'weight', randomTensor([1, ...output.shape], 1), { sumBatch: true })).toThrow(
       /ReLU has no parameter 'weight'/,
     );
   });

@@ -208,14 +208,14 @@ describe.each(shapes)('$name: derivatives against finite differences', (shaped) 
       for (const [name, parameter] of module.ownNamedParameters()) {
         const jacobian = parameterJacobian(parameter, () => module.forward(x));
         const mat = randomTensor([v, ...output.shape], 200 + v);
-        const summed = module.paramJacTMatProd(node, name, mat, true);
+        const summed = module.paramJacTMatProd(node, name, mat, { sumBatch: true });
         expectClose(summed, matTimesJacobian(mat.toArray(), jacobian), FD_RTOL, [v, ...parameter.data.shape]);
         if (training) {
-          expect(() => module.paramJacTMatProd(node, name, mat, false)).toThrow(
+          expect(() => module.paramJacTMatProd(node, name, mat, { sumBatch: false })).toThrow(
             new RegExp(`${shaped.name.split(',')[0]} is in training mode: .*per-sample quantities .* are undefined.*'${name}'`),
           );
         } else {
-          const perSample = module.paramJacTMatProd(node, name, mat, false);
+          const perSample = module.paramJacTMatProd(node, name, mat, { sumBatch: false });
           expectClose(perSample, perSampleMatTimesJacobian(mat.toArray(), jacobian, batch), FD_RTOL, [v, batch, ...parameter.data.shape]);
         }
       }
@@ -224,24 +224,24 @@ describe.each(shapes)('$name: derivatives against finite differences', (shaped) 
 });
 
 describe('BatchNorm per-sample definedness', () => {
-  it('perSampleUndefinedReason names the module in training mode and is undefined in evaluation mode', () => {
+  it('sampleMixingMessage names the module in training mode and is undefined in evaluation mode', () => {
     const model = extend(new Sequential(linear(3, 4, 1), new BatchNorm1d(4)));
     const node = model.forward(randomTensor([5, 3], 1)).producer!;
     const batchNorm = node.module;
-    expect(batchNorm.perSampleUndefinedReason(node)).toMatch(/^BatchNorm1d '1' is in training mode: .*batch.*eval\(\)/);
+    expect(batchNorm.sampleMixingMessage(node)).toMatch(/^BatchNorm1d '1' is in training mode: .*batch.*eval\(\)/);
     model.eval();
-    expect(batchNorm.perSampleUndefinedReason(model.forward(randomTensor([5, 3], 1)).producer!)).toBeUndefined();
+    expect(batchNorm.sampleMixingMessage(model.forward(randomTensor([5, 3], 1)).producer!)).toBeUndefined();
     // Other modules: defined by default.
     const linearNode = node.inputs[0]!.producer!;
-    expect(linearNode.module.perSampleUndefinedReason(linearNode)).toBeUndefined();
+    expect(linearNode.module.sampleMixingMessage(linearNode)).toBeUndefined();
   });
 
   it('the mode of the forward pass counts, not the current mode', () => {
     const module = extend(new BatchNorm1d(2));
     const node = module.forward(randomTensor([4, 2], 1)).producer!;
     module.eval();
-    expect(module.perSampleUndefinedReason(node)).toMatch(/training mode/);
-    expect(() => module.paramJacTMatProd(node, 'bias', randomTensor([1, 4, 2], 2), false)).toThrow(/training mode/);
+    expect(module.sampleMixingMessage(node)).toMatch(/training mode/);
+    expect(() => module.paramJacTMatProd(node, 'bias', randomTensor([1, 4, 2], 2), { sumBatch: false })).toThrow(/training mode/);
   });
 
   it('eaJacTMatJacProd: M ⊙ s sᵀ in evaluation mode (as the generic product), refused in training mode', () => {

@@ -5,7 +5,7 @@
  */
 import type { CompareReport } from '../compare.js';
 import { unsupportedTypes } from './build-model.js';
-import { goldenDir, listGoldenCases, loadGoldenCase, type GoldenCase } from './load.js';
+import { GOLDEN_DIR_ENV, goldenDir, listGoldenCases, loadGoldenCase, type GoldenCase } from './load.js';
 
 /** The environment variable that, set to `1`, asks golden tests to print every comparison. */
 export const GOLDEN_VERBOSE_ENV = 'BACKPACK_GOLDEN_VERBOSE';
@@ -23,18 +23,28 @@ export interface GoldenTestCase {
 export interface GoldenTestCases {
   /** Every golden case found, loaded, sorted by name. */
   readonly cases: readonly GoldenTestCase[];
-  /** Set when no golden file was found: the message to print in place of the suite. */
+  /** Set when no golden file was found (outside CI): why the suite is skipped, to print. */
   readonly skipMessage?: string;
+}
+
+/** Whether the environment variable `CI` is set (to anything but empty, `0` or `false`). */
+export function runningInCI(): boolean {
+  const ci = process.env['CI'];
+  return ci !== undefined && ci !== '' && ci !== '0' && ci.toLowerCase() !== 'false';
 }
 
 /**
  * Loads every golden case in `dir` (default: `goldenDir()`) with the layers
- * core lacks, or says where the files were looked for when there are none.
+ * core lacks. When there are none, says where the files were looked for; in
+ * CI ({@link runningInCI}) it throws instead, so that a missing golden
+ * folder fails the suite rather than skipping it.
  */
 export function goldenTestCases(dir: string | undefined = goldenDir()): GoldenTestCases {
   const files = listGoldenCases(dir);
   if (files.length === 0) {
-    return { cases: [], skipMessage: `golden files not found at ${dir ?? '(no repository root found)'}; suite skipped` };
+    const missing = `golden files not found at ${dir ?? '(no repository root found)'} (set ${GOLDEN_DIR_ENV} to their folder)`;
+    if (runningInCI()) throw new Error(`${missing}: CI is set, so the golden suite fails instead of skipping`);
+    return { cases: [], skipMessage: `${missing}; suite skipped` };
   }
   return {
     cases: files.map((file) => {

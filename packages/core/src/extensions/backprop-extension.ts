@@ -1,21 +1,26 @@
 import type { GraphNode } from '../modules/leaf-module.js';
 import type { RecordedGraph } from '../graph/recorded-graph.js';
 import { LossModule } from '../losses/loss-module.js';
-import type { LeafModule } from '../modules/leaf-module.js';
 import type { Tensor } from '../tensor/tensor.js';
-import type { Extension, ExtensionPass, Quantity } from './extension.js';
-import { UnsupportedModuleError, type RuleRegistry } from './rule-registry.js';
+import type { ExtensionPass, Quantity } from './extension.js';
+import { RuleBasedExtension, type ModuleRules } from './rule-registry.js';
 
-/** How a second-order extension treats one module type. */
-export interface BackpropRule<Q> {
-  /**
-   * The module's quantities for its own parameters (by local name), from the
-   * quantity at its output. `graph` is the pass's recorded graph (e.g. for
-   * `graph.parameterUses`, to treat shared parameters).
-   */
-  parameters?(node: GraphNode, backproped: Q, gradOutput: Tensor, graph: RecordedGraph): ReadonlyMap<string, Quantity>;
+/** What a rule of a second-order extension gets besides the node and the quantity at its output. */
+export interface BackpropContext<E> {
+  /** The extension running the rule (its strategy, e.g. how Kronecker factors are made). */
+  readonly extension: E;
+  /** The gradient of the loss w.r.t. the node's output. */
+  readonly gradOutput: Tensor;
+  /** The pass's recorded graph (e.g. `graph.parameterUses`, to treat shared parameters). */
+  readonly graph: RecordedGraph;
+}
+
+/** How a second-order extension `E` treats one module class. */
+export interface BackpropRule<Q, E> {
+  /** The module's quantities for its own parameters (by local name), from the quantity at its output. */
+  parameters?(node: GraphNode, backproped: Q, context: BackpropContext<E>): ReadonlyMap<string, Quantity>;
   /** The quantity at input `inputIndex`, from the quantity at the output. */
-  backpropagate(node: GraphNode, backproped: Q, gradOutput: Tensor, inputIndex: number): Q;
+  backpropagate(node: GraphNode, backproped: Q, inputIndex: number, context: BackpropContext<E>): Q;
 }
 
 /**
@@ -23,12 +28,19 @@ export interface BackpropRule<Q> {
  * the loss (e.g. a square root of its Hessian), backpropagate it through
  * every module, summing where a tensor feeds several modules, and read each
  * parameter's result off the quantity at its module's output.
+ *
+ * `E` is the extension class itself (its rules receive it in their context);
+ * `Rule` the type of its rules. Quantities are carried per sample, so a
+ * module that mixes samples (`sampleMixingMessage`) is refused in `check`.
  */
-export abstract class BackpropExtension<Q> implements Extension {
-  abstract readonly name: string;
-  abstract readonly savefield: string;
-  /** Rules by module class (built-in and third-party register alike). */
-  abstract readonly rules: RuleRegistry<BackpropRule<Q>>;
+export abstract class BackpropExtension<
+  Q,
+  E extends BackpropExtension<Q, E, Rule>,
+  Rule extends BackpropRule<Q, E> = BackpropRule<Q, E>,
+> extends RuleBasedExtension<Rule> {
+  protected constructor(defaults: ModuleRules<Rule>) {
+    super(defaults);
+  }
 
   /** The quantity at the loss's prediction, where the backward walk starts. */
   protected abstract atLoss(node: GraphNode, loss: LossModule): Q;
@@ -36,19 +48,14 @@ export abstract class BackpropExtension<Q> implements Extension {
   /** Combines the quantities two consumers send to one tensor. */
   protected abstract accumulate(a: Q, b: Q): Q;
 
-  /**
-   * A rule for modules without a registered one, or undefined. Override to
-   * give, for example, every parameter-free module a generic rule.
-   */
-  protected fallbackRule(_module: LeafModule): BackpropRule<Q> | undefined {
-    return undefined;
-  }
-
-  /** The rule for a module, or an error naming this extension and the module. */
-  protected ruleFor(module: LeafModule): BackpropRule<Q> {
-    const rule = this.rules.find(module) ?? this.fallbackRule(module);
-    if (rule === undefined) throw new UnsupportedModuleError(this.name, module);
-    return rule;
+  /** The quantities of the module's parameters; by default the rule's `parameters`. */
+  protected parameterQuantities(
+    rule: Rule,
+    node: GraphNode,
+    backproped: Q,
+    context: BackpropContext<E>,
+  ): ReadonlyMap<string, Quantity> | undefined {
+    return rule.parameters?.(node, backproped, context);
   }
 
   check(node: GraphNode, graph: RecordedGraph): void {
@@ -60,7 +67,9 @@ export abstract class BackpropExtension<Q> implements Extension {
       }
       return;
     }
-    this.ruleFor(node.module);
+    const mixing = node.module.sampleMixingMessage(node);
+    if (mixing !== undefined) throw new Error(`${this.name} cannot run: ${mixing}`);
+    this.requireRule(node.module);
   }
 
   begin(graph: RecordedGraph): ExtensionPass {
@@ -70,6 +79,8 @@ export abstract class BackpropExtension<Q> implements Extension {
       const previous = quantities.get(target);
       quantities.set(target, previous === undefined ? quantity : this.accumulate(previous, quantity));
     };
+    // By the class's declaration (`E extends BackpropExtension<Q, E, Rule>`), this is an E.
+    const extension = this as unknown as E;
     return {
       visit: (node, gradOutput) => {
         if (node === graph.root) {
@@ -79,11 +90,12 @@ export abstract class BackpropExtension<Q> implements Extension {
         const backproped = quantities.get(node.output);
         quantities.delete(node.output);
         if (backproped === undefined) return undefined;
-        const rule = this.ruleFor(node.module);
+        const rule = this.requireRule(node.module);
+        const context: BackpropContext<E> = { extension, gradOutput, graph };
         for (const i of node.module.differentiableInputs(node)) {
-          if (graph.needsGradient(node.inputs[i]!)) send(node.inputs[i]!, rule.backpropagate(node, backproped, gradOutput, i));
+          if (graph.needsGradient(node.inputs[i]!)) send(node.inputs[i]!, rule.backpropagate(node, backproped, i, context));
         }
-        return rule.parameters?.(node, backproped, gradOutput, graph);
+        return this.parameterQuantities(rule, node, backproped, context);
       },
     };
   }

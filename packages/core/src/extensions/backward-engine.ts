@@ -165,7 +165,7 @@ function collectParameterResults(
       entry = { remainingUses: graph.parameterUses.get(parameter)!, gradients: [], contributions: new Map() };
       pending.set(parameter, entry);
     }
-    entry.gradients.push(fromMatrix(node.module.paramJacTMatProd(node, name, asMatrix(gradOutput), true)));
+    entry.gradients.push(fromMatrix(node.module.paramJacTMatProd(node, name, asMatrix(gradOutput), { sumBatch: true })));
     for (const [extension, result] of results) {
       const quantity = result?.get(name);
       if (quantity === undefined) continue;

@@ -2,7 +2,7 @@ import type { GraphNode } from './leaf-module.js';
 import { add } from '../ops/elementwise.js';
 import { formatShape, shapesEqual } from '../tensor/shape.js';
 import type { Tensor } from '../tensor/tensor.js';
-import { LeafModule } from './leaf-module.js';
+import { LeafModule, type ModuleTraits } from './leaf-module.js';
 
 /**
  * Sums two or more inputs of equal shape: how branches merge, e.g. a residual
@@ -10,6 +10,7 @@ import { LeafModule } from './leaf-module.js';
  */
 export class Add extends LeafModule {
   readonly typeName = 'Add';
+  override readonly traits: ModuleTraits = { diagonalJacobian: true };
 
   protected checkInputs(inputs: readonly Tensor[]): void {
     if (inputs.length < 2) throw new RangeError(`${this.describe()}: expects at least 2 inputs, got ${inputs.length}`);

@@ -7,7 +7,7 @@ import { mean, sum } from '../ops/reduce.js';
 import { keep } from '../tensor/scope.js';
 import { formatShape, sizeOf } from '../tensor/shape.js';
 import type { Tensor } from '../tensor/tensor.js';
-import { LeafModule } from './leaf-module.js';
+import { LeafModule, type ModuleTraits, type ParameterJacobianOptions } from './leaf-module.js';
 import type { Parameter } from './parameter.js';
 
 /** Options of {@link BatchNorm1d}, {@link BatchNorm2d}, {@link BatchNorm3d} (PyTorch's defaults). */
@@ -34,8 +34,8 @@ export interface BatchNormOptions {
  *   `running_var` with the unbiased variance and `momentum`, and
  *   `num_batches_tracked`, as PyTorch. Samples mix through the batch
  *   statistics: `.grad` is exact, but per-sample quantities are undefined
- *   (`paramJacTMatProd(..., sumBatch = false)` throws and
- *   {@link perSampleUndefinedReason} says why).
+ *   (`paramJacTMatProd(..., { sumBatch: false })` throws and
+ *   {@link sampleMixingMessage} says why).
  * - Evaluation mode uses the running statistics: an affine map per channel.
  *
  * Buffers and parameters have PyTorch's names, so `loadStateDict` takes a
@@ -49,6 +49,8 @@ export abstract class BatchNormNd extends LeafModule {
   readonly affine: boolean;
   readonly weight: Parameter | undefined;
   readonly bias: Parameter | undefined;
+  /** Affine in weight and bias; per-sample products only in evaluation mode ({@link sampleMixingMessage} says when not). */
+  override readonly traits: ModuleTraits = { perSampleParameterJacobian: true, affineInParameters: true };
   /** Running statistics this module created itself (disposed when replaced). */
   private readonly ownStatistics = new Set<Tensor>();
 
@@ -160,7 +162,7 @@ export abstract class BatchNormNd extends LeafModule {
     return node.saved['batchInvStd'] !== undefined;
   }
 
-  override perSampleUndefinedReason(node: GraphNode): string | undefined {
+  override sampleMixingMessage(node: GraphNode): string | undefined {
     if (!this.usedBatchStatistics(node)) return undefined;
     return (
       `${this.describe()} is in training mode: it normalises with the statistics of the whole batch, so samples mix ` +
@@ -187,12 +189,13 @@ export abstract class BatchNormNd extends LeafModule {
     return mul(sub(centered, projection), scale);
   }
 
-  override paramJacTMatProd(node: GraphNode, name: string, mat: Tensor, sumBatch: boolean): Tensor {
+  override paramJacTMatProd(node: GraphNode, name: string, mat: Tensor, options: ParameterJacobianOptions): Tensor {
     if (this.weight === undefined || (name !== 'weight' && name !== 'bias')) {
-      return super.paramJacTMatProd(node, name, mat, sumBatch);
+      return super.paramJacTMatProd(node, name, mat, options);
     }
+    const { sumBatch } = options;
     if (!sumBatch && this.usedBatchStatistics(node)) {
-      throw new Error(`${this.perSampleUndefinedReason(node)} (asked for per-sample derivatives of '${name}')`);
+      throw new Error(`${this.sampleMixingMessage(node)} (asked for per-sample derivatives of '${name}')`);
     }
     // mat is [V, N, C, ...spatial]: sum over space, and over the batch when asked.
     const axes = mat.shape.map((_, i) => i).filter((i) => i >= 3 || (sumBatch && i === 1));
@@ -201,10 +204,10 @@ export abstract class BatchNormNd extends LeafModule {
 
   /**
    * Evaluation mode: `J_n = diag(s)` for every sample, so the product is `M ⊙ s sᵀ`.
-   * Training mode refuses (samples mix; see {@link perSampleUndefinedReason}).
+   * Training mode refuses (samples mix; see {@link sampleMixingMessage}).
    */
   override eaJacTMatJacProd(node: GraphNode, mat: Tensor, _inputIndex = 0): Tensor {
-    const reason = this.perSampleUndefinedReason(node);
+    const reason = this.sampleMixingMessage(node);
     if (reason !== undefined) throw new Error(reason);
     const perSample = node.input.shape.slice(1);
     const s = reshape(mul(this.scale(node), fullLike(mat, 1, perSample)), [sizeOf(perSample)]);
@@ -213,7 +216,7 @@ export abstract class BatchNormNd extends LeafModule {
 
   /** Evaluation mode is affine in the input: no residual. Training mode refuses. */
   override residualHessianDiagonal(node: GraphNode, _gradOutput: Tensor): Tensor | undefined {
-    const reason = this.perSampleUndefinedReason(node);
+    const reason = this.sampleMixingMessage(node);
     if (reason !== undefined) throw new Error(reason);
     return undefined;
   }

@@ -13,7 +13,7 @@ import { formatShape, sizeOf } from '../tensor/shape.js';
 import type { Tensor } from '../tensor/tensor.js';
 import type { Backend, FloatDType, WindowGeometry } from '../backend/backend.js';
 import type { Generator } from '../ops/random.js';
-import { LeafModule } from './leaf-module.js';
+import { LeafModule, type ModuleTraits, type ParameterJacobianOptions } from './leaf-module.js';
 import type { Module } from './module.js';
 import type { Parameter } from './parameter.js';
 import { expandTuple, expectSpatialInput } from './spatial.js';
@@ -132,6 +132,7 @@ export function contractPositions(mat: Tensor, other: Tensor, matFirst: boolean,
  */
 export abstract class ConvBase extends LeafModule {
   readonly typeName: string;
+  override readonly traits: ModuleTraits = { perSampleParameterJacobian: true, affineInParameters: true };
   readonly weight: Parameter;
   readonly bias: Parameter | undefined;
   readonly kernelSize: readonly number[];
@@ -216,7 +217,7 @@ export abstract class ConvBase extends LeafModule {
   }
 
   /** `paramJacTMatProd` of the bias: `mat` `[V, N, out, ...o]` summed over positions (and the batch). */
-  protected biasJacTMatProd(node: GraphNode, mat: Tensor, sumBatch: boolean): Tensor {
+  protected biasJacTMatProd(node: GraphNode, mat: Tensor, { sumBatch }: ParameterJacobianOptions): Tensor {
     const [v, n] = [mat.shape[0]!, mat.shape[1]!];
     const matFlat = reshape(mat, [v, n, this.outChannels, sizeOf(node.output.shape.slice(2))]);
     return sum(matFlat, sumBatch ? [1, 3] : [3]);

@@ -5,6 +5,7 @@ import { matmul } from '../ops/matmul.js';
 import { fold, unfold, windowOutputSize } from '../ops/window.js';
 import { formatShape, sizeOf } from '../tensor/shape.js';
 import type { Tensor } from '../tensor/tensor.js';
+import type { ParameterJacobianOptions } from './leaf-module.js';
 import { checkConvInput, contractPositions, ConvBase, type SpatialArg, type ConvTransposeOptions } from './conv-common.js';
 import { expandTuple } from './spatial.js';
 
@@ -134,9 +135,9 @@ export abstract class ConvTransposeNd extends ConvBase {
     return slice(result, [], [v, n, ...inShape.slice(1)]);
   }
 
-  override paramJacTMatProd(node: GraphNode, name: string, mat: Tensor, sumBatch: boolean): Tensor {
-    if (name === 'bias' && this.bias !== undefined) return this.biasJacTMatProd(node, mat, sumBatch);
-    if (name !== 'weight') return super.paramJacTMatProd(node, name, mat, sumBatch);
+  override paramJacTMatProd(node: GraphNode, name: string, mat: Tensor, options: ParameterJacobianOptions): Tensor {
+    if (name === 'bias' && this.bias !== undefined) return this.biasJacTMatProd(node, mat, options);
+    if (name !== 'weight') return super.paramJacTMatProd(node, name, mat, options);
     const [v, n] = [mat.shape[0]!, mat.shape[1]!];
     const g = this.groups;
     const { columns, positions } = this.unfoldMat(node, mat);
@@ -145,6 +146,7 @@ export abstract class ConvTransposeNd extends ConvBase {
     const input = node.saved['paddedInput'] ?? this.padInput(node.input, positions);
     const inputGrouped = reshape(input, [n, g, this.inChannels / g, length]);
     // Σ_l input[n, g, c, l] columns[v, n, g, r, l] -> [V, (N,) G, in/G, out/G·K]
+    const { sumBatch } = options;
     const result = contractPositions(matGrouped, inputGrouped, false, sumBatch);
     const weightShape = this.weight.data.shape;
     return reshape(result, sumBatch ? [v, ...weightShape] : [v, n, ...weightShape]);

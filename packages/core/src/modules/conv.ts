@@ -5,6 +5,7 @@ import { matmul } from '../ops/matmul.js';
 import { fold, unfold, windowOutputSize } from '../ops/window.js';
 import { sizeOf } from '../tensor/shape.js';
 import type { Tensor } from '../tensor/tensor.js';
+import type { ParameterJacobianOptions } from './leaf-module.js';
 import { checkConvInput, contractPositions, ConvBase, type SpatialArg, type ConvOptions } from './conv-common.js';
 
 /**
@@ -79,9 +80,9 @@ export abstract class ConvNd extends ConvBase {
     return reshape(fold(flat, spatial, this.window), [v, n, ...node.input.shape.slice(1)]);
   }
 
-  override paramJacTMatProd(node: GraphNode, name: string, mat: Tensor, sumBatch: boolean): Tensor {
-    if (name === 'bias' && this.bias !== undefined) return this.biasJacTMatProd(node, mat, sumBatch);
-    if (name !== 'weight') return super.paramJacTMatProd(node, name, mat, sumBatch);
+  override paramJacTMatProd(node: GraphNode, name: string, mat: Tensor, options: ParameterJacobianOptions): Tensor {
+    if (name === 'bias' && this.bias !== undefined) return this.biasJacTMatProd(node, mat, options);
+    if (name !== 'weight') return super.paramJacTMatProd(node, name, mat, options);
     const [v, n] = [mat.shape[0]!, mat.shape[1]!];
     const positions = sizeOf(node.output.shape.slice(2));
     const g = this.groups;
@@ -89,6 +90,7 @@ export abstract class ConvNd extends ConvBase {
     const matGrouped = reshape(mat, [v, n, g, this.outChannels / g, positions]);
     const columnsGrouped = reshape(columns, [n, g, columns.shape[1]! / g, positions]);
     // Σ_l mat[v, n, g, o, l] columns[n, g, r, l] -> [V, (N,) G, out/G, in/G·K]
+    const { sumBatch } = options;
     const result = contractPositions(matGrouped, columnsGrouped, true, sumBatch);
     const weightShape = this.weight.data.shape;
     return reshape(result, sumBatch ? [v, ...weightShape] : [v, n, ...weightShape]);

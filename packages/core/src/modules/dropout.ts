@@ -5,7 +5,7 @@ import { defaultGenerator } from '../ops/default-generator.js';
 import type { Generator } from '../ops/random.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { expectFloatInput, expectInputCount } from './input-checks.js';
-import { LeafModule } from './leaf-module.js';
+import { LeafModule, type ModuleTraits } from './leaf-module.js';
 
 /**
  * Zeroes each element with probability `p` in training mode and scales the
@@ -15,6 +15,7 @@ import { LeafModule } from './leaf-module.js';
  */
 export class Dropout extends LeafModule {
   readonly typeName = 'Dropout';
+  override readonly traits: ModuleTraits = { diagonalJacobian: true };
 
   constructor(
     readonly p = 0.5,

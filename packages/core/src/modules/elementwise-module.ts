@@ -5,7 +5,7 @@ import { reshape } from '../ops/layout.js';
 import { tidy } from '../tensor/scope.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { expectFloatInput, expectInputCount } from './input-checks.js';
-import { LeafModule } from './leaf-module.js';
+import { LeafModule, type ModuleTraits } from './leaf-module.js';
 
 /**
  * A module applying a scalar function f elementwise (activations). Its
@@ -13,6 +13,8 @@ import { LeafModule } from './leaf-module.js';
  * (and f'' for Hessian-based extensions).
  */
 export abstract class ElementwiseModule extends LeafModule {
+  override readonly traits: ModuleTraits = { diagonalJacobian: true };
+
   protected checkInputs(inputs: readonly Tensor[]): void {
     expectInputCount(this, inputs, 1);
     expectFloatInput(this, inputs[0]!, 1);

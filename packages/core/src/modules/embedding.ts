@@ -9,7 +9,7 @@ import type { Generator } from '../ops/random.js';
 import { formatShape, sizeOf } from '../tensor/shape.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { expectInputCount } from './input-checks.js';
-import { LeafModule } from './leaf-module.js';
+import { LeafModule, type ModuleTraits, type ParameterJacobianOptions } from './leaf-module.js';
 import type { Parameter } from './parameter.js';
 
 /** Options of {@link Embedding}. */
@@ -39,6 +39,7 @@ export interface EmbeddingOptions {
  */
 export class Embedding extends LeafModule {
   readonly typeName = 'Embedding';
+  override readonly traits: ModuleTraits = { perSampleParameterJacobian: true, affineInParameters: true };
   readonly weight: Parameter;
 
   constructor(
@@ -95,12 +96,12 @@ export class Embedding extends LeafModule {
     throw new Error(`${this.describe()}: its input holds indices, which are not differentiable`);
   }
 
-  override paramJacTMatProd(node: GraphNode, name: string, mat: Tensor, sumBatch: boolean): Tensor {
-    if (name !== 'weight') return super.paramJacTMatProd(node, name, mat, sumBatch);
+  override paramJacTMatProd(node: GraphNode, name: string, mat: Tensor, options: ParameterJacobianOptions): Tensor {
+    if (name !== 'weight') return super.paramJacTMatProd(node, name, mat, options);
     // mat [V, N, ..., dim] and the one-hot [N, ..., num], positions flattened.
     const [v, n] = [mat.shape[0]!, mat.shape[1]!];
     const selected = reshape(node.saved['oneHot']!, [n, -1, this.numEmbeddings]);
     const flat = reshape(mat, [v, n, selected.shape[1]!, this.embeddingDim]);
-    return sumBatch ? einsum('vnpd,npe->ved', flat, selected) : einsum('vnpd,npe->vned', flat, selected);
+    return options.sumBatch ? einsum('vnpd,npe->ved', flat, selected) : einsum('vnpd,npe->vned', flat, selected);
   }
 }

@@ -3,16 +3,19 @@ import { flatten, reshape } from '../ops/layout.js';
 import { formatShape, normalizeAxis } from '../tensor/shape.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { expectFloatInput, expectInputCount } from './input-checks.js';
-import { LeafModule } from './leaf-module.js';
+import { LeafModule, type ModuleTraits } from './leaf-module.js';
 
 /** Merges dimensions `startDim..endDim` into one (defaults 1 and -1: everything but the batch), as `nn.Flatten`. */
 export class Flatten extends LeafModule {
   readonly typeName = 'Flatten';
+  /** A relabelling of each sample's elements, unless the batch dimension is flattened too. */
+  override readonly traits: ModuleTraits;
   constructor(
     readonly startDim = 1,
     readonly endDim = -1,
   ) {
     super();
+    this.traits = { diagonalJacobian: startDim !== 0 };
   }
 
   protected checkInputs(inputs: readonly Tensor[]): void {

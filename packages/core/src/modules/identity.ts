@@ -2,11 +2,12 @@ import type { GraphNode } from './leaf-module.js';
 import { reshape } from '../ops/layout.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { expectInputCount } from './input-checks.js';
-import { LeafModule } from './leaf-module.js';
+import { LeafModule, type ModuleTraits } from './leaf-module.js';
 
 /** Returns its input unchanged (a placeholder, as `nn.Identity`). */
 export class Identity extends LeafModule {
   readonly typeName = 'Identity';
+  override readonly traits: ModuleTraits = { diagonalJacobian: true };
 
   protected checkInputs(inputs: readonly Tensor[]): void {
     expectInputCount(this, inputs, 1);

@@ -7,6 +7,40 @@ import type { Tensor } from '../tensor/tensor.js';
 import { Module } from './module.js';
 
 /**
+ * What extensions may assume about a module class without a rule written for
+ * it. Each extension's fallback rule reads these, so a module that declares
+ * them works with every extension whose fallback they satisfy, with nothing
+ * registered. An absent trait is false.
+ */
+export interface ModuleTraits {
+  /**
+   * `paramJacTMatProd(..., { sumBatch: false })` gives one product per sample.
+   * The fallbacks of the first-order, GGN, Hessian-diagonal and Kronecker
+   * extensions build their quantities from it.
+   */
+  readonly perSampleParameterJacobian?: boolean;
+  /**
+   * The output is affine in each parameter (`∇²_θ y = 0`), so a parameter's
+   * Hessian diagonal needs no second derivative of the module: the
+   * Hessian-diagonal extensions' fallback relies on it.
+   */
+  readonly affineInParameters?: boolean;
+  /**
+   * The Jacobian w.r.t. each input is diagonal per sample (elementwise, or a
+   * relabelling that keeps the batch dimension), so `jacTMatProd` of diagonal
+   * values `[1, N, ...out]` gives the diagonal values at the input: the
+   * Hessian-diagonal extensions keep such factors compact through it.
+   */
+  readonly diagonalJacobian?: boolean;
+}
+
+/** How {@link LeafModule.paramJacTMatProd} treats the batch. */
+export interface ParameterJacobianOptions {
+  /** Sum over the batch (`[V, ...param]`), or keep one product per sample (`[V, N, ...param]`). */
+  readonly sumBatch: boolean;
+}
+
+/**
  * A module with known derivatives: the unit the backward engine and the
  * extensions work with (Linear, ReLU, a loss, ...). Containers are plain
  * `Module`s whose `forward` calls leaf modules. An extended one records each
@@ -22,6 +56,9 @@ import { Module } from './module.js';
 export abstract class LeafModule extends Module {
   /** Set by `extend()`: forward passes record a graph node. */
   extended = false;
+
+  /** What extensions may assume about this module without a rule for its class (none by default). */
+  readonly traits: ModuleTraits = {};
 
   /**
    * Checks the inputs, computes the output and, when extended, records the
@@ -51,10 +88,10 @@ export abstract class LeafModule extends Module {
 
   /**
    * Transposed Jacobian of the output w.r.t. the parameter `name`, times `mat`:
-   * `[V, N, ...out] -> [V, ...param]` summed over the batch, or
-   * `[V, N, ...param]` per sample when `sumBatch` is false.
+   * `[V, N, ...out] -> [V, ...param]` with `{ sumBatch: true }`, or
+   * `[V, N, ...param]` per sample with `{ sumBatch: false }`.
    */
-  paramJacTMatProd(_node: GraphNode, name: string, _mat: Tensor, _sumBatch: boolean): Tensor {
+  paramJacTMatProd(_node: GraphNode, name: string, _mat: Tensor, _options: ParameterJacobianOptions): Tensor {
     throw new Error(`${this.describe()} has no parameter '${name}' to differentiate`);
   }
 
@@ -84,15 +121,15 @@ export abstract class LeafModule extends Module {
   }
 
   /**
-   * Why per-sample quantities of this node are undefined, or `undefined` when
-   * they are defined (the default). Per-sample quantities (individual
-   * gradients, per-sample curvature) need each sample's output to depend on
-   * that sample alone; a module that mixes samples, such as BatchNorm in
-   * training mode (batch statistics), breaks that. Extensions computing
-   * per-sample quantities call this in `check`, so the pass is refused
-   * before anything is modified; the message names the module.
+   * The message saying how this recorded call mixes the samples of the batch,
+   * which makes its per-sample quantities undefined; `undefined` when each
+   * sample's output depends on that sample alone (the default). Per-sample
+   * quantities (individual gradients, per-sample curvature) need the latter;
+   * BatchNorm in training mode (batch statistics) mixes samples. Extensions
+   * computing per-sample quantities call this in `check`, so the pass is
+   * refused before anything is modified; the message names the module.
    */
-  perSampleUndefinedReason(_node: GraphNode): string | undefined {
+  sampleMixingMessage(_node: GraphNode): string | undefined {
     return undefined;
   }
 

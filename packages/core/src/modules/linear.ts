@@ -9,7 +9,7 @@ import { defaultGenerator } from '../ops/default-generator.js';
 import type { Generator } from '../ops/random.js';
 import { formatShape, sizeOf } from '../tensor/shape.js';
 import type { Tensor } from '../tensor/tensor.js';
-import { LeafModule } from './leaf-module.js';
+import { LeafModule, type ModuleTraits, type ParameterJacobianOptions } from './leaf-module.js';
 import { expectFloatInput, expectInputCount } from './input-checks.js';
 import type { Parameter } from './parameter.js';
 
@@ -30,6 +30,7 @@ export interface LinearOptions {
  */
 export class Linear extends LeafModule {
   readonly typeName = 'Linear';
+  override readonly traits: ModuleTraits = { perSampleParameterJacobian: true, affineInParameters: true };
   readonly weight: Parameter;
   readonly bias: Parameter | undefined;
 
@@ -74,13 +75,14 @@ export class Linear extends LeafModule {
     return matmul(matmul(w, mat, true, false), w);
   }
 
-  override paramJacTMatProd(node: GraphNode, name: string, mat: Tensor, sumBatch: boolean): Tensor {
+  override paramJacTMatProd(node: GraphNode, name: string, mat: Tensor, options: ParameterJacobianOptions): Tensor {
     // Extra dimensions between batch and features (x: [N, ..., in]) are summed like a second batch.
     const [v, n] = [mat.shape[0]!, mat.shape[1]!];
     const extra = sizeOf(node.input.shape.slice(1, -1));
     const matFlat = reshape(mat, [v, n, extra, this.outFeatures]);
+    const { sumBatch } = options;
     if (name === 'bias') return sum(matFlat, sumBatch ? [1, 2] : [2]);
-    if (name !== 'weight') return super.paramJacTMatProd(node, name, mat, sumBatch);
+    if (name !== 'weight') return super.paramJacTMatProd(node, name, mat, options);
     const xFlat = reshape(node.input, [n, extra, this.inFeatures]);
     return sumBatch ? einsum('vnso,nsi->voi', matFlat, xFlat) : einsum('vnso,nsi->vnoi', matFlat, xFlat);
   }

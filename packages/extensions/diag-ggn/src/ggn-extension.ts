@@ -1,9 +1,10 @@
 import {
   BackpropExtension,
   Generator,
+  Linear,
   add,
   defaultGenerator,
-  type BackpropRule,
+  type BackpropContext,
   type ExtensionPass,
   type GraphNode,
   type LeafModule,
@@ -13,7 +14,7 @@ import {
   type RecordedGraph,
   type Tensor,
 } from '@backpack-ts/core';
-import { backpropagateSqrt, ggnRules, squaredSum, type GgnRule } from './ggn-rules.js';
+import { genericGgnRule, linearGgnRule, squaredSum, type GgnRule } from './ggn-rules.js';
 
 /**
  * Which square root of the loss Hessian is backpropagated: the exact one
@@ -58,9 +59,6 @@ export function sampledLossSqrt(extensionName: string, options: MonteCarloOption
   return { kind: 'sampled', mcSamples, generator };
 }
 
-/** Backpropagates S through modules without parameters: their input Jacobian is all there is. */
-const parameterFreeRule: GgnRule = Object.freeze({ backpropagate: backpropagateSqrt });
-
 /** Whether several modules use `parameter` in this pass (weight sharing). */
 function isShared(graph: RecordedGraph, parameter: Parameter): boolean {
   return (graph.parameterUses.get(parameter) ?? 1) > 1;
@@ -73,26 +71,27 @@ function isShared(graph: RecordedGraph, parameter: Parameter): boolean {
  * module's `jacTMatProd` (summed where a tensor feeds several modules), and
  * at each parameter reduce `P = J_θᵀ S` as `reduction` says.
  *
- * Module rules come from the shared {@link ggnRules} registry; modules
- * without parameters need none. A module with parameters and no rule is
- * refused (core's `UnsupportedModuleError`) before anything is computed.
+ * Rules: `Linear` has a default one ({@link linearGgnRule}); modules without
+ * parameters and modules with the trait `perSampleParameterJacobian` fall
+ * back on {@link genericGgnRule}; `setModuleRule` sets others. A module with
+ * parameters and neither is refused (core's `UnsupportedModuleError`) before
+ * anything is computed; so is a module that mixes samples (BatchNorm in
+ * training mode): S is kept per sample (`[V, N, ...]`, column (v, n)
+ * non-zero on sample n only), and such a module's Jacobian would spread
+ * every column over the whole batch.
  *
  * A parameter used by several modules (weight sharing) gets the quantity of
  * its total Jacobian: the P of every use are summed first and then reduced
  * (the squares of a sum are not the sum of the squares).
  */
-export abstract class GgnExtension extends BackpropExtension<Tensor> {
-  /** The shared rules of the GGN extensions: registering here enables all six. */
-  readonly rules = ggnRules;
-  private readonly adapters = new WeakMap<GgnRule, BackpropRule<Tensor>>();
-
+export abstract class GgnExtension extends BackpropExtension<Tensor, GgnExtension, GgnRule> {
   protected constructor(
     /** Exact or sampled loss square root. */
     readonly lossSqrt: LossSqrt,
     /** What is stored from P. */
     readonly reduction: GgnReduction,
   ) {
-    super();
+    super([[Linear, linearGgnRule]]);
   }
 
   protected atLoss(node: GraphNode, loss: LossModule): Tensor {
@@ -104,33 +103,27 @@ export abstract class GgnExtension extends BackpropExtension<Tensor> {
     return add(a, b);
   }
 
-  /**
-   * Also refuses, before anything is modified, a module that mixes samples
-   * (BatchNorm in training mode): the square root S is kept per sample
-   * (`[V, N, ...]`, column (v, n) non-zero on sample n only), and such a
-   * module's Jacobian would spread every column over the whole batch.
-   * Per-sample results (BatchDiagGGN, SqrtGGN) are undefined there; the
-   * batch-summed diagonal is defined but not computed.
-   */
-  override check(node: GraphNode, graph: RecordedGraph): void {
-    const reason = node.module.perSampleUndefinedReason(node);
-    if (reason !== undefined) throw new Error(`${this.name} cannot run: ${reason}`);
-    super.check(node, graph);
-  }
-
   protected override fallbackRule(module: LeafModule): GgnRule | undefined {
-    return module.ownNamedParameters().length === 0 ? parameterFreeRule : undefined;
+    const generic = module.ownNamedParameters().length === 0 || module.traits.perSampleParameterJacobian === true;
+    return generic ? genericGgnRule : undefined;
   }
 
-  /** The module's GGN rule (registered, or the parameter-free one), as a rule of core's backprop walk. */
-  protected override ruleFor(module: LeafModule): BackpropRule<Tensor> {
-    const rule = super.ruleFor(module) as GgnRule;
-    let adapter = this.adapters.get(rule);
-    if (adapter === undefined) {
-      adapter = this.adapt(rule);
-      this.adapters.set(rule, adapter);
+  protected override fallbackRequirement(): string {
+    return 'the trait perSampleParameterJacobian';
+  }
+
+  /** This use's contribution per parameter: the reduced P, or P itself for a shared parameter (reduced in `finalize`). */
+  protected override parameterQuantities(
+    rule: GgnRule,
+    node: GraphNode,
+    sqrt: Tensor,
+    { graph }: BackpropContext<GgnExtension>,
+  ): ReadonlyMap<string, Quantity> {
+    const results = new Map<string, Quantity>();
+    for (const [name, parameter] of node.module.ownNamedParameters()) {
+      results.set(name, this.parameterQuantity(rule, node, name, isShared(graph, parameter), sqrt));
     }
-    return adapter;
+    return results;
   }
 
   override begin(graph: RecordedGraph): ExtensionPass {
@@ -145,29 +138,15 @@ export abstract class GgnExtension extends BackpropExtension<Tensor> {
     };
   }
 
-  private adapt(rule: GgnRule): BackpropRule<Tensor> {
-    return {
-      backpropagate: (node, sqrt, gradOutput, inputIndex) => rule.backpropagate(node, sqrt, gradOutput, inputIndex),
-      parameters: (node, sqrt, _gradOutput, graph) => {
-        const results = new Map<string, Quantity>();
-        for (const [name, parameter] of node.module.ownNamedParameters()) {
-          results.set(name, this.parameterQuantity(rule, node, name, isShared(graph, parameter), sqrt));
-        }
-        return results;
-      },
-    };
-  }
-
-  /** This use's contribution: the reduced P, or P itself for a shared parameter (reduced in `finalize`). */
   private parameterQuantity(rule: GgnRule, node: GraphNode, name: string, shared: boolean, sqrt: Tensor): Tensor {
-    const sqrtGgn = () => rule.sqrtGgn?.(node, name, sqrt) ?? node.module.paramJacTMatProd(node, name, sqrt, false);
+    const sqrtGgn = () => rule.sqrtGgn?.(node, name, sqrt) ?? node.module.paramJacTMatProd(node, name, sqrt, { sumBatch: false });
     if (this.reduction === 'sqrt' || shared) return sqrtGgn();
-    const sumBatch = this.reduction === 'diagonal';
-    return rule.diagGgn?.(node, name, sqrt, sumBatch) ?? squaredSum(sqrtGgn(), sumBatch);
+    const options = { sumBatch: this.reduction === 'diagonal' };
+    return rule.diagGgn?.(node, name, sqrt, options) ?? squaredSum(sqrtGgn(), options);
   }
 
   /** The stored quantity from the summed P of a shared parameter. */
   private reduce(sqrtGgn: Tensor): Tensor {
-    return this.reduction === 'sqrt' ? sqrtGgn : squaredSum(sqrtGgn, this.reduction === 'diagonal');
+    return this.reduction === 'sqrt' ? sqrtGgn : squaredSum(sqrtGgn, { sumBatch: this.reduction === 'diagonal' });
   }
 }

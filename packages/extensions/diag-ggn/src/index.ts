@@ -35,12 +35,4 @@ export {
   type LossSqrt,
   type MonteCarloOptions,
 } from './ggn-extension.js';
-export {
-  ggnRules,
-  genericGgnRule,
-  genericGgnModules,
-  linearGgnRule,
-  backpropagateSqrt,
-  squaredSum,
-  type GgnRule,
-} from './ggn-rules.js';
+export { genericGgnRule, linearGgnRule, backpropagateSqrt, squaredSum, type GgnRule } from './ggn-rules.js';

@@ -11,15 +11,14 @@
  *
  * Covers a branch point (a tensor feeding two modules merged by Add), MSE on
  * outputs of rank 3 (Linear on inputs with an extra dimension), BCE with
- * several outputs, weight sharing, and a third-party module opted in by
- * registration.
+ * several outputs, weight sharing, and a third-party module supported
+ * through its traits alone.
  */
 import { backpack, tidy } from '@backpack-ts/core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { BatchDiagGGNExact, DiagGGNExact, SqrtGGNExact, genericGgnRule, ggnRules } from '../src/index.js';
+import { BatchDiagGGNExact, DiagGGNExact, SqrtGGNExact } from '../src/index.js';
 import { diagonal, expectClose, ggnBlock, outerProducts, type GgnBlocks } from './helpers/ggn.js';
 import {
-  Scale,
   binaryCrossEntropy3,
   branchingCrossEntropy,
   sharedWeights,
@@ -30,8 +29,6 @@ import {
 
 /** Both sides are exact up to float64 rounding. */
 const TOLERANCE = 1e-12;
-
-ggnRules.register(Scale, genericGgnRule);
 
 const problems: readonly (() => Problem)[] = [
   branchingCrossEntropy,

@@ -1,8 +1,10 @@
 /**
  * Which modules the GGN extensions accept: parameter-free modules of any
- * class (their own `jacTMatProd`), modules with parameters only when their
- * class has a rule in `ggnRules`; everything else is refused before anything
- * is computed, with core's UnsupportedModuleError naming extension and module.
+ * class (their own `jacTMatProd`), modules with parameters when a rule is
+ * found for their class or a parent class (set on the instance with
+ * `setModuleRule`, or the package's default) or when they declare the trait
+ * `perSampleParameterJacobian`; everything else is refused before anything is
+ * computed, with core's UnsupportedModuleError naming extension and module.
  */
 import { cpu } from '@backpack-ts/backend-cpu';
 import {
@@ -34,7 +36,7 @@ import {
   SqrtGGNExact,
   SqrtGGNMC,
   genericGgnRule,
-  ggnRules,
+  linearGgnRule,
   squaredSum,
   type GgnRule,
 } from '../src/index.js';
@@ -64,7 +66,7 @@ class Negate extends LeafModule {
   }
 }
 
-/** A module with a parameter whose class has no rule: `y = x ⊙ w`. */
+/** A module with a parameter, no rule and no traits: `y = x ⊙ w`. */
 class UnregisteredScale extends LeafModule {
   readonly typeName = 'UnregisteredScale';
   readonly weight: Parameter;
@@ -84,7 +86,7 @@ class UnregisteredScale extends LeafModule {
   }
 }
 
-/** A subclass of Linear: lookup is by exact class, so it needs its own registration. */
+/** A subclass of Linear: it inherits Linear's rule. */
 class MyLinear extends Linear {}
 
 const generator = () => new Generator(3);
@@ -132,43 +134,52 @@ describe('module rules', () => {
     }
   });
 
-  it('lookup is by exact class: a subclass of Linear needs its own registration', () => {
+  it('the refusal names what would make the module supported', () => {
     const g = generator();
-    const model = extend(new Sequential(new MyLinear(4, 3, { backend: cpu, dtype, generator: g })));
-    expect(() => backward(model, [new DiagGGNExact()])).toThrow(UnsupportedModuleError);
-    ggnRules.register(MyLinear, genericGgnRule);
+    const model = extend(new Sequential(linear(g, 4, 4), new UnregisteredScale(4), linear(g, 4, 3)));
+    expect(() => backward(model, [new DiagGGNExact()])).toThrow(
+      "DiagGGNExact has no rule for UnregisteredScale '1' (module type UnregisteredScale); declare the trait perSampleParameterJacobian on UnregisteredScale, or set one with DiagGGNExact's setModuleRule(UnregisteredScale, rule)",
+    );
+  });
+
+  it('a subclass inherits the rule of its nearest registered parent class', () => {
+    const layer = new MyLinear(4, 3, { backend: cpu, dtype, generator: generator() });
+    const model = extend(new Sequential(layer));
+    expect(new DiagGGNExact().ruleFor(layer)).toBe(linearGgnRule);
     backward(model, allSix());
     const weight = model.namedParameters()[0]![1];
     expect(weight.diagGgnExact?.shape).toEqual([3, 4]);
     expect(weight.sqrtGgnMc?.shape).toEqual([1, 3, 3, 4]);
   });
 
-  it('a registered rule decides how its module is handled, for all six extensions', () => {
+  it('a rule set on an instance decides how its module class is handled, in that instance only', () => {
     class Traced extends Linear {}
     const calls: string[] = [];
     const traced: GgnRule = {
-      backpropagate(node, sqrt, gradOutput, inputIndex) {
+      backpropagate(node, sqrt, inputIndex, context) {
         calls.push('backpropagate');
-        return genericGgnRule.backpropagate(node, sqrt, gradOutput, inputIndex);
+        return genericGgnRule.backpropagate(node, sqrt, inputIndex, context);
       },
       sqrtGgn(node, name, sqrt) {
         calls.push(`sqrtGgn ${name}`);
-        return node.module.paramJacTMatProd(node, name, sqrt, false);
+        return node.module.paramJacTMatProd(node, name, sqrt, { sumBatch: false });
       },
-      diagGgn(node, name, sqrt, sumBatch) {
-        calls.push(`diagGgn ${name} ${sumBatch}`);
-        return squaredSum(node.module.paramJacTMatProd(node, name, sqrt, false), sumBatch);
+      diagGgn(node, name, sqrt, options) {
+        calls.push(`diagGgn ${name} ${options.sumBatch}`);
+        return squaredSum(node.module.paramJacTMatProd(node, name, sqrt, { sumBatch: false }), options);
       },
     };
-    ggnRules.register(Traced, traced);
     const g = generator();
     const model = extend(new Sequential(linear(g, 4, 5), new Tanh(), new Traced(5, 3, { backend: cpu, dtype, generator: g })));
     calls.length = 0;
-    backward(model, [new SqrtGGNExact()]);
+    backward(model, [new SqrtGGNExact().setModuleRule(Traced, traced)]);
     expect(calls.sort()).toEqual(['backpropagate', 'sqrtGgn bias', 'sqrtGgn weight']);
     calls.length = 0;
-    backward(model, [new DiagGGNExact(), new BatchDiagGGNMC({ seed: 1 })]);
+    backward(model, [new DiagGGNExact().setModuleRule(Traced, traced), new BatchDiagGGNMC({ seed: 1 }).setModuleRule(Traced, traced)]);
     expect(calls.sort()).toEqual(['backpropagate', 'backpropagate', 'diagGgn bias false', 'diagGgn bias true', 'diagGgn weight false', 'diagGgn weight true']);
+    calls.length = 0;
+    backward(model, [new DiagGGNExact()]);
+    expect(calls).toEqual([]);
   });
 
   it('needs the backward pass to start at a loss', () => {

@@ -1,12 +1,13 @@
 import {
   BackpropExtension,
+  Linear,
   type GraphNode,
   type LeafModule,
   type LossModule,
+  type ParameterJacobianOptions,
   type RecordedGraph,
-  type RuleRegistry,
 } from '@backpack-ts/core';
-import { batchDiagHessianRules, diagHessianRules, parameterFreeRule, type HessianRule } from './rules.js';
+import { affineInParametersRule, linearHessianRule, parameterFreeHessianRule, type HessianRule } from './rules.js';
 import { lossFactor, mergeFactors, type SqrtFactors } from './sqrt-factors.js';
 
 /**
@@ -14,16 +15,24 @@ import { lossFactor, mergeFactors, type SqrtFactors } from './sqrt-factors.js';
  * backpropagates the loss Hessian as signed square-root factors (see
  * `sqrt-factors.ts`), adding every curved module's residual on the way, and
  * reads the exact Hessian diagonal of each parameter off the factors at its
- * module's output. The two differ only in whether the parameter rules sum
- * over the batch.
+ * module's output. The two differ only in `sumBatch`, which their rules read.
  *
- * Parameter-free modules are handled by a generic rule (their `jacTMatProd`
- * and `residualHessianDiagonal`); a module with parameters needs a registered
- * rule, or the pass is refused with core's `UnsupportedModuleError` before
- * anything is computed.
+ * Rules: `Linear` has a default one ({@link linearHessianRule}); modules
+ * without parameters fall back on {@link parameterFreeHessianRule} (their
+ * `jacTMatProd` and `residualHessianDiagonal`), modules with the traits
+ * `perSampleParameterJacobian` and `affineInParameters` on
+ * {@link affineInParametersRule}; `setModuleRule` sets others. Any other
+ * module with parameters is refused with core's `UnsupportedModuleError`
+ * before anything is computed.
  */
-export abstract class HessianDiagonalExtension extends BackpropExtension<SqrtFactors> {
-  abstract override readonly rules: RuleRegistry<HessianRule>;
+export abstract class HessianDiagonalExtension extends BackpropExtension<SqrtFactors, HessianDiagonalExtension, HessianRule> {
+  /** Whether the parameter diagonals are summed over the batch (DiagHessian) or kept per sample (BatchDiagHessian). */
+  readonly sumBatch: boolean;
+
+  protected constructor({ sumBatch }: ParameterJacobianOptions) {
+    super([[Linear, linearHessianRule]]);
+    this.sumBatch = sumBatch;
+  }
 
   protected atLoss(node: GraphNode, loss: LossModule): SqrtFactors {
     return [lossFactor(node, loss)];
@@ -34,20 +43,21 @@ export abstract class HessianDiagonalExtension extends BackpropExtension<SqrtFac
   }
 
   protected override fallbackRule(module: LeafModule): HessianRule | undefined {
-    return module.ownNamedParameters().length === 0 ? parameterFreeRule : undefined;
+    if (module.ownNamedParameters().length === 0) return parameterFreeHessianRule;
+    const { perSampleParameterJacobian, affineInParameters } = module.traits;
+    return perSampleParameterJacobian === true && affineInParameters === true ? affineInParametersRule : undefined;
+  }
+
+  protected override fallbackRequirement(): string {
+    return 'the traits perSampleParameterJacobian and affineInParameters';
   }
 
   /**
-   * Also refuses modules that mix samples, and shared parameters: the
-   * Hessian diagonal of a parameter used by several modules contains cross
-   * terms between the uses (the sum over the uses, which BackPACK returns, is
-   * not the Hessian diagonal).
+   * Also refuses shared parameters: the Hessian diagonal of a parameter used
+   * by several modules contains cross terms between the uses (the sum over
+   * the uses, which BackPACK returns, is not the Hessian diagonal).
    */
   override check(node: GraphNode, graph: RecordedGraph): void {
-    // A module that mixes samples (BatchNorm in training mode) breaks the
-    // per-sample factors `[V, N, ...]`: refuse before anything is modified.
-    const reason = node.module.perSampleUndefinedReason(node);
-    if (reason !== undefined) throw new Error(`${this.name} cannot run: ${reason}`);
     super.check(node, graph);
     for (const [name, parameter] of node.module.ownNamedParameters()) {
       const uses = graph.parameterUses.get(parameter) ?? 0;
@@ -70,7 +80,10 @@ export abstract class HessianDiagonalExtension extends BackpropExtension<SqrtFac
 export class DiagHessian extends HessianDiagonalExtension {
   readonly name = 'DiagHessian';
   readonly savefield = 'diagH';
-  readonly rules = diagHessianRules;
+
+  constructor() {
+    super({ sumBatch: true });
+  }
 }
 
 /**
@@ -81,5 +94,8 @@ export class DiagHessian extends HessianDiagonalExtension {
 export class BatchDiagHessian extends HessianDiagonalExtension {
   readonly name = 'BatchDiagHessian';
   readonly savefield = 'diagHBatch';
-  readonly rules = batchDiagHessianRules;
+
+  constructor() {
+    super({ sumBatch: false });
+  }
 }

@@ -20,19 +20,13 @@ declare module '@backpack-ts/core' {
 export { DiagHessian, BatchDiagHessian, HessianDiagonalExtension } from './diag-hessian.js';
 export {
   affineInParametersRule,
-  affineInParametersModules,
-  batchDiagHessianRules,
-  diagHessianRules,
-  linearRule,
-  parameterFreeRule,
-  registerHessianRule,
+  linearHessianRule,
+  parameterFreeHessianRule,
   type HessianRule,
-  type HessianRuleFactory,
 } from './rules.js';
 export {
   backpropFactor,
   backpropFactors,
-  hasDiagonalJacobian,
   mergeFactors,
   parameterDiagonal,
   residualFactor,

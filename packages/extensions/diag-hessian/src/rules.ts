@@ -1,27 +1,17 @@
 /**
- * Rules of DiagHessian and BatchDiagHessian, by module class.
+ * Rules of DiagHessian and BatchDiagHessian. One rule serves both: its
+ * `parameters` read `context.extension.sumBatch`.
  *
- * - Parameter-free modules need no rule: the extensions fall back to
- *   {@link parameterFreeRule}, which backpropagates with the module's
- *   `jacTMatProd` and adds its `residualHessianDiagonal`.
- * - Modules with parameters must be registered; core's Linear is. A module
- *   whose output is affine in each of its parameters (convolutions, ...) can
- *   use {@link affineInParametersRule}; register it for both extensions with
- *   {@link registerHessianRule}.
+ * - Modules without parameters fall back on {@link parameterFreeHessianRule},
+ *   which backpropagates with the module's `jacTMatProd` and adds its
+ *   `residualHessianDiagonal`.
+ * - Modules with the traits `perSampleParameterJacobian` and
+ *   `affineInParameters` (convolutions, BatchNorm, Embedding, third-party
+ *   ones) fall back on {@link affineInParametersRule}.
+ * - `Linear` has its own default, {@link linearHessianRule}, which avoids
+ *   building `[V, N, out, in]`.
  */
 import {
-  BatchNorm1d,
-  BatchNorm2d,
-  BatchNorm3d,
-  Conv1d,
-  Conv2d,
-  Conv3d,
-  ConvTranspose1d,
-  ConvTranspose2d,
-  ConvTranspose3d,
-  Embedding,
-  Linear,
-  RuleRegistry,
   add,
   einsum,
   mul,
@@ -31,10 +21,11 @@ import {
   sum,
   type BackpropRule,
   type GraphNode,
-  type ModuleClass,
+  type Linear,
   type Quantity,
   type Tensor,
 } from '@backpack-ts/core';
+import type { HessianDiagonalExtension } from './diag-hessian.js';
 import {
   backpropFactor,
   backpropFactors,
@@ -43,15 +34,12 @@ import {
   type SqrtFactors,
 } from './sqrt-factors.js';
 
-/** A rule of DiagHessian (`sumBatch` true) or BatchDiagHessian (false). */
-export type HessianRule = BackpropRule<SqrtFactors>;
-
-/** Makes the rule for one of the two extensions: summed over the batch, or per sample. */
-export type HessianRuleFactory = (sumBatch: boolean) => HessianRule;
+/** A rule of DiagHessian and BatchDiagHessian. */
+export type HessianRule = BackpropRule<SqrtFactors, HessianDiagonalExtension>;
 
 /** For modules without parameters: `jacTMatProd` plus the residual term. */
-export const parameterFreeRule: HessianRule = {
-  backpropagate: (node, factors, gradOutput, inputIndex) => backpropFactors(node, factors, gradOutput, inputIndex),
+export const parameterFreeHessianRule: HessianRule = {
+  backpropagate: (node, factors, inputIndex, { gradOutput }) => backpropFactors(node, factors, gradOutput, inputIndex),
 };
 
 /**
@@ -59,14 +47,16 @@ export const parameterFreeRule: HessianRule = {
  * a per-sample `paramJacTMatProd`: the parameter diagonal is
  * `Σ_k Σ_v sign (J_θᵀ S_k)²`. Computes `[V, N, ...param]` per factor.
  */
-export const affineInParametersRule: HessianRuleFactory = (sumBatch) => ({
-  backpropagate: (node, factors, gradOutput, inputIndex) => backpropFactors(node, factors, gradOutput, inputIndex),
-  parameters: (node, factors) => {
+export const affineInParametersRule: HessianRule = {
+  backpropagate: parameterFreeHessianRule.backpropagate,
+  parameters: (node, factors, { extension }) => {
     const results = new Map<string, Quantity>();
-    for (const [name] of node.module.ownNamedParameters()) results.set(name, parameterDiagonal(node, name, factors, sumBatch));
+    for (const [name] of node.module.ownNamedParameters()) {
+      results.set(name, parameterDiagonal(node, name, factors, { sumBatch: extension.sumBatch }));
+    }
     return results;
   },
-});
+};
 
 /**
  * `Σ_v sign[v, n] S[v, n, o]²` as `[N, out]`: all a Linear layer with input
@@ -102,55 +92,16 @@ function linearBackpropFactor(node: GraphNode, factor: SqrtFactor, inputIndex: n
  * `r = Σ_k Σ_v sign S_k²` of shape `[N, out]`, so nothing of size
  * `[V, N, out, in]` is built. Inputs with extra dimensions take the general path.
  */
-export const linearRule: HessianRuleFactory = (sumBatch) => {
-  const general = affineInParametersRule(sumBatch);
-  return {
-    backpropagate: (node, factors, gradOutput, inputIndex) =>
-      backpropFactors(node, factors, gradOutput, inputIndex, linearBackpropFactor),
-    parameters: (node, factors, gradOutput, graph) => {
-      if (node.input.rank !== 2 || factors.length === 0) return general.parameters!(node, factors, gradOutput, graph);
-      const rows = factors.map(signedRowSquares).reduce((total, r) => add(total, r));
-      const results = new Map<string, Quantity>();
-      const x2 = square(node.input);
-      results.set('weight', einsum(sumBatch ? 'no,ni->oi' : 'no,ni->noi', rows, x2));
-      if ((node.module as Linear).bias !== undefined) results.set('bias', sumBatch ? sum(rows, 0) : rows);
-      return results;
-    },
-  };
+export const linearHessianRule: HessianRule = {
+  backpropagate: (node, factors, inputIndex, { gradOutput }) =>
+    backpropFactors(node, factors, gradOutput, inputIndex, linearBackpropFactor),
+  parameters: (node, factors, context) => {
+    if (node.input.rank !== 2 || factors.length === 0) return affineInParametersRule.parameters!(node, factors, context);
+    const { sumBatch } = context.extension;
+    const rows = factors.map(signedRowSquares).reduce((total, r) => add(total, r));
+    const results = new Map<string, Quantity>();
+    results.set('weight', einsum(sumBatch ? 'no,ni->oi' : 'no,ni->noi', rows, square(node.input)));
+    if ((node.module as Linear).bias !== undefined) results.set('bias', sumBatch ? sum(rows, 0) : rows);
+    return results;
+  },
 };
-
-/** DiagHessian's rules (summed over the batch). */
-export const diagHessianRules = new RuleRegistry<HessianRule>('DiagHessian').register(Linear, linearRule(true));
-
-/** BatchDiagHessian's rules (per sample). */
-export const batchDiagHessianRules = new RuleRegistry<HessianRule>('BatchDiagHessian').register(Linear, linearRule(false));
-
-/**
- * Registers a rule for `moduleClass` with both DiagHessian (`factory(true)`)
- * and BatchDiagHessian (`factory(false)`), e.g.
- * `registerHessianRule(MyConv, affineInParametersRule)`.
- */
-export function registerHessianRule(moduleClass: ModuleClass, factory: HessianRuleFactory): void {
-  diagHessianRules.register(moduleClass, factory(true));
-  batchDiagHessianRules.register(moduleClass, factory(false));
-}
-
-/**
- * Core's other layers with parameters. Each is affine in each of its
- * parameters (convolutions and transposed convolutions in weight and bias,
- * an embedding in its table, BatchNorm in evaluation mode in scale and
- * shift), so {@link affineInParametersRule} is exact for them.
- */
-export const affineInParametersModules: readonly ModuleClass[] = [
-  Conv1d,
-  Conv2d,
-  Conv3d,
-  ConvTranspose1d,
-  ConvTranspose2d,
-  ConvTranspose3d,
-  BatchNorm1d,
-  BatchNorm2d,
-  BatchNorm3d,
-  Embedding,
-];
-for (const moduleClass of affineInParametersModules) registerHessianRule(moduleClass, affineInParametersRule);

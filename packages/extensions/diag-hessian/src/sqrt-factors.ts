@@ -18,9 +18,9 @@
  *   at most one of them), so they are one factor `diag(√|r|)` with column
  *   signs `sign(r)`: the same matrix, with half the columns to propagate.
  * - A diagonal factor stays compact (`[N, ...shape]` instead of
- *   `[D, N, ...shape]`) through modules whose Jacobian is diagonal
- *   (activations, Identity, Dropout, Flatten, Add) and is expanded only where
- *   a module needs the dense form.
+ *   `[D, N, ...shape]`) through modules whose Jacobian is diagonal (the
+ *   trait `diagonalJacobian`: activations, Identity, Dropout, Flatten, Add)
+ *   and is expanded only where a module needs the dense form.
  *
  * Where a tensor feeds several modules, the factors arriving from each are
  * combined by their origin: factors created at the same place are columns of
@@ -28,11 +28,6 @@
  * reaching the tensor along one path only is kept as it is.
  */
 import {
-  Add,
-  Dropout,
-  ElementwiseModule,
-  Flatten,
-  Identity,
   abs,
   add,
   diagonalSqrtHessian,
@@ -45,8 +40,8 @@ import {
   sum,
   zeros,
   type GraphNode,
-  type LeafModule,
   type LossModule,
+  type ParameterJacobianOptions,
   type Tensor,
 } from '@backpack-ts/core';
 
@@ -109,26 +104,12 @@ export function toDense(factor: SqrtFactor): DenseFactor {
 }
 
 /**
- * Whether the module's Jacobian w.r.t. its inputs is diagonal (elementwise,
- * or a pure relabelling such as Flatten), so that `jacTMatProd` applied to the
- * diagonal values `[1, N, ...out]` gives the diagonal values at the input.
- * Exact classes only (plus `ElementwiseModule` subclasses, whose
- * `jacTMatProd` is a pointwise product by construction).
+ * `Jᵀ S` for one factor, keeping a diagonal factor compact through modules
+ * with the trait `diagonalJacobian` (`jacTMatProd` of the values `[1, N, ...]`
+ * gives the values at the input).
  */
-export function hasDiagonalJacobian(module: LeafModule): boolean {
-  const type = module.constructor;
-  return (
-    module instanceof ElementwiseModule ||
-    type === Identity ||
-    type === Dropout ||
-    type === Add ||
-    (type === Flatten && (module as Flatten).startDim !== 0)
-  );
-}
-
-/** `Jᵀ S` for one factor, keeping a diagonal factor compact where the Jacobian is diagonal. */
 export function backpropFactor(node: GraphNode, factor: SqrtFactor, inputIndex: number): SqrtFactor {
-  if (factor.kind === 'diagonal' && hasDiagonalJacobian(node.module)) {
+  if (factor.kind === 'diagonal' && node.module.traits.diagonalJacobian === true) {
     const { values } = factor;
     const mapped = node.module.jacTMatProd(node, reshape(values, [1, ...values.shape]), inputIndex);
     return { ...factor, values: reshape(mapped, mapped.shape.slice(1)) };
@@ -180,7 +161,7 @@ export function mergeFactors(a: SqrtFactors, b: SqrtFactors): SqrtFactors {
  * `[V, N, ...param]`: summed over the batch (`[...param]`) or per sample
  * (`[N, ...param]`).
  */
-export function signedSquareSum(jS: Tensor, signs: Tensor | undefined, sumBatch: boolean): Tensor {
+export function signedSquareSum(jS: Tensor, signs: Tensor | undefined, { sumBatch }: ParameterJacobianOptions): Tensor {
   let squared = square(jS);
   if (signs !== undefined) squared = mul(squared, reshape(signs, [...signs.shape, ...jS.shape.slice(2).map(() => 1)]));
   return sum(squared, sumBatch ? [0, 1] : [0]);
@@ -191,15 +172,15 @@ export function signedSquareSum(jS: Tensor, signs: Tensor | undefined, sumBatch:
  * using the module's per-sample `paramJacTMatProd`. Exact for a parameter the
  * module's output depends on affinely (then `∇²_θ y = 0`).
  */
-export function parameterDiagonal(node: GraphNode, name: string, factors: SqrtFactors, sumBatch: boolean): Tensor {
+export function parameterDiagonal(node: GraphNode, name: string, factors: SqrtFactors, options: ParameterJacobianOptions): Tensor {
   const parameter = node.module.parameter(name).data;
   const terms = factors.map((factor) => {
     const dense = toDense(factor);
-    const jS = node.module.paramJacTMatProd(node, name, dense.sqrt, false);
-    return signedSquareSum(jS, dense.signs, sumBatch);
+    const jS = node.module.paramJacTMatProd(node, name, dense.sqrt, { sumBatch: false });
+    return signedSquareSum(jS, dense.signs, options);
   });
   if (terms.length === 0) {
-    const shape = sumBatch ? parameter.shape : [node.batchSize, ...parameter.shape];
+    const shape = options.sumBatch ? parameter.shape : [node.batchSize, ...parameter.shape];
     return zeros(shape, { backend: parameter.backend, dtype: parameter.dtype });
   }
   return terms.reduce((total, term) => add(total, term));

@@ -1,15 +1,15 @@
 /**
  * Rules: the fallback for parameter-free modules (including third-party
- * ones, with their residual), registration of third-party modules with
- * parameters, the errors for unsupported modules and shared weights, and
- * the factor bookkeeping (compact residuals, no factors for ReLU, merging by
- * origin).
+ * ones, with their residual), third-party modules with parameters supported
+ * by their traits or by a rule set on the extension, the errors for
+ * unsupported modules and shared weights, and the factor bookkeeping
+ * (compact residuals, no factors for ReLU, merging by origin).
  */
 import { cpu } from '@backpack-ts/backend-cpu';
 import {
   LeafModule,
-  Linear,
   MSELoss,
+  RecordedGraph,
   ReLU,
   Sequential,
   Sigmoid,
@@ -23,7 +23,9 @@ import {
   sum,
   tensor,
   type GraphNode,
+  type ModuleTraits,
   type Parameter,
+  type ParameterJacobianOptions,
   type Tensor,
 } from '@backpack-ts/core';
 import { compareArrays } from '@backpack-ts/conformance';
@@ -32,10 +34,11 @@ import {
   BatchDiagHessian,
   DiagHessian,
   affineInParametersRule,
+  linearHessianRule,
   mergeFactors,
-  parameterFreeRule,
-  registerHessianRule,
+  parameterFreeHessianRule,
   toDense,
+  type HessianDiagonalExtension,
   type SqrtFactor,
 } from '../src/index.js';
 import { FD_TOLERANCE, hessianDiagonalByFD, perSampleHessianDiagonalByFD } from './helpers/brute-force.js';
@@ -56,9 +59,13 @@ class Square extends LeafModule {
   }
 }
 
-/** A third-party module with parameters, affine in them: y = x ⊙ scale + shift over the last dimension. */
-class ScaleShift extends LeafModule {
-  readonly typeName: string = 'ScaleShift';
+/**
+ * A third-party module with parameters, affine in them: y = x ⊙ scale + shift
+ * over the last dimension. It declares no traits, so the extensions need a
+ * rule for it.
+ */
+class PlainScaleShift extends LeafModule {
+  readonly typeName: string = 'PlainScaleShift';
   readonly scale: Parameter;
   readonly shift: Parameter;
   constructor(features: number) {
@@ -73,21 +80,23 @@ class ScaleShift extends LeafModule {
   jacTMatProd(_node: GraphNode, mat: Tensor): Tensor {
     return mul(mat, this.scale.data);
   }
-  override paramJacTMatProd(node: GraphNode, name: string, mat: Tensor, sumBatch: boolean): Tensor {
+  override paramJacTMatProd(node: GraphNode, name: string, mat: Tensor, { sumBatch }: ParameterJacobianOptions): Tensor {
     const perSample = name === 'scale' ? mul(mat, node.input) : mat;
     return sumBatch ? sum(perSample, 1) : perSample;
   }
 }
 
-/** Like ScaleShift, but never registered with the extensions. */
-class Unregistered extends ScaleShift {
-  override readonly typeName = 'Unregistered';
+/** The same module declaring what it is: supported with nothing set on the extensions. */
+class ScaleShift extends PlainScaleShift {
+  override readonly typeName = 'ScaleShift';
+  override readonly traits: ModuleTraits = { perSampleParameterJacobian: true, affineInParameters: true };
 }
 
-registerHessianRule(ScaleShift, affineInParametersRule);
-
-function expectMatchesFD(problem: ReturnType<typeof makeProblem>): void {
-  backpack([new DiagHessian(), new BatchDiagHessian()], () => problem.loss().backward());
+function expectMatchesFD(
+  problem: ReturnType<typeof makeProblem>,
+  extensions: readonly HessianDiagonalExtension[] = [new DiagHessian(), new BatchDiagHessian()],
+): void {
+  backpack(extensions, () => problem.loss().backward());
   const params = problem.parameters.map(([, p]) => p);
   const fd = hessianDiagonalByFD(params, () => problem.loss());
   const fdBatch = perSampleHessianDiagonalByFD(params, problem.batch, (n) => problem.sampleLoss(n));
@@ -111,13 +120,19 @@ describe('third-party modules', () => {
     expectMatchesFD(makeProblem('Square', model, new MSELoss(), randomTensor([3, 3], 53, 0.8), randomTensor([3, 2], 54)));
   });
 
-  it('a module with parameters registered with affineInParametersRule', () => {
+  it('a module with parameters supported by its traits (perSampleParameterJacobian, affineInParameters)', () => {
     const model = new Sequential(linear(3, 4, 55), new ScaleShift(4), new Sigmoid(), linear(4, 2, 56), new ScaleShift(2));
     expectMatchesFD(makeProblem('ScaleShift', model, new MSELoss(), randomTensor([3, 3], 57), randomTensor([3, 2], 58)));
   });
 
-  it('an unregistered module with parameters is refused with UnsupportedModuleError before anything changes', () => {
-    const unregistered = new Unregistered(4);
+  it('a module without traits, with affineInParametersRule set on the extensions', () => {
+    const model = new Sequential(linear(3, 4, 55), new PlainScaleShift(4), new Sigmoid(), linear(4, 2, 56), new PlainScaleShift(2));
+    const extensions = [new DiagHessian(), new BatchDiagHessian()].map((e) => e.setModuleRule(PlainScaleShift, affineInParametersRule));
+    expectMatchesFD(makeProblem('PlainScaleShift', model, new MSELoss(), randomTensor([3, 3], 57), randomTensor([3, 2], 58)), extensions);
+  });
+
+  it('a module with parameters, no traits and no rule is refused with UnsupportedModuleError before anything changes', () => {
+    const unregistered = new PlainScaleShift(4);
     const model = extend(new Sequential(linear(3, 4, 59), unregistered, linear(4, 2, 60)));
     const lossFunction = extend(new MSELoss());
     for (const Extension of [DiagHessian, BatchDiagHessian]) {
@@ -130,7 +145,8 @@ describe('third-party modules', () => {
       }
       expect(error).toBeInstanceOf(UnsupportedModuleError);
       expect((error as Error).message).toContain(new Extension().name);
-      expect((error as Error).message).toContain("Unregistered '1'");
+      expect((error as Error).message).toContain("PlainScaleShift '1'");
+      expect((error as Error).message).toContain('declare the traits perSampleParameterJacobian and affineInParameters on PlainScaleShift');
       for (const p of model.parameters()) {
         expect(p.grad).toBeUndefined();
         expect(p.diagH).toBeUndefined();
@@ -151,11 +167,12 @@ describe('errors', () => {
 });
 
 describe('square-root factors', () => {
-  /** The recorded node of `module` after a forward pass of Linear → module. */
-  function recordedNode(module: LeafModule): { node: GraphNode; gradOutput: Tensor } {
-    const model = extend(new Sequential(linear(2, 3, 66), module));
-    const output = model.forward(randomTensor([2, 2], 67, 2));
-    return { node: output.producer!, gradOutput: randomTensor([2, 3], 68) };
+  /** The recorded node of the last module of `modules` (input [2, inFeatures]) and a rule context for it. */
+  function recordedNode(modules: LeafModule[], inFeatures: number, seed: number) {
+    const output = extend(new Sequential(...modules)).forward(randomTensor([2, inFeatures], seed, 2));
+    const loss = extend(new MSELoss()).forward(output, randomTensor(output.shape, seed + 1));
+    const gradOutput = randomTensor(output.shape, seed + 2);
+    return { node: output.producer!, context: { extension: new DiagHessian(), gradOutput, graph: new RecordedGraph(loss) } };
   }
 
   function denseFactor(origin: object, seed: number): SqrtFactor {
@@ -164,11 +181,11 @@ describe('square-root factors', () => {
 
   it('ReLU adds no factor; Sigmoid adds one compact signed diagonal factor', () => {
     const incoming = [denseFactor({}, 70)];
-    const relu = recordedNode(new ReLU());
-    expect(parameterFreeRule.backpropagate(relu.node, incoming, relu.gradOutput, 0)).toHaveLength(1);
+    const relu = recordedNode([linear(2, 3, 66), new ReLU()], 2, 67);
+    expect(parameterFreeHessianRule.backpropagate(relu.node, incoming, 0, relu.context)).toHaveLength(1);
 
-    const sigmoid = recordedNode(new Sigmoid());
-    const factors = parameterFreeRule.backpropagate(sigmoid.node, incoming, sigmoid.gradOutput, 0);
+    const sigmoid = recordedNode([linear(2, 3, 66), new Sigmoid()], 2, 67);
+    const factors = parameterFreeHessianRule.backpropagate(sigmoid.node, incoming, 0, sigmoid.context);
     expect(factors).toHaveLength(2);
     const residual = factors[1]!;
     expect(residual.kind).toBe('diagonal');
@@ -178,7 +195,7 @@ describe('square-root factors', () => {
     const s = dense.sqrt.toArray();
     const signs = dense.signs!.toArray();
     const x = sigmoid.node.input.toArray();
-    const g = sigmoid.gradOutput.toArray();
+    const g = sigmoid.context.gradOutput.toArray();
     for (let n = 0; n < 2; n++) {
       for (let i = 0; i < 3; i++) {
         for (let j = 0; j < 3; j++) {
@@ -218,22 +235,20 @@ describe('square-root factors', () => {
 
   it('Linear turns a compact factor into the dense one it represents', () => {
     const layer = linear(3, 2, 77);
-    const model = extend(new Sequential(layer));
-    const output = model.forward(randomTensor([2, 3], 78));
-    const node = output.producer!;
+    const { node, context } = recordedNode([layer], 3, 78);
     const factor: SqrtFactor = {
       kind: 'diagonal',
       origin: {},
       values: randomTensor([2, 2], 79),
       signs: tensor([1, -1, -1, 1], [2, 2], { backend: cpu }),
     };
-    const rule = new DiagHessian().rules.find(layer)!;
-    const [fast] = rule.backpropagate(node, [factor], randomTensor([2, 2], 80), 0);
+    const rule = new DiagHessian().ruleFor(layer);
+    expect(rule).toBe(linearHessianRule);
+    const [fast] = rule!.backpropagate(node, [factor], 0, context);
     const reference = layer.jacTMatProd(node, toDense(factor).sqrt);
     expect(fast!.kind).toBe('dense');
     expect(toDense(fast!).sqrt.shape).toEqual(reference.shape);
     expect(Array.from(toDense(fast!).sqrt.toArray())).toEqual(Array.from(reference.toArray()));
     expect(Array.from(toDense(fast!).signs!.toArray())).toEqual(Array.from(toDense(factor).signs!.toArray()));
-    expect(layer).toBeInstanceOf(Linear);
   });
 });

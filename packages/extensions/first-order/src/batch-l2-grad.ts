@@ -1,6 +1,6 @@
-import { Linear, RuleRegistry, type Tensor } from '@backpack-ts/core';
-import { factoredBatchL2Rule, registerFactoredRules } from './module-rules.js';
-import { FirstOrderExtension, type FirstOrderRule } from './first-order-extension.js';
+import { Linear, type Tensor } from '@backpack-ts/core';
+import { factoredBatchL2Rule, factoredRules } from './module-rules.js';
+import { FirstOrderExtension } from './first-order-extension.js';
 import { linearBatchL2 } from './linear-rules.js';
 import { squaredNorms } from './statistics.js';
 
@@ -8,10 +8,10 @@ import { squaredNorms } from './statistics.js';
 export class BatchL2Grad extends FirstOrderExtension {
   readonly name = 'BatchL2Grad';
   readonly savefield = 'batchL2';
-  readonly rules = registerFactoredRules(
-    new RuleRegistry<FirstOrderRule>(this.name).register(Linear, linearBatchL2),
-    factoredBatchL2Rule,
-  );
+
+  constructor() {
+    super([[Linear, linearBatchL2], ...factoredRules(factoredBatchL2Rule)]);
+  }
 
   protected fromBatchGrad(gradBatch: Tensor): Tensor {
     return squaredNorms(gradBatch);

@@ -1,16 +1,16 @@
 import {
-  RuleRegistry,
-  UnsupportedModuleError,
+  RuleBasedExtension,
   add,
-  type Extension,
   type ExtensionPass,
   type GraphNode,
+  type LeafModule,
+  type ModuleRules,
   type Parameter,
   type Quantity,
   type RecordedGraph,
   type Tensor,
 } from '@backpack-ts/core';
-import { batchGradRules } from './batch-grad-rules.js';
+import { perSampleGradient } from './per-sample-gradient.js';
 
 /**
  * A first-order rule: the module's quantity for its parameter `name`, from the
@@ -18,36 +18,65 @@ import { batchGradRules } from './batch-grad-rules.js';
  */
 export type FirstOrderRule = (node: GraphNode, gradOutput: Tensor, name: string) => Tensor;
 
+/** The trait the first-order fallback and weight sharing need. */
+const PER_SAMPLE_TRAIT = 'the trait perSampleParameterJacobian';
+
+function hasPerSampleJacobian(module: LeafModule): boolean {
+  return module.traits.perSampleParameterJacobian === true;
+}
+
 /**
  * Base of the first-order extensions. Each is defined by what it computes
- * from the per-sample gradients (`fromBatchGrad`), and may register faster
- * rules that skip materialising them (e.g. SumGradSquared of a Linear layer).
+ * from the per-sample gradients (`fromBatchGrad`): that is its fallback rule,
+ * for every module that declares the trait `perSampleParameterJacobian`.
+ * Package defaults and `setModuleRule` add faster rules that skip
+ * materialising them (e.g. SumGradSquared of a Linear layer).
  *
  * A parameter used by several modules (weight sharing) gets the statistic of
  * its total per-sample gradient: the per-sample gradients of every use are
  * summed first, then `fromBatchGrad` is applied, so the result stays exact.
  */
-export abstract class FirstOrderExtension implements Extension {
-  abstract readonly name: string;
-  abstract readonly savefield: string;
-  /** Fast rules by module class; other modules fall back to `fromBatchGrad` of BatchGrad's rules. */
-  abstract readonly rules: RuleRegistry<FirstOrderRule>;
+export abstract class FirstOrderExtension extends RuleBasedExtension<FirstOrderRule> {
+  private readonly viaPerSampleGradients: FirstOrderRule = (node, gradOutput, name) =>
+    this.fromBatchGrad(perSampleGradient(node, gradOutput, name));
+
+  protected constructor(defaults: ModuleRules<FirstOrderRule> = []) {
+    super(defaults);
+  }
 
   /** The quantity from the per-sample gradients `[N, ...param]` (with the loss's reduction factor). */
   protected abstract fromBatchGrad(gradBatch: Tensor): Tensor;
 
+  protected override fallbackRule(module: LeafModule): FirstOrderRule | undefined {
+    return hasPerSampleJacobian(module) ? this.viaPerSampleGradients : undefined;
+  }
+
+  protected override fallbackRequirement(): string {
+    return PER_SAMPLE_TRAIT;
+  }
+
   /**
-   * Refuses, before anything is modified, a module without a rule and any
-   * node whose module mixes samples (BatchNorm in training mode): per-sample
-   * gradients, and so every first-order quantity, are undefined there, for
-   * the module's own parameters and for every parameter before it.
+   * Refuses, before anything is modified, a module with parameters and no
+   * rule, a shared parameter of a module without per-sample Jacobians, and
+   * any node whose module mixes samples (BatchNorm in training mode):
+   * per-sample gradients, and so every first-order quantity, are undefined
+   * there, for the module's own parameters and for every parameter before it.
    */
-  check(node: GraphNode): void {
-    const reason = node.module.perSampleUndefinedReason(node);
-    if (reason !== undefined) throw new Error(`${this.name} cannot run: ${reason}`);
-    if (node.module.ownNamedParameters().length === 0) return;
-    if (this.rules.find(node.module) === undefined && batchGradRules.find(node.module) === undefined) {
-      throw new UnsupportedModuleError(this.name, node.module);
+  check(node: GraphNode, graph: RecordedGraph): void {
+    const mixing = node.module.sampleMixingMessage(node);
+    if (mixing !== undefined) throw new Error(`${this.name} cannot run: ${mixing}`);
+    const parameters = node.module.ownNamedParameters();
+    if (parameters.length === 0) return;
+    this.requireRule(node.module);
+    if (hasPerSampleJacobian(node.module)) return;
+    for (const [name, parameter] of parameters) {
+      const uses = graph.parameterUses.get(parameter) ?? 1;
+      if (uses > 1) {
+        throw new Error(
+          `${this.name}: parameter '${name}' of ${node.module.describe()} is used by ${uses} modules (weight sharing), ` +
+            `which needs the per-sample gradient of each use: declare ${PER_SAMPLE_TRAIT} on ${node.module.typeName}`,
+        );
+      }
     }
   }
 
@@ -55,14 +84,16 @@ export abstract class FirstOrderExtension implements Extension {
     const viaBatchGrad = new Set<Parameter>();
     return {
       visit: (node, gradOutput) => {
-        const fastRule = this.rules.find(node.module);
+        const parameters = node.module.ownNamedParameters();
+        if (parameters.length === 0) return undefined;
+        const rule = this.requireRule(node.module);
         const results = new Map<string, Quantity>();
-        for (const [name, parameter] of node.module.ownNamedParameters()) {
-          if (fastRule !== undefined && graph.parameterUses.get(parameter) === 1) {
-            results.set(name, fastRule(node, gradOutput, name));
+        for (const [name, parameter] of parameters) {
+          if (graph.parameterUses.get(parameter) === 1) {
+            results.set(name, rule(node, gradOutput, name));
           } else {
             viaBatchGrad.add(parameter);
-            results.set(name, batchGradRules.get(node.module)(node, gradOutput, name));
+            results.set(name, perSampleGradient(node, gradOutput, name));
           }
         }
         return results;

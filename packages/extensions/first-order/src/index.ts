@@ -25,7 +25,7 @@ export { Variance } from './variance.js';
 export { SumGradSquared } from './sum-grad-squared.js';
 export { BatchL2Grad } from './batch-l2-grad.js';
 export { FirstOrderExtension, type FirstOrderRule } from './first-order-extension.js';
-export { batchGradRules, perSampleGradient, perSampleModules } from './batch-grad-rules.js';
+export { perSampleGradient } from './per-sample-gradient.js';
 export {
   convGradientFactors,
   convTransposeGradientFactors,
@@ -36,12 +36,6 @@ export {
   factoredVariance,
   type FactoredGradient,
 } from './factored-gradient.js';
-export {
-  factoredModules,
-  factoredSumGradSquaredRule,
-  factoredBatchL2Rule,
-  factoredVarianceRule,
-  registerFactoredRules,
-} from './module-rules.js';
+export { factoredSumGradSquaredRule, factoredBatchL2Rule, factoredVarianceRule } from './module-rules.js';
 export { centeredVariance, varianceFrom } from './statistics.js';
 export { linearGradientFactors } from './linear-rules.js';

@@ -6,7 +6,7 @@
  * longer factor; those inputs take the per-sample gradient path.
  */
 import { einsum, mul, permute, reshape, square, sum, type GraphNode, type Linear, type Tensor } from '@backpack-ts/core';
-import { perSampleGradient } from './batch-grad-rules.js';
+import { perSampleGradient } from './per-sample-gradient.js';
 import type { FactoredGradient } from './factored-gradient.js';
 
 /** Whether the Linear call's input has dimensions between batch and features (`[N, ..., in]`). */

@@ -1,9 +1,9 @@
 /**
  * First-order rules of the layers beyond Linear.
  *
- * - Every layer with parameters is registered for BatchGrad with the generic
- *   per-sample rule (the module's own `paramJacTMatProd`), which enables all
- *   four extensions for it.
+ * - Every layer with the trait `perSampleParameterJacobian` gets all four
+ *   extensions from the per-sample rule (the module's own `paramJacTMatProd`,
+ *   the extensions' fallback); nothing is registered for that.
  * - Convolutions, transposed convolutions and embeddings have weight
  *   gradients that are sums of outer products over positions; SumGradSquared,
  *   BatchL2Grad and Variance use those factors (see `factored-gradient.ts`)
@@ -14,12 +14,8 @@
  *   centred path for these layers.
  */
 import {
-  Conv1d,
-  Conv2d,
-  Conv3d,
-  ConvTranspose1d,
-  ConvTranspose2d,
-  ConvTranspose3d,
+  ConvNd,
+  ConvTransposeNd,
   Embedding,
   GraphNode,
   cast,
@@ -27,10 +23,10 @@ import {
   square,
   sum,
   type ModuleClass,
-  type RuleRegistry,
+  type ModuleRules,
   type Tensor,
 } from '@backpack-ts/core';
-import { perSampleGradient } from './batch-grad-rules.js';
+import { perSampleGradient } from './per-sample-gradient.js';
 import {
   convGradientFactors,
   convTransposeGradientFactors,
@@ -45,19 +41,15 @@ import { centeredVariance, summedGradient, varianceFrom } from './statistics.js'
 
 type Factors = (node: GraphNode, gradOutput: Tensor) => FactoredGradient;
 
-/** Layers whose weight gradient factors over positions, with how to get the factors. */
-export const factoredModules: readonly [ModuleClass, Factors][] = [
-  [Conv1d, convGradientFactors],
-  [Conv2d, convGradientFactors],
-  [Conv3d, convGradientFactors],
-  [ConvTranspose1d, convTransposeGradientFactors],
-  [ConvTranspose2d, convTransposeGradientFactors],
-  [ConvTranspose3d, convTransposeGradientFactors],
+/** Layers whose weight gradient factors over positions (subclasses included), with how to get the factors. */
+const factoredModules: readonly [ModuleClass, Factors][] = [
+  [ConvNd, convGradientFactors],
+  [ConvTransposeNd, convTransposeGradientFactors],
   [Embedding, embeddingGradientFactors],
 ];
 
 /** SumGradSquared: the weight from its factors, anything else (biases) from per-sample gradients. */
-export function factoredSumGradSquaredRule(factors: Factors) {
+export function factoredSumGradSquaredRule(factors: Factors): FirstOrderRule {
   return (node: GraphNode, gradOutput: Tensor, name: string): Tensor =>
     name === 'weight'
       ? factoredSumGradSquared(factors(node, gradOutput))
@@ -65,7 +57,7 @@ export function factoredSumGradSquaredRule(factors: Factors) {
 }
 
 /** BatchL2Grad: the weight from its factors, anything else from per-sample gradients. */
-export function factoredBatchL2Rule(factors: Factors) {
+export function factoredBatchL2Rule(factors: Factors): FirstOrderRule {
   return (node: GraphNode, gradOutput: Tensor, name: string): Tensor => {
     if (name === 'weight') return factoredBatchL2(factors(node, gradOutput));
     const perSample = perSampleGradient(node, gradOutput, name);
@@ -90,33 +82,23 @@ function castToFloat64(node: GraphNode, gradOutput: Tensor): { node: GraphNode; 
 }
 
 /**
- * Variance, by dtype and by the cost of the module's SumGradSquared rule:
+ * Variance by `SumGradSquared / N - (grad / N)²` where that formula is both
+ * cheap and accurate, by centred per-sample gradients elsewhere:
  *
- * - float64: the reference's `SumGradSquared / N - (grad / N)²` from
- *   `sumGradSquared` (the module's SumGradSquared rule) and the summed
- *   gradient.
- * - float32 weights, when `sumGradSquaredIsProduct(node)` (the rule is products of
- *   the recorded tensors, Linear's `(g²)ᵀx²`, with no per-sample work) and the
- *   backend stores float64: the same formula on the recorded tensors cast to
- *   float64, the result cast back to float32. Sum of squares and mean come
- *   from the same float64 copies of the float32 factors.
- * - float32 otherwise (other layers, a backend without float64 such as
- *   tfjs): the weight from its factors (centred chunks), anything else from
- *   centred per-sample gradients.
+ * - float64: the formula, from `sumGradSquared` (the module's SumGradSquared
+ *   rule) and the summed gradient;
+ * - float32, when `sumGradSquaredIsProduct(node)` (the rule is products of
+ *   the recorded tensors, Linear's `(g²)ᵀx²`) and the backend stores float64:
+ *   the formula on float64 copies of the recorded tensors, cast back;
+ * - float32 otherwise: centred, the weight from its factors a chunk of
+ *   samples at a time.
  *
- * Why: the formula cancels, with a relative error of about
- * `eps · mean² / variance`. In float32 that lost 3 digits on the golden
- * `cnn2d_pool_ce` (1.6e-3 against a 1e-4 tolerance); centring avoids it but
- * builds every per-sample gradient, ~250x the reference's time on the bench's
- * mlp. In float64 the cancellation costs at most ~5 of 16 digits on the golden
- * cases (which match to 1e-10; BackPACK uses the same formula). Evaluated in
- * float64 on float32 factors, the squares and products of the factors are
- * exact and the cancellation costs float64 digits only (about
- * `1e-16 · mean² / variance`), less than the centred path loses to the
- * rounding of the float32 per-sample gradients (up to about
- * `6e-8 · |mean| / std`) until the mean is ~5e8 times the spread. Where the
- * float64 rule is itself chunked per-sample work (the factored layers, Linear
- * on `[N, ..., in]`), casting buys no speed, so float32 stays centred there.
+ * Why: the formula cancels (relative error about `eps · mean² / variance`),
+ * which float32 cannot afford and float64 can, also on float64 copies of
+ * float32 factors (their squares and products are exact there); centring
+ * costs the per-sample gradients, and where the float64 rule builds them in
+ * chunks anyway, casting buys nothing. The measurements behind this are in
+ * docs/PERFORMANCE.md ("Variance: which formula").
  */
 export function varianceRule(
   factors: Factors,
@@ -143,11 +125,7 @@ export function factoredVarianceRule(factors: Factors): FirstOrderRule {
   return varianceRule(factors, factoredSumGradSquaredRule(factors));
 }
 
-/** Registers `makeRule(factors)` for every layer of {@link factoredModules}; returns the registry. */
-export function registerFactoredRules<R extends RuleRegistry<(node: GraphNode, gradOutput: Tensor, name: string) => Tensor>>(
-  registry: R,
-  makeRule: (factors: Factors) => (node: GraphNode, gradOutput: Tensor, name: string) => Tensor,
-): R {
-  for (const [moduleClass, factors] of factoredModules) registry.register(moduleClass, makeRule(factors));
-  return registry;
+/** `makeRule(factors)` for every layer whose weight gradient factors over positions: default rules of an extension. */
+export function factoredRules(makeRule: (factors: Factors) => FirstOrderRule): ModuleRules<FirstOrderRule> {
+  return factoredModules.map(([moduleClass, factors]) => [moduleClass, makeRule(factors)] as const);
 }

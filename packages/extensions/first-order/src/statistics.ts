@@ -39,6 +39,6 @@ export function centeredVariance(gradBatch: Tensor): Tensor {
 /** The summed gradient of the module's parameter `name` (the node's contribution to `.grad`). */
 export function summedGradient(node: GraphNode, gradOutput: Tensor, name: string): Tensor {
   const mat = reshape(gradOutput, [1, ...gradOutput.shape]);
-  const grad = node.module.paramJacTMatProd(node, name, mat, true);
+  const grad = node.module.paramJacTMatProd(node, name, mat, { sumBatch: true });
   return reshape(grad, grad.shape.slice(1));
 }

@@ -1,6 +1,6 @@
-import { Linear, RuleRegistry, type Tensor } from '@backpack-ts/core';
-import { factoredSumGradSquaredRule, registerFactoredRules } from './module-rules.js';
-import { FirstOrderExtension, type FirstOrderRule } from './first-order-extension.js';
+import { Linear, type Tensor } from '@backpack-ts/core';
+import { factoredRules, factoredSumGradSquaredRule } from './module-rules.js';
+import { FirstOrderExtension } from './first-order-extension.js';
 import { linearSumGradSquared } from './linear-rules.js';
 import { sumOfSquares } from './statistics.js';
 
@@ -8,10 +8,10 @@ import { sumOfSquares } from './statistics.js';
 export class SumGradSquared extends FirstOrderExtension {
   readonly name = 'SumGradSquared';
   readonly savefield = 'sumGradSquared';
-  readonly rules = registerFactoredRules(
-    new RuleRegistry<FirstOrderRule>(this.name).register(Linear, linearSumGradSquared),
-    factoredSumGradSquaredRule,
-  );
+
+  constructor() {
+    super([[Linear, linearSumGradSquared], ...factoredRules(factoredSumGradSquaredRule)]);
+  }
 
   protected fromBatchGrad(gradBatch: Tensor): Tensor {
     return sumOfSquares(gradBatch);

@@ -1,7 +1,7 @@
-import { Linear, RuleRegistry, type GraphNode, type Tensor } from '@backpack-ts/core';
+import { Linear, type GraphNode, type Tensor } from '@backpack-ts/core';
 import { factoredSumGradSquared } from './factored-gradient.js';
-import { factoredVarianceRule, registerFactoredRules, varianceRule } from './module-rules.js';
-import { FirstOrderExtension, type FirstOrderRule } from './first-order-extension.js';
+import { factoredRules, factoredVarianceRule, varianceRule } from './module-rules.js';
+import { FirstOrderExtension } from './first-order-extension.js';
 import { hasExtraDims, linearGradientFactors, linearSumGradSquared } from './linear-rules.js';
 import { centeredVariance } from './statistics.js';
 
@@ -33,20 +33,20 @@ function linearSumGradSquaredChunked(node: GraphNode, gradOutput: Tensor, name: 
  *   centred before it is squared (no cancellation, which float32 cannot
  *   afford); weights build them a chunk of samples at a time.
  *
- * See {@link varianceRule} for the numbers behind the choice. Parameters that
- * take the per-sample path (shared weights, modules without a fast rule)
- * hold `[N, ...param]` anyway and are centred in either dtype.
+ * See {@link varianceRule} for why. Parameters that take the per-sample path
+ * (shared weights, modules without a fast rule) hold `[N, ...param]` anyway
+ * and are centred in either dtype.
  */
 export class Variance extends FirstOrderExtension {
   readonly name = 'Variance';
   readonly savefield = 'variance';
-  readonly rules = registerFactoredRules(
-    new RuleRegistry<FirstOrderRule>(this.name).register(
-      Linear,
-      varianceRule(linearGradientFactors, linearSumGradSquaredChunked, (node) => !hasExtraDims(node)),
-    ),
-    factoredVarianceRule,
-  );
+
+  constructor() {
+    super([
+      [Linear, varianceRule(linearGradientFactors, linearSumGradSquaredChunked, (node) => !hasExtraDims(node))],
+      ...factoredRules(factoredVarianceRule),
+    ]);
+  }
 
   protected fromBatchGrad(gradBatch: Tensor): Tensor {
     return centeredVariance(gradBatch);

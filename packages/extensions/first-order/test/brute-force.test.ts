@@ -22,6 +22,7 @@ import {
   Tanh,
   type Tensor,
 } from '@backpack-ts/core';
+import { ScaleShift } from '@backpack-ts/conformance';
 import { classTargets, describeBruteForce, type Setup } from './helpers/brute-force.js';
 
 const dtype = 'float64';
@@ -98,6 +99,15 @@ const setups: readonly Setup[] = [
       const g = new Generator(5);
       const model = new SharedTwice(4, 3, g);
       return { model, loss: new CrossEntropyLoss('mean'), input: uniform(g, [5, 4]), target: classTargets(g, 5, 3) };
+    },
+  },
+  {
+    name: 'a third-party module with the trait perSampleParameterJacobian, CrossEntropyLoss mean',
+    batch: 4,
+    build: () => {
+      const g = new Generator(6);
+      const model = new Sequential(linear(3, 4, g), new ScaleShift(4, { backend: cpu, dtype, generator: g }), new Tanh(), linear(4, 3, g));
+      return { model, loss: new CrossEntropyLoss('mean'), input: uniform(g, [4, 3]), target: classTargets(g, 4, 3) };
     },
   },
 ];

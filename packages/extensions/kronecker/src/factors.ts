@@ -107,7 +107,7 @@ export function batchAverageChannelFactor(node: GraphNode, mat: Tensor): Tensor 
  * parameters whose Jacobian changes from sample to sample (BatchNorm's scale).
  */
 export function sqrtParameterFactor(node: GraphNode, name: string, sqrt: Tensor): Tensor {
-  const p = node.module.paramJacTMatProd(node, name, sqrt, false);
+  const p = node.module.paramJacTMatProd(node, name, sqrt, { sumBatch: false });
   const flat = reshape(p, [p.shape[0]! * p.shape[1]!, -1]);
   return matmul(flat, flat, true, false);
 }
@@ -126,11 +126,11 @@ export function batchAverageParameterFactor(node: GraphNode, name: string, mat: 
   const d = mat.shape[0]!;
   // Row r of M for every sample: [D, N, ...out]; M J_n as [D, N, p].
   const rows = mul(reshape(mat, [d, 1, ...outShape]), ones([1, n, ...outShape], { backend: mat.backend, dtype: mat.dtype }));
-  const mj = reshape(node.module.paramJacTMatProd(node, name, rows, false), [d, n, -1]);
+  const mj = reshape(node.module.paramJacTMatProd(node, name, rows, { sumBatch: false }), [d, n, -1]);
   const size = mj.shape[2]!;
   // Column q of M J_n as a vector of sample n: [p, N, ...out]; then Σ_n J_nᵀ (M J_n)[:, q].
   const columns = reshape(permute(mj, [2, 1, 0]), [size, n, ...outShape]);
-  const block = reshape(node.module.paramJacTMatProd(node, name, columns, true), [size, size]);
+  const block = reshape(node.module.paramJacTMatProd(node, name, columns, { sumBatch: true }), [size, size]);
   return mul(block, 1 / n);
 }
 

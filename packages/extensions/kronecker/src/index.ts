@@ -25,10 +25,12 @@ export { KFRA, backpropagateBatchAverage, type KFRAOptions, type KFRACurvature }
 export {
   KroneckerExtension,
   WeightSharingError,
-  linearRule,
-  convRule,
-  batchNormRule,
-  embeddingRule,
+  linearKroneckerRule,
+  convKroneckerRule,
+  batchNormKroneckerRule,
+  embeddingKroneckerRule,
+  parameterBlockKroneckerRule,
+  type KroneckerRule,
 } from './kronecker-extension.js';
 export { SqrtKroneckerExtension } from './sqrt-extension.js';
 export {

@@ -71,7 +71,7 @@ export function backpropagateBatchAverage(
  * matrices are summed; unlike KFAC/KFLR this drops the cross terms between
  * the branches (`J₁ᵀ M J₂`), an approximation on top of KFRA's own.
  */
-export class KFRA extends KroneckerExtension<Tensor> {
+export class KFRA extends KroneckerExtension {
   readonly curvature: KFRACurvature;
 
   constructor(options: KFRAOptions = {}) {

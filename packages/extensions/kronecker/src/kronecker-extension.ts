@@ -1,25 +1,16 @@
 import {
   BackpropExtension,
-  BatchNorm1d,
-  BatchNorm2d,
-  BatchNorm3d,
-  Conv1d,
-  Conv2d,
-  Conv3d,
-  ConvTranspose1d,
-  ConvTranspose2d,
-  ConvTranspose3d,
+  BatchNormNd,
+  ConvNd,
+  ConvTransposeNd,
   Embedding,
   Linear,
-  RuleRegistry,
   reshape,
-  type BatchNormNd,
-  type ConvNd,
-  type ConvTransposeNd,
   type BackpropRule,
   type ExtensionPass,
   type GraphNode,
   type LeafModule,
+  type ModuleRules,
   type Parameter,
   type Quantity,
   type RecordedGraph,
@@ -32,6 +23,9 @@ import {
   groupBlocks,
   linearInputFactor,
 } from './factors.js';
+
+/** A rule of KFAC, KFLR and KFRA; it reaches the extension's strategy through `context.extension`. */
+export type KroneckerRule = BackpropRule<Tensor, KroneckerExtension>;
 
 /**
  * A parameter is used by several modules in one forward pass (weight sharing).
@@ -65,65 +59,56 @@ function summarize(users: readonly string[]): string {
   return [...counts].map(([user, count]) => (count === 1 ? user : `${user} (${count} times)`)).join(', ');
 }
 
+/** Whether every parameter of the module has at most one dimension. */
+function hasVectorParameters(module: LeafModule): boolean {
+  return module.ownNamedParameters().every(([, parameter]) => parameter.data.rank <= 1);
+}
+
 function dottedName(module: LeafModule, localName: string): string {
   return module.path === '' ? localName : `${module.path}.${localName}`;
 }
 
 /**
  * Base of KFAC, KFLR and KFRA: Hessian backpropagation ("HBP") of a quantity
- * `Q` from the loss to every layer, from which each layer reads its Kronecker
- * factors.
+ * (a square root, or KFRA's batch-averaged matrix) from the loss to every
+ * layer, from which each layer reads its Kronecker factors.
  *
- * Subclasses fix the strategy: what starts at the loss (`atLoss`), how `Q`
- * passes through a module (`backpropagateThrough`), and how a Linear-like
- * layer turns `Q` at its output into its output-side factor (`outputFactor`).
- * The rules are then shared:
+ * Subclasses fix the strategy: what starts at the loss (`atLoss`), how the
+ * quantity passes through a module (`backpropagateThrough`), and how a layer
+ * turns the quantity at its output into output-side factors (`outputFactor`,
+ * `channelFactor`, `parameterFactor`). The rules are shared by all three and
+ * call these through `context.extension`:
  *
- * - `Linear`, registered in `rules`: weight `[G, A]`, bias `[G]` with
- *   `G = outputFactor(...)` (`[out, out]`) and `A` the input's second moment
- *   (`[in, in]`, see {@link linearInputFactor}).
- * - Every module without parameters (activations, Flatten, Identity, Dropout,
- *   Add, third-party ones): `backpropagateThrough` only.
- * - A module with parameters and no registered rule: `UnsupportedModuleError`.
- *
- * Rules are per instance: `extension.rules.register(MyModule, rule)` adds one
- * for a third-party module (its `backpropagate` usually calls
- * `extension.backpropagateThrough`).
+ * - defaults: {@link linearKroneckerRule}, {@link convKroneckerRule} (for
+ *   `ConvNd` and `ConvTransposeNd`), {@link batchNormKroneckerRule},
+ *   {@link embeddingKroneckerRule};
+ * - fallbacks: every module without parameters passes the quantity through
+ *   (`backpropagateThrough`); a module with the trait
+ *   `perSampleParameterJacobian` whose parameters are vectors (at most one
+ *   dimension) gets {@link parameterBlockKroneckerRule};
+ * - anything else: `UnsupportedModuleError` until `setModuleRule` gives it a
+ *   rule (a factorisation is specific to the module's structure).
  */
-export abstract class KroneckerExtension<Q> extends BackpropExtension<Q> {
-  readonly rules: RuleRegistry<BackpropRule<Q>>;
-  private readonly parameterFreeRule: BackpropRule<Q>;
-
+export abstract class KroneckerExtension extends BackpropExtension<Tensor, KroneckerExtension, KroneckerRule> {
   protected constructor(
     readonly name: string,
     readonly savefield: string,
   ) {
-    super();
-    this.parameterFreeRule = {
-      backpropagate: (node, backproped, gradOutput, inputIndex) =>
-        this.backpropagateThrough(node, backproped, gradOutput, inputIndex),
-    };
-    this.rules = new RuleRegistry<BackpropRule<Q>>(name).register(Linear, linearRule(this));
-    for (const convClass of [Conv1d, Conv2d, Conv3d]) this.rules.register(convClass, convRule(this, convInputFactor));
-    for (const convClass of [ConvTranspose1d, ConvTranspose2d, ConvTranspose3d]) {
-      this.rules.register(convClass, convRule(this, convTransposeInputFactor));
-    }
-    for (const normClass of [BatchNorm1d, BatchNorm2d, BatchNorm3d]) this.rules.register(normClass, batchNormRule(this));
-    this.rules.register(Embedding, embeddingRule(this));
+    super(defaultRules);
   }
 
   /**
    * The quantity at input `inputIndex` of `node`'s module from the quantity at
    * its output; `gradOutput` is the gradient of the loss w.r.t. that output.
    */
-  abstract backpropagateThrough(node: GraphNode, backproped: Q, gradOutput: Tensor, inputIndex: number): Q;
+  abstract backpropagateThrough(node: GraphNode, backproped: Tensor, gradOutput: Tensor, inputIndex: number): Tensor;
 
   /**
    * The output-side Kronecker factor `[out, out]` of a Linear-like layer whose
    * output `[N, ..., out]` has the features in its last dimension, from the
    * quantity at that output.
    */
-  abstract outputFactor(node: GraphNode, backproped: Q): Tensor;
+  abstract outputFactor(node: GraphNode, backproped: Tensor): Tensor;
 
   /**
    * The channel factor `[C, C]` of a layer whose output `[N, C, ...spatial]`
@@ -131,7 +116,7 @@ export abstract class KroneckerExtension<Q> extends BackpropExtension<Q> {
    * quantity at that output: the (approximate) GGN of a per-channel bias,
    * every pair of positions included.
    */
-  abstract channelFactor(node: GraphNode, backproped: Q): Tensor;
+  abstract channelFactor(node: GraphNode, backproped: Tensor): Tensor;
 
   /**
    * The (approximate) GGN block `[p, p]` of the module's parameter `name`
@@ -139,19 +124,20 @@ export abstract class KroneckerExtension<Q> extends BackpropExtension<Q> {
    * per-sample Jacobian (`paramJacTMatProd`): for parameters whose Jacobian
    * depends on the sample, such as BatchNorm's scale.
    */
-  abstract parameterFactor(node: GraphNode, name: string, backproped: Q): Tensor;
+  abstract parameterFactor(node: GraphNode, name: string, backproped: Tensor): Tensor;
 
-  /** Parameter-free modules get the generic rule: the quantity passes through, nothing is stored. */
-  protected override fallbackRule(module: LeafModule): BackpropRule<Q> | undefined {
-    return module.ownNamedParameters().length === 0 ? this.parameterFreeRule : undefined;
+  protected override fallbackRule(module: LeafModule): KroneckerRule | undefined {
+    if (module.ownNamedParameters().length === 0) return parameterFreeRule;
+    return hasVectorParameters(module) && module.traits.perSampleParameterJacobian === true ? parameterBlockKroneckerRule : undefined;
   }
 
-  /** Besides a rule for every module, refuses modules that mix samples and shared parameters (before anything is computed). */
+  /** Traits help only a module whose parameters are vectors; larger ones need a rule with structure. */
+  protected override fallbackRequirement(module: LeafModule): string | undefined {
+    return hasVectorParameters(module) ? 'the trait perSampleParameterJacobian' : undefined;
+  }
+
+  /** Besides a rule for every module and no sample mixing, refuses shared parameters (before anything is computed). */
   override check(node: GraphNode, graph: RecordedGraph): void {
-    // A module that mixes samples (BatchNorm in training mode) breaks the
-    // per-sample square roots and batch averages these factors are made of.
-    const reason = node.module.perSampleUndefinedReason(node);
-    if (reason !== undefined) throw new Error(`${this.name} cannot run: ${reason}`);
     super.check(node, graph);
     for (const [name, parameter] of node.module.ownNamedParameters()) {
       if ((graph.parameterUses.get(parameter) ?? 0) > 1) {
@@ -180,32 +166,36 @@ export abstract class KroneckerExtension<Q> extends BackpropExtension<Q> {
   }
 }
 
+/** The quantity passes on through the extension's `backpropagateThrough`. */
+const passThrough: KroneckerRule['backpropagate'] = (node, backproped, inputIndex, { extension, gradOutput }) =>
+  extension.backpropagateThrough(node, backproped, gradOutput, inputIndex);
+
+/** Modules without parameters: the quantity passes through, nothing is stored. */
+const parameterFreeRule: KroneckerRule = { backpropagate: passThrough };
+
 /**
- * The rule for `Linear` (input `[N, ..., in]`): weight `[G, A]`, bias `[G]`,
- * where `G = extension.outputFactor(node, Q)` and `A = linearInputFactor(node)`,
- * and the quantity passes on through `extension.backpropagateThrough`.
+ * `Linear` (input `[N, ..., in]`): weight `[G, A]`, bias `[G]`, where
+ * `G = extension.outputFactor(node, Q)` and `A = linearInputFactor(node)`.
  */
-export function linearRule<Q>(extension: KroneckerExtension<Q>): BackpropRule<Q> {
-  return {
-    parameters: (node, backproped) => {
-      const g = extension.outputFactor(node, backproped);
-      const factors = new Map<string, Quantity>([['weight', [g, linearInputFactor(node)]]]);
-      // Its own tensor (a fresh handle on the same values), so either parameter's field can be disposed alone.
-      if ((node.module as Linear).bias !== undefined) factors.set('bias', [reshape(g, g.shape)]);
-      return factors;
-    },
-    backpropagate: (node, backproped, gradOutput, inputIndex) =>
-      extension.backpropagateThrough(node, backproped, gradOutput, inputIndex),
-  };
-}
+export const linearKroneckerRule: KroneckerRule = {
+  parameters: (node, backproped, { extension }) => {
+    const g = extension.outputFactor(node, backproped);
+    const factors = new Map<string, Quantity>([['weight', [g, linearInputFactor(node)]]]);
+    // Its own tensor (a fresh handle on the same values), so either parameter's field can be disposed alone.
+    if ((node.module as Linear).bias !== undefined) factors.set('bias', [reshape(g, g.shape)]);
+    return factors;
+  },
+  backpropagate: passThrough,
+};
 
 /**
  * The rule for convolutions and transposed convolutions (any spatial rank),
- * as the reference defines them (`HBPConvNd`, `HBPConvTransposeNd`):
+ * as the reference defines them (`HBPConvNd`, `HBPConvTransposeNd`), with the
+ * unfolded input's factor `inputFactor`:
  *
  * - weight `[G, A]`: `G = extension.channelFactor(node, Q)` (`[out, out]`,
  *   the bias GGN) and `A = (1/N) Σ_n U_n U_nᵀ` (`[in·K, in·K]`) from the
- *   unfolded input U (`inputFactor`);
+ *   unfolded input U;
  * - bias `[G]`.
  *
  * For a transposed convolution the factors belong to the weight with its
@@ -221,17 +211,16 @@ export function linearRule<Q>(extension: KroneckerExtension<Q>): BackpropRule<Q>
  * of the weight (rows `g·out/G ...` of `[out, in/G, ...k]`) is approximated
  * by `G_g ⊗ A_g`. The bias factor stays the full `[out, out]`.
  */
-export function convRule<Q>(extension: KroneckerExtension<Q>, inputFactor: (node: GraphNode) => Tensor): BackpropRule<Q> {
+export function convKroneckerRule(inputFactor: (node: GraphNode) => Tensor): KroneckerRule {
   return {
-    parameters: (node, backproped) => {
+    parameters: (node, backproped, { extension }) => {
       const module = node.module as ConvNd | ConvTransposeNd;
       const g = extension.channelFactor(node, backproped);
       const factors = new Map<string, Quantity>([['weight', [groupBlocks(g, module.groups), inputFactor(node)]]]);
       if (module.bias !== undefined) factors.set('bias', [reshape(g, g.shape)]);
       return factors;
     },
-    backpropagate: (node, backproped, gradOutput, inputIndex) =>
-      extension.backpropagateThrough(node, backproped, gradOutput, inputIndex),
+    backpropagate: passThrough,
   };
 }
 
@@ -239,25 +228,24 @@ export function convRule<Q>(extension: KroneckerExtension<Q>, inputFactor: (node
  * BatchNorm (evaluation mode; training mode is refused in `check`), beyond
  * the reference: `y = γ x̂ + β` per channel. Its parameters are per-channel
  * vectors with no input side to factor, so each gets one factor, its whole
- * (approximate) GGN block: weight `[Γ]` with `Γ = Σ_n J_γ,nᵀ (·) J_γ,n`
- * (`extension.parameterFactor`, `[C, C]`; J_γ,n holds sample n's x̂) and bias
- * `[B]` with `B = extension.channelFactor` (`[C, C]`). For KFLR these are the
- * exact GGN blocks of γ and β; KFAC samples them; KFRA uses its batch-averaged
- * matrix in place of the per-sample GGN.
+ * (approximate) GGN block, as {@link parameterBlockKroneckerRule} gives:
+ * weight `[Γ]` with `Γ = Σ_n J_γ,nᵀ (·) J_γ,n` (`extension.parameterFactor`,
+ * `[C, C]`; J_γ,n holds sample n's x̂) and bias `[B]` with
+ * `B = extension.channelFactor` (`[C, C]`, the same block without the
+ * per-sample Jacobian products). For KFLR these are the exact GGN blocks of
+ * γ and β; KFAC samples them; KFRA uses its batch-averaged matrix in place of
+ * the per-sample GGN.
  */
-export function batchNormRule<Q>(extension: KroneckerExtension<Q>): BackpropRule<Q> {
-  return {
-    parameters: (node, backproped) => {
-      const module = node.module as BatchNormNd;
-      const factors = new Map<string, Quantity>();
-      if (module.weight !== undefined) factors.set('weight', [extension.parameterFactor(node, 'weight', backproped)]);
-      if (module.bias !== undefined) factors.set('bias', [extension.channelFactor(node, backproped)]);
-      return factors;
-    },
-    backpropagate: (node, backproped, gradOutput, inputIndex) =>
-      extension.backpropagateThrough(node, backproped, gradOutput, inputIndex),
-  };
-}
+export const batchNormKroneckerRule: KroneckerRule = {
+  parameters: (node, backproped, { extension }) => {
+    const module = node.module as BatchNormNd;
+    const factors = new Map<string, Quantity>();
+    if (module.weight !== undefined) factors.set('weight', [extension.parameterFactor(node, 'weight', backproped)]);
+    if (module.bias !== undefined) factors.set('bias', [extension.channelFactor(node, backproped)]);
+    return factors;
+  },
+  backpropagate: passThrough,
+};
 
 /**
  * Embedding `[num, dim]`, beyond the reference: the lookup is a Linear layer
@@ -268,11 +256,32 @@ export function batchNormRule<Q>(extension: KroneckerExtension<Q>): BackpropRule
  * curvature of the row-major vectorised table. Index positions beyond the
  * batch (`[N, S]` indices) count as extra batch, as for Linear.
  */
-export function embeddingRule<Q>(extension: KroneckerExtension<Q>): BackpropRule<Q> {
-  return {
-    parameters: (node, backproped) =>
-      new Map<string, Quantity>([['weight', [embeddingInputFactor(node), extension.outputFactor(node, backproped)]]]),
-    backpropagate: (node, backproped, gradOutput, inputIndex) =>
-      extension.backpropagateThrough(node, backproped, gradOutput, inputIndex),
-  };
-}
+export const embeddingKroneckerRule: KroneckerRule = {
+  parameters: (node, backproped, { extension }) =>
+    new Map<string, Quantity>([['weight', [embeddingInputFactor(node), extension.outputFactor(node, backproped)]]]),
+  backpropagate: passThrough,
+};
+
+/**
+ * Every parameter gets one factor, its whole (approximate) GGN block
+ * `[p, p]` from `extension.parameterFactor`: what Kronecker factors of a
+ * vector parameter come to, as for a bias. The fallback for modules with
+ * the trait `perSampleParameterJacobian` whose parameters are vectors
+ * (larger parameters need a rule with structure: the block grows as p²).
+ */
+export const parameterBlockKroneckerRule: KroneckerRule = {
+  parameters: (node, backproped, { extension }) =>
+    new Map<string, Quantity>(
+      node.module.ownNamedParameters().map(([name]) => [name, [extension.parameterFactor(node, name, backproped)]]),
+    ),
+  backpropagate: passThrough,
+};
+
+/** The package's rules, by module class (subclasses included). */
+const defaultRules: ModuleRules<KroneckerRule> = [
+  [Linear, linearKroneckerRule],
+  [ConvNd, convKroneckerRule(convInputFactor)],
+  [ConvTransposeNd, convKroneckerRule(convTransposeInputFactor)],
+  [BatchNormNd, batchNormKroneckerRule],
+  [Embedding, embeddingKroneckerRule],
+];

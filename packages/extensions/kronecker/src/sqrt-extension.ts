@@ -12,7 +12,7 @@ import { KroneckerExtension } from './kronecker-extension.js';
  * A Linear layer's output-side factor is `Σ_{v,n} S[v,n] S[v,n]ᵀ`
  * (see {@link sqrtOutputFactor}).
  */
-export abstract class SqrtKroneckerExtension extends KroneckerExtension<Tensor> {
+export abstract class SqrtKroneckerExtension extends KroneckerExtension {
   protected accumulate(a: Tensor, b: Tensor): Tensor {
     return add(a, b);
   }

@@ -6,8 +6,9 @@
  * - a two-input third-party module without parameters (y = a ⊙ b): the
  *   generic rule for each input;
  * - a one-input third-party module without parameters (y = x³);
- * - a third-party module with a parameter: UnsupportedModuleError until a
- *   rule is registered, then the registered rule;
+ * - a third-party module with a vector parameter: UnsupportedModuleError
+ *   without traits or rule, then a rule set on the instance, or, declaring
+ *   the trait perSampleParameterJacobian, the fallback (its whole GGN block);
  * - weight sharing: a clear error, nothing modified.
  */
 import { failedMessages } from '@backpack-ts/conformance';
@@ -28,11 +29,13 @@ import {
   sum,
   tensor,
   type GraphNode,
+  type ModuleTraits,
   type Parameter,
+  type ParameterJacobianOptions,
   type Tensor,
 } from '@backpack-ts/core';
 import { describe, expect, it } from 'vitest';
-import { KFAC, KFLR, KFRA, WeightSharingError, sqrtOutputFactor, type KroneckerExtension } from '../src/index.js';
+import { KFAC, KFLR, KFRA, WeightSharingError, sqrtOutputFactor, type KroneckerRule } from '../src/index.js';
 import { compareWithMatrix, float64, perSample, runExtensions } from './helpers.js';
 import {
   activation,
@@ -303,9 +306,9 @@ it('a one-input third-party module without parameters gets the generic rule (KFL
   }
 });
 
-/** y = x ⊙ w with a learnable w: a third-party module with a parameter. */
+/** y = x ⊙ w with a learnable w: a third-party module with a parameter and no traits. */
 class Scale extends LeafModule {
-  readonly typeName = 'Scale';
+  readonly typeName: string = 'Scale';
   readonly weight: Parameter;
   constructor(features: number, generator: Generator) {
     super();
@@ -320,26 +323,29 @@ class Scale extends LeafModule {
   jacTMatProd(_node: GraphNode, mat: Tensor): Tensor {
     return mul(mat, this.weight.data);
   }
-  override paramJacTMatProd(node: GraphNode, _name: string, mat: Tensor, sumBatch: boolean): Tensor {
+  override paramJacTMatProd(node: GraphNode, _name: string, mat: Tensor, { sumBatch }: ParameterJacobianOptions): Tensor {
     const perSampleGrad = mul(mat, node.input);
     return sumBatch ? sum(perSampleGrad, 1) : perSampleGrad;
   }
 }
 
-/** For Scale: one factor, the exact GGN of w, Σ_{v,n} (x_n ⊙ s_vn)(x_n ⊙ s_vn)ᵀ (square-root strategy). */
-function scaleRule(extension: KroneckerExtension<Tensor>) {
-  return {
-    parameters: (node: GraphNode, sqrt: Tensor) => new Map([['weight', [sqrtOutputFactor(mul(sqrt, node.input))]]]),
-    backpropagate: (node: GraphNode, sqrt: Tensor, gradOutput: Tensor, inputIndex: number) =>
-      extension.backpropagateThrough(node, sqrt, gradOutput, inputIndex),
-  };
+/** Scale declaring its per-sample parameter Jacobian: its vector parameter gets the fallback rule. */
+class TraitedScale extends Scale {
+  override readonly typeName = 'TraitedScale';
+  override readonly traits: ModuleTraits = { perSampleParameterJacobian: true };
 }
 
+/** For Scale: one factor, the exact GGN of w, Σ_{v,n} (x_n ⊙ s_vn)(x_n ⊙ s_vn)ᵀ (square-root strategy). */
+const scaleRule: KroneckerRule = {
+  parameters: (node, sqrt) => new Map([['weight', [sqrtOutputFactor(mul(sqrt, node.input))]]]),
+  backpropagate: (node, sqrt, inputIndex, { extension, gradOutput }) => extension.backpropagateThrough(node, sqrt, gradOutput, inputIndex),
+};
+
 describe('a third-party module with a parameter', () => {
-  function setup() {
+  function setup(ScaleClass: typeof Scale = Scale) {
     const generator = new Generator(44);
     const first = new Linear(3, 4, { ...float64, generator });
-    const scale = new Scale(4, generator);
+    const scale = new ScaleClass(4, generator);
     const second = new Linear(4, 2, { ...float64, generator });
     const model = extend(new Sequential(first, scale, new Tanh(), second));
     const input = generator.normal([5, 3], float64);
@@ -347,26 +353,8 @@ describe('a third-party module with a parameter', () => {
     return { model, first, scale, second, input, target, loss: extend(new CrossEntropyLoss()) };
   }
 
-  it.each([() => new KFLR(), () => new KFAC({ seed: 1 }), () => new KFRA()])(
-    'is refused with UnsupportedModuleError naming extension and module, before anything is modified (%#)',
-    (make) => {
-      const { model, input, target, loss } = setup();
-      const extension = make();
-      const run = () => runExtensions(model, loss, input, target, [extension]);
-      expect(run).toThrow(UnsupportedModuleError);
-      expect(run).toThrow(new RegExp(`${extension.name} has no rule for Scale '1'`));
-      for (const [, parameter] of model.namedParameters()) {
-        expect(parameter.grad).toBeUndefined();
-        expect(parameter.kflr ?? parameter.kfac ?? parameter.kfra).toBeUndefined();
-      }
-    },
-  );
-
-  it('works once a rule is registered on the extension (KFLR: the exact GGN of its parameter)', () => {
-    const { model, first, scale, second, input, target, loss } = setup();
-    const kflr = new KFLR();
-    kflr.rules.register(Scale, scaleRule(kflr));
-    runExtensions(model, loss, input, target, [kflr]);
+  /** KFLR of every parameter: Linear's factors, and the exact GGN block of the scale's w. */
+  function expectExactKflr({ model, first, scale, second, input }: ReturnType<typeof setup>, target: Tensor): void {
     const layer = (l: Linear): RefLayer => ({ kind: 'linear', weight: weightOf(l), bias: [...l.bias!.data.toArray()] });
     const w = [...scale.weight.data.toArray()];
     const xs = perSample(input.toArray(), 5);
@@ -386,6 +374,36 @@ describe('a third-party module with a parameter', () => {
       '1.weight': [scaleGgn],
       '3.weight': [f3.g, f3.a],
     });
+  }
+
+  it.each([() => new KFLR(), () => new KFAC({ seed: 1 }), () => new KFRA()])(
+    'without traits or rule is refused with UnsupportedModuleError naming extension and module, before anything is modified (%#)',
+    (make) => {
+      const { model, input, target, loss } = setup();
+      const extension = make();
+      const run = () => runExtensions(model, loss, input, target, [extension]);
+      expect(run).toThrow(UnsupportedModuleError);
+      expect(run).toThrow(
+        `${extension.name} has no rule for Scale '1' (module type Scale); declare the trait perSampleParameterJacobian on Scale, or set one with ${extension.name}'s setModuleRule(Scale, rule)`,
+      );
+      for (const [, parameter] of model.namedParameters()) {
+        expect(parameter.grad).toBeUndefined();
+        expect(parameter.kflr ?? parameter.kfac ?? parameter.kfra).toBeUndefined();
+      }
+    },
+  );
+
+  it('works with a rule set on the extension instance (KFLR: the exact GGN of its parameter)', () => {
+    const problem = setup();
+    runExtensions(problem.model, problem.loss, problem.input, problem.target, [new KFLR().setModuleRule(Scale, scaleRule)]);
+    expectExactKflr(problem, problem.target);
+  });
+
+  it('declaring the trait perSampleParameterJacobian is enough: one factor, the whole GGN block (KFLR: exact; KFAC, KFRA run)', () => {
+    const problem = setup(TraitedScale);
+    runExtensions(problem.model, problem.loss, problem.input, problem.target, [new KFLR(), new KFAC({ seed: 1 }), new KFRA()]);
+    expectExactKflr(problem, problem.target);
+    for (const field of ['kfac', 'kfra'] as const) expect(problem.scale.weight[field]!.map((f) => f.shape)).toEqual([[4, 4]]);
   });
 });
 

@@ -25,6 +25,8 @@ import {
   type LossModule,
   type Parameter,
   type Reduction,
+  type ModuleTraits,
+  type ParameterJacobianOptions,
   type Tensor,
 } from '@backpack-ts/core';
 import { constants, linear, mul as dualMul, ParameterIndex, relu, sigmoid, tanh, add as dualAdd, type Dual } from './forward-ad.js';
@@ -219,11 +221,12 @@ export function sharedWeights(): Problem {
 
 /**
  * A third-party module with a parameter: `y = x ⊙ w` over the last dimension,
- * with its own derivatives. The GGN extensions know nothing of it until its
- * class is registered.
+ * with its own derivatives. It declares per-sample parameter Jacobians, which
+ * is all the GGN extensions need of it.
  */
-export class Scale extends LeafModule {
+class Scale extends LeafModule {
   readonly typeName = 'Scale';
+  override readonly traits: ModuleTraits = { perSampleParameterJacobian: true };
   readonly weight: Parameter;
 
   constructor(features: number, generator: Generator) {
@@ -241,7 +244,7 @@ export class Scale extends LeafModule {
     return mul(mat, this.weight.data);
   }
 
-  override paramJacTMatProd(node: GraphNode, _name: string, mat: Tensor, sumBatch: boolean): Tensor {
+  override paramJacTMatProd(node: GraphNode, _name: string, mat: Tensor, { sumBatch }: ParameterJacobianOptions): Tensor {
     const perSample = mul(mat, node.input); // [V, N, F]
     return sumBatch ? sum(perSample, 1) : perSample;
   }
@@ -252,7 +255,7 @@ export function thirdPartyModule(): Problem {
   const [n, inFeatures, hidden, classes] = [3, 3, 4, 3];
   const model = extend(new Sequential(layer(generator, inFeatures, hidden), new Scale(hidden, generator), new Tanh(), layer(generator, hidden, classes)));
   const input = uniform(generator, [n, inFeatures]);
-  return crossEntropyProblem('a third-party module registered with genericGgnRule', generator, model, input, classes, 'mean', (index, x) => {
+  return crossEntropyProblem('a third-party module supported through its traits', generator, model, input, classes, 'mean', (index, x) => {
     const h = linear(index, '0', x).map((hi, i) => tanh(dualMul(hi, index.entry('1.weight', i))));
     return linear(index, '3', h);
   });
