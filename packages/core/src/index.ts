@@ -8,7 +8,8 @@
 export type * from './backend/backend.js';
 export { matmulDims, type MatmulDims } from './backend/matmul-dims.js';
 
-export { Tensor, type BackwardOptions } from './tensor/tensor.js';
+export { Tensor, type AutogradNode, type BackwardOptions } from './tensor/tensor.js';
+export { enableGrad, isGradEnabled, isOpNode, noGrad, recordOp, type OpDerivatives, type OpNode } from './tensor/autograd.js';
 export { tidy, keep } from './tensor/scope.js';
 export { Generator } from './ops/random.js';
 export { defaultGenerator, manualSeed } from './ops/default-generator.js';

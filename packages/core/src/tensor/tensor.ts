@@ -29,6 +29,16 @@ export function installBackwardRunner(runner: BackwardRunner): void {
 export const openScopes: Set<Tensor>[] = [];
 
 /**
+ * A recorded node of the graph: what produced a tensor. Ops record
+ * `OpNode`s (`autograd.ts`); modules with hand-written derivatives record
+ * nodes of their own kind (`modules/leaf-module.ts`).
+ */
+export interface AutogradNode {
+  /** The tensors the node was computed from, in order. */
+  readonly inputs: readonly Tensor[];
+}
+
+/**
  * An n-dimensional array on a backend: a handle plus shape and dtype.
  *
  * Tensors are immutable: every op returns a new tensor. Create them with the
@@ -37,7 +47,10 @@ export const openScopes: Set<Tensor>[] = [];
 export class Tensor {
   /** Marks tensors without `instanceof`, so two copies of core still recognise each other's tensors. */
   readonly isTensor = true;
+  /** The recorded node that produced this tensor; `undefined` for leaves and for results computed without recording. */
+  gradFn: AutogradNode | undefined = undefined;
   private disposed = false;
+  private leafRequiresGrad = false;
 
   constructor(
     readonly backend: Backend,
@@ -56,6 +69,29 @@ export class Tensor {
   /** Number of elements. */
   get size(): number {
     return sizeOf(this.shape);
+  }
+
+  /**
+   * Whether gradients flow into this tensor: a leaf that asked for them
+   * ({@link requiresGrad_}, parameters), or a result recorded from one.
+   */
+  get requiresGrad(): boolean {
+    return this.leafRequiresGrad || this.gradFn !== undefined;
+  }
+
+  /**
+   * Makes this leaf tensor require gradients (or not), as PyTorch's
+   * `requires_grad_()`: ops on it are recorded from now on. Only leaves can
+   * change; a recorded result requires gradients because its inputs do.
+   */
+  requiresGrad_(requiresGrad = true): this {
+    if (this.gradFn !== undefined) {
+      throw new Error(
+        `requiresGrad_(): only leaf tensors can change whether they require gradients; this ${this.toString()} was computed by recorded ops (use detach() for a leaf copy)`,
+      );
+    }
+    this.leafRequiresGrad = requiresGrad;
+    return this;
   }
 
   /** Whether `dispose` has been called. */
