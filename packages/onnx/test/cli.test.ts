@@ -6,14 +6,23 @@
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { tmpdir, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { goldenDir, loadGoldenCase } from '@backpack-ts/conformance';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { HELP, main } from '../src/cli/main.js';
+import { HELP, formatBytes, main, parseByteSize } from '../src/cli/main.js';
 import type { OutputFileSystem } from '../src/cli/output.js';
-import { estimateQuantitiesMemory, loadBackend, parseJsonTensor, type JsonNumber, type JsonQuantity, type JsonTensor } from '../src/index.js';
+import {
+  OnnxMemoryLimitError,
+  estimateQuantitiesMemory,
+  importOnnx,
+  loadBackend,
+  parseJsonTensor,
+  type JsonNumber,
+  type JsonQuantity,
+  type JsonTensor,
+} from '../src/index.js';
 import { INT64, buildModel, init } from './helpers/onnx-builder.js';
 import { npyBytes } from './helpers/npy.js';
 import { memberBytes, readNpyFloat64, readZipDirectory } from './helpers/zip-reader.js';
@@ -130,6 +139,10 @@ describe('backpack-ts CLI', () => {
     expect(help.stdout).toBe(HELP);
     expect(help.stdout).toContain('backpack-ts quantities model.onnx --input X.json --target y.json --loss CrossEntropyLoss');
     expect((await run('quantities', '--help')).stdout).toBe(HELP);
+    // One default, the import's: half of the machine's memory (or of a container's limit where that is lower).
+    const container = process.constrainedMemory?.() || Infinity;
+    expect(HELP).toContain(`(default: half of this machine's memory, or of\n`);
+    expect(HELP).toContain(`here ${formatBytes(Math.floor(Math.min(totalmem(), container) / 2))})`);
     const none = await run();
     expect(none.code).toBe(2);
     expect(none.stderr).toContain('Usage:');
@@ -384,9 +397,9 @@ describe('backpack-ts CLI: memory limit (issue 12, item 5)', () => {
   it('refuses --mc-samples 1e7 over --memory-limit before computing, with the estimate and what to change, and writes nothing', async () => {
     const r = await run(...base(), '--extensions', 'DiagGGNMC', '--mc-samples', '1e7', '--memory-limit', '4GB', '--out', 'refused.json');
     expect(r.code, r.stderr).toBe(2);
-    // DiagGGNMC passes [M, N, A] = [1e7, 6, 64] float64 values backward: 30.7 GB.
+    // DiagGGNMC passes [M, N, A] = [1e7, 6, 64] float64 values backward: 3.072e10 bytes, 28.6 GiB; 4GB is 4e9 bytes, 3.73 GiB.
     expect(r.stderr).toMatch(
-      /^backpack-ts: error: the requested quantities need about 30\.7 GB of memory \(DiagGGNMC stores 5\.20 KB and passes 30\.7 GB backward\), more than the limit of 4\.00 GB \(--memory-limit\); use a smaller batch \(now 6 samples\), fewer Monte-Carlo samples \(--mc-samples, now 10000000\) or fewer extensions, or consume per-sample quantities as they are computed in an extension hook/m,
+      /^backpack-ts: error: the requested quantities need about 28\.6 GiB of memory \(DiagGGNMC stores 5\.08 KiB and passes 28\.6 GiB backward\), more than the limit of 3\.73 GiB \(4000000000 bytes, --memory-limit\); use a smaller batch \(now 6 samples\), fewer Monte-Carlo samples \(--mc-samples, now 10000000\) or fewer extensions, or consume per-sample quantities as they are computed in an extension hook/m,
     );
     expect(r.stderr).not.toContain('[1/1]');
     expect(existsSync(join(work, 'refused.json'))).toBe(false);
@@ -395,14 +408,71 @@ describe('backpack-ts CLI: memory limit (issue 12, item 5)', () => {
   it('refuses --mc-samples 1e9 under the default limit (exit 2, one line) and per-sample quantities past a small limit', async () => {
     const mc = await run(...base(), '--extensions', 'KFAC', '--mc-samples', '1e9');
     expect(mc.code, mc.stderr).toBe(2);
-    expect(mc.stderr).toMatch(/^backpack-ts: error: the requested quantities need about 3\.07 TB of memory \(KFAC .*\(--mc-samples, now 1000000000\)/m);
+    expect(mc.stderr).toMatch(/^backpack-ts: error: the requested quantities need about 2\.79 TiB of memory \(KFAC .*\(--mc-samples, now 1000000000\)/m);
     expect(mc.stderr).not.toMatch(/\n\s+at /);
     const batchGrad = await run(...base(), '--extensions', 'BatchGrad', '--memory-limit', '30KiB');
     expect(batchGrad.code, batchGrad.stderr).toBe(2);
-    expect(batchGrad.stderr).toContain('(BatchGrad stores 31.2 KB and passes 3.07 KB backward), more than the limit of 30.7 KB (--memory-limit)');
+    expect(batchGrad.stderr).toContain('(BatchGrad stores 30.5 KiB and passes 3 KiB backward), more than the limit of 30 KiB (30720 bytes, --memory-limit)');
     expect((await run(...base(), '--extensions', 'BatchGrad', '--memory-limit', '80KB', '--no-verify')).code).toBe(0);
+    expect((await run(...base(), '--extensions', 'BatchGrad', '--memory-limit', '80kib', '--no-verify')).code).toBe(0);
     const bad = await run(...base(), '--extensions', 'BatchGrad', '--memory-limit', 'lots');
-    expect(bad.stderr).toContain("--memory-limit must be a positive size in bytes, e.g. 4GB, 512MiB or 4000000000, got 'lots'");
+    expect(bad.stderr).toContain("--memory-limit must be a positive size in bytes, e.g. 4GiB, 512MiB, 4GB or 4000000000, got 'lots'");
+  });
+
+  it('reads sizes in binary (KiB, as messages print them) and decimal (KB) units', () => {
+    expect(['4GiB', '4GB', '30KiB', '30kb', '512 MiB', '1.5 TB', '4e9', '100', '100B'].map((text) => parseByteSize(text))).toEqual([
+      4 * 2 ** 30,
+      4e9,
+      30 * 1024,
+      30_000,
+      512 * 2 ** 20,
+      1.5e12,
+      4e9,
+      100,
+      100,
+    ]);
+    for (const bad of ['0', '-1KiB', '4 GiBs', '4K', '']) expect(() => parseByteSize(bad)).toThrow(`--memory-limit must be a positive size in bytes`);
+  });
+
+  it("passes --memory-limit to the import: a tiny model whose import needs more stops there with the import's OnnxMemoryLimitError, and runs under a larger limit", async () => {
+    // A 4 x 4 image padded by 30 on each side: the import's trace (a batch of 2) holds [2, 1, 63, 63] float64 outputs, about 62 KiB,
+    // from a file of a few hundred bytes.
+    writeFileSync(
+      join(work, 'padded.onnx'),
+      buildModel({
+        inputs: [{ name: 'x', dims: ['N', 1, 4, 4] }],
+        outputs: [{ name: 'y', dims: ['N', 1, 63, 63] }],
+        initializers: [init('w', [1, 1, 2, 2], 1)],
+        nodes: [{ op: 'Conv', inputs: ['x', 'w'], outputs: ['y'], name: 'conv', attrs: { pads: [30, 30, 30, 30] } }],
+      }),
+    );
+    writeFileSync(join(work, 'x_padded.json'), JSON.stringify({ shape: [1, 1, 4, 4], data: Array.from({ length: 16 }, (_, i) => i / 16) }));
+    writeFileSync(join(work, 'y_padded.json'), JSON.stringify({ shape: [1, 1, 63, 63], data: new Array(63 * 63).fill(0.5) }));
+    const args = ['quantities', 'padded.onnx', '--input', 'x_padded.json', '--target', 'y_padded.json', '--loss', 'MSELoss', '--extensions', 'BatchGrad'];
+
+    const limit = 32 * 1024;
+    let importError: unknown;
+    try {
+      importOnnx(join(work, 'padded.onnx'), { backend: await loadBackend('cpu'), memoryLimitBytes: limit });
+    } catch (error) {
+      importError = error;
+    }
+    expect(importError).toBeInstanceOf(OnnxMemoryLimitError);
+    expect((importError as OnnxMemoryLimitError).limitBytes).toBe(limit);
+
+    const refused = await run(...args, '--memory-limit', '32KiB', '--out', 'padded.json');
+    expect(refused.code, refused.stderr).toBe(2);
+    // The import's message, not the quantities' check after it: nothing was imported.
+    expect(refused.stderr).toBe(`backpack-ts: error: ${(importError as Error).message}\n`);
+    expect(refused.stderr).toMatch(/^backpack-ts: error: ONNX node 'conv' \(op Conv\) as Conv2d .* more than the import's memory limit of 32 KiB \(32768 bytes\)\. .*the CLI's --memory-limit/);
+    expect(existsSync(join(work, 'padded.json'))).toBe(false);
+
+    const passed = await run(...args, '--memory-limit', '1MiB', '--out', 'padded.json');
+    expect(passed.code, passed.stderr).toBe(0);
+    expect(passed.stderr).toContain('imported padded.onnx');
+    const result = JSON.parse(readFileSync(join(work, 'padded.json'), 'utf8')) as JsonResult;
+    expect(result.output.shape).toEqual([1, 1, 63, 63]);
+    expect((result.quantities['BatchGrad']!['w'] as JsonTensor).shape).toEqual([1, 1, 1, 2, 2]);
   });
 });
 

@@ -10,7 +10,7 @@ import { tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { cpu } from '@backpack-ts/backend-cpu';
 import { tensor } from '@backpack-ts/core';
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import {
   OnnxFormatError,
   OnnxImportError,
@@ -21,6 +21,7 @@ import {
   importOnnx,
   type ImportOptions,
 } from '../src/index.js';
+import { formatBytes } from '../src/import/memory-budget.js';
 import { importAndVerify } from './helpers/check.js';
 import { INT64, buildModel, init, type ModelSpec, type NodeSpec } from './helpers/onnx-builder.js';
 
@@ -47,8 +48,31 @@ function conv(attrs: NodeSpec['attrs']): Uint8Array {
 }
 
 describe('the memory limit', () => {
-  it('defaults to a quarter of the machine memory', () => {
-    expect(defaultMemoryLimitBytes()).toBe(Math.floor(totalmem() / 4));
+  afterEach(() => {
+    vi.restoreAllMocks();
+  });
+
+  it("defaults to half of the machine's memory", () => {
+    // Node 20 says "no limit" with 0, undefined or, on some cgroup setups, 2^64.
+    for (const unconstrained of [0, undefined, 2 ** 64]) {
+      vi.spyOn(process, 'constrainedMemory').mockReturnValue(unconstrained as number);
+      expect(defaultMemoryLimitBytes()).toBe(Math.floor(totalmem() / 2));
+    }
+  });
+
+  it("defaults to half of the container's memory where that is less than the machine's", () => {
+    const container = Math.floor(totalmem() / 3);
+    vi.spyOn(process, 'constrainedMemory').mockReturnValue(container);
+    expect(defaultMemoryLimitBytes()).toBe(Math.floor(container / 2));
+  });
+
+  it("defaults to 2 GiB where Node's os module is not available (a browser bundle)", () => {
+    vi.spyOn(process, 'getBuiltinModule').mockReturnValue(undefined as never);
+    expect(defaultMemoryLimitBytes()).toBe(2 * GiB);
+  });
+
+  it('prints sizes in binary units, three significant digits', () => {
+    expect([0, 1000, 1024, 1536, 8e9, 2 ** 40, 20_000_000].map(formatBytes)).toEqual(['0 bytes', '1000 bytes', '1 KiB', '1.5 KiB', '7.45 GiB', '1 TiB', '19.1 MiB']);
   });
 
   it('refuses a convolution with pads of 3000 in a tiny file before it runs', () => {

@@ -27,7 +27,8 @@ import {
 } from '../quantities.js';
 import { readTensorFile, type TensorFile } from '../tensor-io.js';
 import { verifyWithOnnxRuntime } from '../verify.js';
-import { checkMemory, defaultMemoryLimitBytes, formatBytes, importLimits, parseByteSize } from './memory.js';
+import { defaultMemoryLimitBytes, formatBytes } from '../import/memory-budget.js';
+import { checkMemory, parseByteSize } from './memory.js';
 import {
   OUTPUT_FORMATS,
   checkOutputTarget,
@@ -39,7 +40,8 @@ import {
   type OutputFormat,
 } from './output.js';
 
-export { checkMemory, defaultMemoryLimitBytes, formatBytes, importLimits, parseByteSize, type MemoryRequest } from './memory.js';
+export { checkMemory, parseByteSize, type MemoryRequest } from './memory.js';
+export { defaultMemoryLimitBytes, formatBytes } from '../import/memory-budget.js';
 export {
   OUTPUT_FORMATS,
   checkOutputTarget,
@@ -96,8 +98,10 @@ Options of 'quantities':
                          temporary file beside it and renamed, so a failed run leaves a previous result as it was
   --format <f>           ${OUTPUT_FORMATS.join(' | ')} (default: npz for --out *.npz, npy-dir for --out folder/
                          or an existing folder, else json)
-  --memory-limit <size>  refuse, before computing, requests estimated to need more memory, e.g. 4GB, 512MiB
-                         (default: 80% of this machine's memory, here ${formatBytes(defaultMemoryLimitBytes())})
+  --memory-limit <size>  refuse, before importing and before computing, what is estimated to need more memory:
+                         bytes or KiB, MiB, GiB, TiB (powers of 1024, as messages print sizes; KB, MB, GB, TB
+                         are powers of 1000), e.g. 4GiB, 512MiB (default: half of this machine's memory, or of
+                         the container's limit where that is lower, here ${formatBytes(defaultMemoryLimitBytes())})
   --no-verify            skip the forward check against onnxruntime-node
   --verify-tolerance <t> largest accepted relative difference of that check (default 1e-4)
   --model-layout         report transposed weights in the module's layout, not the ONNX initializer's
@@ -315,7 +319,7 @@ async function runQuantities(args: QuantitiesArgs, io: CliIo): Promise<number> {
     backend,
     ...(args.dtype !== undefined && { dtype: args.dtype }),
     ...(args.inputShape !== undefined && { inputShape: args.inputShape }),
-    ...importLimits(memoryLimit),
+    memoryLimitBytes: memoryLimit,
   });
   io.stderr(`imported ${args.model} (${model.producer || 'unknown producer'}, opset ${model.opset}): ${model.steps.length} modules, ${model.parameters().length} parameters, ${model.dtype} on ${backend.name}\n`);
   for (const note of model.notes) io.stderr(`note: ${note}\n`);

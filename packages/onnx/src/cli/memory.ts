@@ -1,14 +1,15 @@
 /**
- * The CLI's memory limit: `--memory-limit`, its default from the machine's
- * memory, and the refusal, before anything is computed, of a request whose
- * estimated memory (see `estimateQuantitiesMemory`) is beyond it.
+ * The CLI's memory limit: `--memory-limit`, and the refusal, before anything
+ * is computed, of a request whose estimated memory (see
+ * `estimateQuantitiesMemory`) is beyond it. Its default,
+ * `defaultMemoryLimitBytes()`, and `formatBytes` are the import's: the CLI
+ * passes the same limit to `importOnnx`.
  */
-import { totalmem } from 'node:os';
 import { UserError } from '../errors.js';
-import type { ImportOptions } from '../import/importer.js';
+import { formatBytes } from '../import/memory-budget.js';
 import type { MemoryEstimate } from '../quantities.js';
 
-/** Powers of the units of {@link parseByteSize}: decimal (KB = 1000) and binary (KiB = 1024). */
+/** Powers of the units of {@link parseByteSize}: binary (KiB = 1024), as messages print sizes, and decimal (KB = 1000). */
 const UNITS: ReadonlyMap<string, number> = new Map([
   ['', 1],
   ['b', 1],
@@ -24,8 +25,9 @@ const UNITS: ReadonlyMap<string, number> = new Map([
 
 /**
  * Bytes in `text`: a number (`4000000000`, `4e9`) or a number with a unit,
- * decimal (`KB`, `MB`, `GB`, `TB`) or binary (`KiB`, `MiB`, `GiB`, `TiB`),
- * case-insensitive, e.g. `4GB`, `512MiB`, `1.5 TB`. A UserError names
+ * binary (`KiB`, `MiB`, `GiB`, `TiB`: powers of 1024, the units messages
+ * print) or decimal (`KB`, `MB`, `GB`, `TB`: powers of 1000),
+ * case-insensitive, e.g. `4GiB`, `512MiB`, `1.5 TB`. A UserError names
  * `option` otherwise.
  */
 export function parseByteSize(text: string, option = '--memory-limit'): number {
@@ -33,40 +35,9 @@ export function parseByteSize(text: string, option = '--memory-limit'): number {
   const scale = match === null ? undefined : UNITS.get(match[2]!.toLowerCase());
   const bytes = scale === undefined ? NaN : Math.floor(Number(match![1]) * scale);
   if (!(bytes >= 1) || !Number.isFinite(bytes)) {
-    throw new UserError(`${option} must be a positive size in bytes, e.g. 4GB, 512MiB or 4000000000, got '${text}'`);
+    throw new UserError(`${option} must be a positive size in bytes, e.g. 4GiB, 512MiB, 4GB or 4000000000, got '${text}'`);
   }
   return bytes;
-}
-
-/**
- * The default memory limit: 80% of this machine's memory, or of the
- * process's memory limit (a container's cgroup) where that is lower.
- */
-export function defaultMemoryLimitBytes(): number {
-  const constrained = (process as { constrainedMemory?: () => number | undefined }).constrainedMemory?.();
-  const memory = constrained !== undefined && constrained > 0 ? Math.min(totalmem(), constrained) : totalmem();
-  return Math.floor(memory * 0.8);
-}
-
-/** `bytes` for people: `7.50 GB`, `512 MB` (decimal units, as `--memory-limit` takes them). */
-export function formatBytes(bytes: number): string {
-  const units = ['B', 'KB', 'MB', 'GB', 'TB', 'PB', 'EB'];
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1000 && unit < units.length - 1) {
-    value /= 1000;
-    unit++;
-  }
-  return unit === 0 ? `${value} B` : `${value.toPrecision(3)} ${units[unit]}`;
-}
-
-/**
- * The import options that carry the memory limit to `importOnnx`. The
- * importer on this branch takes none, so there are none to pass; this is
- * the one place where a `memoryLimitBytes` import option goes.
- */
-export function importLimits(_limit: number): Partial<ImportOptions> {
-  return {};
 }
 
 /** What the refusal message quotes from the request. */
@@ -88,7 +59,7 @@ export function checkMemory(estimate: MemoryEstimate, limit: number, request: Me
     .map((e) => `${e.extension} stores ${formatBytes(e.stored)} and passes ${formatBytes(e.backpropagated)} backward`);
   throw new UserError(
     `the requested quantities need about ${formatBytes(estimate.bytes)} of memory (${largest.join('; ')}), ` +
-      `more than the limit of ${formatBytes(limit)} (--memory-limit); ` +
+      `more than the limit of ${formatBytes(limit)} (${limit} bytes, --memory-limit); ` +
       `use a smaller batch (now ${request.batch} samples), fewer Monte-Carlo samples (--mc-samples, now ${request.mcSamples}) or fewer extensions, ` +
       'or consume per-sample quantities as they are computed in an extension hook (backpack(extensions, fn, { extensionHook }) in TypeScript) instead of storing them; ' +
       'or raise --memory-limit if the machine has the memory',

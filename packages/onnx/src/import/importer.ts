@@ -38,10 +38,11 @@ export interface ImportOptions {
   readonly inputShape?: readonly number[];
   /**
    * Most bytes the import may allocate (default `defaultMemoryLimitBytes()`:
-   * a quarter of the machine's memory). What the model makes the import
-   * allocate (the file, initializers, constants computed at import, the
-   * trace's tensors) is estimated from the shapes before it is allocated;
-   * beyond the limit the import stops with an `OnnxMemoryLimitError`.
+   * half of the machine's memory, or of the container's limit). What the
+   * model makes the import allocate (the file, initializers, constants
+   * computed at import, the trace's tensors) is estimated from the shapes
+   * before it is allocated; beyond the limit the import stops with an
+   * `OnnxMemoryLimitError`.
    */
   readonly memoryLimitBytes?: number;
 }
