@@ -57,8 +57,12 @@ export function drawHistogram(canvas: HTMLCanvasElement, bins: Histogram, clipNo
   context.setLineDash([]);
   context.fillStyle = TEXT;
   context.fillText('C', clipX + 3, top + 10);
-  context.fillText(`tallest bar: ${tallest}`, width - 130, top + 10);
-  context.fillText(note, width - 130, top + 24);
+  // On a white box: the notes sit over the bars.
+  context.fillStyle = 'rgba(255, 255, 255, 0.85)';
+  context.fillRect(width - 134, top, 130, 30);
+  context.fillStyle = TEXT;
+  context.fillText(`tallest bar: ${tallest}`, width - 130, top + 12);
+  context.fillText(note, width - 130, top + 26);
   context.fillText('0', left, height - 3);
   context.fillText(upper.toPrecision(3), width - 34, height - 3);
 }

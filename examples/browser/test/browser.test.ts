@@ -4,8 +4,9 @@
  * (its state is published as `window.__demo`). A screenshot of the last run
  * goes to screenshots/ (git-ignored).
  *
- * Without /usr/bin/chromium the tests skip, saying how to install it; in CI
- * (`CI` set) they fail with that message instead.
+ * Without Chromium (/usr/bin/chromium, or the path in CHROMIUM_PATH) the
+ * tests skip, saying how to install it; in CI (`CI` set) they fail with that
+ * message instead.
  */
 import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -17,13 +18,13 @@ import { afterAll, beforeAll, describe, expect, it, type TestContext } from 'vit
 import type { BackendChoice } from '../src/backends.js';
 import type { DemoState } from '../src/main.js';
 
-const CHROMIUM = '/usr/bin/chromium';
+const CHROMIUM = process.env['CHROMIUM_PATH'] ?? '/usr/bin/chromium';
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const screenshots = join(root, 'screenshots');
 
 const missingChromium = existsSync(CHROMIUM)
   ? undefined
-  : `${CHROMIUM} is missing: install it with \`apt-get update && apt-get install -y chromium\``;
+  : `${CHROMIUM} is missing: install Chromium with \`apt-get update && apt-get install -y chromium\` (or set CHROMIUM_PATH)`;
 
 /** Steps per run: enough for the loss to fall clearly, few enough for the whole file to stay under a minute. */
 const STEPS = { cpu: 40, 'tfjs-wasm': 40, 'tfjs-webgl': 8 } as const satisfies Record<BackendChoice, number>;
@@ -37,8 +38,11 @@ let userDataDir: string | undefined;
 /** Losses of the backend-cpu run, which the tfjs runs (same seed) must follow. */
 let cpuLosses: number[] = [];
 
-function skipWithoutChromium(test: TestContext): void {
-  if (missingChromium !== undefined) test.skip(missingChromium);
+/** Without Chromium: fails in CI, where the browser must be installed, and skips elsewhere; both say how to install it. */
+function requireChromium(test: TestContext): void {
+  if (missingChromium === undefined) return;
+  if (process.env['CI'] !== undefined) throw new Error(missingChromium);
+  test.skip(missingChromium);
 }
 
 /** Sets the controls, presses Train and waits for the run to end; returns the page's state. */
@@ -105,10 +109,7 @@ async function expectRun(state: DemoState, backend: BackendChoice, tolerance: nu
 
 describe('the browser demo in headless Chromium', () => {
   beforeAll(async () => {
-    if (missingChromium !== undefined) {
-      if (process.env['CI'] !== undefined) throw new Error(missingChromium);
-      return;
-    }
+    if (missingChromium !== undefined) return;
     await build({ root, configFile: join(root, 'vite.config.ts'), logLevel: 'warn' });
     // Port 0: the system picks a free one.
     server = await preview({ root, configFile: join(root, 'vite.config.ts'), logLevel: 'warn', preview: { host: '127.0.0.1', port: 0 } });
@@ -136,7 +137,7 @@ describe('the browser demo in headless Chromium', () => {
   });
 
   it('trains on backend-cpu in float64: the loss falls, histograms and curvature images are right', async (test) => {
-    skipWithoutChromium(test);
+    requireChromium(test);
     expect(await page.evaluate(() => window.__demo.status)).toBe('ready');
     const state = await train('cpu');
     expect(state.engine).toBe('cpu');
@@ -148,7 +149,7 @@ describe('the browser demo in headless Chromium', () => {
   });
 
   it('trains on backend-tfjs on WebGL (float32) when the browser has it, along the same losses', async (test) => {
-    skipWithoutChromium(test);
+    requireChromium(test);
     const unavailable = await page.evaluate(() => window.__demo.webglUnavailable);
     if (unavailable !== undefined) {
       expect(await page.locator('#backend option[value="tfjs-webgl"]').isDisabled()).toBe(true);
@@ -161,7 +162,7 @@ describe('the browser demo in headless Chromium', () => {
   });
 
   it('trains on backend-tfjs on WebAssembly (float32) along the same losses, and saves a screenshot', async (test) => {
-    skipWithoutChromium(test);
+    requireChromium(test);
     const state = await train('tfjs-wasm');
     expect(state.engine).toMatch(/^tfjs \(wasm\), (SIMD|no SIMD), /);
     await expectRun(state, 'tfjs-wasm', 1e-4);
