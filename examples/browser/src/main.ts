@@ -142,6 +142,12 @@ function readNumber(input: HTMLInputElement, name: string): number {
   return value;
 }
 
+function readCount(input: HTMLInputElement, name: string): number {
+  const value = readNumber(input, name);
+  if (!Number.isInteger(value) || value < 1) throw new RangeError(`${name} must be a positive integer, got ${value}`);
+  return value;
+}
+
 /** Lets the browser paint and handle clicks between steps. */
 const nextTask = () => new Promise<void>((resolve) => setTimeout(resolve, 0));
 
@@ -163,8 +169,8 @@ async function run(): Promise<void> {
       learningRate: readNumber(ui.learningRate, 'learning rate'),
       seed: readNumber(ui.seed, 'seed'),
     };
-    const steps = readNumber(ui.steps, 'steps');
-    const curvatureEvery = readNumber(ui.curvatureEvery, 'curvature every');
+    const steps = readCount(ui.steps, 'steps');
+    const curvatureEvery = readCount(ui.curvatureEvery, 'curvature every');
     Object.assign(state, { status: 'loading', backend: choice, error: undefined } satisfies Partial<DemoState>);
     showStatus();
     const [{ DpSgdTrainer }, { backend, dtype, engine }] = await Promise.all([trainModule, loadBackend(choice)]);
@@ -197,11 +203,8 @@ async function run(): Promise<void> {
         msPerStep: timed.reduce((a, b) => a + b, 0) / timed.length,
         normsBefore: Array.from(result.normsBefore),
         normsAfter: Array.from(result.normsAfter),
-        // One range for both, so that the bars line up; the clipped norms may exceed C by rounding.
-        histograms: {
-          before: histogram(result.normsBefore, BINS, upper * (1 + 1e-9)),
-          after: histogram(result.normsAfter, BINS, upper * (1 + 1e-9)),
-        },
+        // One range for both, so that the bars line up.
+        histograms: { before: histogram(result.normsBefore, BINS, upper), after: histogram(result.normsAfter, BINS, upper) },
       } satisfies Partial<DemoState>);
       if (result.step === 1 || result.step % curvatureEvery === 0 || result.step === steps) {
         const curvatureStart = performance.now();

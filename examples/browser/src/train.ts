@@ -11,6 +11,7 @@ import {
   ReLU,
   Sequential,
   Tanh,
+  add,
   backpack,
   extend,
   keep,
@@ -21,7 +22,6 @@ import {
   sum,
   tensor,
   tidy,
-  add,
   type Backend,
   type FloatDType,
   type Module,
@@ -124,11 +124,6 @@ export class DpSgdTrainer {
     const activation = options.activation === 'relu' ? new ReLU() : new Tanh();
     this.model = extend(new Sequential(new Flatten(), this.first, activation, new Linear(hidden, 10, { backend, dtype, generator })));
     this.noise = new Generator(seed + 1);
-  }
-
-  /** Steps taken so far. */
-  get step(): number {
-    return this.steps;
   }
 
   private upload(batch: MnistBatch): { x: Tensor; y: Tensor } {

@@ -139,6 +139,11 @@ describe('the browser demo in headless Chromium', () => {
   it('trains on backend-cpu in float64: the loss falls, histograms and curvature images are right', async (test) => {
     requireChromium(test);
     expect(await page.evaluate(() => window.__demo.status)).toBe('ready');
+    await page.fill('#steps', '0');
+    await page.click('#train');
+    await page.waitForFunction(() => window.__demo.status === 'error');
+    expect(await page.textContent('#status')).toBe('Error: steps must be a positive integer, got 0');
+
     const state = await train('cpu');
     expect(state.engine).toBe('cpu');
     await expectRun(state, 'cpu', 1e-9);
