@@ -39,8 +39,7 @@ import {
 import { BatchDiagHessian, DiagHessian } from '@backpack-ts/diag-hessian';
 import { BatchGrad, BatchL2Grad, SumGradSquared, Variance } from '@backpack-ts/first-order';
 import { KFAC, KFLR, KFRA } from '@backpack-ts/kronecker';
-import { exampleDType, parseArgs, reportExtensions, runIfMain } from '../shared/report.js';
-import { loadMnistBatch } from '../seed/mnist-batch.js';
+import { exampleDType, mnistBatch, parseArgs, reportExtensions, runIfMain } from '../shared/report.js';
 
 /** Default batch size (`--batch-size` overrides it). */
 export const BATCH_SIZE = 16;
@@ -79,7 +78,7 @@ export function main(args: readonly string[] = [], print: (line: string) => void
   print(`backend: ${backend.name}${backendNote}, batch size: ${batchSize}`);
 
   const dtype = exampleDType(backend);
-  const { images, labels } = loadMnistBatch({ batchSize, backend, dtype });
+  const { images, labels } = mnistBatch(batchSize, backend, dtype);
   const model = extend(cnn(backend, dtype));
   model.eval();
   const lossFunction = extend(new CrossEntropyLoss());

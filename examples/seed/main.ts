@@ -21,8 +21,7 @@ import { DiagGGNExact, DiagGGNMC } from '@backpack-ts/diag-ggn';
 import { DiagHessian } from '@backpack-ts/diag-hessian';
 import { BatchGrad, BatchL2Grad, SumGradSquared, Variance } from '@backpack-ts/first-order';
 import { KFAC, KFLR, KFRA } from '@backpack-ts/kronecker';
-import { exampleDType, parseArgs as parseExampleArgs, reportExtensions, runIfMain } from '../shared/report.js';
-import { loadMnistBatch } from './mnist-batch.js';
+import { exampleDType, mnistBatch, parseArgs as parseExampleArgs, reportExtensions, runIfMain } from '../shared/report.js';
 
 export { fieldNames } from '../shared/report.js';
 
@@ -53,7 +52,7 @@ export function main(args: readonly string[] = [], print: (line: string) => void
 
   // float64 where the backend has it (tfjs is float32 only).
   const dtype = exampleDType(backend);
-  const { images, labels } = loadMnistBatch({ batchSize: BATCH_SIZE, backend, dtype });
+  const { images, labels } = mnistBatch(BATCH_SIZE, backend, dtype);
   const model = extend(new Sequential(new Flatten(), new Linear(784, 10, { backend, dtype })));
   const lossFunction = extend(new CrossEntropyLoss());
   reportExtensions({ model, lossFunction, input: images, target: labels }, runs, print);

