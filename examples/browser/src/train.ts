@@ -11,6 +11,7 @@ import {
   ReLU,
   Sequential,
   Tanh,
+  Tensor,
   add,
   backpack,
   extend,
@@ -25,7 +26,6 @@ import {
   type Backend,
   type FloatDType,
   type Module,
-  type Tensor,
 } from '@backpack-ts/core';
 import { DiagGGNExact } from '@backpack-ts/diag-ggn';
 import { DiagHessian } from '@backpack-ts/diag-hessian';
@@ -199,10 +199,16 @@ export class DpSgdTrainer {
     });
   }
 
-  /** Frees the parameters and every quantity the last passes stored on them (tfjs does not collect garbage). */
+  /**
+   * Frees the parameters and every quantity the last passes stored on them
+   * (tfjs does not collect garbage): each field that holds a tensor or a list
+   * of tensors. A parameter has other fields too (core's `version`, a number).
+   */
   dispose(): void {
     for (const parameter of this.model.parameters()) {
-      for (const value of Object.values(parameter) as (Tensor | undefined)[]) value?.dispose();
+      for (const value of Object.values(parameter) as unknown[]) {
+        for (const item of Array.isArray(value) ? value : [value]) if (item instanceof Tensor) item.dispose();
+      }
     }
   }
 }

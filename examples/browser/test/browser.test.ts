@@ -54,7 +54,10 @@ async function train(backend: BackendChoice): Promise<DemoState> {
   await page.fill('#curvature-every', '10');
   await page.click('#train');
   await page.waitForFunction(() => ['done', 'stopped', 'error'].includes(window.__demo.status), null, { timeout: 60_000 });
-  return page.evaluate(() => window.__demo);
+  const state = await page.evaluate(() => window.__demo);
+  // A run that failed says why here, not through whichever field it left unset.
+  if (state.status === 'error') expect.fail(`the ${backend} run ended in an error: ${state.error}`);
+  return state;
 }
 
 /** Pixels of a canvas that are not transparent. */

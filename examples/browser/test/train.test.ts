@@ -4,6 +4,7 @@
  * curvature images are the first layer's diagonals summed over hidden units.
  */
 import { cpu } from '@backpack-ts/backend-cpu';
+import { Tensor } from '@backpack-ts/core';
 import { describe, expect, it } from 'vitest';
 import { histogram } from '../src/histogram.js';
 import { DpSgdTrainer, type DpSgdOptions } from '../src/train.js';
@@ -111,6 +112,22 @@ describe('DpSgdTrainer', () => {
       if (activation === 'relu') expect(largestGap).toBeLessThan(1e-12);
       else expect(largestGap).toBeGreaterThan(1e-3);
     }
+  });
+
+  it('dispose frees every tensor on the parameters and leaves their other fields alone, as the page does between runs', () => {
+    const trainer = new DpSgdTrainer(base);
+    trainer.train();
+    trainer.curvature();
+    const parameters = trainer.model.parameters();
+    // Besides tensors a parameter holds core's version counter (a number): dispose must pass over it.
+    expect(parameters.map((p) => p.version)).toEqual([1, 1, 1, 1]);
+    const tensors = parameters.flatMap((p) => Object.values(p).filter((value): value is Tensor => value instanceof Tensor));
+    // data, grad, gradBatch, batchL2, diagGgnExact, diagH of each of the 4 parameters.
+    expect(tensors).toHaveLength(4 * 6);
+    expect(() => trainer.dispose()).not.toThrow();
+    expect(tensors.filter((t) => !t.isDisposed)).toEqual([]);
+    // The page then trains a new model with the same seed.
+    expect(new DpSgdTrainer(base).train().step).toBe(1);
   });
 
   it('rejects bad options, naming them', () => {
