@@ -73,7 +73,7 @@ function sumDerivatives(inShape: Shape, axes: readonly number[], keepDims: boole
 export function broadcastTo(x: Tensor, shape: Shape): Tensor {
   const backend = sameBackend('broadcastTo', [x]);
   const target = [...shape];
-  const padded = padShapeLeft(x.shape, target.length);
+  const padded = padShapeLeft(x.shape, Math.max(x.rank, target.length));
   const fits = x.rank <= target.length && target.every((d, i) => Number.isInteger(d) && d >= 0 && (padded[i] === d || padded[i] === 1));
   if (!fits) throw new RangeError(`broadcastTo: cannot broadcast ${formatShape(x.shape)} to ${formatShape(shape)}`);
   const out = runKernel(backend, [x], target, x.dtype, () => {
