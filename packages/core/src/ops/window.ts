@@ -14,7 +14,7 @@
  * `[V, N, C, L]`) passes through.
  */
 import type { FloatDType, WindowGeometry } from '../backend/backend.js';
-import { noGrad, type OpDerivatives } from '../tensor/autograd.js';
+import { noGrad } from '../tensor/autograd.js';
 import { formatShape, normalizeAxis, sizeOf } from '../tensor/shape.js';
 import { Tensor } from '../tensor/tensor.js';
 import { sameBackend } from './check.js';
