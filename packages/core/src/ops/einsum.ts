@@ -182,6 +182,7 @@ function einsumDerivatives(inputs: readonly string[], output: string, operands: 
         // Letters only this operand has were summed out in the forward pass: its cotangent is constant along them.
         const kept = [...inputs[i]!].filter((c) => reachable.includes(c)).join('');
         const others = operands.filter((_, j) => j !== i);
+        // g alone, already in the operand's letters: no einsum (a scalar's '->' would not parse).
         const contracted = sources.length === 1 && kept === output ? g : einsum(`${sources.join(',')}->${l}${kept}`, g, ...others);
         if (kept.length === x.rank) return contracted;
         const withOnes = [...inputs[i]!].map((c, d) => (kept.includes(c) ? x.shape[d]! : 1));
