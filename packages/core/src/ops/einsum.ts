@@ -1,8 +1,11 @@
+import { noGrad, type OpDerivatives } from '../tensor/autograd.js';
 import { formatShape, sizeOf } from '../tensor/shape.js';
 import type { Tensor } from '../tensor/tensor.js';
+import { add } from './elementwise.js';
 import { permute, reshape } from './layout.js';
 import { matmul } from './matmul.js';
-import { sum } from './reduce.js';
+import { leadingShape, record, wantsGrad } from './record.js';
+import { broadcastTo, sum } from './sum.js';
 
 /**
  * Einstein summation over one or two operands with explicit output, e.g.
@@ -10,10 +13,31 @@ import { sum } from './reduce.js';
  * and no repeated letter within one operand. Decomposed into sums, permutes,
  * reshapes and one batched matmul, so every backend supports it.
  * Three or more operands are contracted left to right.
+ *
+ * Recorded as one op, whose derivatives are einsums again: the cotangent of
+ * an operand contracts the output's cotangent with the other operands, the
+ * tangent of the output puts an operand's tangent in its place; the extra
+ * leading dimensions get letters of their own.
+ *
+ * Sample mixing: the output's first letter is the batch letter (axis 0). An
+ * operand with that letter keeps samples apart when it is its axis 0 too; an
+ * operand without it is shared by every sample (a weight, as a lower-rank
+ * operand of a broadcasting op). So the op mixes samples when an operand has
+ * the batch letter elsewhere than at axis 0 (it contracts, or moves, that
+ * operand's axis 0), or when the output is a scalar of operands that have
+ * axes. Shapes cannot tell a batched operand that lacks the letter from a
+ * weight: a product across samples such as `einsum('nd,md->nm', x, x)` is
+ * not flagged.
  */
 export function einsum(equation: string, ...operands: Tensor[]): Tensor {
   const { inputs, output } = parseEquation(equation, operands);
   const sizes = letterSizes(equation, inputs, operands);
+  // The decomposition's reshapes and permutes are not recorded: their axis 0 is not the batch axis.
+  const result = noGrad(() => contract(inputs, output, operands, sizes));
+  return record('einsum', operands, result, () => einsumDerivatives(inputs, output, operands), einsumMixesSamples(inputs, output));
+}
+
+function contract(inputs: readonly string[], output: string, operands: readonly Tensor[], sizes: ReadonlyMap<string, number>): Tensor {
   if (operands.length === 1) return contractSingle(operands[0]!, inputs[0]!, output);
   let current = operands[0]!;
   let currentLetters = inputs[0]!;
@@ -83,7 +107,9 @@ function contractSingle(x: Tensor, letters: string, output: string): Tensor {
     if (!letters.includes(c)) throw new RangeError(`einsum: output letter '${c}' is not in the operand '${letters}'`);
   }
   const reduced = sumOut(x, letters, output);
-  return permuteTo(reduced.tensor, reduced.letters, output);
+  const result = permuteTo(reduced.tensor, reduced.letters, output);
+  // A new tensor even for 'ij->ij', as every op returns (recording sets the result's gradFn).
+  return result === x ? reshape(x, x.shape) : result;
 }
 
 function contractPair(
@@ -126,4 +152,53 @@ function contractPair(
   const productLetters = batch + left + right;
   const unflattened = reshape(product, [...productLetters].map((c) => sizes.get(c)!));
   return permuteTo(unflattened, productLetters, output);
+}
+
+function einsumMixesSamples(inputs: readonly string[], output: string): boolean {
+  const batch = output[0];
+  if (batch === undefined) return inputs.some((letters) => letters.length > 0);
+  return inputs.some((letters) => letters.includes(batch) && letters[0] !== batch);
+}
+
+const LETTERS = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ';
+
+function einsumDerivatives(inputs: readonly string[], output: string, operands: readonly Tensor[]): OpDerivatives {
+  const free = [...LETTERS].filter((c) => !inputs.some((letters) => letters.includes(c)) && !output.includes(c));
+  /** Letters for `count` extra leading dimensions. */
+  const leadLetters = (count: number): string => {
+    if (count > free.length) {
+      throw new RangeError(`einsum: no letters left for ${count} extra leading dimensions of a derivative of '${inputs.join(',')}->${output}'`);
+    }
+    return free.slice(0, count).join('');
+  };
+  return {
+    vjp: (g) => {
+      const lead = leadingShape(g, output.length);
+      const l = leadLetters(lead.length);
+      return operands.map((x, i) => {
+        if (!wantsGrad(x)) return undefined;
+        const sources = [l + output, ...inputs.filter((_, j) => j !== i)];
+        const reachable = sources.join('');
+        // Letters only this operand has were summed out in the forward pass: its cotangent is constant along them.
+        const kept = [...inputs[i]!].filter((c) => reachable.includes(c)).join('');
+        const others = operands.filter((_, j) => j !== i);
+        // g alone, already in the operand's letters: no einsum (a scalar's '->' would not parse).
+        const contracted = sources.length === 1 && kept === output ? g : einsum(`${sources.join(',')}->${l}${kept}`, g, ...others);
+        if (kept.length === x.rank) return contracted;
+        const withOnes = [...inputs[i]!].map((c, d) => (kept.includes(c) ? x.shape[d]! : 1));
+        return broadcastTo(reshape(contracted, [...lead, ...withOnes]), [...lead, ...x.shape]);
+      });
+    },
+    jvp: (tangents) => {
+      let total: Tensor | undefined;
+      tangents.forEach((t, i) => {
+        if (t === undefined) return;
+        const l = leadLetters(t.rank - operands[i]!.rank);
+        const letters = inputs.map((s, j) => (j === i ? l + s : s));
+        const term = einsum(`${letters.join(',')}->${l}${output}`, ...operands.map((x, j) => (j === i ? t : x)));
+        total = total === undefined ? term : add(total, term);
+      });
+      return total!;
+    },
+  };
 }

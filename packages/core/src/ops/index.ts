@@ -1,6 +1,7 @@
 export * from './create.js';
 export * from './elementwise.js';
 export * from './reduce.js';
+export { broadcastTo } from './sum.js';
 export * from './layout.js';
 export * from './matmul.js';
 export * from './einsum.js';

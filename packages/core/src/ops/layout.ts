@@ -1,14 +1,48 @@
+/**
+ * Layout ops: reshape, permute, slice, concat, pad, cast, and the ones built
+ * on them (transpose, flatten, unsqueeze). Every one is linear, so each
+ * derivative rule applies the op's own transpose (reshape back, the inverse
+ * permutation, pad for slice and slice for pad and concat, cast back).
+ *
+ * Sample mixing (axis 0 of input and output read as the batch axis): a
+ * reshape, slice or pad mixes samples when the output's axis 0 differs in
+ * size from the input's (a reshape that keeps it keeps each sample's
+ * elements together; a slice or pad along axis 0 drops, adds or relabels
+ * samples, so output sample n is no longer input sample n); a permute or
+ * transpose when it moves axis 0; a concat when it joins along axis 0. Casts
+ * never mix.
+ */
 import type { DType, Shape } from '../backend/backend.js';
+import type { OpDerivatives } from '../tensor/autograd.js';
 import { formatShape, normalizeAxis, sizeOf } from '../tensor/shape.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { sameBackend, sameDType } from './check.js';
+import { zeros } from './create.js';
+import { axis0Changes, leadingShape, record, wantsGrad } from './record.js';
 import { runKernel } from './run-kernel.js';
 
 /** The same elements in a new shape; one dimension may be -1 (inferred). */
 export function reshape(x: Tensor, shape: Shape): Tensor {
-  const backend = sameBackend('reshape', [x]);
+  return reshapeAs('reshape', x, shape);
+}
+
+/** {@link reshape}, recorded under the name the caller used. */
+function reshapeAs(name: string, x: Tensor, shape: Shape): Tensor {
+  sameBackend('reshape', [x]);
   const newShape = inferShape(x, shape);
-  return runKernel(backend, [x], newShape, x.dtype, () => backend.reshape(x.handle, x.shape, newShape, x.dtype));
+  return record(name, [x], reshapeKernel(x, newShape), () => reshapeDerivatives(x.shape, newShape), axis0Changes(x.shape, newShape));
+}
+
+/** The reshape kernel, unrecorded: also the copy behind ops that keep the elements in order. */
+function reshapeKernel(x: Tensor, shape: Shape): Tensor {
+  return runKernel(x.backend, [x], shape, x.dtype, () => x.backend.reshape(x.handle, x.shape, shape, x.dtype));
+}
+
+function reshapeDerivatives(inShape: Shape, outShape: Shape): OpDerivatives {
+  return {
+    vjp: (g) => [reshape(g, [...leadingShape(g, outShape.length), ...inShape])],
+    jvp: ([t]) => reshape(t!, [...leadingShape(t!, inShape.length), ...outShape]),
+  };
 }
 
 function inferShape(x: Tensor, shape: Shape): number[] {
@@ -26,14 +60,34 @@ function inferShape(x: Tensor, shape: Shape): number[] {
 
 /** Reorders dimensions: output dimension i is input dimension `perm[i]`. */
 export function permute(x: Tensor, perm: readonly number[]): Tensor {
+  return permuteAs('permute', x, perm);
+}
+
+/** {@link permute}, recorded under the name the caller used. */
+function permuteAs(name: string, x: Tensor, perm: readonly number[]): Tensor {
   const backend = sameBackend('permute', [x]);
   const normalized = perm.map((p) => normalizeAxis(p, x.rank, 'permute'));
   if (normalized.length !== x.rank || new Set(normalized).size !== x.rank) {
     throw new RangeError(`permute: [${perm.join(', ')}] is not a permutation of ${x.rank} dimensions`);
   }
-  if (normalized.every((p, i) => p === i)) return reshape(x, x.shape);
   const outShape = normalized.map((p) => x.shape[p]!);
-  return runKernel(backend, [x], outShape, x.dtype, () => backend.permute(x.handle, x.shape, normalized, x.dtype));
+  const out = normalized.every((p, i) => p === i)
+    ? reshapeKernel(x, x.shape)
+    : runKernel(backend, [x], outShape, x.dtype, () => backend.permute(x.handle, x.shape, normalized, x.dtype));
+  return record(name, [x], out, () => permuteDerivatives(normalized), x.rank > 0 && normalized[0] !== 0);
+}
+
+function permuteDerivatives(perm: readonly number[]): OpDerivatives {
+  const inverse = perm.map((_, i) => perm.indexOf(i));
+  // Leading dimensions stay in front; the op's axes move by their count.
+  const withLead = (t: Tensor, p: readonly number[]) => {
+    const lead = t.rank - p.length;
+    return [...Array.from({ length: lead }, (_, i) => i), ...p.map((a) => a + lead)];
+  };
+  return {
+    vjp: (g) => [permute(g, withLead(g, inverse))],
+    jvp: ([t]) => permute(t!, withLead(t!, perm)),
+  };
 }
 
 /** Swaps two dimensions (the last two by default). */
@@ -41,25 +95,25 @@ export function transpose(x: Tensor, dim0 = -2, dim1 = -1): Tensor {
   const a = normalizeAxis(dim0, x.rank, 'transpose');
   const b = normalizeAxis(dim1, x.rank, 'transpose');
   const perm = x.shape.map((_, i) => (i === a ? b : i === b ? a : i));
-  return permute(x, perm);
+  return permuteAs('transpose', x, perm);
 }
 
 /** Merges dimensions `startDim..endDim` (inclusive) into one, as `torch.flatten`. */
 export function flatten(x: Tensor, startDim = 0, endDim = -1): Tensor {
-  if (x.rank === 0) return reshape(x, [1]);
+  if (x.rank === 0) return reshapeAs('flatten', x, [1]);
   const start = normalizeAxis(startDim, x.rank, 'flatten');
   const end = normalizeAxis(endDim, x.rank, 'flatten');
   if (start > end) {
     throw new RangeError(`flatten: start dimension ${startDim} comes after end dimension ${endDim} for shape ${formatShape(x.shape)}`);
   }
   const merged = sizeOf(x.shape.slice(start, end + 1));
-  return reshape(x, [...x.shape.slice(0, start), merged, ...x.shape.slice(end + 1)]);
+  return reshapeAs('flatten', x, [...x.shape.slice(0, start), merged, ...x.shape.slice(end + 1)]);
 }
 
 /** Inserts a dimension of size 1 at `dim`. */
 export function unsqueeze(x: Tensor, dim: number): Tensor {
   const at = normalizeAxis(dim, x.rank + 1, 'unsqueeze');
-  return reshape(x, [...x.shape.slice(0, at), 1, ...x.shape.slice(at)]);
+  return reshapeAs('unsqueeze', x, [...x.shape.slice(0, at), 1, ...x.shape.slice(at)]);
 }
 
 /** The block starting at `begin` with extent `size` (-1: to the end) in every dimension. */
@@ -74,7 +128,22 @@ export function slice(x: Tensor, begin: readonly number[], size: readonly number
     return s;
   });
   const fullBegin = x.shape.map((_, i) => begin[i] ?? 0);
-  return runKernel(backend, [x], outShape, x.dtype, () => backend.slice(x.handle, x.shape, fullBegin, outShape, x.dtype));
+  const out = runKernel(backend, [x], outShape, x.dtype, () => backend.slice(x.handle, x.shape, fullBegin, outShape, x.dtype));
+  return record('slice', [x], out, () => sliceDerivatives(x.shape, fullBegin, outShape), axis0Changes(x.shape, outShape));
+}
+
+/** `n` zeros, the begin or padding of the leading dimensions. */
+const zerosFor = (n: number): number[] => new Array<number>(n).fill(0);
+
+function sliceDerivatives(inShape: Shape, begin: readonly number[], size: Shape): OpDerivatives {
+  const after = inShape.map((d, i) => d - begin[i]! - size[i]!);
+  return {
+    vjp: (g) => {
+      const lead = zerosFor(g.rank - size.length);
+      return [pad(g, [...lead, ...begin], [...lead, ...after])];
+    },
+    jvp: ([t]) => slice(t!, [...zerosFor(t!.rank - inShape.length), ...begin], [...leadingShape(t!, inShape.length), ...size]),
+  };
 }
 
 /** Joins tensors along `axis`. */
@@ -91,15 +160,38 @@ export function concat(xs: readonly Tensor[], axis: number): Tensor {
   const outShape = first.shape.map((d, i) => (i === ax ? xs.reduce((s, x) => s + x.shape[i]!, 0) : d));
   // Empty operands add nothing; a single operand left is the result (with all others empty along the axis).
   const parts = xs.filter((x) => x.size > 0);
-  if (parts.length === 1) return reshape(parts[0]!, outShape);
-  return runKernel(backend, parts, outShape, dtype, () =>
-    backend.concat(
-      parts.map((x) => x.handle),
-      parts.map((x) => x.shape),
-      ax,
-      dtype,
-    ),
-  );
+  const out =
+    parts.length === 1
+      ? reshapeKernel(parts[0]!, outShape)
+      : runKernel(backend, parts, outShape, dtype, () =>
+          backend.concat(
+            parts.map((x) => x.handle),
+            parts.map((x) => x.shape),
+            ax,
+            dtype,
+          ),
+        );
+  return record('concat', xs, out, () => concatDerivatives(xs, ax), ax === 0);
+}
+
+function concatDerivatives(xs: readonly Tensor[], axis: number): OpDerivatives {
+  const offsets = xs.map((_, i) => xs.slice(0, i).reduce((s, x) => s + x.shape[axis]!, 0));
+  return {
+    vjp: (g) => {
+      const lead = leadingShape(g, xs[0]!.rank);
+      return xs.map((x, i) => {
+        if (!wantsGrad(x)) return undefined;
+        const begin = x.shape.map((_, d) => (d === axis ? offsets[i]! : 0));
+        return slice(g, [...zerosFor(lead.length), ...begin], [...lead, ...x.shape]);
+      });
+    },
+    jvp: (tangents) => {
+      const given = tangents.find((t) => t !== undefined)!;
+      const lead = leadingShape(given, xs[0]!.rank);
+      const parts = xs.map((x, i) => tangents[i] ?? zeros([...lead, ...x.shape], { backend: given.backend, dtype: given.dtype }));
+      return concat(parts, axis + lead.length);
+    },
+  };
 }
 
 /** Constant padding: `before[i]` and `after[i]` elements around dimension i. */
@@ -109,7 +201,19 @@ export function pad(x: Tensor, before: readonly number[], after: readonly number
     throw new RangeError(`pad: needs ${x.rank} non-negative integers before and after, got [${before.join(', ')}] and [${after.join(', ')}]`);
   }
   const outShape = x.shape.map((d, i) => d + before[i]! + after[i]!);
-  return runKernel(backend, [x], outShape, x.dtype, () => backend.pad(x.handle, x.shape, before, after, value, x.dtype), value);
+  const out = runKernel(backend, [x], outShape, x.dtype, () => backend.pad(x.handle, x.shape, before, after, value, x.dtype), value);
+  return record('pad', [x], out, () => padDerivatives(x.shape, before, after), axis0Changes(x.shape, outShape));
+}
+
+function padDerivatives(inShape: Shape, before: readonly number[], after: readonly number[]): OpDerivatives {
+  return {
+    vjp: (g) => [slice(g, [...zerosFor(g.rank - inShape.length), ...before], [...leadingShape(g, inShape.length), ...inShape])],
+    // The padding value is a constant: its tangent is 0.
+    jvp: ([t]) => {
+      const lead = zerosFor(t!.rank - inShape.length);
+      return pad(t!, [...lead, ...before], [...lead, ...after]);
+    },
+  };
 }
 
 /** Converts to another dtype. */
@@ -118,6 +222,10 @@ export function cast(x: Tensor, dtype: DType): Tensor {
   if (!backend.dtypes.includes(dtype)) {
     throw new TypeError(`cast: backend '${backend.name}' does not support ${dtype}`);
   }
-  if (dtype === x.dtype) return reshape(x, x.shape);
-  return runKernel(backend, [x], x.shape, dtype, () => backend.cast(x.handle, x.shape, x.dtype, dtype));
+  const out = dtype === x.dtype ? reshapeKernel(x, x.shape) : runKernel(backend, [x], x.shape, dtype, () => backend.cast(x.handle, x.shape, x.dtype, dtype));
+  // Between float dtypes the derivative is the identity, cast back; to or from int32 nothing is recorded.
+  return record('cast', [x], out, () => ({
+    vjp: (g) => [cast(g, x.dtype)],
+    jvp: ([t]) => cast(t!, dtype),
+  }));
 }

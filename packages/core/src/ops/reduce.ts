@@ -1,49 +1,54 @@
-import type { ReduceOp } from '../backend/backend.js';
-import { formatShape, normalizeAxis, sizeOf } from '../tensor/shape.js';
+/**
+ * Reductions over axes: `sum` (in `sum.ts`, with broadcasting, its
+ * transpose), `max`, `min` and `mean`.
+ *
+ * Sample mixing (axis 0 of input and output read as the batch axis): a
+ * reduction mixes samples when it reduces axis 0. `mean` is a sum divided by
+ * a count, recorded as those two ops.
+ */
+import type { Shape } from '../backend/backend.js';
+import { noGrad, type OpDerivatives } from '../tensor/autograd.js';
+import { sizeOf } from '../tensor/shape.js';
 import type { Tensor } from '../tensor/tensor.js';
-import { sameBackend } from './check.js';
-import { div } from './elementwise.js';
-import { runKernel } from './run-kernel.js';
+import { div, equal, mul } from './elementwise.js';
+import { reshape } from './layout.js';
+import { leadingShape, record } from './record.js';
+import { keptShape, normalizeAxes, reduceKernel, sum, type Axes } from './sum.js';
 
-/** Which axes to reduce: one, several, or all (undefined). Negative axes count from the end. */
-export type Axes = number | readonly number[] | undefined;
-
-function normalizeAxes(op: string, axes: Axes, rank: number): number[] {
-  if (axes === undefined) return Array.from({ length: rank }, (_, i) => i);
-  const list = typeof axes === 'number' ? [axes] : axes;
-  const normalized = [...new Set(list.map((a) => normalizeAxis(a, rank, op)))];
-  return normalized.sort((a, b) => a - b);
-}
-
-function reduce(op: ReduceOp, x: Tensor, axes: Axes, keepDims: boolean): Tensor {
-  const backend = sameBackend(op, [x]);
-  const reduced = normalizeAxes(op, axes, x.rank);
-  const emptyAxis = reduced.find((a) => x.shape[a] === 0);
-  if (op !== 'sum' && emptyAxis !== undefined) {
-    // As PyTorch: a sum over no elements is 0 (runKernel's fill), a maximum or minimum has no value.
-    throw new RangeError(
-      `${op}: axis ${emptyAxis} of ${formatShape(x.shape)} is empty, and the ${op === 'max' ? 'maximum' : 'minimum'} of no elements is undefined`,
-    );
-  }
-  const outShape = keepDims
-    ? x.shape.map((d, i) => (reduced.includes(i) ? 1 : d))
-    : x.shape.filter((_, i) => !reduced.includes(i));
-  return runKernel(backend, [x], outShape, x.dtype, () => backend.reduce(op, x.handle, x.shape, reduced, x.dtype));
-}
-
-/** Sum over `axes` (all when omitted). */
-export function sum(x: Tensor, axes?: Axes, keepDims = false): Tensor {
-  return reduce('sum', x, axes, keepDims);
-}
+export { sum, type Axes } from './sum.js';
 
 /** Maximum over `axes` (all when omitted). */
 export function max(x: Tensor, axes?: Axes, keepDims = false): Tensor {
-  return reduce('max', x, axes, keepDims);
+  return extremum('max', x, axes, keepDims);
 }
 
 /** Minimum over `axes` (all when omitted). */
 export function min(x: Tensor, axes?: Axes, keepDims = false): Tensor {
-  return reduce('min', x, axes, keepDims);
+  return extremum('min', x, axes, keepDims);
+}
+
+function extremum(op: 'max' | 'min', x: Tensor, axes: Axes, keepDims: boolean): Tensor {
+  const reduced = normalizeAxes(op, axes, x.rank);
+  const out = reduceKernel(op, x, reduced, keepDims);
+  return record(op, [x], out, () => extremumDerivatives(x, out, reduced, keepDims), reduced.includes(0));
+}
+
+/**
+ * The derivative flows to the elements that attain the extremum, shared
+ * equally among ties (as PyTorch's `amax`/`amin`).
+ */
+function extremumDerivatives(x: Tensor, out: Tensor, axes: readonly number[], keepDims: boolean): OpDerivatives {
+  const kept: Shape = keptShape(x.shape, axes);
+  // Piecewise constant in x, so a constant also under createGraph.
+  const weights = () =>
+    noGrad(() => {
+      const attains = equal(x, reshape(out, kept));
+      return div(attains, sum(attains, axes, true));
+    });
+  return {
+    vjp: (g) => [mul(reshape(g, [...leadingShape(g, out.rank), ...kept]), weights())],
+    jvp: ([t]) => sum(mul(t!, weights()), axes.map((a) => a + t!.rank - x.rank), keepDims),
+  };
 }
 
 /** Mean over `axes` (all when omitted). */

@@ -1,4 +1,20 @@
-import type { WindowGeometry } from '../backend/backend.js';
+/**
+ * Sliding windows over `[N, C, ...spatial]`: `unfold` (im2col) and its
+ * transpose `fold`, `argmax`, and max pooling with its transpose.
+ *
+ * Derivatives: `unfold` and `fold` are linear and each other's transpose.
+ * Max pooling's derivative routes through the saved argmax (the first
+ * maximum of a window when tied, as PyTorch), on both of its paths:
+ * {@link maxPoolTranspose} scatters to the selected elements, and its own
+ * transpose gathers them ({@link gatherSelected}). The argmax and `argmax`'s
+ * result are integers and carry no gradient.
+ *
+ * Sample mixing (axis 0 of inputs and output read as the batch axis): none
+ * of these mixes samples; axis 0 (N, or the V of `maxPoolTranspose`'s
+ * `[V, N, C, L]`) passes through.
+ */
+import type { FloatDType, WindowGeometry } from '../backend/backend.js';
+import { noGrad } from '../tensor/autograd.js';
 import { formatShape, normalizeAxis, sizeOf } from '../tensor/shape.js';
 import { Tensor } from '../tensor/tensor.js';
 import { sameBackend } from './check.js';
@@ -6,7 +22,9 @@ import { runKernel } from './run-kernel.js';
 import { mul } from './elementwise.js';
 import { pad, permute, reshape } from './layout.js';
 import { oneHot } from './nn.js';
+import { leadingShape, record } from './record.js';
 import { max } from './reduce.js';
+import { sum } from './sum.js';
 
 /**
  * Number of window positions along one dimension of size `size`, or an error
@@ -49,7 +67,12 @@ export function unfold(x: Tensor, window: WindowGeometry): Tensor {
   const outSpatial = windowOutputSize(x.shape.slice(2), window);
   const outShape = [x.shape[0]!, x.shape[1]! * sizeOf(window.kernel), sizeOf(outSpatial)];
   // An empty input with padding unfolds to the padding's zeros.
-  return runKernel(backend, [x], outShape, x.dtype, () => backend.unfold(x.handle, x.shape, window, x.dtype));
+  const out = runKernel(backend, [x], outShape, x.dtype, () => backend.unfold(x.handle, x.shape, window, x.dtype));
+  const spatial = x.shape.slice(2);
+  return record('unfold', [x], out, () => ({
+    vjp: (g) => [mergingLead(g, out.rank, (cols) => fold(cols, spatial, window))],
+    jvp: ([t]) => mergingLead(t!, x.rank, (input) => unfold(input, window)),
+  }));
 }
 
 /** col2im, the transpose of `unfold`: `[N, C * K, L]` -> `[N, C, ...spatial]`. */
@@ -64,7 +87,24 @@ export function fold(cols: Tensor, spatial: readonly number[], window: WindowGeo
     );
   }
   const outShape = [cols.shape[0]!, cols.shape[1]! / kernelSize, ...spatial];
-  return runKernel(backend, [cols], outShape, cols.dtype, () => backend.fold(cols.handle, cols.shape, spatial, window, cols.dtype));
+  const out = runKernel(backend, [cols], outShape, cols.dtype, () => backend.fold(cols.handle, cols.shape, spatial, window, cols.dtype));
+  return record('fold', [cols], out, () => ({
+    vjp: (g) => [mergingLead(g, out.rank, (image) => unfold(image, window))],
+    jvp: ([t]) => mergingLead(t!, cols.rank, (c) => fold(c, spatial, window)),
+  }));
+}
+
+/**
+ * Applies `f`, an op on tensors of rank `rank`, to `t` `[...lead, d0, ...]`
+ * by merging the extra leading dimensions into axis 0 (`[lead·d0, ...]`),
+ * and splits them off the result again.
+ */
+function mergingLead(t: Tensor, rank: number, f: (merged: Tensor) => Tensor): Tensor {
+  const lead = leadingShape(t, rank);
+  if (lead.length === 0) return f(t);
+  const rest = t.shape.slice(lead.length);
+  const result = f(reshape(t, [sizeOf(lead) * rest[0]!, ...rest.slice(1)]));
+  return reshape(result, [...lead, rest[0]!, ...result.shape.slice(1)]);
 }
 
 /** Index of the maximum along `axis` (first when tied), int32, axis removed. */
@@ -87,23 +127,58 @@ export function maxPool(x: Tensor, window: WindowGeometry): { values: Tensor; ar
   const backend = sameBackend('maxPool', [x]);
   if (x.rank < 3) throw new RangeError(`maxPool: expects [N, C, ...spatial], got ${formatShape(x.shape)}`);
   if (x.dtype === 'int32') throw new TypeError('maxPool: expects a float tensor, got int32');
+  const dtype = x.dtype;
   checkGeometry(x.rank - 2, window, 'maxPool');
   const [n, c] = [x.shape[0]!, x.shape[1]!];
   const outSpatial = windowOutputSize(x.shape.slice(2), window, 'maxPool');
   const positions = sizeOf(outSpatial);
   // Kernels never see empty tensors: an empty x takes the path below, whose ops handle it.
-  const native = x.size > 0 ? backend.maxPool?.(x.handle, x.shape, window, x.dtype) : undefined;
-  if (native !== undefined) {
-    return {
-      values: new Tensor(backend, native.values, [n, c, ...outSpatial], x.dtype),
-      argmax: new Tensor(backend, native.argmax, [n, c, positions], 'int32'),
-    };
-  }
-  const p = window.padding;
-  const padded = p.every((v) => v === 0) ? x : pad(x, [0, 0, ...p], [0, 0, ...p], -Infinity);
-  const unpaddedWindow = { ...window, padding: p.map(() => 0) };
-  const columns = reshape(unfold(padded, unpaddedWindow), [n, c, sizeOf(window.kernel), positions]);
-  return { values: reshape(max(columns, 2), [n, c, ...outSpatial]), argmax: argmax(columns, 2) };
+  const native = x.size > 0 ? backend.maxPool?.(x.handle, x.shape, window, dtype) : undefined;
+  const { values, argmax: selected } =
+    native !== undefined
+      ? {
+          values: new Tensor(backend, native.values, [n, c, ...outSpatial], x.dtype),
+          argmax: new Tensor(backend, native.argmax, [n, c, positions], 'int32'),
+        }
+      : noGrad(() => {
+          // Recorded as one op (below), whose derivative follows the argmax as the native path's does.
+          const p = window.padding;
+          const padded = p.every((v) => v === 0) ? x : pad(x, [0, 0, ...p], [0, 0, ...p], -Infinity);
+          const unpaddedWindow = { ...window, padding: p.map(() => 0) };
+          const columns = reshape(unfold(padded, unpaddedWindow), [n, c, sizeOf(window.kernel), positions]);
+          return { values: reshape(max(columns, 2), [n, c, ...outSpatial]), argmax: argmax(columns, 2) };
+        });
+  const spatial = x.shape.slice(2);
+  const recorded = record('maxPool', [x], values, () => ({
+    vjp: (g) => {
+      const lead = leadingShape(g, values.rank);
+      const scattered = maxPoolTranspose(reshape(g, [sizeOf(lead), n, c, positions]), selected, spatial, window);
+      return [reshape(scattered, [...lead, ...x.shape])];
+    },
+    jvp: ([t]) => {
+      const lead = leadingShape(t!, x.rank);
+      const gathered = gatherSelected(reshape(t!, [sizeOf(lead), ...x.shape]), selected, window, dtype);
+      return reshape(gathered, [...lead, ...values.shape]);
+    },
+  }));
+  return { values: recorded, argmax: selected };
+}
+
+/** Where each window's maximum is, `[N, C, K, L]`: the one-hot of `argmax` `[N, C, L]` over the K kernel positions. */
+function selection(argmax: Tensor, k: number, dtype: FloatDType): Tensor {
+  return permute(oneHot(argmax, k, dtype), [0, 1, 3, 2]);
+}
+
+/**
+ * The transpose of {@link maxPoolTranspose}: from `t` `[V, N, C, ...spatial]`,
+ * the element each window selected, `[V, N, C, L]`.
+ */
+function gatherSelected(t: Tensor, argmax: Tensor, window: WindowGeometry, dtype: FloatDType): Tensor {
+  const [v, n, c] = t.shape as [number, number, number];
+  const k = sizeOf(window.kernel);
+  const l = argmax.shape[2]!;
+  const columns = reshape(unfold(reshape(t, [v * n, c, ...t.shape.slice(3)]), window), [v, n, c, k, l]);
+  return sum(mul(columns, selection(argmax, k, dtype)), 3);
 }
 
 /**
@@ -125,14 +200,22 @@ export function maxPoolTranspose(mat: Tensor, argmax: Tensor, spatial: readonly 
     );
   }
   if (mat.dtype === 'int32') throw new TypeError('maxPoolTranspose: expects a float mat, got int32');
+  const dtype = mat.dtype;
   const outShape = [v, n, c, ...spatial];
   // Kernels never see empty tensors (an empty mat, or no spatial elements): the path below handles them.
   const native =
-    mat.size > 0 && sizeOf(outShape) > 0 ? backend.maxPoolTranspose?.(mat.handle, mat.shape, argmax.handle, spatial, window, mat.dtype) : undefined;
-  if (native !== undefined) return new Tensor(backend, native, outShape, mat.dtype);
-  const k = sizeOf(window.kernel);
-  // One-hot of the positions, [N, C, K, L]: 1 where each window's maximum is.
-  const selected = permute(oneHot(argmax, k, mat.dtype), [0, 1, 3, 2]);
-  const columns = reshape(mul(reshape(mat, [v, n, c, 1, l]), selected), [v * n, c * k, l]);
-  return reshape(fold(columns, spatial, window), outShape);
+    mat.size > 0 && sizeOf(outShape) > 0 ? backend.maxPoolTranspose?.(mat.handle, mat.shape, argmax.handle, spatial, window, dtype) : undefined;
+  const out =
+    native !== undefined
+      ? new Tensor(backend, native, outShape, mat.dtype)
+      : noGrad(() => {
+          const k = sizeOf(window.kernel);
+          const columns = reshape(mul(reshape(mat, [v, n, c, 1, l]), selection(argmax, k, dtype)), [v * n, c * k, l]);
+          return reshape(fold(columns, spatial, window), outShape);
+        });
+  // Linear in mat: the JVP applies the op to the tangent, the VJP gathers.
+  return record('maxPoolTranspose', [mat, argmax], out, () => ({
+    vjp: (g) => [mergingLead(g, out.rank, (image) => gatherSelected(image, argmax, window, dtype)), undefined],
+    jvp: ([t]) => mergingLead(t!, mat.rank, (m) => maxPoolTranspose(m, argmax, spatial, window)),
+  }));
 }
