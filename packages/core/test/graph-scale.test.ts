@@ -35,6 +35,9 @@ const lossGradient = (out: number[]) => out.map((o, n) => (2 * (o - y[n]!)) / ou
 
 const backward = (model: Module) => extend(new MSELoss()).forward(model.forward(t(x, [2, 1])), t(y, [2, 1])).backward();
 
+// 20,000 layers take a few seconds on a loaded 2-core machine; vitest's 5 s default is too tight.
+const SCALE_TEST_TIMEOUT_MS = 60_000;
+
 describe('a recorded graph of 20,000 nodes', () => {
   it('a chain of 20,000 Linear layers', () => {
     const { layers, w, b } = scalarLayers(SIZE, 1);
@@ -54,7 +57,7 @@ describe('a recorded graph of 20,000 nodes', () => {
       expectClose(layers[k]!.bias!.grad!, [gb], RTOL, [1]);
       g = g.map((gn) => gn * w[k]!);
     }
-  });
+  }, SCALE_TEST_TIMEOUT_MS);
 
   it('a fan: one tensor feeds 20,000 Linear branches, summed by one Add', () => {
     class Fan extends Module {
@@ -88,5 +91,5 @@ describe('a recorded graph of 20,000 nodes', () => {
     expectClose(fan.stem.weight.grad!, [g.reduce((s, gn, n) => s + gn * sumW * x[n]!, 0)], RTOL, [1, 1]);
     expectClose(fan.stem.bias!.grad!, [gSum * sumW], RTOL, [1]);
     expect(fan.parameters()).toHaveLength(2 * SIZE + 2);
-  });
+  }, SCALE_TEST_TIMEOUT_MS);
 });
