@@ -5,6 +5,8 @@
  *
  * The tables are `Map`s: a name such as `constructor` or `__proto__` is
  * simply not found, never an inherited property.
+ *
+ * @module \@backpack-ts/catalog
  */
 import type { Extension } from '@backpack-ts/core';
 import { BatchDiagGGNExact, BatchDiagGGNMC, DiagGGNExact, DiagGGNMC, SqrtGGNExact, SqrtGGNMC } from '@backpack-ts/diag-ggn';

@@ -10,6 +10,8 @@
  * Field numbers are those of onnx/onnx.proto3. Repeated numbers are written
  * as ONNX's own writer does: data fields packed, attribute `ints` and
  * `floats` one field per value.
+ *
+ * @module \@backpack-ts/backend-onnxruntime/proto
  */
 import { WireWriter } from './wire-writer.js';
 

@@ -7,6 +7,8 @@
  * Exit codes: 0 done, 1 internal error (printed with its stack), 2 a
  * problem with the arguments or files (printed as one message), 3 the
  * forward check against onnxruntime-node failed.
+ *
+ * @module \@backpack-ts/onnx/cli
  */
 import * as nodeFs from 'node:fs';
 import { resolve } from 'node:path';
