@@ -109,6 +109,7 @@ export type BackendName = (typeof BACKEND_NAMES)[number];
 
 /** One backend of the table: its package, and how the package gives its full-speed backend. */
 export interface BackendEntry {
+  /** The name `--backend` takes. */
   readonly name: BackendName;
   /** The npm package, e.g. `@backpack-ts/backend-cpu`. */
   readonly packageName: string;
