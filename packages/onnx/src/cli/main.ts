@@ -61,7 +61,9 @@ export {
 
 /** Where the CLI reads and writes: injectable so tests run it in-process. */
 export interface CliIo {
+  /** Writes to standard output (the JSON result without `--out`, `--help`). */
   readonly stdout: (text: string) => void;
+  /** Writes to standard error (progress, warnings, errors). */
   readonly stderr: (text: string) => void;
   /** Directory relative paths are resolved against. */
   readonly cwd: string;
@@ -78,6 +80,7 @@ export const EXIT_USAGE = 2;
 /** Exit code: the forward check against onnxruntime-node failed. */
 export const EXIT_VERIFY = 3;
 
+/** The text of `backpack-ts --help`. */
 export const HELP = `backpack-ts: per-sample gradients and curvature of ONNX models, in one backward pass
 
 Usage:
