@@ -4,7 +4,7 @@
  * `@backpack-ts/onnx/cli`, ...), with validation on and every warning an
  * error.
  *
- *   pnpm docs            # writes docs/api/index.html (gitignored)
+ *   pnpm run docs        # writes docs/api/index.html (gitignored; `pnpm docs` is pnpm's own command)
  *
  * `docs/test/typedoc.test.ts` runs the same conversion and validation and
  * asserts that nothing is reported.
@@ -12,7 +12,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { Application, ConsoleLogger, LogLevel, TSConfigReader, type TypeDocOptions } from 'typedoc';
+import { Application, ConsoleLogger, LogLevel, TSConfigReader, type ProjectReflection, type TypeDocOptions } from 'typedoc';
 
 /** The repository's root folder. */
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
@@ -73,6 +73,23 @@ export function publishedPackages(): PublishedPackage[] {
   return packages;
 }
 
+/**
+ * Types that the public API refers to but no entry point exports, as
+ * `<package>/<file>:<name>`. Each should be exported by its package (a change
+ * of the API, not of the docs, so left to the packages' owners); until then
+ * the reference shows their name without a page. TypeDoc reports an entry
+ * here that no longer matches, so the list can only shrink.
+ */
+export const KNOWN_UNEXPORTED: readonly string[] = [
+  '@backpack-ts/core/src/modules/conv-common.ts:CommonConvOptions',
+  '@backpack-ts/core/src/modules/conv-common.ts:SpatialArg',
+  '@backpack-ts/first-order/src/module-rules.ts:Factors',
+  '@backpack-ts/onnx/src/proto/onnx-proto.ts:AttributeProto',
+  '@backpack-ts/onnx/src/proto/onnx-proto.ts:ValueInfoProto',
+  '@backpack-ts/onnx/src/proto/onnx-proto.ts:OperatorSetId',
+  '@backpack-ts/onnx/src/import/onnx-model.ts:OnnxModelParts',
+];
+
 /** TypeDoc's options: one program over every package's sources, strict validation. */
 export function typedocOptions(packages: readonly PublishedPackage[] = publishedPackages()): TypeDocOptions {
   return {
@@ -122,6 +139,34 @@ class CollectingLogger extends ConsoleLogger {
   }
 }
 
+/**
+ * TypeDoc checks `notExported` only for the types of the project's own
+ * package (the private workspace root here), so this runs that check once
+ * per published package, as that package.
+ */
+function validateExportsPerPackage(
+  app: Application,
+  project: ProjectReflection,
+  packages: readonly PublishedPackage[],
+  knownUnexported: readonly string[],
+): void {
+  const validation = app.options.getValue('validation');
+  const rootPackage = project.packageName;
+  const off = { notExported: false, notDocumented: false, invalidLink: false, invalidPath: false, rewrittenLink: false, unusedMergeModuleWith: false };
+  app.options.setValue('validation', { ...off, notExported: true });
+  try {
+    for (const { name } of packages) {
+      project.packageName = name;
+      app.options.setValue('intentionallyNotExported', knownUnexported.filter((entry) => entry.startsWith(`${name}/`)));
+      app.validate(project);
+    }
+  } finally {
+    project.packageName = rootPackage;
+    app.options.setValue('validation', validation);
+    app.options.setValue('intentionallyNotExported', []);
+  }
+}
+
 /** What {@link buildApiDocs} did. */
 export interface ApiDocsResult {
   /** Every warning and error, in order (validation warnings included). */
@@ -132,11 +177,18 @@ export interface ApiDocsResult {
   readonly out?: string;
 }
 
-/**
- * Converts and validates every published package; writes the HTML reference
- * to `out` unless it is `false` (the test only converts and validates).
- */
-export async function buildApiDocs(options: { out?: string | false; echo?: boolean } = {}): Promise<ApiDocsResult> {
+/** Options of {@link buildApiDocs}. */
+export interface ApiDocsOptions {
+  /** Where the HTML goes (default {@link API_OUT}); `false` only converts and validates. */
+  readonly out?: string | false;
+  /** Print TypeDoc's messages too (the command line does). */
+  readonly echo?: boolean;
+  /** Replaces {@link KNOWN_UNEXPORTED} (the test checks that the check still finds them). */
+  readonly knownUnexported?: readonly string[];
+}
+
+/** Converts and validates every published package; writes the HTML reference unless `out` is `false`. */
+export async function buildApiDocs(options: ApiDocsOptions = {}): Promise<ApiDocsResult> {
   const out = options.out ?? API_OUT;
   const logger = new CollectingLogger(options.echo ?? false);
   const typedoc = { ...typedocOptions(), ...(out === false ? {} : { out }) };
@@ -147,6 +199,7 @@ export async function buildApiDocs(options: { out?: string | false; echo?: boole
     return { messages: [...logger.messages, { level: 'error', text: 'TypeDoc converted nothing' }], modules: [] };
   }
   app.validate(project);
+  validateExportsPerPackage(app, project, publishedPackages(), options.knownUnexported ?? KNOWN_UNEXPORTED);
   const modules = (project.children ?? []).map((child) => child.name);
   if (out !== false && logger.messages.length === 0) {
     await app.generateDocs(project, out);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { buildApiDocs, publishedPackages } from '../scripts/api-docs.js';
+import { KNOWN_UNEXPORTED, buildApiDocs, publishedPackages } from '../scripts/api-docs.js';
 import { brokenLinks, markdownPages, relativeLinks } from '../scripts/markdown-links.js';
 
 describe('API reference', () => {
@@ -11,6 +11,12 @@ describe('API reference', () => {
     // One module per `exports` entry, named by its import specifier (the `@module` tag of the entry file).
     const expected = publishedPackages().flatMap((p) => p.entryPoints.map((e) => e.name));
     expect([...result.modules].sort()).toEqual([...expected].sort());
+  });
+
+  it('checks notExported in every package, not only the root one TypeDoc checks by itself', async () => {
+    const result = await buildApiDocs({ out: false, knownUnexported: [] });
+    const unexported = result.messages.map((m) => /(\S+), defined in (\S+), is referenced by .* but not included/.exec(m.text)).filter((m) => m !== null);
+    expect(unexported.map(([, name, file]) => `${file}:${name}`).sort()).toEqual([...KNOWN_UNEXPORTED].sort());
   });
 });
 
