@@ -13,6 +13,7 @@ export default defineConfig({
       'examples/vitest.config.ts',
       'examples/browser/vitest.config.ts',
       'bench/vitest.config.ts',
+      'docs/vitest.config.ts',
     ],
     // onnxruntime-node breaks under the vm pools; keep the default forks pool.
     pool: 'forks',

@@ -39,7 +39,9 @@ import {
 import { BatchDiagHessian, DiagHessian } from '@backpack-ts/diag-hessian';
 import { BatchGrad, BatchL2Grad, SumGradSquared, Variance } from '@backpack-ts/first-order';
 import { KFAC, KFLR, KFRA } from '@backpack-ts/kronecker';
+import type { ProgressStream } from '@backpack-ts/onnx/cli';
 import { exampleDType, mnistBatch, parseArgs, reportExtensions, runIfMain } from '../shared/report.js';
+import { withProgress } from '../seed/main.js';
 
 /** Default batch size (`--batch-size` overrides it). */
 export const BATCH_SIZE = 16;
@@ -72,8 +74,15 @@ export function cnn(backend: Backend, dtype: FloatDType): Sequential {
   );
 }
 
-/** Runs the example, writing its report line by line to `print`. */
-export function main(args: readonly string[] = [], print: (line: string) => void = console.log): void {
+/**
+ * Runs the example, writing its report line by line to `print` and, when
+ * `progress` is a terminal, a progress bar of the backward passes to it.
+ */
+export function main(
+  args: readonly string[] = [],
+  print: (line: string) => void = console.log,
+  progress: ProgressStream = process.stderr,
+): void {
   const { backend, backendNote, batchSize } = parseArgs(args, { name: 'cnn', batchSize: BATCH_SIZE });
   print(`backend: ${backend.name}${backendNote}, batch size: ${batchSize}`);
 
@@ -82,7 +91,9 @@ export function main(args: readonly string[] = [], print: (line: string) => void
   const model = extend(cnn(backend, dtype));
   model.eval();
   const lossFunction = extend(new CrossEntropyLoss());
-  reportExtensions({ model, lossFunction, input: images, target: labels }, runs, print);
+  withProgress('cnn', runs, print, progress, (tracked, printLine) =>
+    reportExtensions({ model, lossFunction, input: images, target: labels }, tracked, printLine),
+  );
 }
 
 runIfMain(import.meta.url, main);

@@ -21,6 +21,7 @@ import { DiagGGNExact, DiagGGNMC } from '@backpack-ts/diag-ggn';
 import { DiagHessian } from '@backpack-ts/diag-hessian';
 import { BatchGrad, BatchL2Grad, SumGradSquared, Variance } from '@backpack-ts/first-order';
 import { KFAC, KFLR, KFRA } from '@backpack-ts/kronecker';
+import { createProgress, type ProgressStream } from '@backpack-ts/onnx/cli';
 import { exampleDType, mnistBatch, parseArgs as parseExampleArgs, reportExtensions, runIfMain } from '../shared/report.js';
 
 export { fieldNames } from '../shared/report.js';
@@ -45,8 +46,15 @@ export function parseArgs(args: readonly string[]): { backend: Backend; backendN
   return { backend, backendNote };
 }
 
-/** Runs the example, writing its report line by line to `print`. */
-export function main(args: readonly string[] = [], print: (line: string) => void = console.log): void {
+/**
+ * Runs the example, writing its report line by line to `print` and, when
+ * `progress` is a terminal, a progress bar of the backward passes to it.
+ */
+export function main(
+  args: readonly string[] = [],
+  print: (line: string) => void = console.log,
+  progress: ProgressStream = process.stderr,
+): void {
   const { backend, backendNote } = parseArgs(args);
   print(`backend: ${backend.name}${backendNote}`);
 
@@ -55,7 +63,34 @@ export function main(args: readonly string[] = [], print: (line: string) => void
   const { images, labels } = mnistBatch(BATCH_SIZE, backend, dtype);
   const model = extend(new Sequential(new Flatten(), new Linear(784, 10, { backend, dtype })));
   const lossFunction = extend(new CrossEntropyLoss());
-  reportExtensions({ model, lossFunction, input: images, target: labels }, runs, print);
+  withProgress('seed', runs, print, progress, (tracked, printLine) =>
+    reportExtensions({ model, lossFunction, input: images, target: labels }, tracked, printLine),
+  );
+}
+
+/**
+ * Runs `report` on `runs` with a progress bar on `stream` (a terminal only):
+ * one step per backward pass, named by its extensions; report lines printed
+ * meanwhile go above the bar.
+ */
+export function withProgress(
+  label: string,
+  runs: readonly (() => Extension[])[],
+  print: (line: string) => void,
+  stream: ProgressStream,
+  report: (runs: readonly (() => Extension[])[], print: (line: string) => void) => void,
+): void {
+  const progress = createProgress({ total: runs.length, label, stream });
+  const tracked = runs.map((makeExtensions, index) => () => {
+    const extensions = makeExtensions();
+    progress.update(index, `backward pass with ${extensions.map((e) => e.name).join(', ')}`);
+    return extensions;
+  });
+  try {
+    report(tracked, (line) => progress.interrupt(() => print(line)));
+  } finally {
+    progress.done();
+  }
 }
 
 runIfMain(import.meta.url, main);

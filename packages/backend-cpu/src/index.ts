@@ -3,6 +3,8 @@
  * Pass {@link cpu} (or your own {@link CpuBackend}) to core; extend
  * {@link CpuFallbackBackend} to write a backend that runs on backend-cpu
  * every kernel it does not do itself.
+ *
+ * @module \@backpack-ts/backend-cpu
  */
 import { CpuBackend } from './cpu-backend.js';
 

@@ -4,9 +4,15 @@ import { OrtBackend, type OrtBackendOptions } from './ort-backend.js';
 
 /** The backend {@link loadFastestBackend} picked, and why faster ones were passed over. */
 export interface FastestBackend {
+  /** The backend to use. */
   readonly backend: Backend;
   /** Backends tried before this one, with the reason each was not used. */
-  readonly skipped: readonly { readonly name: string; readonly reason: string }[];
+  readonly skipped: readonly {
+    /** The backend's name (`'onnxruntime'`). */
+    readonly name: string;
+    /** Why it did not load. */
+    readonly reason: string;
+  }[];
 }
 
 /**

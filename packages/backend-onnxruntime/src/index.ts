@@ -7,6 +7,8 @@
  * import { OrtBackend } from '@backpack-ts/backend-onnxruntime';
  * setDefaultBackend(new OrtBackend());
  * ```
+ *
+ * @module \@backpack-ts/backend-onnxruntime
  */
 export {
   OrtBackend,

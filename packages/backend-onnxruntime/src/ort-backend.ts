@@ -32,6 +32,7 @@ import { SessionCache, type Feed, type SessionCacheStats } from './sessions.js';
 import { aroundAxis, coalesceBroadcast, coalescePermute, coalesceReduce, isIdentity } from './shapes.js';
 import { BufferPool, HandleRegistry, OrtHandle } from './storage.js';
 
+/** Options of {@link OrtBackend}: threads, where small kernels run, and the caches. */
 export interface OrtBackendOptions {
   /** Threads of each session's intra-op pool. Default: the number of cores (`os.availableParallelism()`). */
   readonly intraOpNumThreads?: number;
@@ -55,16 +56,21 @@ export interface OrtBackendOptions {
 /** Where each kernel ran, for tests and tuning: `counts['matmul:ort']`, `counts['unary:ts']`, ... */
 export type KernelCounts = Record<string, number>;
 
+/** Memory, sessions and kernel routing of an {@link OrtBackend}, from {@link OrtBackend.stats}. */
 export interface OrtBackendStats {
   /** Handles not disposed yet (also {@link OrtBackend.liveCount}). */
   readonly liveHandles: number;
   /** Distinct buffers behind the live handles, and their bytes. */
   readonly liveBuffers: number;
+  /** Bytes of those buffers. */
   readonly liveBytes: number;
   /** Disposed buffers kept for reuse. */
   readonly pooledBuffers: number;
+  /** Bytes of the pooled buffers. */
   readonly pooledBytes: number;
+  /** The cache of ORT sessions (one per kernel variant). */
   readonly sessions: SessionCacheStats;
+  /** Where each kernel ran so far. */
   readonly kernels: Readonly<KernelCounts>;
 }
 
@@ -138,10 +144,12 @@ export class OrtBackend extends CpuFallbackBackend<OrtHandle> {
 
   // ---- bookkeeping ----
 
+  /** Handles not disposed yet (the conformance kit checks that this returns to its start). */
   liveCount(): number {
     return this.registry.handles;
   }
 
+  /** A snapshot of memory, sessions and where kernels ran. */
   stats(): OrtBackendStats {
     const pool = this.registry.pool;
     return {
@@ -428,7 +436,7 @@ export class OrtBackend extends CpuFallbackBackend<OrtHandle> {
 
   /**
    * col2im runs on ORT's Col2Im where it has a correct kernel (float32, see
-   * {@link foldOnOrt}); float64 and 3-d dilated windows stay in TypeScript,
+   * `foldOnOrt`); float64 and 3-d dilated windows stay in TypeScript,
    * since ORT has no float64 Col2Im, ConvTranspose or Conv (measurements:
    * docs/PERFORMANCE.md).
    */
@@ -469,11 +477,23 @@ export class OrtBackend extends CpuFallbackBackend<OrtHandle> {
   /**
    * Max pooling in one ORT graph (a transpose and two reductions) instead of
    * im2col in TypeScript, argmax and a max reduction, for windows that tile
-   * the input ({@link maxPoolOnOrt}). Falls back (`undefined`: core unfolds)
+   * the input (`maxPoolOnOrt`). Falls back (`undefined`: core unfolds)
    * for other windows, below `minElements`, where ORT refuses the graph, and
-   * where `x` holds NaN (see {@link maxPoolGraph}).
+   * where `x` holds NaN (see `maxPoolGraph`).
    */
-  maxPool(x: OrtHandle, shape: Shape, window: WindowGeometry, dtype: FloatDType): { values: OrtHandle; argmax: OrtHandle } | undefined {
+  maxPool(
+    x: OrtHandle,
+    shape: Shape,
+    window: WindowGeometry,
+    dtype: FloatDType,
+  ):
+    | {
+        /** The maxima, `[N, C, ...out]`. */
+        values: OrtHandle;
+        /** Position of each maximum inside its window, `[N, C, L]` int32. */
+        argmax: OrtHandle;
+      }
+    | undefined {
     if (x.data.length < this.minElements || !maxPoolOnOrt(window)) return undefined;
     const spatial = shape.slice(2);
     const outSpatial = windowOutputSize(spatial, window, 'maxPool');

@@ -33,6 +33,7 @@ function bindingTensor(feed: Feed): BindingTensor {
   return { type, dims: feed.dims, data: feed.data, location: 'cpu' };
 }
 
+/** The ORT session cache of an {@link OrtBackend}: one session per kernel variant (operator, dtype, rank). */
 export interface SessionCacheStats {
   /** Sessions alive now. */
   readonly sessions: number;

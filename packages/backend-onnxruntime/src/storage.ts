@@ -41,6 +41,7 @@ export class OrtHandle {
     return this.storage.data;
   }
 
+  /** Whether the handle was disposed (its data is gone). */
   get disposed(): boolean {
     return this.storage === undefined;
   }

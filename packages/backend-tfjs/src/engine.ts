@@ -23,6 +23,7 @@ export type TfjsEngine = 'tensorflow' | 'wasm' | 'cpu';
 /** The default order of {@link LoadTfjsOptions.engines}. */
 export const ENGINE_ORDER: readonly TfjsEngine[] = ['tensorflow', 'wasm', 'cpu'];
 
+/** Options of `loadTfjsBackend` and `loadTfjsBackendSync`: which engines to try and where wasm finds its files. */
 export interface LoadTfjsOptions {
   /** Engines to try, in order. Default `['tensorflow', 'wasm', 'cpu']`. */
   readonly engines?: readonly TfjsEngine[];
@@ -38,7 +39,9 @@ export interface LoadTfjsOptions {
 
 /** An engine that was tried and not used, and why. */
 export interface SkippedEngine {
+  /** The engine. */
   readonly engine: TfjsEngine;
+  /** Why it did not start (the error's message). */
   readonly reason: string;
 }
 

@@ -6,6 +6,8 @@
  * import { loadTfjsBackend } from '@backpack-ts/backend-tfjs';
  * setDefaultBackend(await loadTfjsBackend()); // tfjs-node, else wasm, else cpu
  * ```
+ *
+ * @module \@backpack-ts/backend-tfjs
  */
 export { TfjsBackend, type TfjsHandle, type TfjsBackendStats } from './tfjs-backend.js';
 export { tfjs, loadTfjsBackend, loadTfjsBackendSync } from './instance.js';

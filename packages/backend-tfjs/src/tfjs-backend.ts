@@ -112,10 +112,12 @@ export class TfjsBackend implements Backend<TfjsHandle> {
 
   // ---- bookkeeping ----
 
+  /** Handles not disposed yet (the conformance kit checks that this returns to its start). */
   liveCount(): number {
     return this.live;
   }
 
+  /** A snapshot of live handles, cached tensors and tfjs's own memory counters. */
   stats(): TfjsBackendStats {
     return { liveHandles: this.live, cachedTensors: this.windows.size + this.scalars.size, tfMemory: tf.memory() };
   }

@@ -5,6 +5,8 @@
  *
  * The tables are `Map`s: a name such as `constructor` or `__proto__` is
  * simply not found, never an inherited property.
+ *
+ * @module \@backpack-ts/catalog
  */
 import type { Extension } from '@backpack-ts/core';
 import { BatchDiagGGNExact, BatchDiagGGNMC, DiagGGNExact, DiagGGNMC, SqrtGGNExact, SqrtGGNMC } from '@backpack-ts/diag-ggn';
@@ -107,6 +109,7 @@ export type BackendName = (typeof BACKEND_NAMES)[number];
 
 /** One backend of the table: its package, and how the package gives its full-speed backend. */
 export interface BackendEntry {
+  /** The name `--backend` takes. */
   readonly name: BackendName;
   /** The npm package, e.g. `@backpack-ts/backend-cpu`. */
   readonly packageName: string;

@@ -11,10 +11,13 @@ import type { Tensor } from '@backpack-ts/core';
 
 /** Anything with a shape and row-major data: a golden tensor or read-back values. */
 export interface ShapedData {
+  /** Dimensions. */
   readonly shape: readonly number[];
+  /** The elements, row-major. */
   readonly data: ArrayLike<number>;
 }
 
+/** Options of {@link compareArrays} and the other comparisons. */
 export interface CompareOptions {
   /** Largest accepted relative error (e.g. 1e-10 for float64, 1e-4 for float32). */
   readonly tolerance: number;
@@ -26,7 +29,9 @@ export interface CompareOptions {
 
 /** The outcome of one comparison. */
 export interface CompareReport {
+  /** What was compared (the option's `label`, default `'value'`). */
   readonly label: string;
+  /** Whether `relError` is within the tolerance (false on a shape mismatch, a missing value, or NaN). */
   readonly ok: boolean;
   /** max |actual - expected|; Infinity on a shape mismatch, NaN when a value is NaN. */
   readonly maxAbsError: number;
@@ -34,9 +39,17 @@ export interface CompareReport {
   readonly scale: number;
   /** maxAbsError / max(scale, tiny). */
   readonly relError: number;
+  /** The largest accepted `relError`. */
   readonly tolerance: number;
   /** Where the largest error is (multi-index) and the two values there. */
-  readonly worst?: { readonly index: readonly number[]; readonly actual: number; readonly expected: number };
+  readonly worst?: {
+    /** Multi-index of the entry. */
+    readonly index: readonly number[];
+    /** The computed value there. */
+    readonly actual: number;
+    /** The expected value there. */
+    readonly expected: number;
+  };
   /** Set when the comparison could not be made elementwise (missing value, shape mismatch). */
   readonly problem?: string;
   /** One line for logs: label, verdict, errors and the worst entry. */

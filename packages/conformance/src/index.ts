@@ -18,6 +18,8 @@
  *   with and without traits, for tests of the extensions' rules.
  *
  * Nothing here imports a test runner; the package's own tests use vitest.
+ *
+ * @module \@backpack-ts/conformance
  */
 export {
   compareArrays,

@@ -23,7 +23,9 @@ import {
 
 /** Options of {@link PlainScaleShift} and {@link ScaleShift}. */
 export interface ScaleShiftOptions {
+  /** Backend of the parameters (default: the default backend). */
   readonly backend?: Backend;
+  /** Dtype of the parameters (default float64 where the backend has it, else float32). */
   readonly dtype?: FloatDType;
   /** Draws `scale` uniformly in [0.5, 1.5) and `shift` in [-0.5, 0.5) (default: core's default generator). */
   readonly generator?: Generator;
@@ -36,10 +38,13 @@ export interface ScaleShiftOptions {
  */
 export class PlainScaleShift extends LeafModule {
   readonly typeName: string = 'PlainScaleShift';
+  /** `[features]`. */
   readonly scale: Parameter;
+  /** `[features]`. */
   readonly shift: Parameter;
 
   constructor(
+    /** Size of the last dimension. */
     readonly features: number,
     options: ScaleShiftOptions = {},
   ) {

@@ -4,6 +4,8 @@
  * Tensors on pluggable backends, modules with their derivatives, the recorded
  * graph and backward engine, and the contracts extensions and backends
  * implement.
+ *
+ * @module \@backpack-ts/core
  */
 export type * from './backend/backend.js';
 export { matmulDims, type MatmulDims } from './backend/matmul-dims.js';

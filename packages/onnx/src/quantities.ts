@@ -25,7 +25,9 @@ import { OnnxModel, type OnnxParameterSource } from './import/onnx-model.js';
 
 /** A computed tensor: shape and row-major values (float64; a float32 model's values are held exactly). */
 export interface ResultTensor {
+  /** Dimensions. */
   readonly shape: number[];
+  /** The elements, row-major. */
   readonly data: Float64Array;
 }
 
@@ -37,7 +39,9 @@ export type JsonNumber = number | 'NaN' | 'Infinity' | '-Infinity';
 
 /** A tensor as written to JSON: shape and row-major data. */
 export interface JsonTensor {
+  /** Dimensions. */
   shape: number[];
+  /** The elements, row-major. */
   data: JsonNumber[];
 }
 
@@ -52,6 +56,7 @@ export { EXTENSION_NAMES };
 
 /** Loss names accepted, as PyTorch names them. */
 export const LOSS_NAMES = ['CrossEntropyLoss', 'MSELoss', 'BCEWithLogitsLoss'] as const;
+/** One of {@link LOSS_NAMES}. */
 export type LossName = (typeof LOSS_NAMES)[number];
 
 const LOSSES: ReadonlyMap<string, new (reduction: Reduction) => LossModule> = new Map<string, new (reduction: Reduction) => LossModule>([
@@ -74,7 +79,9 @@ export function createLoss(name: string, reduction: Reduction = 'mean'): LossMod
   return new Loss(reduction);
 }
 
+/** Options of {@link computeQuantities}. */
 export interface QuantitiesOptions extends MonteCarloSettings {
+  /** The loss applied to the model's output and the target (see {@link createLoss}). */
   readonly loss: LossModule;
   /** Extension names (see {@link EXTENSION_NAMES}); each runs in its own backward pass. */
   readonly extensions: readonly string[];
@@ -90,8 +97,11 @@ export interface QuantitiesOptions extends MonteCarloSettings {
 
 /** Progress of {@link computeQuantities}: extension `index` (1-based) of `total`. */
 export interface ProgressEvent {
+  /** Which extension, from 1. */
   readonly index: number;
+  /** Number of extensions. */
   readonly total: number;
+  /** The extension's name. */
   readonly extension: string;
   /** Duration of the extension's pass, once it is done. */
   readonly seconds?: number;
@@ -102,7 +112,9 @@ export interface ProgressEvent {
  * prototype, so any parameter name (even `__proto__`) is an own key.
  */
 export interface QuantitiesResult {
+  /** The loss's value. */
   readonly loss: number;
+  /** The model's output on the input. */
   readonly output: ResultTensor;
   /** `quantities[extension][parameter]`; `grad` is the ordinary gradient. */
   readonly quantities: Record<string, Record<string, ResultQuantity>>;
@@ -224,6 +236,7 @@ export interface MemoryEstimateInput {
 
 /** Memory of one extension in {@link MemoryEstimate}. */
 export interface ExtensionMemory {
+  /** The extension's name. */
   readonly extension: string;
   /** Bytes of what it stores for every parameter, as float64 (kept until the result is written). */
   readonly stored: number;

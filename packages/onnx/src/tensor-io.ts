@@ -12,8 +12,11 @@ import { readFileBytes } from './import/initializers.js';
 
 /** A tensor read from a file: shape, row-major values, and whether they were stored as integers. */
 export interface TensorFile {
+  /** Dimensions. */
   readonly shape: number[];
+  /** The elements, row-major, as float64. */
   readonly data: Float64Array;
+  /** Whether the file stored integers (an integer `.npy` dtype). */
   readonly integer: boolean;
 }
 

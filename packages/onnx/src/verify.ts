@@ -8,7 +8,9 @@ import type { OnnxModel } from './import/onnx-model.js';
 
 /** Row-major values with their shape (a golden tensor, a `.npy` file, ...). */
 export interface ShapedValues {
+  /** Dimensions. */
   readonly shape: readonly number[];
+  /** The elements, row-major. */
   readonly data: ArrayLike<number>;
 }
 
@@ -20,6 +22,7 @@ export interface VerifyReport {
   readonly maxRelDiff: number;
   /** Largest accepted `maxRelDiff`. */
   readonly tolerance: number;
+  /** Whether the shapes agree and `maxRelDiff` is within the tolerance. */
   readonly ok: boolean;
   /**
    * Non-finite values (NaN, ±Infinity) in the input or in either output.
@@ -27,13 +30,17 @@ export interface VerifyReport {
    * difference there comes from the model or its input, not the import.
    */
   readonly nonFinite: number;
+  /** Shape of our output. */
   readonly shape: readonly number[];
+  /** Shape of ONNX Runtime's output. */
   readonly ortShape: readonly number[];
   /** `onnxruntime-node <version>`. */
   readonly runtime: string;
+  /** One line for people: the outcome, the differences and the runtime. */
   readonly message: string;
 }
 
+/** Options of {@link verifyWithOnnxRuntime}. */
 export interface VerifyOptions {
   /** Largest accepted relative difference (default 1e-4: ONNX Runtime computes in float32). */
   readonly tolerance?: number;

@@ -154,7 +154,7 @@ for (const file of cases) {
       );
       expect(code, stderr.join('')).toBe(0);
       expect(stderr.join('')).toMatch(/forward check against onnxruntime-node 1\.30\.0: ok/);
-      for (const extension of extensionsOf(golden)) expect(stderr.join('')).toMatch(new RegExp(`\\] ${extension} \\.\\.\\. done in`));
+      for (const extension of extensionsOf(golden)) expect(stderr.join('')).toMatch(new RegExp(`[:,] ${extension} [\\d.]+ s`));
       const result = JSON.parse(readFileSync(join(work, 'result.json'), 'utf8')) as QuantitiesResult;
       const reports = compareAll(golden, result, 1e-4, `${name} (a)`);
       stats().a = worst(reports);

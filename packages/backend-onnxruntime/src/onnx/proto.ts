@@ -10,11 +10,26 @@
  * Field numbers are those of onnx/onnx.proto3. Repeated numbers are written
  * as ONNX's own writer does: data fields packed, attribute `ints` and
  * `floats` one field per value.
+ *
+ * @module \@backpack-ts/backend-onnxruntime/proto
  */
 import { WireWriter } from './wire-writer.js';
 
 /** ONNX `TensorProto.DataType` codes of the element types written by name. */
-export const OnnxType = { float32: 1, uint8: 2, int32: 6, int64: 7, bool: 9, float64: 11 } as const;
+export const OnnxType = {
+  /** FLOAT. */
+  float32: 1,
+  /** UINT8. */
+  uint8: 2,
+  /** INT32. */
+  int32: 6,
+  /** INT64. */
+  int64: 7,
+  /** BOOL. */
+  bool: 9,
+  /** DOUBLE. */
+  float64: 11,
+} as const;
 /** The element types {@link OnnxType} names. */
 export type OnnxTypeName = keyof typeof OnnxType;
 /** An element type: a name of {@link OnnxType}, or any `TensorProto.DataType` code. */
@@ -22,9 +37,13 @@ export type ElementType = OnnxTypeName | number;
 
 /** A tensor constant: an initializer, or the value of a tensor attribute. */
 export interface TensorSpec {
+  /** The initializer's name, as nodes refer to it. */
   readonly name: string;
+  /** Element type. */
   readonly type: ElementType;
+  /** Shape. */
   readonly dims: readonly number[];
+  /** The elements, row-major. */
   readonly values: readonly number[];
   /**
    * Where the values go: `'raw'` (default), little-endian bytes in
@@ -48,25 +67,40 @@ export type AttributeValue =
   | number
   | readonly number[]
   | string
-  | { readonly float: number }
-  | { readonly floats: readonly number[] }
-  | { readonly tensor: TensorSpec };
+  | {
+      /** A FLOAT attribute (a plain number is INT). */
+      readonly float: number;
+    }
+  | {
+      /** A FLOATS attribute (a plain array is INTS). */
+      readonly floats: readonly number[];
+    }
+  | {
+      /** A TENSOR attribute. */
+      readonly tensor: TensorSpec;
+    };
 
 /** A graph node: operator, input and output names, attributes. */
 export interface NodeSpec {
+  /** Operator type (`'MatMul'`). */
   readonly op: string;
+  /** Names of the values it reads; `''` for an omitted optional input. */
   readonly inputs: readonly string[];
+  /** Names of the values it writes. */
   readonly outputs: readonly string[];
   /** Default: `<op>_<index>`. */
   readonly name?: string;
   /** Operator domain; `''` (the default) is ai.onnx, `'com.microsoft'` ORT's contrib ops. */
   readonly domain?: string;
+  /** Attributes by name. */
   readonly attributes?: Readonly<Record<string, AttributeValue>>;
 }
 
 /** A graph input or output. */
 export interface ValueSpec {
+  /** The value's name. */
   readonly name: string;
+  /** Element type. */
   readonly type: ElementType;
   /** One entry per dimension, a size or a symbol; omitted when the shape is unknown. */
   readonly dims?: readonly (number | string)[];
@@ -74,9 +108,13 @@ export interface ValueSpec {
 
 /** A model of one graph. */
 export interface GraphSpec {
+  /** The nodes, written in this order (ONNX wants a topological one). */
   readonly nodes: readonly NodeSpec[];
+  /** The graph's inputs (not the initializers). */
   readonly inputs: readonly ValueSpec[];
+  /** The graph's outputs. */
   readonly outputs: readonly ValueSpec[];
+  /** Constant tensors (weights). */
   readonly initializers?: readonly TensorSpec[];
   /** ai.onnx opset version (default {@link DEFAULT_OPSET}); other domains the nodes use are imported at version 1. */
   readonly opset?: number;
@@ -85,7 +123,12 @@ export interface GraphSpec {
   /** Default `'graph'`. */
   readonly graphName?: string;
   /** `producer_name` and `producer_version`; default `backpack-ts`, no version. */
-  readonly producer?: { readonly name: string; readonly version?: string };
+  readonly producer?: {
+    /** `producer_name`. */
+    readonly name: string;
+    /** `producer_version` (default none). */
+    readonly version?: string;
+  };
 }
 
 /** The ai.onnx opset version written when the spec gives none. */

@@ -53,17 +53,23 @@ import type { GoldenCase, GoldenLayerSpec, GoldenLossSpec, GoldenTensor } from '
 
 /** Where to build: the backend and the float dtype of parameters and data. */
 export interface BuildOptions {
+  /** Backend of the parameters and data. */
   readonly backend: Backend;
+  /** Float dtype of the parameters and data. */
   readonly dtype: FloatDType;
 }
 
 /** A golden case's network, ready for a forward pass: extended, parameters loaded, evaluation mode. */
 export interface GoldenModel {
+  /** The network, with the case's parameters. */
   readonly model: Sequential;
+  /** The case's loss, extended. */
   readonly loss: LossModule;
+  /** The case's input batch. */
   readonly input: Tensor;
   /** int32 class indices for CrossEntropyLoss, float targets otherwise. */
   readonly target: Tensor;
+  /** Absent: tells a built model from an {@link UnsupportedGoldenModel}. */
   readonly unsupported?: undefined;
 }
 
@@ -73,6 +79,7 @@ export interface UnsupportedGoldenModel {
   readonly unsupported: string;
 }
 
+/** What building a golden case gives: its model, or the layers it lacks. */
 export type GoldenBuild = GoldenModel | UnsupportedGoldenModel;
 
 type LayerFactory = (spec: GoldenLayerSpec, options: BuildOptions, generator: Generator) => Module;
@@ -240,9 +247,13 @@ export function buildGoldenLayer(spec: GoldenLayerSpec, options: BuildOptions, g
 
 /** What {@link syntheticGoldenCase} builds a case from. */
 export interface SyntheticCaseSpec {
+  /** The case's name, for messages. */
   readonly name: string;
+  /** The network's layers, in PyTorch naming. */
   readonly layers: readonly GoldenLayerSpec[];
+  /** The loss. */
   readonly loss: GoldenLossSpec;
+  /** Batch size. */
   readonly batch: number;
   /** Shape of one sample. */
   readonly inputShape: readonly number[];

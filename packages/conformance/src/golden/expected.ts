@@ -11,8 +11,11 @@ import type { GoldenCase, GoldenQuantity, GoldenTensor } from './load.js';
 /** Where an expected value came from. */
 export type ExpectedSource = 'quantities' | 'bruteforce';
 
+/** A reference value and where it came from. */
 export interface ExpectedQuantity {
+  /** The reference value. */
   readonly value: GoldenQuantity;
+  /** BackPACK's stored quantity, or one derived from the brute-force results. */
   readonly source: ExpectedSource;
 }
 

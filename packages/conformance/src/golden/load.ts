@@ -11,7 +11,9 @@ import { fileURLToPath } from 'node:url';
 
 /** A tensor as stored in the JSON files: row-major (C order) data and its shape. */
 export interface GoldenTensor {
+  /** Dimensions. */
   readonly shape: readonly number[];
+  /** The elements, row-major. */
   readonly data: readonly number[];
 }
 
@@ -23,25 +25,35 @@ export type GoldenQuantity = GoldenTensor | readonly GoldenTensor[];
  * e.g. `{ type: 'Linear', in: 4, out: 3, bias: false }` or `{ type: 'LeakyReLU', negative_slope: 0.1 }`.
  */
 export interface GoldenLayerSpec {
+  /** The PyTorch module's class name (`'Conv2d'`). */
   readonly type: string;
   readonly [argument: string]: unknown;
 }
 
 /** The loss of the case (`reduction` defaults to `mean`). */
 export interface GoldenLossSpec {
+  /** The PyTorch loss's class name (`'CrossEntropyLoss'`). */
   readonly type: string;
+  /** PyTorch's `reduction`. */
   readonly reduction?: 'mean' | 'sum';
 }
 
 /** The spec a case was generated from. */
 export interface GoldenCaseSpec {
+  /** The case's name. */
   readonly name: string;
   /** PyTorch's seed; not reproducible here, use the stored tensors. */
   readonly seed: number;
+  /** Batch size. */
   readonly batch: number;
   /** Shape of one sample (without the batch dimension). */
-  readonly input: { readonly shape: readonly number[] };
+  readonly input: {
+    /** Dimensions of one sample. */
+    readonly shape: readonly number[];
+  };
+  /** The network's layers, in order. */
   readonly layers: readonly GoldenLayerSpec[];
+  /** The loss. */
   readonly loss: GoldenLossSpec;
 }
 
@@ -49,14 +61,19 @@ export interface GoldenCaseSpec {
 export interface GoldenBruteforce {
   /** Per-sample gradients `[N, ...param]`, with the loss's reduction factor. */
   readonly grad_batch?: Readonly<Record<string, GoldenTensor>>;
+  /** The exact GGN diagonal `[...param]`. */
   readonly diag_ggn_exact?: Readonly<Record<string, GoldenTensor>>;
+  /** The Hessian diagonal `[...param]`. */
   readonly diag_h?: Readonly<Record<string, GoldenTensor>>;
 }
 
 /** The contents of one golden JSON file. */
 export interface GoldenCase {
+  /** The case's name (the file name without `.json`). */
   readonly name: string;
+  /** What the case was generated from. */
   readonly case: GoldenCaseSpec;
+  /** The input batch. */
   readonly input: GoldenTensor;
   /** Class indices (CrossEntropyLoss, stored as numbers) or float targets. */
   readonly target: GoldenTensor;
@@ -77,6 +94,7 @@ export interface GoldenCase {
   readonly errors?: Readonly<Record<string, string>>;
   /** What the reference printed, by extension. */
   readonly warnings?: Readonly<Record<string, string>>;
+  /** Results of plain autograd, where the generator computed them. */
   readonly bruteforce?: GoldenBruteforce;
 }
 

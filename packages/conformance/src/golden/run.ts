@@ -26,9 +26,14 @@ export const MONTE_CARLO_EXTENSIONS: readonly string[] = MONTE_CARLO_EXTENSION_N
 
 /** The reports of one run, or why the case could not be run. */
 export type GoldenCheck =
-  | { readonly unsupported: string }
   | {
+      /** The layer or loss types this project lacks, comma-separated. */
+      readonly unsupported: string;
+    }
+  | {
+      /** Absent when the case ran. */
       readonly unsupported?: undefined;
+      /** One comparison per quantity, parameter and extension. */
       readonly reports: readonly CompareReport[];
       /** Quantities that were computed but have no reference value, e.g. `"KFLR 1.weight"`. */
       readonly unchecked: readonly string[];

@@ -12,6 +12,7 @@ export const GOLDEN_VERBOSE_ENV = 'BACKPACK_GOLDEN_VERBOSE';
 
 /** One golden case as a test file lays it out. */
 export interface GoldenTestCase {
+  /** The case as loaded. */
   readonly golden: GoldenCase;
   /** Layer types of the case that core lacks (empty when core can build it). */
   readonly missing: readonly string[];

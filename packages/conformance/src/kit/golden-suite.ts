@@ -29,8 +29,11 @@ export const GOLDEN_EXTENSION_GROUPS: Readonly<Record<string, () => Extension[]>
   kronecker: () => [new KFLR(), new KFRA(), new KFAC({ seed: 0 })],
 };
 
+/** Options of {@link runGoldenSuite}. */
 export interface GoldenSuiteOptions {
+  /** Float dtype of the parameters and data. */
   readonly dtype: FloatDType;
+  /** Largest accepted relative error of each quantity. */
   readonly tolerance: number;
   /** Directory of the golden files (default: `$BACKPACK_GOLDEN_DIR`, else `<repo>/../shared/golden`). */
   readonly dir?: string;
@@ -57,7 +60,15 @@ function failure(family: string, name: string, tolerance: number, problem: strin
 }
 
 /** Runs the golden suite; returns its checks and what was skipped. Never throws. */
-export function runGoldenSuite(backend: Backend, options: GoldenSuiteOptions): { checks: ConformanceCheck[]; skipped: string[] } {
+export function runGoldenSuite(
+  backend: Backend,
+  options: GoldenSuiteOptions,
+): {
+  /** One check per forward pass and per quantity compared. */
+  checks: ConformanceCheck[];
+  /** What was not run, and why. */
+  skipped: string[];
+} {
   const checks: ConformanceCheck[] = [];
   const skipped: string[] = [];
   const dir = options.dir ?? goldenDir();

@@ -16,20 +16,34 @@ import { unravel } from '../compare.js';
 
 /** How an input handle is produced on the tested backend. */
 export type InputView =
-  | { readonly kind: 'data' }
-  /** `permute` of a tensor stored with its dimensions in another order. */
-  | { readonly kind: 'permuted'; readonly perm: readonly number[] }
-  /** `slice` out of a tensor one element larger on every side. */
-  | { readonly kind: 'sliced' }
-  /** `reshape` of the flat data. */
-  | { readonly kind: 'reshaped' };
+  | {
+      /** `fromData` of the values. */
+      readonly kind: 'data';
+    }
+  | {
+      /** `permute` of a tensor stored with its dimensions in another order. */
+      readonly kind: 'permuted';
+      /** The permutation that gives the input's order. */
+      readonly perm: readonly number[];
+    }
+  | {
+      /** `slice` out of a tensor one element larger on every side. */
+      readonly kind: 'sliced';
+    }
+  | {
+      /** `reshape` of the flat data. */
+      readonly kind: 'reshaped';
+    };
 
+/** One input of a kernel case: its shape, values and how its handle is produced. */
 export interface InputSpec {
+  /** Dimensions. */
   readonly shape: Shape;
   /** Row-major values of the logical input; rounded to the run's dtype before use. */
   readonly values: readonly number[];
   /** int32 inputs (indices) keep this dtype whatever the run's float dtype. */
   readonly int32?: boolean;
+  /** How the handle is produced (default: from data). */
   readonly view?: InputView;
 }
 
@@ -38,17 +52,23 @@ export function input(shape: Shape, values: readonly number[], view?: InputView,
   return { shape, values, ...(view && { view }), ...(int32 === true && { int32 }) };
 }
 
+/** One output of a kernel call: the backend's handle with its shape and dtype. */
 export interface KernelOutput {
+  /** The backend's handle. */
   readonly handle: unknown;
+  /** Dimensions. */
   readonly shape: Shape;
+  /** Element type. */
   readonly dtype: DType;
 }
 
+/** One kernel check: inputs, the call, and how it is compared with backend-cpu. */
 export interface KernelCase {
   /** Kernel family for the summary: `unary`, `binary`, `matmul`, `layout`, ... */
   readonly family: string;
   /** Unique, readable: `unary exp [3, 4] sliced`. */
   readonly name: string;
+  /** The kernel's inputs. */
   readonly inputs: readonly InputSpec[];
   /**
    * Calls the kernel. `dtype` is the run's float dtype on the tested backend
@@ -171,7 +191,15 @@ const expectedArrayType: Record<DType, string> = { float32: 'Float32Array', floa
  * matching NaNs and equal infinities count as exact; a NaN or infinity on one
  * side only is an infinite error.
  */
-export function relativeError(actual: ArrayLike<number>, expected: ArrayLike<number>): { error: number; worst: number } {
+export function relativeError(
+  actual: ArrayLike<number>,
+  expected: ArrayLike<number>,
+): {
+  /** The largest error. */
+  error: number;
+  /** Flat index of that error (-1 when there are no elements). */
+  worst: number;
+} {
   let scale = 0;
   for (let i = 0; i < expected.length; i++) {
     const e = expected[i]!;

@@ -11,11 +11,13 @@ export interface ConformanceCheck {
   readonly part: 'kernels' | 'golden';
   /** Kernel family (`unary`, `binary`, `binaryScalar`, `reduce`, `matmul`, `layout`, `window`, `nn`, `nan`, `memory`) or, for golden checks, the extension group (`forward`, `first-order`, `ggn`, `hessian`, `kronecker`). */
   readonly family: string;
+  /** Names what was checked, e.g. `unary exp [3, 4] sliced`. */
   readonly name: string;
   /** Largest relative error (`max |a - b| / max |b|`); Infinity when the check could not compare (threw, wrong shape). */
   readonly maxError: number;
   /** The tolerance it was held to (0 for exact checks). */
   readonly tolerance: number;
+  /** Whether the check passed. */
   readonly pass: boolean;
   /** One line: name, verdict, error and the worst entry. */
   readonly message: string;
@@ -23,24 +25,37 @@ export interface ConformanceCheck {
 
 /** Largest error and failures of one family. */
 export interface FamilySummary {
+  /** The part the family belongs to. */
   readonly part: ConformanceCheck['part'];
+  /** The family. */
   readonly family: string;
+  /** Number of checks. */
   readonly checks: number;
+  /** Number of failed checks. */
   readonly failed: number;
   /** Largest error among the checks with a tolerance (exact checks excluded, they are 0 or failed). */
   readonly maxError: number;
 }
 
+/** What `runBackendConformance` found: every check, the failures, and a summary per family. */
 export interface ConformanceReport {
+  /** The backend's name. */
   readonly backend: string;
+  /** The float dtype tested. */
   readonly dtype: FloatDType;
+  /** The relative tolerance of the run. */
   readonly tolerance: number;
+  /** Every check, in the order run. */
   readonly checks: readonly ConformanceCheck[];
+  /** Whether every check passed. */
   readonly passed: boolean;
+  /** The checks that failed. */
   readonly failures: readonly ConformanceCheck[];
+  /** One summary per kernel family and golden extension group. */
   readonly families: readonly FamilySummary[];
   /** What was not run and why (golden files absent, a case needs a layer core lacks, int32 not stored, ...). */
   readonly skipped: readonly string[];
+  /** Wall-clock time of the run. */
   readonly durationMs: number;
 }
 

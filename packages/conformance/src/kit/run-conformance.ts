@@ -8,6 +8,7 @@ import { kernelCases } from './kernel-cases.js';
 import { dtypesOf, runKernelCase } from './kernel-check.js';
 import { summarize, type ConformanceCheck, type ConformanceReport } from './report.js';
 
+/** Options of `runBackendConformance`. */
 export interface ConformanceOptions {
   /** The float dtype to test (int32 kernels are tested too when the backend stores int32). */
   readonly dtype: FloatDType;
@@ -24,7 +25,16 @@ export interface ConformanceOptions {
    * files and which cases and extension groups (`first-order`, `ggn`,
    * `hessian`, `kronecker`) to run.
    */
-  readonly golden?: boolean | { readonly dir?: string; readonly cases?: readonly string[]; readonly groups?: readonly string[] };
+  readonly golden?:
+    | boolean
+    | {
+        /** Directory of the golden files (default: `$BACKPACK_GOLDEN_DIR`, else `<repo>/../shared/golden`). */
+        readonly dir?: string;
+        /** Only these cases (file names without `.json`). */
+        readonly cases?: readonly string[];
+        /** Only these extension groups. */
+        readonly groups?: readonly string[];
+      };
 }
 
 /** The default tolerance of each dtype. */

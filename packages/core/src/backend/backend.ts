@@ -75,9 +75,13 @@ export type ReduceOp = 'sum' | 'max' | 'min';
  * same on both sides of a dimension and filled with zeros.
  */
 export interface WindowGeometry {
+  /** Window size per spatial dimension. */
   readonly kernel: readonly number[];
+  /** Step between window positions per spatial dimension. */
   readonly stride: readonly number[];
+  /** Padding added on both sides of each spatial dimension. */
   readonly padding: readonly number[];
+  /** Spacing between window taps per spatial dimension (1: adjacent). */
   readonly dilation: readonly number[];
 }
 
@@ -127,6 +131,7 @@ export interface Backend<H = unknown> {
   cast(x: H, shape: Shape, from: DType, to: DType): H;
 
   // ---- elementwise ----
+  /** Applies the elementwise function `op` to a float tensor; same shape and dtype. */
   unary(op: UnaryOp, x: H, shape: Shape, dtype: DType): H;
   /**
    * Elementwise with NumPy broadcasting. Core passes both shapes at the rank of
@@ -178,7 +183,19 @@ export interface Backend<H = unknown> {
    * dtype or geometry it lacks, NaN or -∞ in `x`); core then takes that
    * path itself.
    */
-  maxPool?(x: H, shape: Shape, window: WindowGeometry, dtype: FloatDType): { values: H; argmax: H } | undefined;
+  maxPool?(
+    x: H,
+    shape: Shape,
+    window: WindowGeometry,
+    dtype: FloatDType,
+  ):
+    | {
+        /** The maxima, `[N, C, ...out]`. */
+        values: H;
+        /** Position of each maximum inside its window, `[N, C, L]` int32. */
+        argmax: H;
+      }
+    | undefined;
   /**
    * Optional, the transpose of max pooling (its input gradient): every
    * entry of `mat` `[V, N, C, L]` added to the input element its window

@@ -2,12 +2,17 @@ import type { Shape } from './backend.js';
 
 /** The sizes of a batched product as `Backend.matmul` receives it. */
 export interface MatmulDims {
+  /** Batch size of the first operand (1 when it has no batch dimension). */
   readonly batchA: number;
+  /** Batch size of the second operand (1 when it has no batch dimension). */
   readonly batchB: number;
   /** The broadcast batch: a batch of 1 broadcasts (so 0 against 1 is empty, unlike max()). */
   readonly batch: number;
+  /** Rows of the product. */
   readonly m: number;
+  /** The contracted dimension. */
   readonly k: number;
+  /** Columns of the product. */
   readonly n: number;
 }
 

@@ -2,7 +2,9 @@ import type { Extension, ExtensionHook } from './extension.js';
 
 /** What `backpack()` sets for the backward passes run inside it. */
 export interface BackpackOptions {
+  /** The extensions that run in each backward pass. */
   readonly extensions: readonly Extension[];
+  /** Runs after the extensions of each module (as BackPACK's `extension_hook`). */
   readonly extensionHook?: ExtensionHook;
 }
 

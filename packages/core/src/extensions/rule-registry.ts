@@ -7,7 +7,10 @@ import type { Extension, ExtensionPass } from './extension.js';
  * constructor (`ConvNd`; a protected constructor has no construct signature,
  * hence `Function`).
  */
-export type ModuleClass = Function & { readonly prototype: LeafModule };
+export type ModuleClass = Function & {
+  /** Its instances' prototype: a `LeafModule`. */
+  readonly prototype: LeafModule;
+};
 
 /** Rules by module class, e.g. a package's default rules for one extension. */
 export type ModuleRules<Rule> = Iterable<readonly [ModuleClass, Rule]>;
@@ -104,9 +107,12 @@ export abstract class RuleBasedExtension<Rule> implements Extension {
 
 /** An extension met a module it has no rule for. */
 export class UnsupportedModuleError extends Error {
+  /** Always `'UnsupportedModuleError'`, to tell the error apart without `instanceof`. */
   override readonly name = 'UnsupportedModuleError';
   constructor(
+    /** The extension that has no rule (`'KFLR'`). */
     readonly extensionName: string,
+    /** The module it met. */
     readonly module: LeafModule,
     /** What the module would need for the extension's fallback rule, if it has one. */
     readonly fallbackRequirement?: string,

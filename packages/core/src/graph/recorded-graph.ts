@@ -20,7 +20,10 @@ export class RecordedGraph {
   /** For each parameter, how many nodes use it (more than one means weight sharing). */
   readonly parameterUses: ReadonlyMap<Parameter, number>;
 
-  constructor(readonly loss: Tensor) {
+  constructor(
+    /** The scalar loss the graph was recorded from. */
+    readonly loss: Tensor,
+  ) {
     const root = loss.producer;
     if (root === undefined) {
       throw new Error(

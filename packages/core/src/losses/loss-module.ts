@@ -16,7 +16,10 @@ export type Reduction = 'mean' | 'sum';
  * respect to the prediction, which second-order extensions start from.
  */
 export abstract class LossModule extends LeafModule {
-  constructor(readonly reduction: Reduction = 'mean') {
+  constructor(
+    /** Mean or sum over the per-element losses (default mean). */
+    readonly reduction: Reduction = 'mean',
+  ) {
     super();
     if (reduction !== 'mean' && reduction !== 'sum') {
       throw new RangeError(`${this.constructor.name}: reduction must be 'mean' or 'sum', got '${String(reduction)}'`);

@@ -71,7 +71,10 @@ export class Tanh extends ElementwiseModule {
 export class LeakyReLU extends ElementwiseModule {
   readonly typeName = 'LeakyReLU';
   override readonly isPiecewiseLinear = true;
-  constructor(readonly negativeSlope = 0.01) {
+  constructor(
+    /** Slope for x <= 0. */
+    readonly negativeSlope = 0.01,
+  ) {
     super();
   }
   protected f(x: Tensor): Tensor {
@@ -92,8 +95,12 @@ export class LeakyReLU extends ElementwiseModule {
  */
 export class ELU extends ElementwiseModule {
   readonly typeName: string = 'ELU';
+  /** Factor of both branches (1 for ELU). */
   protected readonly scale: number = 1;
-  constructor(readonly alpha = 1) {
+  constructor(
+    /** Limit of the negative branch, `-scale * alpha` as x -> -∞. */
+    readonly alpha = 1,
+  ) {
     super();
   }
   protected f(x: Tensor): Tensor {
@@ -115,6 +122,7 @@ export class ELU extends ElementwiseModule {
 /** Self-normalising ELU: alpha ≈ 1.6733, scale ≈ 1.0507 (PyTorch's constants). */
 export class SELU extends ELU {
   override readonly typeName = 'SELU';
+  /** SELU's fixed scale. */
   protected override readonly scale = 1.0507009873554804934193349852946;
   constructor() {
     super(1.6732632423543772848170429916717);

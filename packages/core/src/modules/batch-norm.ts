@@ -21,7 +21,9 @@ export interface BatchNormOptions {
   readonly momentum?: number | null;
   /** Learnable per-channel `weight` (ones) and `bias` (zeros) (default true). */
   readonly affine?: boolean;
+  /** Backend of the parameters (default: the default backend). */
   readonly backend?: Backend;
+  /** Dtype of the parameters (default float64 where the backend has it, else float32). */
   readonly dtype?: FloatDType;
 }
 
@@ -44,10 +46,15 @@ export interface BatchNormOptions {
  * disposed when replaced (ones given to `loadStateDict` are left to their owner).
  */
 export abstract class BatchNormNd extends LeafModule {
+  /** Added to the variance before the square root. */
   readonly eps: number;
+  /** Weight of the current batch in the running statistics; `null`: cumulative average. */
   readonly momentum: number | null;
+  /** Whether the module has a learnable `weight` and `bias`. */
   readonly affine: boolean;
+  /** Per-channel scale `[C]` (ones at first); `undefined` without `affine`. */
   readonly weight: Parameter | undefined;
+  /** Per-channel shift `[C]` (zeros at first); `undefined` without `affine`. */
   readonly bias: Parameter | undefined;
   /** Affine in weight and bias; per-sample products only in evaluation mode ({@link sampleMixingMessage} says when not). */
   override readonly traits: ModuleTraits = { perSampleParameterJacobian: true, affineInParameters: true };
@@ -59,6 +66,7 @@ export abstract class BatchNormNd extends LeafModule {
     /** Accepted numbers of spatial dimensions after `[N, C]` (BatchNorm1d: 0 or 1). */
     private readonly spatialRanks: readonly number[],
     private readonly layouts: string,
+    /** Number of channels C (dimension 1 of the input). */
     readonly numFeatures: number,
     options: BatchNormOptions = {},
   ) {

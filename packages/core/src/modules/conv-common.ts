@@ -39,7 +39,9 @@ export interface CommonConvOptions {
   readonly groups?: number;
   /** Add a learnable bias (default true). */
   readonly bias?: boolean;
+  /** Backend of the parameters (default: the default backend). */
   readonly backend?: Backend;
+  /** Dtype of the parameters (default float64 where the backend has it, else float32). */
   readonly dtype?: FloatDType;
   /** Generator for the initial values (default: the default generator). */
   readonly generator?: Generator;
@@ -133,12 +135,19 @@ export function contractPositions(mat: Tensor, other: Tensor, matFirst: boolean,
 export abstract class ConvBase extends LeafModule {
   readonly typeName: string;
   override readonly traits: ModuleTraits = { perSampleParameterJacobian: true, affineInParameters: true };
+  /** `[out, in / groups, ...kernel]` for a convolution, `[in, out / groups, ...kernel]` for a transposed one (PyTorch's layouts). */
   readonly weight: Parameter;
+  /** `[out]`, or `undefined` when created with `bias: false`. */
   readonly bias: Parameter | undefined;
+  /** Kernel size per spatial dimension. */
   readonly kernelSize: readonly number[];
+  /** Stride per spatial dimension. */
   readonly stride: readonly number[];
+  /** Zero padding per spatial dimension (both sides). */
   readonly padding: readonly number[];
+  /** Dilation per spatial dimension. */
   readonly dilation: readonly number[];
+  /** Number of channel groups. */
   readonly groups: number;
   /**
    * The window of the convolution: sliding over the input of a convolution,
@@ -156,8 +165,11 @@ export abstract class ConvBase extends LeafModule {
    */
   protected constructor(
     typeName: string,
+    /** Number of spatial dimensions (1, 2 or 3). */
     readonly spatialRank: number,
+    /** Channels of the input (dimension 1). */
     readonly inChannels: number,
+    /** Channels of the output (dimension 1). */
     readonly outChannels: number,
     kernelSize: SpatialArg,
     options: CommonConvOptions,

@@ -28,6 +28,7 @@ import { expandTuple } from './spatial.js';
  * the input is padded with zeros at the end to match.
  */
 export abstract class ConvTransposeNd extends ConvBase {
+  /** Extra size added to one side of each spatial dimension of the output. */
   readonly outputPadding: readonly number[];
 
   protected constructor(

@@ -18,6 +18,7 @@ export class Dropout extends LeafModule {
   override readonly traits: ModuleTraits = { diagonalJacobian: true };
 
   constructor(
+    /** Probability of zeroing an element in training mode. */
     readonly p = 0.5,
     private readonly generator: Generator = defaultGenerator,
   ) {

@@ -14,7 +14,9 @@ import type { Parameter } from './parameter.js';
 
 /** Options of {@link Embedding}. */
 export interface EmbeddingOptions {
+  /** Backend of the parameters (default: the default backend). */
   readonly backend?: Backend;
+  /** Dtype of the parameters (default float64 where the backend has it, else float32). */
   readonly dtype?: FloatDType;
   /** Generator for the initial values (default: the default generator). */
   readonly generator?: Generator;
@@ -40,10 +42,13 @@ export interface EmbeddingOptions {
 export class Embedding extends LeafModule {
   readonly typeName = 'Embedding';
   override readonly traits: ModuleTraits = { perSampleParameterJacobian: true, affineInParameters: true };
+  /** The table `[numEmbeddings, embeddingDim]`. */
   readonly weight: Parameter;
 
   constructor(
+    /** Number of rows: indices are in `[0, numEmbeddings)`. */
     readonly numEmbeddings: number,
+    /** Length of each row. */
     readonly embeddingDim: number,
     options: EmbeddingOptions = {},
   ) {

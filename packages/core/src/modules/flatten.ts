@@ -11,7 +11,9 @@ export class Flatten extends LeafModule {
   /** A relabelling of each sample's elements, unless the batch dimension is flattened too. */
   override readonly traits: ModuleTraits;
   constructor(
+    /** First dimension merged (negative counts from the end). */
     readonly startDim = 1,
+    /** Last dimension merged (negative counts from the end). */
     readonly endDim = -1,
   ) {
     super();

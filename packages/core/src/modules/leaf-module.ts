@@ -166,9 +166,13 @@ export class GraphNode {
   readonly parameterVersions: ReadonlyMap<string, number>;
 
   constructor(
+    /** The module that was called. */
     readonly module: LeafModule,
+    /** The call's inputs. */
     readonly inputs: readonly Tensor[],
+    /** The call's output. */
     readonly output: Tensor,
+    /** What `compute` saved for the derivatives, by name. */
     readonly saved: Readonly<Record<string, Tensor>>,
   ) {
     this.parameterVersions = new Map(module.ownNamedParameters().map(([name, parameter]) => [name, parameter.version]));

@@ -17,7 +17,9 @@ import type { Parameter } from './parameter.js';
 export interface LinearOptions {
   /** Add a learnable bias (default true). */
   readonly bias?: boolean;
+  /** Backend of the parameters (default: the default backend). */
   readonly backend?: Backend;
+  /** Dtype of the parameters (default float64 where the backend has it, else float32). */
   readonly dtype?: FloatDType;
   /** Generator for the initial values (default: the default generator). */
   readonly generator?: Generator;
@@ -31,11 +33,15 @@ export interface LinearOptions {
 export class Linear extends LeafModule {
   readonly typeName = 'Linear';
   override readonly traits: ModuleTraits = { perSampleParameterJacobian: true, affineInParameters: true };
+  /** `[out, in]`. */
   readonly weight: Parameter;
+  /** `[out]`, or `undefined` when created with `bias: false`. */
   readonly bias: Parameter | undefined;
 
   constructor(
+    /** Size of the input's last dimension. */
     readonly inFeatures: number,
+    /** Size of the output's last dimension. */
     readonly outFeatures: number,
     options: LinearOptions = {},
   ) {

@@ -47,13 +47,17 @@ function checkHalfKernelPadding(where: string, kernel: readonly number[], paddin
 
 /** Common geometry of the sliding-window pools. */
 abstract class WindowPool extends LeafModule {
+  /** Window size per spatial dimension. */
   readonly kernelSize: readonly number[];
+  /** Step between windows per spatial dimension (default: the kernel size). */
   readonly stride: readonly number[];
+  /** Padding per spatial dimension (both sides). */
   readonly padding: readonly number[];
   /** The window with the module's padding (what `unfold`/`fold` of the unpadded input use). */
   protected readonly window: WindowGeometry;
 
   constructor(
+    /** Module type as PyTorch spells it (`'MaxPool2d'`). */
     readonly typeName: string,
     /** Number of spatial dimensions (1, 2 or 3). */
     readonly spatialDims: number,
@@ -106,6 +110,7 @@ abstract class WindowPool extends LeafModule {
  * routes each output's entry to that input element.
  */
 export abstract class MaxPoolNd extends WindowPool {
+  /** Spacing between window taps per spatial dimension. */
   readonly dilation: readonly number[];
 
   constructor(typeName: string, spatialDims: number, kernelSize: SpatialSize, options: MaxPoolOptions = {}) {
@@ -191,6 +196,7 @@ export class MaxPool3d extends MaxPoolNd {
  * elements that are not padding (counted once per forward pass by unfolding ones).
  */
 export abstract class AvgPoolNd extends WindowPool {
+  /** Whether padding counts in the divisor (default true, as PyTorch). */
   readonly countIncludePad: boolean;
 
   constructor(typeName: string, spatialDims: number, kernelSize: SpatialSize, options: AvgPoolOptions = {}) {
@@ -293,7 +299,9 @@ export abstract class AdaptiveAvgPoolNd extends LeafModule {
   readonly outputSize: readonly (number | null)[];
 
   constructor(
+    /** Module type as PyTorch spells it (`'AdaptiveAvgPool2d'`). */
     readonly typeName: string,
+    /** Number of spatial dimensions (1, 2 or 3). */
     readonly spatialDims: number,
     outputSize: AdaptiveOutputSize,
   ) {

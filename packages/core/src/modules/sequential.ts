@@ -4,6 +4,7 @@ import { Module } from './module.js';
 /** Applies its children in order; they are named `"0"`, `"1"`, ... as in PyTorch. */
 export class Sequential extends Module {
   readonly typeName = 'Sequential';
+  /** The children, in the order they are applied. */
   readonly layers: readonly Module[];
 
   constructor(...layers: Module[]) {

@@ -25,6 +25,7 @@ export function sameDType(op: string, tensors: readonly Tensor[]): DType {
   return dtype;
 }
 
+/** Whether `dtype` is a floating point dtype (`float32` or `float64`). */
 export function isFloat(dtype: DType): dtype is FloatDType {
   return dtype === 'float32' || dtype === 'float64';
 }

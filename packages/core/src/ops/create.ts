@@ -56,10 +56,12 @@ export function full(shape: Shape, value: number, options: CreateOptions = {}): 
   return new Tensor(backend, backend.full(shape, value, dtype), [...shape], dtype);
 }
 
+/** A tensor of `shape` filled with zeros. */
 export function zeros(shape: Shape, options: CreateOptions = {}): Tensor {
   return full(shape, 0, options);
 }
 
+/** A tensor of `shape` filled with ones. */
 export function ones(shape: Shape, options: CreateOptions = {}): Tensor {
   return full(shape, 1, options);
 }
@@ -76,6 +78,7 @@ export function fullLike(like: Tensor, value: number, shape: Shape = like.shape)
   return full(shape, value, { backend: like.backend, dtype: like.dtype });
 }
 
+/** Zeros of `like`'s shape, dtype and backend. */
 export function zerosLike(like: Tensor): Tensor {
   return fullLike(like, 0);
 }

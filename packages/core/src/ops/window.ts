@@ -123,7 +123,15 @@ export function argmax(x: Tensor, axis: number): Tensor {
  * Uses the backend's `maxPool` where it offers one for this call, else pads,
  * unfolds and reduces.
  */
-export function maxPool(x: Tensor, window: WindowGeometry): { values: Tensor; argmax: Tensor } {
+export function maxPool(
+  x: Tensor,
+  window: WindowGeometry,
+): {
+  /** The maxima, `[N, C, ...out]`. */
+  values: Tensor;
+  /** Position of each maximum inside its window, `[N, C, L]` int32. */
+  argmax: Tensor;
+} {
   const backend = sameBackend('maxPool', [x]);
   if (x.rank < 3) throw new RangeError(`maxPool: expects [N, C, ...spatial], got ${formatShape(x.shape)}`);
   if (x.dtype === 'int32') throw new TypeError('maxPool: expects a float tensor, got int32');

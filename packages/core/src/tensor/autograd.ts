@@ -65,9 +65,11 @@ export interface OpDerivatives {
 
 /** One recorded call of an op. */
 export interface OpNode extends AutogradNode {
+  /** Tells an op's node from a module's `GraphNode`. */
   readonly kind: 'op';
   /** The op's name as users call it (`"mul"`, `"sum"`), for messages. */
   readonly name: string;
+  /** The op's vector-Jacobian and Jacobian-vector products at this call. */
   readonly derivatives: OpDerivatives;
   /**
    * Whether the op combines entries of different samples, reading axis 0 of

@@ -53,9 +53,13 @@ export class Tensor {
   private leafRequiresGrad = false;
 
   constructor(
+    /** The backend that holds the data and runs every op on this tensor. */
     readonly backend: Backend,
+    /** The backend's storage of the data (opaque outside the backend). */
     readonly handle: unknown,
+    /** Dimensions, outermost first (row-major); `[]` is a scalar. */
     readonly shape: Shape,
+    /** Element type. */
     readonly dtype: DType,
   ) {
     openScopes[openScopes.length - 1]?.add(this);
@@ -135,6 +139,7 @@ export class Tensor {
     if (this.disposed) throw new Error(`${where}: the tensor of shape ${formatShape(this.shape)} was disposed`);
   }
 
+  /** `Tensor([2, 3], float64, cpu)`: shape, dtype and backend, not the values. */
   toString(): string {
     return `Tensor(${formatShape(this.shape)}, ${this.dtype}, ${this.backend.name})`;
   }

@@ -22,8 +22,18 @@ import { genericGgnRule, linearGgnRule, squaredSum, type GgnRule } from './ggn-r
  * the model's predictive distribution (`[M, N, ...pred]`).
  */
 export type LossSqrt =
-  | { readonly kind: 'exact' }
-  | { readonly kind: 'sampled'; readonly mcSamples: number; readonly generator: Generator };
+  | {
+      /** The exact square root. */
+      readonly kind: 'exact';
+    }
+  | {
+      /** A Monte-Carlo square root. */
+      readonly kind: 'sampled';
+      /** Number of samples M. */
+      readonly mcSamples: number;
+      /** Where the samples are drawn from. */
+      readonly generator: Generator;
+    };
 
 /**
  * What is stored from `P = J_θᵀ S` (`[V, N, ...param]`):

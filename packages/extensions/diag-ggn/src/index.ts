@@ -6,6 +6,8 @@
  * Importing this package adds the typed fields `diagGgnExact`, `diagGgnMc`,
  * `diagGgnExactBatch`, `diagGgnMcBatch`, `sqrtGgnExact` and `sqrtGgnMc` to
  * core's `Parameter`.
+ *
+ * @module \@backpack-ts/diag-ggn
  */
 import type { Tensor } from '@backpack-ts/core';
 

@@ -5,6 +5,8 @@
  *
  * Importing this package adds the typed fields `diagH` and `diagHBatch` to
  * core's `Parameter`.
+ *
+ * @module \@backpack-ts/diag-hessian
  */
 import type { Tensor } from '@backpack-ts/core';
 

@@ -54,7 +54,9 @@ export type FactorOrigin = object;
 
 /** A factor held as a dense matrix: `S` of shape `[V, N, ...shape]`, V columns per sample. */
 export interface DenseFactor {
+  /** Tells the two factor kinds apart. */
   readonly kind: 'dense';
+  /** Where the factor was created; factors of one origin are summed. */
   readonly origin: FactorOrigin;
   /** `[V, N, ...shape]`. */
   readonly sqrt: Tensor;
@@ -68,7 +70,9 @@ export interface DenseFactor {
  * Equal to the dense `[D, N, ...shape]` matrix `diagonalSqrtHessian(values)`.
  */
 export interface DiagonalFactor {
+  /** Tells the two factor kinds apart. */
   readonly kind: 'diagonal';
+  /** Where the factor was created; factors of one origin are summed. */
   readonly origin: FactorOrigin;
   /** `[N, ...shape]`. */
   readonly values: Tensor;
@@ -76,6 +80,7 @@ export interface DiagonalFactor {
   readonly signs: Tensor;
 }
 
+/** One signed square-root factor of a Hessian: dense, or diagonal per sample. */
 export type SqrtFactor = DenseFactor | DiagonalFactor;
 
 /** The Hessian w.r.t. one tensor: a list of factors with distinct origins. */

@@ -4,6 +4,8 @@
  *
  * Importing this package adds the typed fields `gradBatch`, `variance`,
  * `sumGradSquared` and `batchL2` to core's `Parameter`.
+ *
+ * @module \@backpack-ts/first-order
  */
 import type { Tensor } from '@backpack-ts/core';
 

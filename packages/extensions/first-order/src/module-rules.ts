@@ -120,7 +120,7 @@ export function varianceRule(
   };
 }
 
-/** {@link varianceRule} with the SumGradSquared rule of a factored layer ({@link factoredSumGradSquaredRule}). */
+/** `varianceRule` with the SumGradSquared rule of a factored layer ({@link factoredSumGradSquaredRule}). */
 export function factoredVarianceRule(factors: Factors): FirstOrderRule {
   return varianceRule(factors, factoredSumGradSquaredRule(factors));
 }

@@ -33,7 +33,7 @@ function linearSumGradSquaredChunked(node: GraphNode, gradOutput: Tensor, name: 
  *   centred before it is squared (no cancellation, which float32 cannot
  *   afford); weights build them a chunk of samples at a time.
  *
- * See {@link varianceRule} for why. Parameters that take the per-sample path
+ * See `varianceRule` (module-rules.ts) for why. Parameters that take the per-sample path
  * (shared weights, modules without a fast rule) hold `[N, ...param]` anyway
  * and are centred in either dtype.
  */

@@ -5,6 +5,8 @@
  * Importing this package adds the typed fields `kfac`, `kflr` and `kfra` to
  * core's `Parameter`: lists of Kronecker factors in the reference's order
  * (Linear weight `[out x out, in x in]`, bias `[out x out]`).
+ *
+ * @module \@backpack-ts/kronecker
  */
 import type { Tensor } from '@backpack-ts/core';
 

@@ -27,7 +27,9 @@ export interface KFACOptions {
  * core's `defaultGenerator`.
  */
 export class KFAC extends SqrtKroneckerExtension {
+  /** Monte-Carlo samples per backward pass (default 1). */
   readonly mcSamples: number;
+  /** Where the samples are drawn from. */
   readonly generator: Generator;
 
   constructor(options: KFACOptions = {}) {

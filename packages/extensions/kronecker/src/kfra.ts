@@ -72,6 +72,7 @@ export function backpropagateBatchAverage(
  * the branches (`J₁ᵀ M J₂`), an approximation on top of KFRA's own.
  */
 export class KFRA extends KroneckerExtension {
+  /** How the activations' curvature (the residual) enters, see {@link KFRACurvature}. */
   readonly curvature: KFRACurvature;
 
   constructor(options: KFRAOptions = {}) {

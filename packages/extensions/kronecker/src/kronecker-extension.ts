@@ -35,8 +35,10 @@ export type KroneckerRule = BackpropRule<Tensor, KroneckerExtension>;
  * extensions refuse it instead of returning something else under the same name.
  */
 export class WeightSharingError extends Error {
+  /** Always `'WeightSharingError'`, to tell the error apart without `instanceof`. */
   override readonly name = 'WeightSharingError';
   constructor(
+    /** The extension that refused (`'KFAC'`). */
     readonly extensionName: string,
     /** The parameter's dotted name, e.g. `"1.weight"`. */
     readonly parameterName: string,

@@ -42,7 +42,9 @@ export function parseByteSize(text: string, option = '--memory-limit'): number {
 
 /** What the refusal message quotes from the request. */
 export interface MemoryRequest {
+  /** The batch size. */
   readonly batch: number;
+  /** Monte-Carlo samples (`--mc-samples`). */
   readonly mcSamples: number;
 }
 

@@ -150,7 +150,9 @@ export interface ResultArray {
   readonly label: string;
   /** Relative path in the npz or the folder, e.g. `BatchGrad/1.weight.npy`. */
   readonly file: string;
+  /** Dimensions. */
   readonly shape: readonly number[];
+  /** The elements, row-major. */
   readonly data: Float64Array;
 }
 
@@ -165,7 +167,12 @@ interface IndexEntry {
  * Every array of `result` in order (loss, output, then each quantity), and
  * the `index.json` that maps the names as they are to the files.
  */
-export function resultArrays(result: QuantitiesResult): { arrays: ResultArray[]; index: object } {
+export function resultArrays(result: QuantitiesResult): {
+  /** Every array, in order. */
+  arrays: ResultArray[];
+  /** The content of `index.json`. */
+  index: object;
+} {
   const arrays: ResultArray[] = [];
   const add = (label: string, file: string, t: ResultTensor): IndexEntry => {
     arrays.push({ label, file, shape: t.shape, data: t.data });
@@ -220,7 +227,9 @@ function bytesOf(data: Float64Array): Uint8Array[] {
 
 /** Where the zip writer puts bytes, in order, and how many it has put. */
 export interface ByteSink {
+  /** Appends `data`. */
   bytes(data: Uint8Array): void;
+  /** Bytes written so far. */
   readonly position: number;
 }
 

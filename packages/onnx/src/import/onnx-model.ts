@@ -37,6 +37,7 @@ export class OnnxScope extends Module {
 
 /** One call of a leaf module in the graph: which values go in, which comes out. */
 export interface OnnxStep {
+  /** The module called. */
   readonly module: LeafModule;
   /** Names of the ONNX values passed in, in order. */
   readonly inputs: readonly string[];
@@ -60,6 +61,7 @@ export interface OnnxParameterSource {
 
 /** The graph input the model expects. */
 export interface OnnxInputSpec {
+  /** The input's name in the ONNX graph. */
   readonly name: string;
   /** Dimensions after the batch dimension, as fixed at import. */
   readonly sampleShape: readonly number[];
@@ -103,6 +105,7 @@ export class OnnxModel extends Module {
   readonly typeName = 'OnnxModel';
   /** The leaf modules in the order `forward` calls them. */
   readonly steps: readonly OnnxStep[];
+  /** The graph input the model expects. */
   readonly input: OnnxInputSpec;
   /** Name of the graph output in the ONNX file. */
   readonly outputName: string;
@@ -110,7 +113,9 @@ export class OnnxModel extends Module {
   readonly bytes: Uint8Array;
   /** The file it was read from, if any (needed by ONNX Runtime for external data). */
   readonly filePath: string | undefined;
+  /** Dtype of the parameters and of every float tensor the model computes. */
   readonly dtype: FloatDType;
+  /** Backend the parameters live on. */
   readonly backend: Backend;
   /** The default-domain opset the file imports. */
   readonly opset: number;

@@ -34,16 +34,25 @@ export function dataTypeName(code: number): string {
   return dataTypeNames.get(code) ?? `type ${code}`;
 }
 
+/** A tensor constant (an initializer, or a tensor attribute's value), as decoded. */
 export interface TensorProto {
+  /** `name`: how nodes refer to it. */
   name: string;
+  /** `dims`: the shape. */
   dims: number[];
+  /** `data_type`: a `TensorProto.DataType` code ({@link dataTypeName} names it). */
   dataType: number;
   /** Little-endian element bytes, when stored that way (the usual case). */
   rawData?: Uint8Array;
+  /** `float_data` (float32 and complex64 elements). */
   floatData: number[];
+  /** `int32_data` (int32, int16, int8, uint16, uint8, bool and float16 bits). */
   int32Data: number[];
+  /** `int64_data`. */
   int64Data: number[];
+  /** `double_data` (float64 and complex128 elements). */
   doubleData: number[];
+  /** `uint64_data` (uint32 and uint64 elements). */
   uint64Data: number[];
   /**
    * `data_location == EXTERNAL`: the data lives in another file, described by
@@ -87,12 +96,19 @@ export interface AttributeProto {
   graphs: GraphProto[];
 }
 
+/** A graph node, as decoded. */
 export interface NodeProto {
+  /** `name` (optional in ONNX: may be `''`). */
   name: string;
+  /** `op_type`: the operator (`'Gemm'`). */
   opType: string;
+  /** `domain`: `''` for ai.onnx. */
   domain: string;
+  /** `input`: names of the values it reads (`''` for an omitted optional input). */
   input: string[];
+  /** `output`: names of the values it writes. */
   output: string[];
+  /** `attribute`: its attributes. */
   attribute: AttributeProto[];
 }
 
@@ -107,13 +123,21 @@ export interface ValueInfoProto {
   shape?: DimProto[];
 }
 
+/** The model's graph, as decoded. */
 export interface GraphProto {
+  /** `name`. */
   name: string;
+  /** `node`: the nodes, in the file's order. */
   node: NodeProto[];
+  /** `initializer`: the constant tensors (weights). */
   initializer: TensorProto[];
+  /** How many `sparse_initializer` entries there are (not decoded; the importer refuses them). */
   sparseInitializerCount: number;
+  /** `input`: the graph's inputs (in older exports, initializers too). */
   input: ValueInfoProto[];
+  /** `output`: the graph's outputs. */
   output: ValueInfoProto[];
+  /** `value_info`: types and shapes of intermediate values, where the exporter wrote them. */
   valueInfo: ValueInfoProto[];
 }
 
@@ -122,13 +146,21 @@ export interface OperatorSetId {
   version: number;
 }
 
+/** A decoded ONNX model (`decodeModel`): the fields of `ModelProto` an importer reads. */
 export interface ModelProto {
+  /** `ir_version`. */
   irVersion: number;
+  /** `producer_name` (`'pytorch'`, `'tf2onnx'`). */
   producerName: string;
+  /** `producer_version`. */
   producerVersion: string;
+  /** `domain` of the model. */
   domain: string;
+  /** `model_version`. */
   modelVersion: number;
+  /** `opset_import`: the operator set version of each domain. */
   opsetImport: OperatorSetId[];
+  /** `graph`; absent in a file without one. */
   graph?: GraphProto;
   /** Number of model-local functions (not supported by the importer, but reported). */
   functionCount: number;

@@ -11,6 +11,7 @@ import { UserError } from '../errors.js';
 
 /** The bytes do not form a valid ONNX model (truncated, corrupted, or another file type). */
 export class OnnxFormatError extends UserError {
+  /** `'OnnxFormatError'`, to tell the error apart without `instanceof`. */
   override name = 'OnnxFormatError';
 }
 
