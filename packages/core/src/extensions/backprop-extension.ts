@@ -65,6 +65,7 @@ export abstract class BackpropExtension<
           `${this.name} needs the backward pass to start at a loss module (CrossEntropyLoss, MSELoss, BCEWithLogitsLoss, ...), but it starts at ${node.module.describe()}`,
         );
       }
+      node.module.requireReduced(this.name);
       return;
     }
     const mixing = node.module.sampleMixingMessage(node);

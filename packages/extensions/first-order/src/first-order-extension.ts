@@ -1,4 +1,5 @@
 import {
+  LossModule,
   RuleBasedExtension,
   add,
   type ExtensionPass,
@@ -56,13 +57,15 @@ export abstract class FirstOrderExtension extends RuleBasedExtension<FirstOrderR
   }
 
   /**
-   * Refuses, before anything is modified, a module with parameters and no
-   * rule, a shared parameter of a module without per-sample Jacobians, and
-   * any node whose module mixes samples (BatchNorm in training mode):
+   * Refuses, before anything is modified, a loss with reduction `'none'`, a
+   * module with parameters and no rule, a shared parameter of a module
+   * without per-sample Jacobians, and any node whose module mixes samples
+   * (BatchNorm in training mode):
    * per-sample gradients, and so every first-order quantity, are undefined
    * there, for the module's own parameters and for every parameter before it.
    */
   check(node: GraphNode, graph: RecordedGraph): void {
+    if (node === graph.root && node.module instanceof LossModule) node.module.requireReduced(this.name);
     const mixing = node.module.sampleMixingMessage(node);
     if (mixing !== undefined) throw new Error(`${this.name} cannot run: ${mixing}`);
     const parameters = node.module.ownNamedParameters();
