@@ -34,8 +34,10 @@ export {
 } from './compare.js';
 export {
   GOLDEN_DIR_ENV,
+  GOLDEN_FOLDERS,
   findRepoRoot,
   goldenDir,
+  goldenDirs,
   listGoldenCases,
   loadGoldenCase,
   isTensorList,
@@ -65,6 +67,7 @@ export {
 export {
   GOLDEN_VERBOSE_ENV,
   goldenTestCases,
+  failUnknownTypes,
   runningInCI,
   goldenVerbose,
   logReportsIfVerbose,

@@ -24,7 +24,7 @@ export interface ConformanceOptions {
    * files and which cases and extension groups (`first-order`, `ggn`,
    * `hessian`, `kronecker`) to run.
    */
-  readonly golden?: boolean | { readonly dir?: string; readonly cases?: readonly string[]; readonly groups?: readonly string[] };
+  readonly golden?: boolean | { readonly dirs?: string | readonly string[]; readonly cases?: readonly string[]; readonly groups?: readonly string[] };
 }
 
 /** The default tolerance of each dtype. */
