@@ -34,7 +34,7 @@ function isFullRange(entry: SliceEntry): boolean {
 function describeEntry(entry: SliceEntry): string {
   if (typeof entry === 'number') return String(entry);
   const part = (v: number | null | undefined) => (v == null ? '' : String(v));
-  return `${part(entry.start)}:${part(entry.stop)}${entry.step == null ? '' : `:${entry.step}`}`;
+  return `${part(entry.start)}:${part(entry.stop)}${entry.step == null || entry.step === 1 ? '' : `:${entry.step}`}`;
 }
 
 /**
