@@ -85,6 +85,7 @@ export {
   type GoldenCheckOptions,
 } from './golden/run.js';
 export { markdownCodeBlocks, runModuleCapturingLogs } from './run-example.js';
+export { LAYER_EXAMPLES, LAYERS_TABLE_MARKERS, supportedLayersTable, withLayersTable, type LayerExample } from './layers-table.js';
 export { PlainScaleShift, ScaleShift, type ScaleShiftOptions } from './scale-shift.js';
 export { runBackendConformance, defaultTolerance, type ConformanceOptions } from './kit/run-conformance.js';
 export {
