@@ -8,7 +8,24 @@ import { EXTENSIONS } from '@backpack-ts/catalog';
 import { CrossEntropyLoss, Generator, Linear, backpack, extend, tensor } from '@backpack-ts/core';
 import { describe, expect, it } from 'vitest';
 
+/** Each extension's known options (BackPACK's arguments, in this library's spelling). */
+const KNOWN_OPTIONS: Readonly<Record<string, string>> = {
+  DiagGGNMC: 'mcSamples, generator, seed',
+  BatchDiagGGNMC: 'mcSamples, generator, seed',
+  SqrtGGNMC: 'mcSamples, generator, seed',
+  KFAC: 'mcSamples, seed, generator',
+  KFRA: 'curvature',
+};
+
 describe.each([...EXTENSIONS.keys()])('%s', (name) => {
+  it('refuses an unknown option, listing the known ones', () => {
+    const make = EXTENSIONS.get(name)!.create().constructor as new (options: object) => unknown;
+    const known = KNOWN_OPTIONS[name];
+    expect(() => new make({ mcSampels: 2 })).toThrow(
+      `${name}: unknown option 'mcSampels' (${known === undefined ? 'it takes no options' : `known options: ${known}`})`,
+    );
+  });
+
   it("refuses a loss with reduction 'none' (a one-element loss, which backward() accepts)", () => {
     const layer = extend(new Linear(2, 3, { backend: cpu, dtype: 'float64', generator: new Generator(1) }));
     const loss = extend(new CrossEntropyLoss('none'));

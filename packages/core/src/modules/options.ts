@@ -1,3 +1,6 @@
+/** The options of a constructor that takes none: any key is rejected (by TypeScript, and at run time by {@link rejectUnknownOptions}). */
+export type NoOptions = Readonly<Record<string, never>>;
+
 /**
  * Throws unless every key of `options` is one of `known`: a misspelt or
  * unsupported option (`{ subsamplng: [0] }`) is an error naming the owner,

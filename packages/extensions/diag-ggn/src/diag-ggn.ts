@@ -1,3 +1,4 @@
+import { rejectUnknownOptions, type NoOptions } from '@backpack-ts/core';
 import { GgnExtension, sampledLossSqrt, type MonteCarloOptions } from './ggn-extension.js';
 
 /**
@@ -10,7 +11,8 @@ export class DiagGGNExact extends GgnExtension {
   readonly name = 'DiagGGNExact';
   readonly savefield = 'diagGgnExact';
 
-  constructor() {
+  constructor(options: NoOptions = {}) {
+    rejectUnknownOptions('DiagGGNExact', options, []);
     super({ kind: 'exact' }, 'diagonal');
   }
 }
@@ -39,7 +41,8 @@ export class BatchDiagGGNExact extends GgnExtension {
   readonly name = 'BatchDiagGGNExact';
   readonly savefield = 'diagGgnExactBatch';
 
-  constructor() {
+  constructor(options: NoOptions = {}) {
+    rejectUnknownOptions('BatchDiagGGNExact', options, []);
     super({ kind: 'exact' }, 'batchDiagonal');
   }
 }

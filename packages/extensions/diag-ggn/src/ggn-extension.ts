@@ -4,6 +4,7 @@ import {
   Linear,
   add,
   defaultGenerator,
+  rejectUnknownOptions,
   type BackpropContext,
   type ExtensionPass,
   type GraphNode,
@@ -43,8 +44,12 @@ export interface MonteCarloOptions {
   readonly seed?: number;
 }
 
-/** The sampled loss square root described by `options`, validated. */
+/** The names of {@link MonteCarloOptions}. */
+export const MONTE_CARLO_OPTIONS: readonly string[] = ['mcSamples', 'generator', 'seed'];
+
+/** The sampled loss square root described by `options`, validated (unknown option names are refused). */
 export function sampledLossSqrt(extensionName: string, options: MonteCarloOptions): LossSqrt {
+  rejectUnknownOptions(extensionName, options, MONTE_CARLO_OPTIONS);
   const mcSamples = options.mcSamples ?? 1;
   if (!Number.isInteger(mcSamples) || mcSamples < 1) {
     throw new RangeError(`${extensionName}: mcSamples must be a positive integer, got ${mcSamples}`);

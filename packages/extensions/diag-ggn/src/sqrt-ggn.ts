@@ -1,3 +1,4 @@
+import { rejectUnknownOptions, type NoOptions } from '@backpack-ts/core';
 import { GgnExtension, sampledLossSqrt, type MonteCarloOptions } from './ggn-extension.js';
 
 /**
@@ -11,7 +12,8 @@ export class SqrtGGNExact extends GgnExtension {
   readonly name = 'SqrtGGNExact';
   readonly savefield = 'sqrtGgnExact';
 
-  constructor() {
+  constructor(options: NoOptions = {}) {
+    rejectUnknownOptions('SqrtGGNExact', options, []);
     super({ kind: 'exact' }, 'sqrt');
   }
 }

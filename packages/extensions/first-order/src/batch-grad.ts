@@ -1,3 +1,4 @@
+import { rejectUnknownOptions, type NoOptions } from '@backpack-ts/core';
 import type { Tensor } from '@backpack-ts/core';
 import { FirstOrderExtension } from './first-order-extension.js';
 
@@ -11,7 +12,8 @@ export class BatchGrad extends FirstOrderExtension {
   readonly name = 'BatchGrad';
   readonly savefield = 'gradBatch';
 
-  constructor() {
+  constructor(options: NoOptions = {}) {
+    rejectUnknownOptions('BatchGrad', options, []);
     super();
   }
 
