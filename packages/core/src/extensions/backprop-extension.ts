@@ -96,7 +96,8 @@ export abstract class BackpropExtension<
         for (const i of node.module.differentiableInputs(node)) {
           if (graph.needsGradient(node.inputs[i]!)) send(node.inputs[i]!, rule.backpropagate(node, backproped, i, context));
         }
-        return this.parameterQuantities(rule, node, backproped, context);
+        // A module whose parameters are all frozen still passes the quantity on, but computes nothing for them.
+        return node.module.ownTrainableParameters().length === 0 ? undefined : this.parameterQuantities(rule, node, backproped, context);
       },
     };
   }

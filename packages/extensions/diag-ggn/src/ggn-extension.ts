@@ -125,7 +125,7 @@ export abstract class GgnExtension extends BackpropExtension<Tensor, GgnExtensio
     { graph }: BackpropContext<GgnExtension>,
   ): ReadonlyMap<string, Quantity> {
     const results = new Map<string, Quantity>();
-    for (const [name, parameter] of node.module.ownNamedParameters()) {
+    for (const [name, parameter] of node.module.ownTrainableParameters()) {
       results.set(name, this.parameterQuantity(rule, node, name, isShared(graph, parameter), sqrt));
     }
     return results;

@@ -87,7 +87,7 @@ export abstract class FirstOrderExtension extends RuleBasedExtension<FirstOrderR
     const viaBatchGrad = new Set<Parameter>();
     return {
       visit: (node, gradOutput) => {
-        const parameters = node.module.ownNamedParameters();
+        const parameters = node.module.ownTrainableParameters();
         if (parameters.length === 0) return undefined;
         const rule = this.requireRule(node.module);
         const results = new Map<string, Quantity>();
