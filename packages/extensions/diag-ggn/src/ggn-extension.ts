@@ -4,6 +4,7 @@ import {
   Linear,
   add,
   defaultGenerator,
+  mul,
   rejectUnknownOptions,
   type BackpropContext,
   type ExtensionPass,
@@ -47,9 +48,12 @@ export interface MonteCarloOptions {
 /** The names of {@link MonteCarloOptions}. */
 export const MONTE_CARLO_OPTIONS: readonly string[] = ['mcSamples', 'generator', 'seed'];
 
-/** The sampled loss square root described by `options`, validated (unknown option names are refused). */
-export function sampledLossSqrt(extensionName: string, options: MonteCarloOptions): LossSqrt {
-  rejectUnknownOptions(extensionName, options, MONTE_CARLO_OPTIONS);
+/**
+ * The sampled loss square root described by `options`, validated (option
+ * names other than {@link MONTE_CARLO_OPTIONS} and `otherOptions` are refused).
+ */
+export function sampledLossSqrt(extensionName: string, options: MonteCarloOptions, otherOptions: readonly string[] = []): LossSqrt {
+  rejectUnknownOptions(extensionName, options, [...MONTE_CARLO_OPTIONS, ...otherOptions]);
   const mcSamples = options.mcSamples ?? 1;
   if (!Number.isInteger(mcSamples) || mcSamples < 1) {
     throw new RangeError(`${extensionName}: mcSamples must be a positive integer, got ${mcSamples}`);
@@ -95,13 +99,23 @@ export abstract class GgnExtension extends BackpropExtension<Tensor, GgnExtensio
     readonly lossSqrt: LossSqrt,
     /** What is stored from P. */
     readonly reduction: GgnReduction,
+    subsampling?: readonly number[],
   ) {
-    super([[Linear, linearGgnRule]]);
+    super([[Linear, linearGgnRule]], subsampling);
   }
 
-  protected atLoss(node: GraphNode, loss: LossModule): Tensor {
-    if (this.lossSqrt.kind === 'exact') return loss.sqrtHessian(node);
-    return loss.sqrtHessianSampled(node, this.lossSqrt.mcSamples, this.lossSqrt.generator);
+  /**
+   * The loss Hessian's square root (exact or sampled) of the samples in
+   * `node`; with subsampling, scaled to the whole batch's reduction (a `mean`
+   * divides by all `batchSize` samples, as BackPACK's), so the subset's
+   * columns are those of the full square root.
+   */
+  protected atLoss(node: GraphNode, loss: LossModule, batchSize: number): Tensor {
+    const sqrt =
+      this.lossSqrt.kind === 'exact'
+        ? loss.sqrtHessian(node)
+        : loss.sqrtHessianSampled(node, this.lossSqrt.mcSamples, this.lossSqrt.generator);
+    return node.batchSize === batchSize || loss.reduction !== 'mean' ? sqrt : mul(sqrt, Math.sqrt(node.batchSize / batchSize));
   }
 
   protected accumulate(a: Tensor, b: Tensor): Tensor {

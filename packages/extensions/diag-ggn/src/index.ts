@@ -27,7 +27,7 @@ declare module '@backpack-ts/core' {
 }
 
 export { DiagGGNExact, DiagGGNMC, BatchDiagGGNExact, BatchDiagGGNMC } from './diag-ggn.js';
-export { SqrtGGNExact, SqrtGGNMC } from './sqrt-ggn.js';
+export { SqrtGGNExact, SqrtGGNMC, type SubsamplingOptions } from './sqrt-ggn.js';
 export {
   GgnExtension,
   sampledLossSqrt,

@@ -1,6 +1,17 @@
-import { rejectUnknownOptions, type NoOptions } from '@backpack-ts/core';
+import { rejectUnknownOptions, validateSubsampling } from '@backpack-ts/core';
 import type { Tensor } from '@backpack-ts/core';
 import { FirstOrderExtension } from './first-order-extension.js';
+
+/** Options of {@link BatchGrad}. */
+export interface BatchGradOptions {
+  /**
+   * BackPACK's `subsampling`: the indices of the samples (in that order) to
+   * compute individual gradients for; `gradBatch` is then
+   * `[subsampling.length, ...param]`, each row still with the loss's factor
+   * for the whole batch (1/N for `mean`). Only those samples are computed.
+   */
+  readonly subsampling?: readonly number[];
+}
 
 /**
  * Per-sample gradients, stored as `param.gradBatch` with shape `[N, ...param]`.
@@ -12,9 +23,9 @@ export class BatchGrad extends FirstOrderExtension {
   readonly name = 'BatchGrad';
   readonly savefield = 'gradBatch';
 
-  constructor(options: NoOptions = {}) {
-    rejectUnknownOptions('BatchGrad', options, []);
-    super();
+  constructor(options: BatchGradOptions = {}) {
+    rejectUnknownOptions('BatchGrad', options, ['subsampling']);
+    super([], validateSubsampling('BatchGrad', options.subsampling));
   }
 
   protected fromBatchGrad(gradBatch: Tensor): Tensor {

@@ -2,6 +2,8 @@ import {
   LossModule,
   RuleBasedExtension,
   add,
+  checkSubsamplingFits,
+  restrictCall,
   type ExtensionPass,
   type GraphNode,
   type LeafModule,
@@ -41,7 +43,15 @@ export abstract class FirstOrderExtension extends RuleBasedExtension<FirstOrderR
   private readonly viaPerSampleGradients: FirstOrderRule = (node, gradOutput, name) =>
     this.fromBatchGrad(perSampleGradient(node, gradOutput, name));
 
-  protected constructor(defaults: ModuleRules<FirstOrderRule> = []) {
+  /**
+   * @param subsampling BackPACK's `subsampling` (BatchGrad's option): the
+   * samples to compute for, each recorded call restricted to them
+   * (`restrictToSamples`); undefined for the whole batch.
+   */
+  protected constructor(
+    defaults: ModuleRules<FirstOrderRule> = [],
+    readonly subsampling?: readonly number[],
+  ) {
     super(defaults);
   }
 
@@ -65,7 +75,10 @@ export abstract class FirstOrderExtension extends RuleBasedExtension<FirstOrderR
    * there, for the module's own parameters and for every parameter before it.
    */
   check(node: GraphNode, graph: RecordedGraph): void {
-    if (node === graph.root && node.module instanceof LossModule) node.module.requireReduced(this.name);
+    if (node === graph.root && node.module instanceof LossModule) {
+      node.module.requireReduced(this.name);
+      checkSubsamplingFits(this.name, this.subsampling, node);
+    }
     const mixing = node.module.sampleMixingMessage(node);
     if (mixing !== undefined) throw new Error(`${this.name} cannot run: ${mixing}`);
     const parameters = node.module.ownNamedParameters();
@@ -90,13 +103,14 @@ export abstract class FirstOrderExtension extends RuleBasedExtension<FirstOrderR
         const parameters = node.module.ownTrainableParameters();
         if (parameters.length === 0) return undefined;
         const rule = this.requireRule(node.module);
+        const call = restrictCall(node, gradOutput, this.subsampling);
         const results = new Map<string, Quantity>();
         for (const [name, parameter] of parameters) {
           if (graph.parameterUses.get(parameter) === 1) {
-            results.set(name, rule(node, gradOutput, name));
+            results.set(name, rule(call.node, call.gradOutput, name));
           } else {
             viaBatchGrad.add(parameter);
-            results.set(name, perSampleGradient(node, gradOutput, name));
+            results.set(name, perSampleGradient(call.node, call.gradOutput, name));
           }
         }
         return results;
