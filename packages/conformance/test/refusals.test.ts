@@ -10,9 +10,11 @@ import { describe, expect, it } from 'vitest';
 
 /** Each extension's known options (BackPACK's arguments, in this library's spelling). */
 const KNOWN_OPTIONS: Readonly<Record<string, string>> = {
+  BatchGrad: 'subsampling',
+  SqrtGGNExact: 'subsampling',
+  SqrtGGNMC: 'mcSamples, generator, seed, subsampling',
   DiagGGNMC: 'mcSamples, generator, seed',
   BatchDiagGGNMC: 'mcSamples, generator, seed',
-  SqrtGGNMC: 'mcSamples, generator, seed',
   KFAC: 'mcSamples, seed, generator',
   KFRA: 'curvature',
 };
