@@ -10,11 +10,13 @@ import { describe, expect, it } from 'vitest';
 
 /** Each extension's known options (BackPACK's arguments, in this library's spelling). */
 const KNOWN_OPTIONS: Readonly<Record<string, string>> = {
-  BatchGrad: 'subsampling',
-  SqrtGGNExact: 'subsampling',
-  SqrtGGNMC: 'mcSamples, generator, seed, subsampling',
-  DiagGGNMC: 'mcSamples, generator, seed',
-  BatchDiagGGNMC: 'mcSamples, generator, seed',
+  BatchGrad: 'subsampling, convSaveMemory',
+  DiagGGNExact: 'convSaveMemory',
+  BatchDiagGGNExact: 'convSaveMemory',
+  SqrtGGNExact: 'subsampling, convSaveMemory',
+  SqrtGGNMC: 'mcSamples, generator, seed, subsampling, convSaveMemory',
+  DiagGGNMC: 'mcSamples, generator, seed, convSaveMemory',
+  BatchDiagGGNMC: 'mcSamples, generator, seed, convSaveMemory',
   KFAC: 'mcSamples, seed, generator',
   KFRA: 'curvature',
 };

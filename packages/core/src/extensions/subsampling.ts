@@ -31,3 +31,19 @@ export function restrictCall(node: GraphNode, gradOutput: Tensor, subsampling: r
   if (subsampling === undefined) return { node, gradOutput };
   return { node: node.module.restrictToSamples(node, subsampling), gradOutput: selectIndices(gradOutput, 0, subsampling) };
 }
+
+/** Entries of one chunk's per-sample result that {@link sampleChunks} aims at (32 MiB of float64). */
+export const CHUNK_ENTRIES = 1 << 22;
+
+/**
+ * The samples `0..n-1` (or `subset`) in consecutive chunks whose per-sample
+ * results of `entriesPerSample` entries stay near {@link CHUNK_ENTRIES}: how
+ * the convolutions' memory mode (BackPACK's `weight_jac_t_save_memory`,
+ * `convSaveMemory` here) bounds what one product holds.
+ */
+export function sampleChunks(n: number, entriesPerSample: number): number[][] {
+  const size = Math.max(1, Math.floor(CHUNK_ENTRIES / Math.max(1, entriesPerSample)));
+  const chunks: number[][] = [];
+  for (let start = 0; start < n; start += size) chunks.push(Array.from({ length: Math.min(size, n - start) }, (_, i) => start + i));
+  return chunks;
+}

@@ -1,8 +1,15 @@
 import {
   BackpropExtension,
+  ConvNd,
+  ConvTransposeNd,
   Generator,
   Linear,
   add,
+  concat,
+  sampleChunks,
+  selectIndices,
+  sum,
+  tidy,
   defaultGenerator,
   mul,
   rejectUnknownOptions,
@@ -15,6 +22,7 @@ import {
   type Quantity,
   type RecordedGraph,
   type Tensor,
+  reshape,
 } from '@backpack-ts/core';
 import { genericGgnRule, linearGgnRule, squaredSum, type GgnRule } from './ggn-rules.js';
 
@@ -43,6 +51,18 @@ export interface MonteCarloOptions {
   readonly generator?: Generator;
   /** Draw from a new generator seeded with this value. Default (neither given): core's `defaultGenerator`. */
   readonly seed?: number;
+}
+
+/** The convolutions' memory mode, an option of every GGN extension (and of BatchGrad). */
+export interface ConvMemoryOptions {
+  /**
+   * BackPACK's `weight_jac_t_save_memory`: build a convolution weight's
+   * per-sample products a chunk of samples at a time (about 2²² entries
+   * each), reducing each chunk before the next; slower for small batches,
+   * far less memory for DiagGGN/BatchDiagGGN of large convolutions. Default
+   * false. The forward pass's unfolded input is kept in both modes.
+   */
+  readonly convSaveMemory?: boolean;
 }
 
 /** The names of {@link MonteCarloOptions}. */
@@ -100,6 +120,13 @@ export abstract class GgnExtension extends BackpropExtension<Tensor, GgnExtensio
     /** What is stored from P. */
     readonly reduction: GgnReduction,
     subsampling?: readonly number[],
+    /**
+     * The convolutions' memory mode (BackPACK's `weight_jac_t_save_memory`):
+     * a convolution weight's `P` is built a chunk of samples at a time
+     * (`sampleChunks`), each reduced before the next, so DiagGGN and
+     * BatchDiagGGN never hold `P` for the whole batch.
+     */
+    readonly convSaveMemory = false,
   ) {
     super([[Linear, linearGgnRule]], subsampling);
   }
@@ -158,6 +185,20 @@ export abstract class GgnExtension extends BackpropExtension<Tensor, GgnExtensio
   }
 
   private parameterQuantity(rule: GgnRule, node: GraphNode, name: string, shared: boolean, sqrt: Tensor): Tensor {
+    const convolution = node.module instanceof ConvNd || node.module instanceof ConvTransposeNd;
+    if (!this.convSaveMemory || !convolution || name !== 'weight') return this.quantityOfCall(rule, node, name, shared, sqrt);
+    const entries = sqrt.shape[0]! * node.module.parameter(name).data.size;
+    const parts = sampleChunks(node.batchSize, entries).map((samples) =>
+      tidy(() => this.quantityOfCall(rule, node.module.restrictToSamples(node, samples), name, shared, selectIndices(sqrt, 1, samples))),
+    );
+    if (parts.length === 1) return parts[0]!;
+    // P and its per-sample reductions are per sample (the batch in axis 1 of P, 0 of BatchDiagGGN); DiagGGN sums.
+    if (this.reduction === 'sqrt' || shared) return concat(parts, 1);
+    return this.reduction === 'batchDiagonal' ? concat(parts, 0) : sum(concat(parts.map((p) => reshape(p, [1, ...p.shape])), 0), 0);
+  }
+
+  /** This use's contribution for the recorded call `node` (or a part of its batch). */
+  private quantityOfCall(rule: GgnRule, node: GraphNode, name: string, shared: boolean, sqrt: Tensor): Tensor {
     const sqrtGgn = () => rule.sqrtGgn?.(node, name, sqrt) ?? node.module.paramJacTMatProd(node, name, sqrt, { sumBatch: false });
     if (this.reduction === 'sqrt' || shared) return sqrtGgn();
     const options = { sumBatch: this.reduction === 'diagonal' };

@@ -32,6 +32,7 @@ export {
   GgnExtension,
   sampledLossSqrt,
   type GgnReduction,
+  type ConvMemoryOptions,
   type LossSqrt,
   type MonteCarloOptions,
 } from './ggn-extension.js';

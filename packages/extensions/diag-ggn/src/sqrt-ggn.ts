@@ -1,5 +1,5 @@
 import { rejectUnknownOptions, validateSubsampling } from '@backpack-ts/core';
-import { GgnExtension, sampledLossSqrt, type MonteCarloOptions } from './ggn-extension.js';
+import { GgnExtension, sampledLossSqrt, type ConvMemoryOptions, type MonteCarloOptions } from './ggn-extension.js';
 
 /** The option of SqrtGGNExact and SqrtGGNMC besides sampling (BackPACK 1.6's `subsampling`). */
 export interface SubsamplingOptions {
@@ -24,9 +24,9 @@ export class SqrtGGNExact extends GgnExtension {
   readonly name = 'SqrtGGNExact';
   readonly savefield = 'sqrtGgnExact';
 
-  constructor(options: SubsamplingOptions = {}) {
-    rejectUnknownOptions('SqrtGGNExact', options, ['subsampling']);
-    super({ kind: 'exact' }, 'sqrt', validateSubsampling('SqrtGGNExact', options.subsampling));
+  constructor(options: SubsamplingOptions & ConvMemoryOptions = {}) {
+    rejectUnknownOptions('SqrtGGNExact', options, ['subsampling', 'convSaveMemory']);
+    super({ kind: 'exact' }, 'sqrt', validateSubsampling('SqrtGGNExact', options.subsampling), options.convSaveMemory);
   }
 }
 
@@ -39,7 +39,12 @@ export class SqrtGGNMC extends GgnExtension {
   readonly name = 'SqrtGGNMC';
   readonly savefield = 'sqrtGgnMc';
 
-  constructor(options: MonteCarloOptions & SubsamplingOptions = {}) {
-    super(sampledLossSqrt('SqrtGGNMC', options, ['subsampling']), 'sqrt', validateSubsampling('SqrtGGNMC', options.subsampling));
+  constructor(options: MonteCarloOptions & SubsamplingOptions & ConvMemoryOptions = {}) {
+    super(
+      sampledLossSqrt('SqrtGGNMC', options, ['subsampling', 'convSaveMemory']),
+      'sqrt',
+      validateSubsampling('SqrtGGNMC', options.subsampling),
+      options.convSaveMemory,
+    );
   }
 }

@@ -11,6 +11,12 @@ export interface BatchGradOptions {
    * for the whole batch (1/N for `mean`). Only those samples are computed.
    */
   readonly subsampling?: readonly number[];
+  /**
+   * BackPACK's `weight_jac_t_save_memory`: a convolution weight's individual
+   * gradients are built a chunk of samples at a time (about 2²² entries
+   * each), bounding the intermediates of one product. Default false.
+   */
+  readonly convSaveMemory?: boolean;
 }
 
 /**
@@ -24,8 +30,8 @@ export class BatchGrad extends FirstOrderExtension {
   readonly savefield = 'gradBatch';
 
   constructor(options: BatchGradOptions = {}) {
-    rejectUnknownOptions('BatchGrad', options, ['subsampling']);
-    super([], validateSubsampling('BatchGrad', options.subsampling));
+    rejectUnknownOptions('BatchGrad', options, ['subsampling', 'convSaveMemory']);
+    super([], validateSubsampling('BatchGrad', options.subsampling), options.convSaveMemory);
   }
 
   protected fromBatchGrad(gradBatch: Tensor): Tensor {

@@ -1,7 +1,13 @@
 import {
+  ConvNd,
+  ConvTransposeNd,
   LossModule,
   RuleBasedExtension,
   add,
+  concat,
+  sampleChunks,
+  selectIndices,
+  tidy,
   checkSubsamplingFits,
   restrictCall,
   type ExtensionPass,
@@ -51,6 +57,8 @@ export abstract class FirstOrderExtension extends RuleBasedExtension<FirstOrderR
   protected constructor(
     defaults: ModuleRules<FirstOrderRule> = [],
     readonly subsampling?: readonly number[],
+    /** BatchGrad's `convSaveMemory`: a convolution weight's individual gradients a chunk of samples at a time (`sampleChunks`). */
+    readonly convSaveMemory = false,
   ) {
     super(defaults);
   }
@@ -96,6 +104,19 @@ export abstract class FirstOrderExtension extends RuleBasedExtension<FirstOrderR
     }
   }
 
+  /** Whether the memory mode applies: a convolution's weight. */
+  private inChunks(node: GraphNode, name: string): boolean {
+    return this.convSaveMemory && name === 'weight' && (node.module instanceof ConvNd || node.module instanceof ConvTransposeNd);
+  }
+
+  /** The rule's per-sample result a chunk of samples at a time, joined along the batch. */
+  private chunked(rule: FirstOrderRule, node: GraphNode, gradOutput: Tensor, name: string): Tensor {
+    const parts = sampleChunks(node.batchSize, node.module.parameter(name).data.size).map((samples) =>
+      tidy(() => rule(node.module.restrictToSamples(node, samples), selectIndices(gradOutput, 0, samples), name)),
+    );
+    return parts.length === 1 ? parts[0]! : concat(parts, 0);
+  }
+
   begin(graph: RecordedGraph): ExtensionPass {
     const viaBatchGrad = new Set<Parameter>();
     return {
@@ -107,7 +128,7 @@ export abstract class FirstOrderExtension extends RuleBasedExtension<FirstOrderR
         const results = new Map<string, Quantity>();
         for (const [name, parameter] of parameters) {
           if (graph.parameterUses.get(parameter) === 1) {
-            results.set(name, rule(call.node, call.gradOutput, name));
+            results.set(name, this.inChunks(call.node, name) ? this.chunked(rule, call.node, call.gradOutput, name) : rule(call.node, call.gradOutput, name));
           } else {
             viaBatchGrad.add(parameter);
             results.set(name, perSampleGradient(call.node, call.gradOutput, name));
