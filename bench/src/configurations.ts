@@ -25,8 +25,8 @@ export const NOT_AVAILABLE: Readonly<Record<ProductName, string>> = {
   HVP: 'not available in backpack-ts yet: no Hessian-vector product',
 };
 
-/** Configurations the reference has no figure for (BackPACK times each first-order extension alone). */
-export const WITHOUT_REFERENCE: readonly ConfigurationName[] = ['FirstOrder'];
+/** Configurations the reference has no figure for (BackPACK times each first-order extension alone, and in the default memory mode). */
+export const WITHOUT_REFERENCE: readonly ConfigurationName[] = ['FirstOrder', 'BatchGradConvSaveMemory', 'DiagGGNExactConvSaveMemory'];
 
 /** Whether a configuration is one of backpack-ts's extension configurations (and so can be measured). */
 export function isExtensionName(name: ConfigurationName): name is ExtensionName {

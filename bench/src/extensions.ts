@@ -1,8 +1,10 @@
 /**
- * The twelve extension configurations of the benchmark: the plain gradient,
- * each extension the reference timed (named as in its JSON), and the four
- * first-order extensions in one pass. Monte-Carlo extensions draw one sample,
- * as in the reference.
+ * The extension configurations of the benchmark: the plain gradient, each
+ * extension the reference timed (named as in its JSON), the four first-order
+ * extensions in one pass, and BatchGrad and DiagGGNExact in the
+ * convolutions' memory mode (`convSaveMemory`, BackPACK's
+ * `weight_jac_t_save_memory`), beside their default mode. Monte-Carlo
+ * extensions draw one sample, as in the reference.
  */
 import { EXTENSIONS } from '@backpack-ts/catalog';
 import type { Extension } from '@backpack-ts/core';
@@ -20,6 +22,8 @@ export const EXTENSION_NAMES = [
   'KFLR',
   'KFRA',
   'FirstOrder',
+  'BatchGradConvSaveMemory',
+  'DiagGGNExactConvSaveMemory',
 ] as const;
 export type ExtensionName = (typeof EXTENSION_NAMES)[number];
 
@@ -37,6 +41,8 @@ export const EXTENSION_LABELS: Readonly<Record<ExtensionName, string>> = {
   KFLR: 'KFLR',
   KFRA: 'KFRA',
   FirstOrder: 'all 4 first-order',
+  BatchGradConvSaveMemory: 'BatchGrad (convSaveMemory)',
+  DiagGGNExactConvSaveMemory: 'DiagGGNExact (convSaveMemory)',
 };
 
 /** Seed of the Monte-Carlo extensions. */
@@ -50,6 +56,10 @@ export function makeExtensions(name: ExtensionName): Extension[] {
       return [];
     case 'FirstOrder':
       return ['BatchGrad', 'Variance', 'SumGradSquared', 'BatchL2Grad'].map(create);
+    case 'BatchGradConvSaveMemory':
+      return [EXTENSIONS.get('BatchGrad')!.create({ convSaveMemory: true })];
+    case 'DiagGGNExactConvSaveMemory':
+      return [EXTENSIONS.get('DiagGGNExact')!.create({ convSaveMemory: true })];
     default:
       return [create(name)];
   }

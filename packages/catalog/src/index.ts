@@ -14,13 +14,24 @@ import { BatchDiagHessian, DiagHessian } from '@backpack-ts/diag-hessian';
 import { BatchGrad, BatchL2Grad, SumGradSquared, Variance } from '@backpack-ts/first-order';
 import { KFAC, KFLR, KFRA } from '@backpack-ts/kronecker';
 
-/** Options of the Monte-Carlo extensions (the others ignore them). */
+/** Options passed on to the extensions that take them (the others ignore them). */
 export interface ExtensionOptions {
-  /** Samples per backward pass (default 1). */
+  /** Monte-Carlo extensions: samples per backward pass (default 1). */
   readonly mcSamples?: number;
-  /** Seed of the extension's own generator (default: core's default generator). */
+  /** Monte-Carlo extensions: seed of the extension's own generator (default: core's default generator). */
   readonly seed?: number;
+  /** BatchGrad and the GGN extensions: the convolutions' memory mode (BackPACK's `weight_jac_t_save_memory`). */
+  readonly convSaveMemory?: boolean;
 }
+
+/** The options among `keys` that `options` sets (an extension refuses any other name). */
+function pick(options: ExtensionOptions, keys: readonly (keyof ExtensionOptions)[]): ExtensionOptions {
+  return Object.fromEntries(keys.filter((key) => options[key] !== undefined).map((key) => [key, options[key]]));
+}
+
+const MC = ['mcSamples', 'seed'] as const;
+const MC_CONV = ['mcSamples', 'seed', 'convSaveMemory'] as const;
+const CONV = ['convSaveMemory'] as const;
 
 /**
  * What an extension stores on a parameter `p` of shape `[...p]`, for a
@@ -72,19 +83,19 @@ function entry(
 
 /** Every extension by its BackPACK name, in BackPACK's order (first-order, GGN, Hessian, Kronecker). */
 export const EXTENSIONS: ReadonlyMap<string, ExtensionEntry> = new Map([
-  entry('BatchGrad', () => new BatchGrad(), 'per-sample', 'gradient'),
+  entry('BatchGrad', (o) => new BatchGrad(pick(o, CONV)), 'per-sample', 'gradient'),
   entry('Variance', () => new Variance(), 'parameter', 'gradient'),
   entry('SumGradSquared', () => new SumGradSquared(), 'parameter', 'gradient'),
   entry('BatchL2Grad', () => new BatchL2Grad(), 'per-sample-norm', 'gradient'),
-  entry('DiagGGNExact', () => new DiagGGNExact(), 'parameter', 'exact-sqrt'),
-  entry('DiagGGNMC', (o) => new DiagGGNMC(o), 'parameter', 'mc-sqrt', true),
-  entry('BatchDiagGGNExact', () => new BatchDiagGGNExact(), 'per-sample', 'exact-sqrt'),
-  entry('BatchDiagGGNMC', (o) => new BatchDiagGGNMC(o), 'per-sample', 'mc-sqrt', true),
-  entry('SqrtGGNExact', () => new SqrtGGNExact(), 'exact-sqrt', 'exact-sqrt'),
-  entry('SqrtGGNMC', (o) => new SqrtGGNMC(o), 'mc-sqrt', 'mc-sqrt', true),
+  entry('DiagGGNExact', (o) => new DiagGGNExact(pick(o, CONV)), 'parameter', 'exact-sqrt'),
+  entry('DiagGGNMC', (o) => new DiagGGNMC(pick(o, MC_CONV)), 'parameter', 'mc-sqrt', true),
+  entry('BatchDiagGGNExact', (o) => new BatchDiagGGNExact(pick(o, CONV)), 'per-sample', 'exact-sqrt'),
+  entry('BatchDiagGGNMC', (o) => new BatchDiagGGNMC(pick(o, MC_CONV)), 'per-sample', 'mc-sqrt', true),
+  entry('SqrtGGNExact', (o) => new SqrtGGNExact(pick(o, CONV)), 'exact-sqrt', 'exact-sqrt'),
+  entry('SqrtGGNMC', (o) => new SqrtGGNMC(pick(o, MC_CONV)), 'mc-sqrt', 'mc-sqrt', true),
   entry('DiagHessian', () => new DiagHessian(), 'parameter', 'exact-sqrt'),
   entry('BatchDiagHessian', () => new BatchDiagHessian(), 'per-sample', 'exact-sqrt'),
-  entry('KFAC', (o) => new KFAC(o), 'kronecker', 'mc-sqrt', true),
+  entry('KFAC', (o) => new KFAC(pick(o, MC)), 'kronecker', 'mc-sqrt', true),
   entry('KFLR', () => new KFLR(), 'kronecker', 'exact-sqrt'),
   entry('KFRA', () => new KFRA(), 'kronecker', 'averaged-ggn'),
 ]);

@@ -36,8 +36,10 @@ export {
 } from './compare.js';
 export {
   GOLDEN_DIR_ENV,
+  GOLDEN_FOLDERS,
   findRepoRoot,
   goldenDir,
+  goldenDirs,
   listGoldenCases,
   loadGoldenCase,
   isTensorList,
@@ -67,6 +69,7 @@ export {
 export {
   GOLDEN_VERBOSE_ENV,
   goldenTestCases,
+  failUnknownTypes,
   runningInCI,
   goldenVerbose,
   logReportsIfVerbose,
@@ -84,6 +87,7 @@ export {
   type GoldenCheckOptions,
 } from './golden/run.js';
 export { markdownCodeBlocks, runModuleCapturingLogs } from './run-example.js';
+export { LAYER_EXAMPLES, LAYERS_TABLE_MARKERS, supportedLayersTable, withLayersTable, type LayerExample } from './layers-table.js';
 export { PlainScaleShift, ScaleShift, type ScaleShiftOptions } from './scale-shift.js';
 export { runBackendConformance, defaultTolerance, type ConformanceOptions } from './kit/run-conformance.js';
 export {

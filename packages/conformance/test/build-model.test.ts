@@ -5,6 +5,7 @@ import {
   buildGoldenModel,
   checkGoldenForward,
   listGoldenCases,
+  buildGoldenLayer,
   loadGoldenCase,
   syntheticGoldenCase,
   type GoldenCase,
@@ -166,12 +167,50 @@ describe('buildGoldenModel: convolution, pooling, padding and normalisation laye
     y.forEach((v, i) => expect(v).toBeCloseTo(expected[i]!, 14));
   });
 
-  it('builds every golden case', () => {
-    for (const file of listGoldenCases()) {
-      const golden = loadGoldenCase(file);
-      const built = buildGoldenModel(golden, options);
-      expect(built.unsupported, golden.name).toBeUndefined();
-    }
+  it.each(listGoldenCases())('builds the golden case $name', (file) => {
+    const built = buildGoldenModel(loadGoldenCase(file), options);
+    if (built.unsupported !== undefined) throw new Error(`${file.name}: unknown layer type ${built.unsupported}`);
+  });
+});
+
+describe('buildGoldenModel: BackPACK custom modules', () => {
+  const options = { backend: cpu, dtype: 'float64' as const };
+  it('builds Parallel with branches of one layer and lists of layers, named as BackPACK', () => {
+    const golden = syntheticGoldenCase(
+      {
+        name: 'synthetic parallel',
+        layers: [
+          { type: 'Linear', in: 3, out: 4 },
+          { type: 'Parallel', branches: [{ type: 'Linear', in: 4, out: 4 }, [{ type: 'Linear', in: 4, out: 4 }, { type: 'ReLU' }, { type: 'ScaleModule', weight: -1.5 }], { type: 'Identity' }] },
+          { type: 'Permute', dims: [0, 1] },
+        ],
+        loss: { type: 'MSELoss' },
+        batch: 2,
+        inputShape: [3],
+      },
+      2,
+      cpu,
+    );
+    expect(Object.keys(golden.params)).toEqual(['0.weight', '0.bias', '1.branch.0.weight', '1.branch.0.bias', '1.branch.1.0.weight', '1.branch.1.0.bias']);
+  });
+
+  it('draws CrossEntropyLoss targets per position for [N, C, T] outputs', () => {
+    const golden = syntheticGoldenCase(
+      {
+        name: 'synthetic sequence',
+        layers: [{ type: 'Linear', in: 2, out: 3 }, { type: 'Permute', dims: [0, 2, 1] }, { type: 'Slicing', slice_info: [{ start: null, stop: null, step: null }, { start: 0, stop: 3, step: 1 }, 1] }],
+        loss: { type: 'CrossEntropyLoss' },
+        batch: 2,
+        inputShape: [4, 2],
+      },
+      3,
+      cpu,
+    );
+    expect(golden.output.shape).toEqual([2, 3]);
+    expect(golden.target.shape).toEqual([2]);
+    const padded = buildGoldenLayer({ type: 'Pad', pad: [1, 0], mode: 'constant', value: 0.5 }, options);
+    expect(padded.typeName).toBe('Pad');
+    expect(() => buildGoldenLayer({ type: 'Pad', pad: [1, 0], mode: 'reflect' }, options)).toThrow(/mode 'reflect' is not supported/);
   });
 });
 

@@ -16,6 +16,7 @@ import {
   checkGoldenForward,
   failedMessages,
   goldenTestCases,
+  failUnknownTypes,
   goldenVerbose,
   logReportsIfVerbose,
   type GoldenCheck,
@@ -46,10 +47,10 @@ if (skipMessage !== undefined) {
   it.skip(`golden reference cases: ${skipMessage}`, () => {});
 }
 
-for (const { golden, skipReason } of cases) {
+for (const { golden, problem } of cases) {
   describe(`golden ${golden.name}`, () => {
-    if (skipReason !== undefined) {
-      it('needs layers core lacks', () => console.log(skipReason));
+    if (problem !== undefined) {
+      it('builds its network', () => failUnknownTypes(problem));
       return;
     }
 

@@ -2,7 +2,8 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { GOLDEN_DIR_ENV, findRepoRoot, goldenDir, goldenTestCases, listGoldenCases, loadGoldenCase } from '../src/index.js';
+import { delimiter } from 'node:path';
+import { GOLDEN_DIR_ENV, findRepoRoot, goldenDir, goldenDirs, goldenTestCases, listGoldenCases, loadGoldenCase } from '../src/index.js';
 
 describe('golden files', () => {
   const saved = process.env[GOLDEN_DIR_ENV];
@@ -11,11 +12,22 @@ describe('golden files', () => {
     else process.env[GOLDEN_DIR_ENV] = saved;
   });
 
-  it('looks beside the repository root by default', () => {
+  it('looks beside the repository root by default, in golden and golden-modules', () => {
     delete process.env[GOLDEN_DIR_ENV];
     const root = findRepoRoot();
     expect(root).toBeDefined();
+    expect(goldenDirs()).toEqual([join(root!, '..', 'shared', 'golden'), join(root!, '..', 'shared', 'golden-modules')]);
     expect(goldenDir()).toBe(join(root!, '..', 'shared', 'golden'));
+  });
+
+  it('reads several folders from $BACKPACK_GOLDEN_DIR, and refuses a name found in two', () => {
+    const [a, b] = [mkdtempSync(join(tmpdir(), 'backpack-ts-golden-a-')), mkdtempSync(join(tmpdir(), 'backpack-ts-golden-b-'))];
+    writeFileSync(join(a, 'x.json'), '{}');
+    writeFileSync(join(b, 'w.json'), '{}');
+    process.env[GOLDEN_DIR_ENV] = [a, b].join(delimiter);
+    expect(listGoldenCases().map((f) => [f.name, f.dir])).toEqual([['w', b], ['x', a]]);
+    writeFileSync(join(b, 'x.json'), '{}');
+    expect(() => listGoldenCases()).toThrow(`golden case 'x' is in two folders: ${join(a, 'x.json')} and ${join(b, 'x.json')}`);
   });
 
   it('lists nothing when the directory is absent', () => {
@@ -57,14 +69,14 @@ describe('a missing golden folder', () => {
     vi.stubEnv('CI', ci);
     expect(goldenTestCases(absent)).toEqual({
       cases: [],
-      skipMessage: `golden files not found at ${absent} (set ${GOLDEN_DIR_ENV} to their folder); suite skipped`,
+      skipMessage: `golden files not found at ${absent} (set ${GOLDEN_DIR_ENV} to their folders); suite skipped`,
     });
   });
 
   it.each(['true', '1'])('fails the suite when CI is %j', (ci) => {
     vi.stubEnv('CI', ci);
     expect(() => goldenTestCases(absent)).toThrow(
-      `golden files not found at ${absent} (set ${GOLDEN_DIR_ENV} to their folder): CI is set, so the golden suite fails instead of skipping`,
+      `golden files not found at ${absent} (set ${GOLDEN_DIR_ENV} to their folders): CI is set, so the golden suite fails instead of skipping`,
     );
   });
 });

@@ -23,11 +23,17 @@ export { LeafModule, type ModuleTraits, type ParameterJacobianOptions } from './
 export { ElementwiseModule } from './modules/elementwise-module.js';
 export type { Parameter } from './modules/parameter.js';
 export { Sequential } from './modules/sequential.js';
+export { ModuleList } from './modules/module-list.js';
+export { Parallel } from './modules/parallel.js';
+export { rejectUnknownOptions, type NoOptions } from './modules/options.js';
 export { Linear, type LinearOptions } from './modules/linear.js';
 export { Flatten } from './modules/flatten.js';
 export { Identity } from './modules/identity.js';
 export { Dropout } from './modules/dropout.js';
-export { Add } from './modules/add.js';
+export { Add, SumModule } from './modules/add.js';
+export { ScaleModule } from './modules/scale-module.js';
+export { Permute, type PermuteOptions } from './modules/permute.js';
+export { Slicing, type SliceEntry, type SliceRange } from './modules/slicing.js';
 export { ReLU, Sigmoid, Tanh, LeakyReLU, ELU, SELU, LogSigmoid } from './modules/activations.js';
 export { ConvNd, Conv1d, Conv2d, Conv3d } from './modules/conv.js';
 export { ConvTransposeNd, ConvTranspose1d, ConvTranspose2d, ConvTranspose3d } from './modules/conv-transpose.js';
@@ -50,7 +56,7 @@ export {
   type AvgPoolOptions,
   type AdaptiveOutputSize,
 } from './modules/pooling.js';
-export { ZeroPad2d } from './modules/padding.js';
+export { Pad, ZeroPad2d, type PadOptions } from './modules/padding.js';
 export { BatchNormNd, BatchNorm1d, BatchNorm2d, BatchNorm3d, type BatchNormOptions } from './modules/batch-norm.js';
 export { Embedding, type EmbeddingOptions } from './modules/embedding.js';
 
@@ -74,4 +80,5 @@ export {
 } from './extensions/rule-registry.js';
 export { backpack, type BackpackOptions } from './extensions/backpack.js';
 export { BackpropExtension, type BackpropContext, type BackpropRule } from './extensions/backprop-extension.js';
+export { validateSubsampling, checkSubsamplingFits, restrictCall, sampleChunks, CHUNK_ENTRIES } from './extensions/subsampling.js';
 export { diagonalSqrtHessian, constantSqrtHessian } from './losses/loss-hessian.js';

@@ -187,7 +187,7 @@ describe('a pass that would reach no parameter', () => {
     const { lossFunction, target } = problem();
     const model = extend(new Sequential(new Flatten(), new ReLU()));
     expect(() => lossFunction.forward(model.forward(randomTensor([6, 3, 1], 3)), target).backward()).toThrow(
-      "backward(): no module upstream of CrossEntropyLoss has parameters, so there is nothing to differentiate",
+      "backward(): no module upstream of CrossEntropyLoss has parameters that require gradients, so there is nothing to differentiate",
     );
   });
 });

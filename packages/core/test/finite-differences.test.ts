@@ -12,7 +12,13 @@ import {
   Generator,
   Identity,
   MSELoss,
+  Pad,
+  Permute,
   ReLU,
+  ScaleModule,
+  Slicing,
+  SumModule,
+  ZeroPad2d,
   extend,
   type GraphNode,
   type Linear,
@@ -91,7 +97,7 @@ function dropoutInTraining(): Setup {
 
 const classTargets = (data: number[]) => t(data, [data.length], 'int32');
 
-const reductions: Reduction[] = ['mean', 'sum'];
+const reductions: Reduction[] = ['mean', 'sum', 'none'];
 
 const linearCases: Case[] = [
   { name: 'Linear, input [N, in]', make: () => oneInput(linear(4, 3, 3, true), randomTensor([2, 4], 1)) },
@@ -121,11 +127,31 @@ const cases: Case[] = [
       wrt: [0, 1, 2],
     }),
   },
+  { name: 'Permute([0, 3, 1, 2])', make: () => oneInput(new Permute([0, 3, 1, 2]), randomTensor([2, 3, 2, 2], 1)) },
+  { name: 'Permute([2, 1], initTranspose)', make: () => oneInput(new Permute([2, 1], { initTranspose: true }), randomTensor([2, 3, 2], 1)) },
+  { name: 'Slicing[:, 1::2, 0:2]', make: () => oneInput(new Slicing([{}, { start: 1, step: 2 }, { start: 0, stop: 2 }]), randomTensor([2, 5, 3], 1)) },
+  { name: 'Slicing[:, -1, ::3]', make: () => oneInput(new Slicing([{}, -1, { step: 3 }]), randomTensor([2, 2, 2, 5], 1)) },
+  { name: 'Pad([1, 0, 0, 2, 1, 0], value 0.5)', make: () => oneInput(new Pad([1, 0, 0, 2, 1, 0], { value: 0.5 }), randomTensor([2, 2, 2, 2], 1)) },
+  { name: 'Pad([-1, 2])', make: () => oneInput(new Pad([-1, 2]), randomTensor([2, 3, 3], 1)) },
+  { name: 'ZeroPad2d([1, -1, 0, 2])', make: () => oneInput(new ZeroPad2d([1, -1, 0, 2]), randomTensor([2, 1, 2, 3], 1)) },
+  { name: 'ScaleModule(-1.5)', make: () => oneInput(new ScaleModule(-1.5), randomTensor([2, 3], 1)) },
+  {
+    name: 'SumModule, 3 inputs',
+    make: () => ({
+      module: new SumModule(),
+      inputs: [randomTensor([2, 3], 1), randomTensor([2, 3], 2), randomTensor([2, 3], 3)],
+      wrt: [0, 1, 2],
+    }),
+  },
   ...activations.map(({ name, make }) => ({ name, make: () => oneInput(make(), activationInput(1)) })),
   ...reductions.flatMap((reduction): Case[] => [
     {
       name: `CrossEntropyLoss('${reduction}')`,
       make: () => lossSetup(new CrossEntropyLoss(reduction), randomTensor([3, 4], 1, { low: -2, high: 2 }), classTargets([2, 0, 3])),
+    },
+    {
+      name: `CrossEntropyLoss('${reduction}'), [N, C, 2]`,
+      make: () => lossSetup(new CrossEntropyLoss(reduction), randomTensor([2, 3, 2], 1, { low: -2, high: 2 }), t([2, 0, 1, 1], [2, 2], 'int32')),
     },
     {
       name: `MSELoss('${reduction}'), [N, 2]`,
@@ -224,22 +250,32 @@ describe('Dropout in training mode', () => {
 interface ByHand {
   readonly loss: number;
   readonly gradient: number[];
+  /** The unreduced losses (reduction `none`). */
+  readonly perElement: number[];
 }
 
-/** Softmax cross-entropy of `[N, C]` logits, with a log-sum-exp shifted by the row maximum. */
-function crossEntropyByHand(logits: number[], classes: number, targets: number[], reduction: Reduction): ByHand {
-  const n = targets.length;
-  const scale = reduction === 'mean' ? 1 / n : 1;
-  let loss = 0;
-  const gradient: number[] = [];
+/**
+ * Softmax cross-entropy of `[N, C, L]` logits (L = `positions`, 1 for
+ * `[N, C]`) with targets `[N, L]`, with a log-sum-exp shifted by the maximum
+ * over the classes; `none` gives the losses per position.
+ */
+function crossEntropyByHand(logits: number[], classes: number, targets: number[], reduction: Reduction, positions = 1): ByHand {
+  const n = targets.length / positions;
+  const scale = reduction === 'mean' ? 1 / targets.length : 1;
+  const at = (i: number, c: number, l: number) => logits[(i * classes + c) * positions + l]!;
+  const perElement: number[] = [];
+  const gradient = new Array<number>(logits.length).fill(0);
   for (let i = 0; i < n; i++) {
-    const row = logits.slice(i * classes, (i + 1) * classes);
-    const top = Math.max(...row);
-    const logSumExp = top + Math.log(row.reduce((s, z) => s + Math.exp(z - top), 0));
-    loss += (logSumExp - row[targets[i]!]!) * scale;
-    row.forEach((z, c) => gradient.push((Math.exp(z - logSumExp) - (c === targets[i] ? 1 : 0)) * scale));
+    for (let l = 0; l < positions; l++) {
+      const row = Array.from({ length: classes }, (_, c) => at(i, c, l));
+      const top = Math.max(...row);
+      const logSumExp = top + Math.log(row.reduce((s, z) => s + Math.exp(z - top), 0));
+      const target = targets[i * positions + l]!;
+      perElement.push(logSumExp - row[target]!);
+      row.forEach((z, c) => (gradient[(i * classes + c) * positions + l] = (Math.exp(z - logSumExp) - (c === target ? 1 : 0)) * scale));
+    }
   }
-  return { loss, gradient };
+  return { loss: perElement.reduce((s, v) => s + v, 0) * scale, gradient, perElement };
 }
 
 function mseByHand(prediction: number[], target: number[], reduction: Reduction): ByHand {
@@ -248,15 +284,18 @@ function mseByHand(prediction: number[], target: number[], reduction: Reduction)
   return {
     loss: residual.reduce((s, r) => s + r * r, 0) * scale,
     gradient: residual.map((r) => 2 * r * scale),
+    perElement: residual.map((r) => r * r),
   };
 }
 
 function bceWithLogitsByHand(logits: number[], target: number[], reduction: Reduction): ByHand {
   const scale = reduction === 'mean' ? 1 / logits.length : 1;
   const sigmoid = (x: number) => 1 / (1 + Math.exp(-x));
+  const perElement = logits.map((x, i) => -(target[i]! * Math.log(sigmoid(x)) + (1 - target[i]!) * Math.log(1 - sigmoid(x))));
   return {
-    loss: logits.reduce((s, x, i) => s - (target[i]! * Math.log(sigmoid(x)) + (1 - target[i]!) * Math.log(1 - sigmoid(x))), 0) * scale,
+    loss: perElement.reduce((s, v) => s + v, 0) * scale,
     gradient: logits.map((x, i) => (sigmoid(x) - target[i]!) * scale),
+    perElement,
   };
 }
 
@@ -264,17 +303,28 @@ function bceWithLogitsByHand(logits: number[], target: number[], reduction: Redu
 function expectLoss(module: LossModule, prediction: Tensor, target: Tensor, byHand: ByHand): void {
   extend(module);
   const loss = module.forward(prediction, target);
-  expect(loss.shape).toEqual([]);
-  expectClose(loss, [byHand.loss], EXACT_RTOL);
+  if (module.reduction === 'none') {
+    expectClose(loss, byHand.perElement, EXACT_RTOL);
+  } else {
+    expect(loss.shape).toEqual([]);
+    expectClose(loss, [byHand.loss], EXACT_RTOL);
+  }
   expectClose(module.gradient(loss.producer!), byHand.gradient, EXACT_RTOL, prediction.shape);
 }
 
-describe.each(reductions)("losses with reduction '%s': value and gradient against a direct computation", (reduction) => {
+describe.each(['mean', 'sum', 'none'] as const)("losses with reduction '%s': value and gradient against a direct computation", (reduction) => {
   it('CrossEntropyLoss', () => {
     const logits = randomTensor([3, 4], 5, { low: -3, high: 3 });
     const targets = [1, 3, 0];
     const byHand = crossEntropyByHand(values(logits), 4, targets, reduction);
     expectLoss(new CrossEntropyLoss(reduction), logits, classTargets(targets), byHand);
+  });
+
+  it('CrossEntropyLoss on [N, C, d1, d2] logits with [N, d1, d2] targets', () => {
+    const logits = randomTensor([2, 3, 2, 2], 7, { low: -3, high: 3 });
+    const targets = [2, 0, 1, 1, 0, 2, 2, 1];
+    const byHand = crossEntropyByHand(values(logits), 3, targets, reduction, 4);
+    expectLoss(new CrossEntropyLoss(reduction), logits, t(targets, [2, 2, 2], 'int32'), byHand);
   });
 
   it('CrossEntropyLoss with large logits stays finite and exact', () => {

@@ -100,6 +100,6 @@ describe('Module', () => {
   });
 
   it('a loss refuses an unknown reduction', () => {
-    expect(() => new MSELoss('max' as Reduction)).toThrow(/reduction must be 'mean' or 'sum', got 'max'/);
+    expect(() => new MSELoss('max' as Reduction)).toThrow(/reduction must be 'mean', 'sum' or 'none', got 'max'/);
   });
 });

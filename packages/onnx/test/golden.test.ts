@@ -1,5 +1,6 @@
 /**
- * The golden networks exported from PyTorch (../shared/golden/onnx/*.onnx):
+ * The golden networks exported from PyTorch (`onnx/*.onnx` beside the cases
+ * in ../shared/golden and ../shared/golden-modules):
  * each is imported, checked against onnxruntime-node, and run through the
  * CLI with the golden batch; every quantity is compared with BackPACK's.
  *
@@ -11,7 +12,7 @@
  * Monte-Carlo quantities (DiagGGNMC, KFAC) are compared by shape.
  * Set BACKPACK_GOLDEN_VERBOSE=1 to print every comparison.
  */
-import { mkdtempSync, readFileSync, writeFileSync, existsSync, readdirSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { cpu } from '@backpack-ts/backend-cpu';
@@ -19,7 +20,7 @@ import { tensor, type Tensor } from '@backpack-ts/core';
 import {
   compareArrays,
   expectedQuantity,
-  goldenDir,
+  listGoldenCases,
   isTensorList,
   loadGoldenCase,
   type CompareReport,
@@ -32,9 +33,10 @@ import { computeQuantities, createLoss, importOnnx, verifyWithOnnxRuntime, type 
 
 const MONTE_CARLO = new Set(['DiagGGNMC', 'BatchDiagGGNMC', 'SqrtGGNMC', 'KFAC']);
 const verbose = process.env['BACKPACK_GOLDEN_VERBOSE'] === '1';
-const dir = goldenDir();
-const onnxDir = dir === undefined ? undefined : join(dir, 'onnx');
-const cases = onnxDir !== undefined && existsSync(onnxDir) ? readdirSync(onnxDir).filter((f) => f.endsWith('.onnx')).sort() : [];
+/** Every golden case with an exported network beside it. */
+const cases = listGoldenCases()
+  .map((file) => ({ name: file.name, goldenPath: file.path, onnxPath: join(file.dir, 'onnx', `${file.name}.onnx`) }))
+  .filter((c) => existsSync(c.onnxPath));
 
 /** Per-case numbers for the summary printed at the end. */
 const summary = new Map<string, { ort?: number; a?: number; b?: number; compared?: number }>();
@@ -50,7 +52,7 @@ afterAll(() => {
 
 if (cases.length === 0) {
   it('golden ONNX files', () => {
-    throw new Error(`golden ONNX files not found at ${onnxDir ?? '(no repository root found)'}`);
+    throw new Error('golden ONNX files not found in the onnx/ folders of the golden directories');
   });
 }
 
@@ -111,11 +113,7 @@ function expectAllOk(reports: readonly CompareReport[]): void {
   expect(reports.filter((r) => !r.ok).map((r) => r.message)).toEqual([]);
 }
 
-for (const file of cases) {
-  const name = file.slice(0, -'.onnx'.length);
-  const onnxPath = join(onnxDir!, file);
-  const goldenPath = join(dir!, `${name}.json`);
-
+for (const { name, goldenPath, onnxPath } of cases) {
   describe(`golden ONNX ${name}`, () => {
     const golden = loadGoldenCase(goldenPath);
     const lossType = golden.case.loss.type;

@@ -188,8 +188,11 @@ describe('PyTorch-style graphs', () => {
       
       ],
     });
-    // Transpose of a constant is not supported: refused with the node named.
-    expect(() => importOnnx(bytes, { backend: cpu })).toThrow(/ONNX node '\/fc\/Transpose' \(op Transpose\) is not supported.*Supported operators: Gemm, MatMul/s);
+    // A Transpose of the weight (an export without constant folding) is folded: the weight keeps the initializer's name and layout.
+    const unfolded = await importAndVerify(bytes);
+    expect(unfolded.steps.map((s) => s.module.typeName)).toEqual(['Conv1d', 'AvgPool1d', 'Flatten', 'Linear']);
+    expect(names(unfolded)).toEqual({ 'conv.weight': [3, 2, 3], 'conv.bias': [3], 'fc.weight': [2, 15] });
+    expect(unfolded.source('fc.weight')).toMatchObject({ initializer: 'fc.weight', onnxShape: [2, 15], transposed: false });
     const fixed = buildModel({
       inputs: [{ name: 'x', dims: ['N', 2, 9] }],
       outputs: [{ name: 'out', dims: ['N', 2] }],

@@ -33,9 +33,14 @@ import {
   MaxPool1d,
   MaxPool2d,
   MaxPool3d,
+  Pad,
+  Parallel,
+  Permute,
   ReLU,
   SELU,
+  ScaleModule,
   Sequential,
+  Slicing,
   Sigmoid,
   Tanh,
   ZeroPad2d,
@@ -47,6 +52,7 @@ import {
   type LossModule,
   type Module,
   type Reduction,
+  type SliceEntry,
   type Tensor,
 } from '@backpack-ts/core';
 import type { GoldenCase, GoldenLayerSpec, GoldenLossSpec, GoldenTensor } from './load.js';
@@ -185,6 +191,52 @@ const zeroPadFactory: LayerFactory = (spec) => {
   return new ZeroPad2d(padding as [number, number, number, number]);
 };
 
+/** `Permute{dims, init_transpose}` (BackPACK's custom module). */
+const permuteFactory: LayerFactory = (spec) => {
+  const dims = spec['dims'];
+  if (!Array.isArray(dims) || !dims.every((d) => typeof d === 'number')) {
+    throw new TypeError(`golden layer Permute: argument 'dims' must be a list of integers, got ${JSON.stringify(dims)}`);
+  }
+  return new Permute(dims as number[], { initTranspose: spec['init_transpose'] === true });
+};
+
+/** `Slicing{slice_info}`: integers and `{start, stop, step}` ranges (null = Python's default). */
+const slicingFactory: LayerFactory = (spec) => {
+  const info = spec['slice_info'];
+  const isEntry = (e: unknown) => typeof e === 'number' || (typeof e === 'object' && e !== null && !Array.isArray(e));
+  if (!Array.isArray(info) || !info.every(isEntry)) {
+    throw new TypeError(`golden layer Slicing: argument 'slice_info' must be a list of integers and {start, stop, step}, got ${JSON.stringify(info)}`);
+  }
+  return new Slicing(info as SliceEntry[]);
+};
+
+/** `Pad{pad, mode, value}` (`torch.nn.functional.pad`). */
+const padFactory: LayerFactory = (spec) => {
+  const amounts = sizeArg(spec, 'pad');
+  if (spec['mode'] !== undefined && spec['mode'] !== 'constant') {
+    throw new TypeError(`golden layer Pad: mode '${String(spec['mode'])}' is not supported; only 'constant'`);
+  }
+  return new Pad(typeof amounts === 'number' ? [amounts] : amounts, { value: numberArg(spec, 'value', 0) });
+};
+
+/** A branch of a Parallel: one layer spec, or a list of them applied in order (a Sequential). */
+function buildBranch(branch: unknown, options: BuildOptions, generator: Generator): Module {
+  if (Array.isArray(branch)) return new Sequential(...branch.map((layer) => buildGoldenLayer(layer as GoldenLayerSpec, options, generator)));
+  return buildGoldenLayer(branch as GoldenLayerSpec, options, generator);
+}
+
+/** The branches of a `Parallel{branches}` spec, as given. */
+function branchesOf(spec: GoldenLayerSpec): unknown[] {
+  const branches = spec['branches'];
+  if (!Array.isArray(branches)) throw new TypeError(`golden layer Parallel: argument 'branches' must be a list, got ${JSON.stringify(branches)}`);
+  return branches;
+}
+
+/** Every layer spec of a branch (one spec, or a list). */
+function branchLayers(branch: unknown): GoldenLayerSpec[] {
+  return (Array.isArray(branch) ? branch : [branch]) as GoldenLayerSpec[];
+}
+
 /** Layer types of the golden files that core implements, by PyTorch name. */
 const layerFactories: Readonly<Record<string, LayerFactory>> = {
   Linear: (spec, { backend, dtype }, generator) =>
@@ -220,6 +272,11 @@ const layerFactories: Readonly<Record<string, LayerFactory>> = {
   BatchNorm3d: batchNormFactory(BatchNorm3d),
   Embedding: (spec, { backend, dtype }, generator) =>
     new Embedding(numberArg(spec, 'num_embeddings'), numberArg(spec, 'embedding_dim'), { backend, dtype, generator }),
+  Permute: permuteFactory,
+  Slicing: slicingFactory,
+  Pad: padFactory,
+  ScaleModule: (spec) => new ScaleModule(numberArg(spec, 'weight')),
+  Parallel: (spec, options, generator) => new Parallel(...branchesOf(spec).map((branch) => buildBranch(branch, options, generator))),
 };
 
 const lossFactories: Readonly<Record<string, (reduction: Reduction) => LossModule>> = {
@@ -228,9 +285,18 @@ const lossFactories: Readonly<Record<string, (reduction: Reduction) => LossModul
   BCEWithLogitsLoss: (reduction) => new BCEWithLogitsLoss(reduction),
 };
 
+/** Every layer type of `layers`, those inside Parallel branches included. */
+function layerTypes(layers: readonly GoldenLayerSpec[]): string[] {
+  return layers.flatMap((layer) =>
+    layer.type === 'Parallel' && Array.isArray(layer['branches'])
+      ? [layer.type, ...layerTypes(branchesOf(layer).flatMap(branchLayers))]
+      : [layer.type],
+  );
+}
+
 /** The layer and loss types of a case that cannot be built yet (empty when all can). */
 export function unsupportedTypes(golden: GoldenCase): string[] {
-  const missing = golden.case.layers.map((layer) => layer.type).filter((type) => !(type in layerFactories));
+  const missing = layerTypes(golden.case.layers).filter((type) => !(type in layerFactories));
   if (!(golden.case.loss.type in lossFactories)) missing.push(golden.case.loss.type);
   return [...new Set(missing)];
 }
@@ -314,10 +380,12 @@ export function syntheticGoldenCase(spec: SyntheticCaseSpec, seed: number, backe
   const built = buildGoldenModel(partial, options);
   if (built.unsupported !== undefined) throw new Error(`syntheticGoldenCase: core lacks ${built.unsupported}`);
   const output = built.model.forward(built.input);
-  const [n, classes] = [output.shape[0]!, output.size / output.shape[0]!];
+  // CrossEntropyLoss: classes in dimension 1, one target per position [N, d1, ...].
+  const [classes, positionsShape] = [output.shape[1] ?? 1, [output.shape[0]!, ...output.shape.slice(2)]];
+  const positions = positionsShape.reduce((a, b) => a * b, 1);
   const target: GoldenTensor =
     spec.loss.type === 'CrossEntropyLoss'
-      ? { shape: [n], data: Array.from({ length: n }, () => Math.floor(generator.nextUniform() * classes)) }
+      ? { shape: positionsShape, data: Array.from({ length: positions }, () => Math.floor(generator.nextUniform() * classes)) }
       : spec.loss.type === 'BCEWithLogitsLoss'
         ? { shape: [...output.shape], data: Array.from({ length: output.size }, () => generator.nextUniform()) }
         : asGolden(generator.normal(output.shape, create));

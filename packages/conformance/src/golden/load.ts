@@ -6,7 +6,7 @@
  * This module is the only one in the package that touches the file system.
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { delimiter, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /** A tensor as stored in the JSON files: row-major (C order) data and its shape. */
@@ -104,10 +104,19 @@ export interface GoldenCaseFile {
   readonly name: string;
   /** Absolute path of the JSON file. */
   readonly path: string;
+  /** The folder it is in, whose `onnx/` holds its exported network (`<name>.onnx`). */
+  readonly dir: string;
 }
 
-/** The environment variable that overrides where the golden files are looked for. */
+/**
+ * The environment variable that overrides where the golden files are looked
+ * for: one folder, or several separated by the path delimiter (`:`; `;` on
+ * Windows).
+ */
 export const GOLDEN_DIR_ENV = 'BACKPACK_GOLDEN_DIR';
+
+/** The folders beside the repository that hold golden cases: the original ones, and BackPACK's custom modules, recurrent layers and loss shapes. */
+export const GOLDEN_FOLDERS: readonly string[] = ['golden', 'golden-modules'];
 
 /**
  * The nearest ancestor of `start` (inclusive) that holds `pnpm-workspace.yaml`,
@@ -124,27 +133,42 @@ export function findRepoRoot(start: string = dirname(fileURLToPath(import.meta.u
 }
 
 /**
- * Where the golden files are expected: `$BACKPACK_GOLDEN_DIR` if set, else
- * `<repo root>/../shared/golden`. The directory may not exist; returns
- * undefined only when neither the variable nor a repository root is found.
+ * Where the golden files are expected: the folders of `$BACKPACK_GOLDEN_DIR`
+ * if set, else `<repo root>/../shared/<folder>` for each of
+ * {@link GOLDEN_FOLDERS}. The folders may not exist; empty only when neither
+ * the variable nor a repository root is found.
  */
-export function goldenDir(): string | undefined {
+export function goldenDirs(): string[] {
   const fromEnv = process.env[GOLDEN_DIR_ENV];
-  if (fromEnv !== undefined && fromEnv !== '') return resolve(fromEnv);
+  if (fromEnv !== undefined && fromEnv !== '') return fromEnv.split(delimiter).filter((d) => d !== '').map((d) => resolve(d));
   const root = findRepoRoot();
-  return root === undefined ? undefined : resolve(root, '..', 'shared', 'golden');
+  return root === undefined ? [] : GOLDEN_FOLDERS.map((folder) => resolve(root, '..', 'shared', folder));
+}
+
+/** The first of {@link goldenDirs} (the original cases, e.g. `seed_linear`), or undefined. */
+export function goldenDir(): string | undefined {
+  return goldenDirs()[0];
 }
 
 /**
- * The golden cases in `dir` (default: {@link goldenDir}), sorted by name; `[]`
- * when the directory is absent, so callers can report the suite as skipped.
+ * The golden cases in `dirs` (default: {@link goldenDirs}), sorted by name;
+ * folders that are absent contribute nothing (`[]` when none exists, so
+ * callers can report the suite as skipped). A name found in two folders is
+ * an error naming both files.
  */
-export function listGoldenCases(dir: string | undefined = goldenDir()): GoldenCaseFile[] {
-  if (dir === undefined || !existsSync(dir)) return [];
-  return readdirSync(dir)
-    .filter((file) => file.endsWith('.json'))
-    .sort()
-    .map((file) => ({ name: file.slice(0, -'.json'.length), path: join(dir, file) }));
+export function listGoldenCases(dirs: string | readonly string[] | undefined = goldenDirs()): GoldenCaseFile[] {
+  const folders = dirs === undefined ? [] : typeof dirs === 'string' ? [dirs] : dirs;
+  const byName = new Map<string, GoldenCaseFile>();
+  for (const dir of folders) {
+    if (!existsSync(dir)) continue;
+    for (const file of readdirSync(dir).filter((f) => f.endsWith('.json'))) {
+      const found: GoldenCaseFile = { name: file.slice(0, -'.json'.length), path: join(dir, file), dir };
+      const previous = byName.get(found.name);
+      if (previous !== undefined) throw new Error(`golden case '${found.name}' is in two folders: ${previous.path} and ${found.path}`);
+      byName.set(found.name, found);
+    }
+  }
+  return [...byName.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
 }
 
 /** Reads and parses one golden file (a {@link GoldenCaseFile} or a path). */

@@ -5,7 +5,8 @@
  */
 import type { CompareReport } from '../compare.js';
 import { unsupportedTypes } from './build-model.js';
-import { GOLDEN_DIR_ENV, goldenDir, listGoldenCases, loadGoldenCase, type GoldenCase } from './load.js';
+import { existsSync } from 'node:fs';
+import { GOLDEN_DIR_ENV, goldenDirs, listGoldenCases, loadGoldenCase, type GoldenCase, type GoldenCaseFile } from './load.js';
 
 /** The environment variable that, set to `1`, asks golden tests to print every comparison. */
 export const GOLDEN_VERBOSE_ENV = 'BACKPACK_GOLDEN_VERBOSE';
@@ -14,10 +15,16 @@ export const GOLDEN_VERBOSE_ENV = 'BACKPACK_GOLDEN_VERBOSE';
 export interface GoldenTestCase {
   /** The case as loaded. */
   readonly golden: GoldenCase;
+  /** Where it was found. */
+  readonly file: GoldenCaseFile;
   /** Layer types of the case that core lacks (empty when core can build it). */
   readonly missing: readonly string[];
-  /** Why the case is skipped, e.g. `"conv_x: skipped: layer Foo not implemented yet"`; set when `missing` is not empty. */
-  readonly skipReason?: string;
+  /**
+   * Why the case cannot run, e.g. `"rnn_x: unknown layer type RNN, ReduceTuple"`;
+   * set when `missing` is not empty. Test files report it as a failure
+   * ({@link failUnknownTypes}), never as a skip.
+   */
+  readonly problem?: string;
 }
 
 /** The golden cases to lay out as tests, or why there are none. */
@@ -35,26 +42,36 @@ export function runningInCI(): boolean {
 }
 
 /**
- * Loads every golden case in `dir` (default: `goldenDir()`) with the layers
+ * Loads every golden case in `dirs` (default: `goldenDirs()`) with the layers
  * core lacks. When there are none, says where the files were looked for; in
- * CI ({@link runningInCI}) it throws instead, so that a missing golden
- * folder fails the suite rather than skipping it.
+ * CI ({@link runningInCI}) it throws instead, also when one of the folders is
+ * missing, so that a missing golden folder fails the suite rather than
+ * skipping (part of) it.
  */
-export function goldenTestCases(dir: string | undefined = goldenDir()): GoldenTestCases {
-  const files = listGoldenCases(dir);
+export function goldenTestCases(dirs: string | readonly string[] = goldenDirs()): GoldenTestCases {
+  const folders = typeof dirs === 'string' ? [dirs] : dirs;
+  const where = folders.length === 0 ? '(no repository root found)' : folders.join(' and ');
+  const absent = folders.filter((dir) => !existsSync(dir));
+  if (runningInCI() && (absent.length > 0 || folders.length === 0)) {
+    throw new Error(`golden files not found at ${absent.join(' and ') || where} (set ${GOLDEN_DIR_ENV} to their folders): CI is set, so the golden suite fails instead of skipping`);
+  }
+  const files = listGoldenCases(folders);
   if (files.length === 0) {
-    const missing = `golden files not found at ${dir ?? '(no repository root found)'} (set ${GOLDEN_DIR_ENV} to their folder)`;
-    if (runningInCI()) throw new Error(`${missing}: CI is set, so the golden suite fails instead of skipping`);
-    return { cases: [], skipMessage: `${missing}; suite skipped` };
+    return { cases: [], skipMessage: `golden files not found at ${where} (set ${GOLDEN_DIR_ENV} to their folders); suite skipped` };
   }
   return {
     cases: files.map((file) => {
       const golden = loadGoldenCase(file);
       const missing = unsupportedTypes(golden);
-      if (missing.length === 0) return { golden, missing };
-      return { golden, missing, skipReason: `${golden.name}: skipped: layer ${missing.join(', ')} not implemented yet` };
+      if (missing.length === 0) return { golden, file, missing };
+      return { golden, file, missing, problem: `${golden.name}: unknown layer type ${missing.join(', ')}` };
     }),
   };
+}
+
+/** Throws a case's {@link GoldenTestCase.problem}: how a test file reports a case core cannot build yet (as a failing test). */
+export function failUnknownTypes(problem: string): never {
+  throw new Error(problem);
 }
 
 /** Whether golden tests should print every comparison (`BACKPACK_GOLDEN_VERBOSE=1`). */

@@ -10,7 +10,7 @@ import { BatchDiagHessian, DiagHessian } from '@backpack-ts/diag-hessian';
 import { BatchGrad, BatchL2Grad, SumGradSquared, Variance } from '@backpack-ts/first-order';
 import { KFAC, KFLR, KFRA } from '@backpack-ts/kronecker';
 import type { CompareReport } from '../compare.js';
-import { listGoldenCases, loadGoldenCase, goldenDir, type GoldenCase } from '../golden/load.js';
+import { listGoldenCases, loadGoldenCase, goldenDirs, type GoldenCase } from '../golden/load.js';
 import { checkGoldenExtensions, checkGoldenForward, type GoldenCheck } from '../golden/run.js';
 import type { ConformanceCheck } from './report.js';
 
@@ -35,8 +35,8 @@ export interface GoldenSuiteOptions {
   readonly dtype: FloatDType;
   /** Largest accepted relative error of each quantity. */
   readonly tolerance: number;
-  /** Directory of the golden files (default: `$BACKPACK_GOLDEN_DIR`, else `<repo>/../shared/golden`). */
-  readonly dir?: string;
+  /** Folders of the golden files (default: `$BACKPACK_GOLDEN_DIR`, else `<repo>/../shared/golden` and `golden-modules`). */
+  readonly dirs?: string | readonly string[];
   /** Only these cases (file names without `.json`). */
   readonly cases?: readonly string[];
   /** Only these extension groups (keys of {@link GOLDEN_EXTENSION_GROUPS}). */
@@ -59,7 +59,11 @@ function failure(family: string, name: string, tolerance: number, problem: strin
   return { part: 'golden', family, name, maxError: Infinity, tolerance, pass: false, message: `${name}: FAIL (${problem})` };
 }
 
-/** Runs the golden suite; returns its checks and what was skipped. Never throws. */
+/**
+ * Runs the golden suite; returns its checks and what was skipped. A case
+ * with a layer type core lacks is a failed check ("unknown layer type ..."),
+ * not a skip. Never throws.
+ */
 export function runGoldenSuite(
   backend: Backend,
   options: GoldenSuiteOptions,
@@ -71,10 +75,10 @@ export function runGoldenSuite(
 } {
   const checks: ConformanceCheck[] = [];
   const skipped: string[] = [];
-  const dir = options.dir ?? goldenDir();
-  let files = listGoldenCases(dir);
+  const dirs = options.dirs ?? goldenDirs();
+  let files = listGoldenCases(dirs);
   if (files.length === 0) {
-    skipped.push(`golden suite: no golden files at ${dir ?? '(no repository root found)'}`);
+    skipped.push(`golden suite: no golden files at ${typeof dirs === 'string' ? dirs : dirs.join(' and ') || '(no repository root found)'}`);
     return { checks, skipped };
   }
   if (options.cases !== undefined) files = files.filter((f) => options.cases!.includes(f.name));
@@ -103,7 +107,7 @@ export function runGoldenSuite(
         return true;
       }
       if (result.unsupported !== undefined) {
-        skipped.push(`golden ${golden.name}: needs ${result.unsupported}, which core lacks`);
+        checks.push(failure(family, `${golden.name} [${backend.name} ${options.dtype}] ${what}`, options.tolerance, `unknown layer type ${result.unsupported}`));
         return false;
       }
       checks.push(...result.reports.map((report) => toCheck(family, report)));

@@ -28,8 +28,8 @@ export interface ConformanceOptions {
   readonly golden?:
     | boolean
     | {
-        /** Directory of the golden files (default: `$BACKPACK_GOLDEN_DIR`, else `<repo>/../shared/golden`). */
-        readonly dir?: string;
+        /** Folders of the golden files (default: `$BACKPACK_GOLDEN_DIR`, else `<repo>/../shared/golden` and `golden-modules`). */
+        readonly dirs?: string | readonly string[];
         /** Only these cases (file names without `.json`). */
         readonly cases?: readonly string[];
         /** Only these extension groups. */

@@ -4,6 +4,7 @@ import { LossModule } from '../losses/loss-module.js';
 import type { Tensor } from '../tensor/tensor.js';
 import type { ExtensionPass, Quantity } from './extension.js';
 import { RuleBasedExtension, type ModuleRules } from './rule-registry.js';
+import { checkSubsamplingFits, restrictCall } from './subsampling.js';
 
 /** What a rule of a second-order extension gets besides the node and the quantity at its output. */
 export interface BackpropContext<E> {
@@ -38,12 +39,25 @@ export abstract class BackpropExtension<
   E extends BackpropExtension<Q, E, Rule>,
   Rule extends BackpropRule<Q, E> = BackpropRule<Q, E>,
 > extends RuleBasedExtension<Rule> {
-  protected constructor(defaults: ModuleRules<Rule>) {
+  /**
+   * @param subsampling BackPACK's `subsampling`: the samples the quantities
+   * are computed for (each recorded call restricted to them with
+   * `restrictToSamples`), or undefined for the whole batch.
+   */
+  protected constructor(
+    defaults: ModuleRules<Rule>,
+    readonly subsampling?: readonly number[],
+  ) {
     super(defaults);
   }
 
-  /** The quantity at the loss's prediction, where the backward walk starts. */
-  protected abstract atLoss(node: GraphNode, loss: LossModule): Q;
+  /**
+   * The quantity at the loss's prediction, where the backward walk starts.
+   * With `subsampling`, `node` is the loss's call restricted to those
+   * samples and `batchSize` the size of the whole batch (a `mean` loss
+   * divides by it).
+   */
+  protected abstract atLoss(node: GraphNode, loss: LossModule, batchSize: number): Q;
 
   /** Combines the quantities two consumers send to one tensor. */
   protected abstract accumulate(a: Q, b: Q): Q;
@@ -65,6 +79,8 @@ export abstract class BackpropExtension<
           `${this.name} needs the backward pass to start at a loss module (CrossEntropyLoss, MSELoss, BCEWithLogitsLoss, ...), but it starts at ${node.module.describe()}`,
         );
       }
+      node.module.requireReduced(this.name);
+      checkSubsamplingFits(this.name, this.subsampling, node);
       return;
     }
     const mixing = node.module.sampleMixingMessage(node);
@@ -84,18 +100,23 @@ export abstract class BackpropExtension<
     return {
       visit: (node, gradOutput) => {
         if (node === graph.root) {
-          send(node.input, this.atLoss(node, node.module as LossModule));
+          const loss = node.module as LossModule;
+          const call = this.subsampling === undefined ? node : loss.restrictToSamples(node, this.subsampling);
+          send(node.input, this.atLoss(call, loss, node.batchSize));
           return undefined;
         }
         const backproped = quantities.get(node.output);
         quantities.delete(node.output);
         if (backproped === undefined) return undefined;
         const rule = this.requireRule(node.module);
-        const context: BackpropContext<E> = { extension, gradOutput, graph };
+        // Rules see the call restricted to the subsampled samples; quantities stay keyed by the recorded tensors.
+        const call = restrictCall(node, gradOutput, this.subsampling);
+        const context: BackpropContext<E> = { extension, gradOutput: call.gradOutput, graph };
         for (const i of node.module.differentiableInputs(node)) {
-          if (graph.needsGradient(node.inputs[i]!)) send(node.inputs[i]!, rule.backpropagate(node, backproped, i, context));
+          if (graph.needsGradient(node.inputs[i]!)) send(node.inputs[i]!, rule.backpropagate(call.node, backproped, i, context));
         }
-        return this.parameterQuantities(rule, node, backproped, context);
+        // A module whose parameters are all frozen still passes the quantity on, but computes nothing for them.
+        return node.module.ownTrainableParameters().length === 0 ? undefined : this.parameterQuantities(rule, call.node, backproped, context);
       },
     };
   }

@@ -113,7 +113,7 @@ function checkAlive(tensor: Tensor, what: string, where: string): void {
 
 /** `.grad` accumulates, so an existing one must be alive and fit the new gradient (the parameter's shape, dtype and backend). */
 function checkGradSlots(node: GraphNode): void {
-  for (const [name, { grad, data }] of node.module.ownNamedParameters()) {
+  for (const [name, { grad, data }] of node.module.ownTrainableParameters()) {
     if (grad === undefined) continue;
     const what = `the .grad of parameter '${name}' of ${node.module.describe()}`;
     if (grad.isDisposed) {
@@ -159,7 +159,8 @@ function collectParameterResults(
   const results = new Map<Extension, ReadonlyMap<string, Quantity> | undefined>();
   for (const [extension, pass] of passes) results.set(extension, pass.visit(node, gradOutput));
 
-  for (const [name, parameter] of node.module.ownNamedParameters()) {
+  // Frozen parameters (requiresGrad false) get nothing: no .grad, no extension quantity.
+  for (const [name, parameter] of node.module.ownTrainableParameters()) {
     let entry = pending.get(parameter);
     if (entry === undefined) {
       entry = { remainingUses: graph.parameterUses.get(parameter)!, gradients: [], contributions: new Map() };

@@ -17,7 +17,7 @@ export class RecordedGraph {
   readonly nodes: readonly GraphNode[];
   /** Nodes whose output's gradient is needed: a parameter is at or upstream of them. */
   private readonly upstreamOfParameters: ReadonlySet<GraphNode>;
-  /** For each parameter, how many nodes use it (more than one means weight sharing). */
+  /** For each trainable parameter (`requiresGrad`), how many nodes use it (more than one means weight sharing). */
   readonly parameterUses: ReadonlyMap<Parameter, number>;
 
   constructor(
@@ -45,7 +45,7 @@ export class RecordedGraph {
     this.nodes = reachable.filter((node) => node === root || this.upstreamOfParameters.has(node));
     const uses = new Map<Parameter, number>();
     for (const node of this.nodes) {
-      for (const [, parameter] of node.module.ownNamedParameters()) uses.set(parameter, (uses.get(parameter) ?? 0) + 1);
+      for (const [, parameter] of node.module.ownTrainableParameters()) uses.set(parameter, (uses.get(parameter) ?? 0) + 1);
     }
     if (uses.size === 0) throw new Error(noParameterReached(root));
     this.parameterUses = uses;
@@ -75,10 +75,10 @@ function noParameterReached(root: GraphNode): string {
       'call extend(model) before the forward pass (ops applied to tensors outside modules are not recorded)'
     );
   }
-  return `backward(): no module upstream of ${root.module.describe()} has parameters, so there is nothing to differentiate`;
+  return `backward(): no module upstream of ${root.module.describe()} has parameters that require gradients, so there is nothing to differentiate`;
 }
 
-/** The nodes that have a parameter themselves or upstream through a differentiable input. */
+/** The nodes that have a trainable parameter themselves or upstream through a differentiable input (frozen ones need no work). */
 function nodesWithParametersUpstream(reverseOrder: readonly GraphNode[]): Set<GraphNode> {
   const result = new Set<GraphNode>();
   for (let k = reverseOrder.length - 1; k >= 0; k--) {
@@ -87,7 +87,7 @@ function nodesWithParametersUpstream(reverseOrder: readonly GraphNode[]): Set<Gr
       const producer = node.inputs[i]!.producer;
       return producer !== undefined && result.has(producer);
     });
-    if (upstream || node.module.ownNamedParameters().length > 0) result.add(node);
+    if (upstream || node.module.ownTrainableParameters().length > 0) result.add(node);
   }
   return result;
 }

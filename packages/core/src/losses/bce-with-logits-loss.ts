@@ -11,7 +11,8 @@ import { expectSameShape, LossModule } from './loss-module.js';
 /**
  * Binary cross-entropy on logits, as `nn.BCEWithLogitsLoss`: prediction and
  * target (probabilities in [0, 1]) of one shape `[N, ...]`; each element is an
- * independent Bernoulli. `mean` divides by the number of elements.
+ * independent Bernoulli (any number of outputs per sample). `mean` divides
+ * by the number of elements; `none` returns the loss per element.
  */
 export class BCEWithLogitsLoss extends LossModule {
   readonly typeName = 'BCEWithLogitsLoss';
@@ -24,18 +25,18 @@ export class BCEWithLogitsLoss extends LossModule {
     const [logits, target] = [inputs[0]!, inputs[1]!];
     // softplus(x) - x y = -[y log σ(x) + (1 - y) log(1 - σ(x))], without overflow.
     const perElement = sub(softplus(logits), mul(logits, target));
-    return mul(sum(perElement), this.reductionScale(logits, false));
+    return this.reduce(perElement, logits);
   }
 
   gradient(node: GraphNode): Tensor {
     const [logits, target] = [node.inputs[0]!, node.inputs[1]!];
-    return mul(sub(sigmoid(logits), target), this.reductionScale(logits, false));
+    return mul(sub(sigmoid(logits), target), this.reductionScale(logits));
   }
 
   /** Per element σ(1 - σ)·scale, as `[N, ...pred]`. */
   private hessianDiagonal(node: GraphNode): Tensor {
     const s = sigmoid(node.input);
-    return mul(sub(s, square(s)), this.reductionScale(node.input, false));
+    return mul(sub(s, square(s)), this.reductionScale(node.input));
   }
 
   /** Elements are independent Bernoullis: S = diag(√(σ(1 - σ)·scale)) per sample. */
@@ -49,7 +50,7 @@ export class BCEWithLogitsLoss extends LossModule {
     const probs = sigmoid(x);
     const uniform = generator.uniform([mcSamples, ...x.shape], { backend: x.backend, dtype: x.dtype });
     const sampled = greater(probs, uniform); // 1 with probability σ
-    return mul(sub(probs, sampled), Math.sqrt(this.reductionScale(x, false) / mcSamples));
+    return mul(sub(probs, sampled), Math.sqrt(this.reductionScale(x) / mcSamples));
   }
 
   /** `diag(Σ_n σ_n(1 - σ_n)·scale)`. */

@@ -2,18 +2,26 @@ import type { GraphNode } from '../modules/leaf-module.js';
 import type { Generator } from '../ops/random.js';
 import { mul } from '../ops/elementwise.js';
 import { reshape } from '../ops/layout.js';
+import { sum } from '../ops/reduce.js';
 import { formatShape } from '../tensor/shape.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { LeafModule } from '../modules/leaf-module.js';
 import { expectFloatInput, expectInputCount } from '../modules/input-checks.js';
 
-/** How per-element losses are combined: averaged or summed (as PyTorch's `reduction`). */
-export type Reduction = 'mean' | 'sum';
+/**
+ * How per-element losses are combined, as PyTorch's `reduction`: averaged,
+ * summed, or not at all (`'none'`: one loss per element, which no extension
+ * accepts, as in BackPACK; see {@link LossModule.requireReduced}).
+ */
+export type Reduction = 'mean' | 'sum' | 'none';
+
+const REDUCTIONS: readonly Reduction[] = ['mean', 'sum', 'none'];
 
 /**
- * A loss: `forward(prediction, target)` returns a scalar. Gradients flow into
- * the prediction only. Besides the gradient, a loss knows its Hessian with
- * respect to the prediction, which second-order extensions start from.
+ * A loss: `forward(prediction, target)` returns a scalar (or, with reduction
+ * `'none'`, one loss per element). Gradients flow into the prediction only.
+ * Besides the gradient, a loss knows its Hessian with respect to the
+ * prediction, which second-order extensions start from.
  */
 export abstract class LossModule extends LeafModule {
   constructor(
@@ -21,9 +29,23 @@ export abstract class LossModule extends LeafModule {
     readonly reduction: Reduction = 'mean',
   ) {
     super();
-    if (reduction !== 'mean' && reduction !== 'sum') {
-      throw new RangeError(`${this.constructor.name}: reduction must be 'mean' or 'sum', got '${String(reduction)}'`);
+    if (!REDUCTIONS.includes(reduction)) {
+      throw new RangeError(`${this.constructor.name}: reduction must be 'mean', 'sum' or 'none', got '${String(reduction)}'`);
     }
+  }
+
+  /**
+   * Throws, naming `extensionName`, this loss and the reason, unless the loss
+   * is reduced to one number: with `'none'` there is one loss per element and
+   * no single objective whose per-sample gradients or curvature the
+   * extensions could compute (BackPACK refuses it too).
+   */
+  requireReduced(extensionName: string): void {
+    if (this.reduction !== 'none') return;
+    throw new Error(
+      `${extensionName} cannot run: ${this.describe()} has reduction 'none', which gives one loss per element rather than one objective; ` +
+        "extensions need the loss summed or averaged over the batch (as BackPACK): use reduction 'sum' or 'mean'",
+    );
   }
 
   override forward(prediction: Tensor, target: Tensor): Tensor {
@@ -44,10 +66,19 @@ export abstract class LossModule extends LeafModule {
     return [0];
   }
 
-  /** The factor the reduction applies to the summed per-element losses. */
-  protected reductionScale(prediction: Tensor, perSample: boolean): number {
-    if (this.reduction === 'sum') return 1;
-    return 1 / (perSample ? prediction.shape[0]! : prediction.size);
+  /** How many terms `'mean'` averages over: the prediction's elements, or (CrossEntropyLoss) its positions. */
+  protected lossTerms(prediction: Tensor): number {
+    return prediction.size;
+  }
+
+  /** The factor the reduction applies to each per-element loss (1 for `'sum'` and `'none'`). */
+  protected reductionScale(prediction: Tensor): number {
+    return this.reduction === 'mean' ? 1 / this.lossTerms(prediction) : 1;
+  }
+
+  /** The loss from the per-element losses: their sum times the reduction's factor, or themselves for `'none'`. */
+  protected reduce(perElement: Tensor, prediction: Tensor): Tensor {
+    return this.reduction === 'none' ? perElement : mul(sum(perElement), this.reductionScale(prediction));
   }
 
   /** d loss / d prediction, `[N, ...]`, including the reduction's factor. */
@@ -70,11 +101,20 @@ export abstract class LossModule extends LeafModule {
   /** `Σ_n ∇²loss_n` over the flattened per-sample prediction, `[D, D]`, with the reduction's factor. */
   abstract sumHessian(node: GraphNode): Tensor;
 
-  /** `mat` is `[V]` (the loss is a scalar): returns `mat[v] * gradient`, `[V, N, ...]`. */
+  /**
+   * `mat` is `[V, ...loss]`: `[V]` for a reduced loss, `[V, ...perElement]`
+   * for `'none'`. Returns `mat · gradient` broadcast over the prediction,
+   * `[V, N, ...]`.
+   */
   jacTMatProd(node: GraphNode, mat: Tensor): Tensor {
     const gradient = this.gradient(node);
     const v = mat.shape[0]!;
-    return mul(reshape(mat, [v, ...gradient.shape.map(() => 1)]), gradient);
+    return mul(reshape(mat, [v, ...this.perElementShapeInPrediction(node.input)]), gradient);
+  }
+
+  /** Where the per-element losses sit in the prediction's shape (1 for an axis they do not have): the prediction's shape, or 1s for a reduced loss. */
+  protected perElementShapeInPrediction(prediction: Tensor): number[] {
+    return this.reduction === 'none' ? [...prediction.shape] : prediction.shape.map(() => 1);
   }
 }
 

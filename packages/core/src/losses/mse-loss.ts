@@ -1,7 +1,6 @@
 import type { GraphNode } from '../modules/leaf-module.js';
 import { eye } from '../ops/create.js';
 import { mul, square, sub } from '../ops/elementwise.js';
-import { sum } from '../ops/reduce.js';
 import type { Generator } from '../ops/random.js';
 import { sizeOf } from '../tensor/shape.js';
 import type { Tensor } from '../tensor/tensor.js';
@@ -10,7 +9,8 @@ import { expectSameShape, LossModule } from './loss-module.js';
 
 /**
  * Squared error, as `nn.MSELoss`: prediction and target of one shape
- * `[N, ...]`. `mean` divides by the number of elements (N times the rest).
+ * `[N, ...]` of any rank. `mean` divides by the number of elements (N times
+ * the rest); `none` returns the squared error per element.
  */
 export class MSELoss extends LossModule {
   readonly typeName = 'MSELoss';
@@ -22,29 +22,29 @@ export class MSELoss extends LossModule {
   protected compute(inputs: readonly Tensor[], saved: Record<string, Tensor>): Tensor {
     const [prediction, target] = [inputs[0]!, inputs[1]!];
     saved['residual'] = sub(prediction, target);
-    return mul(sum(square(saved['residual'])), this.reductionScale(prediction, false));
+    return this.reduce(square(saved['residual']), prediction);
   }
 
   gradient(node: GraphNode): Tensor {
-    return mul(node.saved['residual']!, 2 * this.reductionScale(node.input, false));
+    return mul(node.saved['residual']!, 2 * this.reductionScale(node.input));
   }
 
   /** Every element has second derivative 2·scale: S = √(2·scale) I per sample. */
   sqrtHessian(node: GraphNode): Tensor {
-    return constantSqrtHessian(node.input, Math.sqrt(2 * this.reductionScale(node.input, false)));
+    return constantSqrtHessian(node.input, Math.sqrt(2 * this.reductionScale(node.input)));
   }
 
   /** `√(2·scale / M) ε` with ε standard normal: E[S Sᵀ] = 2·scale·I. */
   sqrtHessianSampled(node: GraphNode, mcSamples: number, generator: Generator): Tensor {
     const x = node.input;
     const noise = generator.normal([mcSamples, ...x.shape], { backend: x.backend, dtype: x.dtype });
-    return mul(noise, Math.sqrt((2 * this.reductionScale(x, false)) / mcSamples));
+    return mul(noise, Math.sqrt((2 * this.reductionScale(x)) / mcSamples));
   }
 
   /** `2·scale·N · I`. */
   sumHessian(node: GraphNode): Tensor {
     const x = node.input;
     const identity = eye(sizeOf(x.shape.slice(1)), { backend: x.backend, dtype: x.dtype });
-    return mul(identity, 2 * this.reductionScale(x, false) * x.shape[0]!);
+    return mul(identity, 2 * this.reductionScale(x) * x.shape[0]!);
   }
 }

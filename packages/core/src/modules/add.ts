@@ -9,7 +9,7 @@ import { LeafModule, type ModuleTraits } from './leaf-module.js';
  * block `add.forward(x, f.forward(x))`.
  */
 export class Add extends LeafModule {
-  readonly typeName = 'Add';
+  readonly typeName: string = 'Add';
   override readonly traits: ModuleTraits = { diagonalJacobian: true };
 
   protected checkInputs(inputs: readonly Tensor[]): void {
@@ -34,4 +34,13 @@ export class Add extends LeafModule {
   override eaJacTMatJacProd(_node: GraphNode, mat: Tensor): Tensor {
     return mat;
   }
+}
+
+/**
+ * BackPACK's name for {@link Add} (`backpack.custom_module.branching.SumModule`):
+ * the sum of its inputs, the merge step of {@link Parallel}. Rules set for
+ * `Add` serve it too.
+ */
+export class SumModule extends Add {
+  override readonly typeName = 'SumModule';
 }

@@ -1,13 +1,13 @@
 import type { Backend, FloatDType } from '../backend/backend.js';
-import type { GraphNode } from './leaf-module.js';
 import { fullLike, ones, zeros } from '../ops/create.js';
 import { add, mul, reciprocal, sqrt, square, sub } from '../ops/elementwise.js';
 import { reshape } from '../ops/layout.js';
+import { selectIndices } from '../ops/select.js';
 import { mean, sum } from '../ops/reduce.js';
 import { keep } from '../tensor/scope.js';
 import { formatShape, sizeOf } from '../tensor/shape.js';
 import type { Tensor } from '../tensor/tensor.js';
-import { LeafModule, type ModuleTraits, type ParameterJacobianOptions } from './leaf-module.js';
+import { GraphNode, LeafModule, type ModuleTraits, type ParameterJacobianOptions } from './leaf-module.js';
 import type { Parameter } from './parameter.js';
 
 /** Options of {@link BatchNorm1d}, {@link BatchNorm2d}, {@link BatchNorm3d} (PyTorch's defaults). */
@@ -177,6 +177,18 @@ export abstract class BatchNormNd extends LeafModule {
       'and per-sample quantities (individual gradients, per-sample curvature) are undefined; ' +
       'call eval() on the model to use the running statistics'
     );
+  }
+
+  /**
+   * The recorded rows, with the recorded running statistics (running the
+   * forward math again would use the current mode and statistics). A call
+   * in training mode mixes the samples and has no restriction.
+   */
+  override restrictToSamples(node: GraphNode, indices: readonly number[]): GraphNode {
+    if (this.usedBatchStatistics(node)) throw new Error(this.sampleMixingMessage(node));
+    const select = (t: Tensor) => selectIndices(t, 0, indices);
+    const saved = { runningInvStd: node.saved['runningInvStd']!, normalized: select(node.saved['normalized']!) };
+    return new GraphNode(this, [select(node.input)], select(node.output), saved);
   }
 
   /** Per-channel factor of the Jacobian, `weight / sqrt(var + eps)`, shaped `[C, 1, ...]` (the input's spatial rank). */

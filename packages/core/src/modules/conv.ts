@@ -1,7 +1,8 @@
-import type { GraphNode } from './leaf-module.js';
+import { GraphNode } from './leaf-module.js';
 import { add } from '../ops/elementwise.js';
 import { reshape } from '../ops/layout.js';
 import { matmul } from '../ops/matmul.js';
+import { selectIndices } from '../ops/select.js';
 import { fold, unfold, windowOutputSize } from '../ops/window.js';
 import { sizeOf } from '../tensor/shape.js';
 import type { Tensor } from '../tensor/tensor.js';
@@ -65,6 +66,12 @@ export abstract class ConvNd extends ConvBase {
     const out = reshape(y, [n, this.outChannels, ...outSpatial]);
     if (this.bias === undefined) return out;
     return add(out, reshape(this.bias.data, [this.outChannels, ...outSpatial.map(() => 1)]));
+  }
+
+  /** The recorded rows: the input's, the unfolded input's and the output's (no convolution runs again). */
+  override restrictToSamples(node: GraphNode, indices: readonly number[]): GraphNode {
+    const select = (t: Tensor) => selectIndices(t, 0, indices);
+    return new GraphNode(this, [select(node.input)], select(node.output), { columns: select(this.columns(node)) });
   }
 
   /** Wᵀ per group, then `fold` back onto the input grid: `[V, N, out, ...o] -> [V, N, in, ...spatial]`. */

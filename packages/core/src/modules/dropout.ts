@@ -1,11 +1,11 @@
-import type { GraphNode } from './leaf-module.js';
 import { greaterEqual, mul } from '../ops/elementwise.js';
 import { reshape } from '../ops/layout.js';
+import { selectIndices } from '../ops/select.js';
 import { defaultGenerator } from '../ops/default-generator.js';
 import type { Generator } from '../ops/random.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { expectFloatInput, expectInputCount } from './input-checks.js';
-import { LeafModule, type ModuleTraits } from './leaf-module.js';
+import { GraphNode, LeafModule, type ModuleTraits } from './leaf-module.js';
 
 /**
  * Zeroes each element with probability `p` in training mode and scales the
@@ -38,6 +38,13 @@ export class Dropout extends LeafModule {
     const keep = greaterEqual(uniform, this.p);
     saved['mask'] = mul(keep, 1 / (1 - this.p));
     return mul(x, saved['mask']);
+  }
+
+  /** The recorded mask's rows (drawing a new one would change the call). */
+  override restrictToSamples(node: GraphNode, indices: readonly number[]): GraphNode {
+    const select = (t: Tensor) => selectIndices(t, 0, indices);
+    const mask = node.saved['mask'];
+    return new GraphNode(this, [select(node.input)], select(node.output), mask === undefined ? {} : { mask: select(mask) });
   }
 
   jacTMatProd(node: GraphNode, mat: Tensor): Tensor {

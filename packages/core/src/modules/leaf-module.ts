@@ -2,6 +2,7 @@ import { mean } from '../ops/reduce.js';
 import { ones } from '../ops/create.js';
 import { mul } from '../ops/elementwise.js';
 import { permute, reshape } from '../ops/layout.js';
+import { selectIndices } from '../ops/select.js';
 import { sizeOf } from '../tensor/shape.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { Module } from './module.js';
@@ -131,6 +132,22 @@ export abstract class LeafModule extends Module {
    */
   sampleMixingMessage(_node: GraphNode): string | undefined {
     return undefined;
+  }
+
+  /**
+   * The recorded call restricted to the samples `indices` of its batch (in
+   * that order): what the call would have recorded on those samples alone,
+   * for extensions that compute per-sample quantities of a subset
+   * (BackPACK's `subsampling`). By default the inputs' rows are selected and
+   * the forward math (`compute`) runs again on them, which suits modules
+   * whose output depends only on their inputs and parameters; modules with
+   * recorded randomness or mode-dependent state (Dropout, BatchNorm)
+   * override it to reuse what they saved.
+   */
+  restrictToSamples(node: GraphNode, indices: readonly number[]): GraphNode {
+    const inputs = node.inputs.map((x) => selectIndices(x, 0, indices));
+    const saved: Record<string, Tensor> = {};
+    return new GraphNode(this, inputs, this.compute(inputs, saved), saved);
   }
 
   /**

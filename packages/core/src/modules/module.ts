@@ -61,6 +61,11 @@ export abstract class Module {
     return [...this.ownParameters];
   }
 
+  /** This module's own parameters that backward passes compute for (`requiresGrad`), by local name. */
+  ownTrainableParameters(): [string, Parameter][] {
+    return this.ownNamedParameters().filter(([, parameter]) => parameter.requiresGrad);
+  }
+
   /** Direct children, by local name. */
   namedChildren(): [string, Module][] {
     return [...this.ownChildren];

@@ -19,6 +19,12 @@ export interface Parameter {
   /** Gradient of the loss, accumulated over backward passes as in PyTorch; reset with `zeroGrad()`. */
   grad: Tensor | undefined;
   /**
+   * Whether backward passes compute anything for it (default true). A frozen
+   * parameter (`false`, PyTorch's `requires_grad_(False)`) gets no `.grad`
+   * and no extension quantity, and no work is done for it.
+   */
+  requiresGrad: boolean;
+  /**
    * How many times `data` was replaced (PyTorch's version counter). A forward
    * pass records it, and `backward()` refuses a pass recorded before a
    * replacement (e.g. `loadStateDict`, an optimizer step), whose gradient
@@ -43,5 +49,6 @@ export function createParameter(data: Tensor): Parameter {
       return version;
     },
     grad: undefined,
+    requiresGrad: true,
   };
 }

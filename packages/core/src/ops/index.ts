@@ -8,3 +8,4 @@ export * from './einsum.js';
 export * from './nn.js';
 export * from './window.js';
 export { assertFloat, isFloat } from './check.js';
+export * from './select.js';

@@ -1,4 +1,5 @@
-import { GgnExtension, sampledLossSqrt, type MonteCarloOptions } from './ggn-extension.js';
+import { rejectUnknownOptions } from '@backpack-ts/core';
+import { GgnExtension, sampledLossSqrt, type ConvMemoryOptions, type MonteCarloOptions } from './ggn-extension.js';
 
 /**
  * Diagonal of the generalized Gauss-Newton matrix, `diag(Σ_n J_nᵀ H_n J_n)`
@@ -10,8 +11,9 @@ export class DiagGGNExact extends GgnExtension {
   readonly name = 'DiagGGNExact';
   readonly savefield = 'diagGgnExact';
 
-  constructor() {
-    super({ kind: 'exact' }, 'diagonal');
+  constructor(options: ConvMemoryOptions = {}) {
+    rejectUnknownOptions('DiagGGNExact', options, ['convSaveMemory']);
+    super({ kind: 'exact' }, 'diagonal', undefined, options.convSaveMemory);
   }
 }
 
@@ -25,8 +27,8 @@ export class DiagGGNMC extends GgnExtension {
   readonly name = 'DiagGGNMC';
   readonly savefield = 'diagGgnMc';
 
-  constructor(options: MonteCarloOptions = {}) {
-    super(sampledLossSqrt('DiagGGNMC', options), 'diagonal');
+  constructor(options: MonteCarloOptions & ConvMemoryOptions = {}) {
+    super(sampledLossSqrt('DiagGGNMC', options, ['convSaveMemory']), 'diagonal', undefined, options.convSaveMemory);
   }
 }
 
@@ -39,8 +41,9 @@ export class BatchDiagGGNExact extends GgnExtension {
   readonly name = 'BatchDiagGGNExact';
   readonly savefield = 'diagGgnExactBatch';
 
-  constructor() {
-    super({ kind: 'exact' }, 'batchDiagonal');
+  constructor(options: ConvMemoryOptions = {}) {
+    rejectUnknownOptions('BatchDiagGGNExact', options, ['convSaveMemory']);
+    super({ kind: 'exact' }, 'batchDiagonal', undefined, options.convSaveMemory);
   }
 }
 
@@ -49,7 +52,7 @@ export class BatchDiagGGNMC extends GgnExtension {
   readonly name = 'BatchDiagGGNMC';
   readonly savefield = 'diagGgnMcBatch';
 
-  constructor(options: MonteCarloOptions = {}) {
-    super(sampledLossSqrt('BatchDiagGGNMC', options), 'batchDiagonal');
+  constructor(options: MonteCarloOptions & ConvMemoryOptions = {}) {
+    super(sampledLossSqrt('BatchDiagGGNMC', options, ['convSaveMemory']), 'batchDiagonal', undefined, options.convSaveMemory);
   }
 }

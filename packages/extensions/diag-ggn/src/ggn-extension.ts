@@ -1,9 +1,18 @@
 import {
   BackpropExtension,
+  ConvNd,
+  ConvTransposeNd,
   Generator,
   Linear,
   add,
+  concat,
+  sampleChunks,
+  selectIndices,
+  sum,
+  tidy,
   defaultGenerator,
+  mul,
+  rejectUnknownOptions,
   type BackpropContext,
   type ExtensionPass,
   type GraphNode,
@@ -13,6 +22,7 @@ import {
   type Quantity,
   type RecordedGraph,
   type Tensor,
+  reshape,
 } from '@backpack-ts/core';
 import { genericGgnRule, linearGgnRule, squaredSum, type GgnRule } from './ggn-rules.js';
 
@@ -53,8 +63,27 @@ export interface MonteCarloOptions {
   readonly seed?: number;
 }
 
-/** The sampled loss square root described by `options`, validated. */
-export function sampledLossSqrt(extensionName: string, options: MonteCarloOptions): LossSqrt {
+/** The convolutions' memory mode, an option of every GGN extension (and of BatchGrad). */
+export interface ConvMemoryOptions {
+  /**
+   * BackPACK's `weight_jac_t_save_memory`: build a convolution weight's
+   * per-sample products a chunk of samples at a time (about 2²² entries
+   * each), reducing each chunk before the next; slower for small batches,
+   * far less memory for DiagGGN/BatchDiagGGN of large convolutions. Default
+   * false. The forward pass's unfolded input is kept in both modes.
+   */
+  readonly convSaveMemory?: boolean;
+}
+
+/** The names of {@link MonteCarloOptions}. */
+export const MONTE_CARLO_OPTIONS: readonly string[] = ['mcSamples', 'generator', 'seed'];
+
+/**
+ * The sampled loss square root described by `options`, validated (option
+ * names other than {@link MONTE_CARLO_OPTIONS} and `otherOptions` are refused).
+ */
+export function sampledLossSqrt(extensionName: string, options: MonteCarloOptions, otherOptions: readonly string[] = []): LossSqrt {
+  rejectUnknownOptions(extensionName, options, [...MONTE_CARLO_OPTIONS, ...otherOptions]);
   const mcSamples = options.mcSamples ?? 1;
   if (!Number.isInteger(mcSamples) || mcSamples < 1) {
     throw new RangeError(`${extensionName}: mcSamples must be a positive integer, got ${mcSamples}`);
@@ -100,13 +129,30 @@ export abstract class GgnExtension extends BackpropExtension<Tensor, GgnExtensio
     readonly lossSqrt: LossSqrt,
     /** What is stored from P. */
     readonly reduction: GgnReduction,
+    subsampling?: readonly number[],
+    /**
+     * The convolutions' memory mode (BackPACK's `weight_jac_t_save_memory`):
+     * a convolution weight's `P` is built a chunk of samples at a time
+     * (`sampleChunks`), each reduced before the next, so DiagGGN and
+     * BatchDiagGGN never hold `P` for the whole batch.
+     */
+    readonly convSaveMemory = false,
   ) {
-    super([[Linear, linearGgnRule]]);
+    super([[Linear, linearGgnRule]], subsampling);
   }
 
-  protected atLoss(node: GraphNode, loss: LossModule): Tensor {
-    if (this.lossSqrt.kind === 'exact') return loss.sqrtHessian(node);
-    return loss.sqrtHessianSampled(node, this.lossSqrt.mcSamples, this.lossSqrt.generator);
+  /**
+   * The loss Hessian's square root (exact or sampled) of the samples in
+   * `node`; with subsampling, scaled to the whole batch's reduction (a `mean`
+   * divides by all `batchSize` samples, as BackPACK's), so the subset's
+   * columns are those of the full square root.
+   */
+  protected atLoss(node: GraphNode, loss: LossModule, batchSize: number): Tensor {
+    const sqrt =
+      this.lossSqrt.kind === 'exact'
+        ? loss.sqrtHessian(node)
+        : loss.sqrtHessianSampled(node, this.lossSqrt.mcSamples, this.lossSqrt.generator);
+    return node.batchSize === batchSize || loss.reduction !== 'mean' ? sqrt : mul(sqrt, Math.sqrt(node.batchSize / batchSize));
   }
 
   protected accumulate(a: Tensor, b: Tensor): Tensor {
@@ -130,7 +176,7 @@ export abstract class GgnExtension extends BackpropExtension<Tensor, GgnExtensio
     { graph }: BackpropContext<GgnExtension>,
   ): ReadonlyMap<string, Quantity> {
     const results = new Map<string, Quantity>();
-    for (const [name, parameter] of node.module.ownNamedParameters()) {
+    for (const [name, parameter] of node.module.ownTrainableParameters()) {
       results.set(name, this.parameterQuantity(rule, node, name, isShared(graph, parameter), sqrt));
     }
     return results;
@@ -149,6 +195,20 @@ export abstract class GgnExtension extends BackpropExtension<Tensor, GgnExtensio
   }
 
   private parameterQuantity(rule: GgnRule, node: GraphNode, name: string, shared: boolean, sqrt: Tensor): Tensor {
+    const convolution = node.module instanceof ConvNd || node.module instanceof ConvTransposeNd;
+    if (!this.convSaveMemory || !convolution || name !== 'weight') return this.quantityOfCall(rule, node, name, shared, sqrt);
+    const entries = sqrt.shape[0]! * node.module.parameter(name).data.size;
+    const parts = sampleChunks(node.batchSize, entries).map((samples) =>
+      tidy(() => this.quantityOfCall(rule, node.module.restrictToSamples(node, samples), name, shared, selectIndices(sqrt, 1, samples))),
+    );
+    if (parts.length === 1) return parts[0]!;
+    // P and its per-sample reductions are per sample (the batch in axis 1 of P, 0 of BatchDiagGGN); DiagGGN sums.
+    if (this.reduction === 'sqrt' || shared) return concat(parts, 1);
+    return this.reduction === 'batchDiagonal' ? concat(parts, 0) : sum(concat(parts.map((p) => reshape(p, [1, ...p.shape])), 0), 0);
+  }
+
+  /** This use's contribution for the recorded call `node` (or a part of its batch). */
+  private quantityOfCall(rule: GgnRule, node: GraphNode, name: string, shared: boolean, sqrt: Tensor): Tensor {
     const sqrtGgn = () => rule.sqrtGgn?.(node, name, sqrt) ?? node.module.paramJacTMatProd(node, name, sqrt, { sumBatch: false });
     if (this.reduction === 'sqrt' || shared) return sqrtGgn();
     const options = { sumBatch: this.reduction === 'diagonal' };

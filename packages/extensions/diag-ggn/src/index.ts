@@ -29,11 +29,12 @@ declare module '@backpack-ts/core' {
 }
 
 export { DiagGGNExact, DiagGGNMC, BatchDiagGGNExact, BatchDiagGGNMC } from './diag-ggn.js';
-export { SqrtGGNExact, SqrtGGNMC } from './sqrt-ggn.js';
+export { SqrtGGNExact, SqrtGGNMC, type SubsamplingOptions } from './sqrt-ggn.js';
 export {
   GgnExtension,
   sampledLossSqrt,
   type GgnReduction,
+  type ConvMemoryOptions,
   type LossSqrt,
   type MonteCarloOptions,
 } from './ggn-extension.js';

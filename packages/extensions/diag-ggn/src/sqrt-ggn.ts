@@ -1,4 +1,17 @@
-import { GgnExtension, sampledLossSqrt, type MonteCarloOptions } from './ggn-extension.js';
+import { rejectUnknownOptions, validateSubsampling } from '@backpack-ts/core';
+import { GgnExtension, sampledLossSqrt, type ConvMemoryOptions, type MonteCarloOptions } from './ggn-extension.js';
+
+/** The option of SqrtGGNExact and SqrtGGNMC besides sampling (BackPACK 1.6's `subsampling`). */
+export interface SubsamplingOptions {
+  /**
+   * The indices of the samples (in that order) to compute the square root
+   * for: N in `[C, N, ...param]` becomes `subsampling.length`; the columns
+   * keep the loss's factor for the whole batch, so they are the full square
+   * root's columns of those samples (Monte-Carlo: drawn for those samples
+   * only). Only those samples are computed.
+   */
+  readonly subsampling?: readonly number[];
+}
 
 /**
  * A square root of the GGN: `param.sqrtGgnExact[c, n] = J_nᵀ S_n[:, c]`
@@ -11,8 +24,9 @@ export class SqrtGGNExact extends GgnExtension {
   readonly name = 'SqrtGGNExact';
   readonly savefield = 'sqrtGgnExact';
 
-  constructor() {
-    super({ kind: 'exact' }, 'sqrt');
+  constructor(options: SubsamplingOptions & ConvMemoryOptions = {}) {
+    rejectUnknownOptions('SqrtGGNExact', options, ['subsampling', 'convSaveMemory']);
+    super({ kind: 'exact' }, 'sqrt', validateSubsampling('SqrtGGNExact', options.subsampling), options.convSaveMemory);
   }
 }
 
@@ -25,7 +39,12 @@ export class SqrtGGNMC extends GgnExtension {
   readonly name = 'SqrtGGNMC';
   readonly savefield = 'sqrtGgnMc';
 
-  constructor(options: MonteCarloOptions = {}) {
-    super(sampledLossSqrt('SqrtGGNMC', options), 'sqrt');
+  constructor(options: MonteCarloOptions & SubsamplingOptions & ConvMemoryOptions = {}) {
+    super(
+      sampledLossSqrt('SqrtGGNMC', options, ['subsampling', 'convSaveMemory']),
+      'sqrt',
+      validateSubsampling('SqrtGGNMC', options.subsampling),
+      options.convSaveMemory,
+    );
   }
 }

@@ -1,6 +1,8 @@
 import {
   BackpropExtension,
   Linear,
+  rejectUnknownOptions,
+  type NoOptions,
   type GraphNode,
   type LeafModule,
   type LossModule,
@@ -81,7 +83,8 @@ export class DiagHessian extends HessianDiagonalExtension {
   readonly name = 'DiagHessian';
   readonly savefield = 'diagH';
 
-  constructor() {
+  constructor(options: NoOptions = {}) {
+    rejectUnknownOptions('DiagHessian', options, []);
     super({ sumBatch: true });
   }
 }
@@ -95,7 +98,8 @@ export class BatchDiagHessian extends HessianDiagonalExtension {
   readonly name = 'BatchDiagHessian';
   readonly savefield = 'diagHBatch';
 
-  constructor() {
+  constructor(options: NoOptions = {}) {
+    rejectUnknownOptions('BatchDiagHessian', options, []);
     super({ sumBatch: false });
   }
 }

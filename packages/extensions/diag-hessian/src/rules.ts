@@ -51,7 +51,7 @@ export const affineInParametersRule: HessianRule = {
   backpropagate: parameterFreeHessianRule.backpropagate,
   parameters: (node, factors, { extension }) => {
     const results = new Map<string, Quantity>();
-    for (const [name] of node.module.ownNamedParameters()) {
+    for (const [name] of node.module.ownTrainableParameters()) {
       results.set(name, parameterDiagonal(node, name, factors, { sumBatch: extension.sumBatch }));
     }
     return results;
@@ -100,8 +100,9 @@ export const linearHessianRule: HessianRule = {
     const { sumBatch } = context.extension;
     const rows = factors.map(signedRowSquares).reduce((total, r) => add(total, r));
     const results = new Map<string, Quantity>();
-    results.set('weight', einsum(sumBatch ? 'no,ni->oi' : 'no,ni->noi', rows, square(node.input)));
-    if ((node.module as Linear).bias !== undefined) results.set('bias', sumBatch ? sum(rows, 0) : rows);
+    const { weight, bias } = node.module as Linear;
+    if (weight.requiresGrad) results.set('weight', einsum(sumBatch ? 'no,ni->oi' : 'no,ni->noi', rows, square(node.input)));
+    if (bias?.requiresGrad === true) results.set('bias', sumBatch ? sum(rows, 0) : rows);
     return results;
   },
 };

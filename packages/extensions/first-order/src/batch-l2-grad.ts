@@ -1,3 +1,4 @@
+import { rejectUnknownOptions, type NoOptions } from '@backpack-ts/core';
 import { Linear, type Tensor } from '@backpack-ts/core';
 import { factoredBatchL2Rule, factoredRules } from './module-rules.js';
 import { FirstOrderExtension } from './first-order-extension.js';
@@ -9,7 +10,8 @@ export class BatchL2Grad extends FirstOrderExtension {
   readonly name = 'BatchL2Grad';
   readonly savefield = 'batchL2';
 
-  constructor() {
+  constructor(options: NoOptions = {}) {
+    rejectUnknownOptions('BatchL2Grad', options, []);
     super([[Linear, linearBatchL2], ...factoredRules(factoredBatchL2Rule)]);
   }
 

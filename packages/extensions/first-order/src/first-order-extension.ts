@@ -1,6 +1,15 @@
 import {
+  ConvNd,
+  ConvTransposeNd,
+  LossModule,
   RuleBasedExtension,
   add,
+  concat,
+  sampleChunks,
+  selectIndices,
+  tidy,
+  checkSubsamplingFits,
+  restrictCall,
   type ExtensionPass,
   type GraphNode,
   type LeafModule,
@@ -40,7 +49,17 @@ export abstract class FirstOrderExtension extends RuleBasedExtension<FirstOrderR
   private readonly viaPerSampleGradients: FirstOrderRule = (node, gradOutput, name) =>
     this.fromBatchGrad(perSampleGradient(node, gradOutput, name));
 
-  protected constructor(defaults: ModuleRules<FirstOrderRule> = []) {
+  /**
+   * @param subsampling BackPACK's `subsampling` (BatchGrad's option): the
+   * samples to compute for, each recorded call restricted to them
+   * (`restrictToSamples`); undefined for the whole batch.
+   */
+  protected constructor(
+    defaults: ModuleRules<FirstOrderRule> = [],
+    readonly subsampling?: readonly number[],
+    /** BatchGrad's `convSaveMemory`: a convolution weight's individual gradients a chunk of samples at a time (`sampleChunks`). */
+    readonly convSaveMemory = false,
+  ) {
     super(defaults);
   }
 
@@ -56,13 +75,18 @@ export abstract class FirstOrderExtension extends RuleBasedExtension<FirstOrderR
   }
 
   /**
-   * Refuses, before anything is modified, a module with parameters and no
-   * rule, a shared parameter of a module without per-sample Jacobians, and
-   * any node whose module mixes samples (BatchNorm in training mode):
+   * Refuses, before anything is modified, a loss with reduction `'none'`, a
+   * module with parameters and no rule, a shared parameter of a module
+   * without per-sample Jacobians, and any node whose module mixes samples
+   * (BatchNorm in training mode):
    * per-sample gradients, and so every first-order quantity, are undefined
    * there, for the module's own parameters and for every parameter before it.
    */
   check(node: GraphNode, graph: RecordedGraph): void {
+    if (node === graph.root && node.module instanceof LossModule) {
+      node.module.requireReduced(this.name);
+      checkSubsamplingFits(this.name, this.subsampling, node);
+    }
     const mixing = node.module.sampleMixingMessage(node);
     if (mixing !== undefined) throw new Error(`${this.name} cannot run: ${mixing}`);
     const parameters = node.module.ownNamedParameters();
@@ -80,20 +104,34 @@ export abstract class FirstOrderExtension extends RuleBasedExtension<FirstOrderR
     }
   }
 
+  /** Whether the memory mode applies: a convolution's weight. */
+  private inChunks(node: GraphNode, name: string): boolean {
+    return this.convSaveMemory && name === 'weight' && (node.module instanceof ConvNd || node.module instanceof ConvTransposeNd);
+  }
+
+  /** The rule's per-sample result a chunk of samples at a time, joined along the batch. */
+  private chunked(rule: FirstOrderRule, node: GraphNode, gradOutput: Tensor, name: string): Tensor {
+    const parts = sampleChunks(node.batchSize, node.module.parameter(name).data.size).map((samples) =>
+      tidy(() => rule(node.module.restrictToSamples(node, samples), selectIndices(gradOutput, 0, samples), name)),
+    );
+    return parts.length === 1 ? parts[0]! : concat(parts, 0);
+  }
+
   begin(graph: RecordedGraph): ExtensionPass {
     const viaBatchGrad = new Set<Parameter>();
     return {
       visit: (node, gradOutput) => {
-        const parameters = node.module.ownNamedParameters();
+        const parameters = node.module.ownTrainableParameters();
         if (parameters.length === 0) return undefined;
         const rule = this.requireRule(node.module);
+        const call = restrictCall(node, gradOutput, this.subsampling);
         const results = new Map<string, Quantity>();
         for (const [name, parameter] of parameters) {
           if (graph.parameterUses.get(parameter) === 1) {
-            results.set(name, rule(node, gradOutput, name));
+            results.set(name, this.inChunks(call.node, name) ? this.chunked(rule, call.node, call.gradOutput, name) : rule(call.node, call.gradOutput, name));
           } else {
             viaBatchGrad.add(parameter);
-            results.set(name, perSampleGradient(node, gradOutput, name));
+            results.set(name, perSampleGradient(call.node, call.gradOutput, name));
           }
         }
         return results;

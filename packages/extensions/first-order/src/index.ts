@@ -22,7 +22,7 @@ declare module '@backpack-ts/core' {
   }
 }
 
-export { BatchGrad } from './batch-grad.js';
+export { BatchGrad, type BatchGradOptions } from './batch-grad.js';
 export { Variance } from './variance.js';
 export { SumGradSquared } from './sum-grad-squared.js';
 export { BatchL2Grad } from './batch-l2-grad.js';

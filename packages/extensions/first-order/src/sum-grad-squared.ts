@@ -1,3 +1,4 @@
+import { rejectUnknownOptions, type NoOptions } from '@backpack-ts/core';
 import { Linear, type Tensor } from '@backpack-ts/core';
 import { factoredRules, factoredSumGradSquaredRule } from './module-rules.js';
 import { FirstOrderExtension } from './first-order-extension.js';
@@ -9,7 +10,8 @@ export class SumGradSquared extends FirstOrderExtension {
   readonly name = 'SumGradSquared';
   readonly savefield = 'sumGradSquared';
 
-  constructor() {
+  constructor(options: NoOptions = {}) {
+    rejectUnknownOptions('SumGradSquared', options, []);
     super([[Linear, linearSumGradSquared], ...factoredRules(factoredSumGradSquaredRule)]);
   }
 

@@ -1,3 +1,4 @@
+import { rejectUnknownOptions, type NoOptions } from '@backpack-ts/core';
 import { Linear, type GraphNode, type Tensor } from '@backpack-ts/core';
 import { factoredSumGradSquared } from './factored-gradient.js';
 import { factoredRules, factoredVarianceRule, varianceRule } from './module-rules.js';
@@ -41,7 +42,8 @@ export class Variance extends FirstOrderExtension {
   readonly name = 'Variance';
   readonly savefield = 'variance';
 
-  constructor() {
+  constructor(options: NoOptions = {}) {
+    rejectUnknownOptions('Variance', options, []);
     super([
       [Linear, varianceRule(linearGradientFactors, linearSumGradSquaredChunked, (node) => !hasExtraDims(node))],
       ...factoredRules(factoredVarianceRule),

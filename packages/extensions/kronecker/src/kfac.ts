@@ -1,4 +1,4 @@
-import { defaultGenerator, Generator, type GraphNode, type LossModule, type Tensor } from '@backpack-ts/core';
+import { defaultGenerator, Generator, rejectUnknownOptions, type GraphNode, type LossModule, type Tensor } from '@backpack-ts/core';
 import { SqrtKroneckerExtension } from './sqrt-extension.js';
 
 /** Options of {@link KFAC}. */
@@ -33,6 +33,7 @@ export class KFAC extends SqrtKroneckerExtension {
   readonly generator: Generator;
 
   constructor(options: KFACOptions = {}) {
+    rejectUnknownOptions('KFAC', options, ['mcSamples', 'seed', 'generator']);
     super('KFAC', 'kfac');
     const mcSamples = options.mcSamples ?? 1;
     if (!Number.isInteger(mcSamples) || mcSamples < 1) {

@@ -1,4 +1,4 @@
-import type { GraphNode, LossModule, Tensor } from '@backpack-ts/core';
+import { rejectUnknownOptions, type GraphNode, type LossModule, type NoOptions, type Tensor } from '@backpack-ts/core';
 import { SqrtKroneckerExtension } from './sqrt-extension.js';
 
 /**
@@ -14,7 +14,8 @@ import { SqrtKroneckerExtension } from './sqrt-extension.js';
  * reduction at the last layer, `G = (1/N) Σ_n (diag(p_n) - p_n p_nᵀ)`.
  */
 export class KFLR extends SqrtKroneckerExtension {
-  constructor() {
+  constructor(options: NoOptions = {}) {
+    rejectUnknownOptions('KFLR', options, []);
     super('KFLR', 'kflr');
   }
 

@@ -4,6 +4,7 @@ import {
   eye,
   maximum,
   mul,
+  rejectUnknownOptions,
   reshape,
   sum,
   type GraphNode,
@@ -76,6 +77,7 @@ export class KFRA extends KroneckerExtension {
   readonly curvature: KFRACurvature;
 
   constructor(options: KFRAOptions = {}) {
+    rejectUnknownOptions('KFRA', options, ['curvature']);
     super('KFRA', 'kfra');
     const curvature = options.curvature ?? 'ggn';
     if (!CURVATURES.includes(curvature)) {

@@ -181,10 +181,12 @@ const parameterFreeRule: KroneckerRule = { backpropagate: passThrough };
  */
 export const linearKroneckerRule: KroneckerRule = {
   parameters: (node, backproped, { extension }) => {
+    const { weight, bias } = node.module as Linear;
     const g = extension.outputFactor(node, backproped);
-    const factors = new Map<string, Quantity>([['weight', [g, linearInputFactor(node)]]]);
+    const factors = new Map<string, Quantity>();
+    if (weight.requiresGrad) factors.set('weight', [g, linearInputFactor(node)]);
     // Its own tensor (a fresh handle on the same values), so either parameter's field can be disposed alone.
-    if ((node.module as Linear).bias !== undefined) factors.set('bias', [reshape(g, g.shape)]);
+    if (bias?.requiresGrad === true) factors.set('bias', [reshape(g, g.shape)]);
     return factors;
   },
   backpropagate: passThrough,
@@ -218,8 +220,9 @@ export function convKroneckerRule(inputFactor: (node: GraphNode) => Tensor): Kro
     parameters: (node, backproped, { extension }) => {
       const module = node.module as ConvNd | ConvTransposeNd;
       const g = extension.channelFactor(node, backproped);
-      const factors = new Map<string, Quantity>([['weight', [groupBlocks(g, module.groups), inputFactor(node)]]]);
-      if (module.bias !== undefined) factors.set('bias', [reshape(g, g.shape)]);
+      const factors = new Map<string, Quantity>();
+      if (module.weight.requiresGrad) factors.set('weight', [groupBlocks(g, module.groups), inputFactor(node)]);
+      if (module.bias?.requiresGrad === true) factors.set('bias', [reshape(g, g.shape)]);
       return factors;
     },
     backpropagate: passThrough,
@@ -242,8 +245,8 @@ export const batchNormKroneckerRule: KroneckerRule = {
   parameters: (node, backproped, { extension }) => {
     const module = node.module as BatchNormNd;
     const factors = new Map<string, Quantity>();
-    if (module.weight !== undefined) factors.set('weight', [extension.parameterFactor(node, 'weight', backproped)]);
-    if (module.bias !== undefined) factors.set('bias', [extension.channelFactor(node, backproped)]);
+    if (module.weight?.requiresGrad === true) factors.set('weight', [extension.parameterFactor(node, 'weight', backproped)]);
+    if (module.bias?.requiresGrad === true) factors.set('bias', [extension.channelFactor(node, backproped)]);
     return factors;
   },
   backpropagate: passThrough,
@@ -274,7 +277,7 @@ export const embeddingKroneckerRule: KroneckerRule = {
 export const parameterBlockKroneckerRule: KroneckerRule = {
   parameters: (node, backproped, { extension }) =>
     new Map<string, Quantity>(
-      node.module.ownNamedParameters().map(([name]) => [name, [extension.parameterFactor(node, name, backproped)]]),
+      node.module.ownTrainableParameters().map(([name]) => [name, [extension.parameterFactor(node, name, backproped)]]),
     ),
   backpropagate: passThrough,
 };

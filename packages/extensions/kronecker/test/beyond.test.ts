@@ -71,6 +71,7 @@ function refLayers(model: Sequential): RefLayer[] {
 function problemOf(model: Sequential, loss: LossModule, input: Tensor, target: Tensor): RefProblem {
   const n = input.shape[0]!;
   const kind = loss.typeName as RefLossKind;
+  if (loss.reduction === 'none') throw new Error(`${loss.describe()}: the reference needs a reduced loss`);
   return {
     layers: refLayers(model),
     loss: { kind, reduction: loss.reduction },

@@ -20,6 +20,7 @@ import {
   type BatchNormSpec,
   type ConvSpec,
 } from './reference-layers.js';
+import { shapeLayer } from './reference-shapes.js';
 
 export const TOLERANCE = 1e-10;
 export const float64 = { backend: cpu, dtype: 'float64' as const };
@@ -116,6 +117,12 @@ export function refLayerFromSpec(
     const w = params('weight')!;
     return { layer: { kind: 'embedding', table: toMatrix(w.data, w.shape[0]!, w.shape[1]!) }, outShape: [...inShape, w.shape[1]!] };
   }
+  const shaped = shapeLayer(spec, inShape);
+  if (shaped !== undefined) return { layer: { kind: 'map', forward: shaped.forward, jacobian: shaped.jacobian }, outShape: shaped.outShape };
+  if (spec.type === 'ScaleModule') {
+    const w = spec['weight'] as number;
+    return { layer: { kind: 'elementwise', activation: { f: (x) => w * x, df: () => w, d2f: () => 0 } }, outShape: [...inShape] };
+  }
   if (spec.type === 'Flatten') return { layer: { kind: 'identity' }, outShape: [product(inShape)] };
   if (spec.type === 'Identity' || spec.type === 'Dropout') return { layer: { kind: 'identity' }, outShape: [...inShape] }; // evaluation mode
   return { layer: { kind: 'elementwise', activation: activation(spec.type, spec) }, outShape: [...inShape] };
@@ -141,7 +148,8 @@ export function refProblemFromGolden(golden: GoldenCase): RefProblem {
     loss: { kind, reduction: golden.case.loss.reduction ?? 'mean' },
     sampleShape: golden.case.input.shape,
     inputs: perSample(golden.input.data, n),
-    targets: kind === 'CrossEntropyLoss' ? [...golden.target.data] : perSample(golden.target.data, n),
+    // CrossEntropyLoss: one class index per sample, or per position ([N, d1, ...] targets).
+    targets: kind === 'CrossEntropyLoss' && golden.target.shape.length === 1 ? [...golden.target.data] : perSample(golden.target.data, n),
   };
 }
 

@@ -287,9 +287,9 @@ function layerJacobian(layer: RefLayer, x: readonly number[], sample: number): M
 
 // ---- losses ----
 
-function reductionScale(loss: RefLoss, n: number, perSample: number): number {
-  if (loss.reduction === 'sum') return 1;
-  return loss.kind === 'CrossEntropyLoss' ? 1 / n : 1 / (n * perSample);
+/** `terms`: the losses per sample that `mean` averages over (positions for CrossEntropyLoss, entries otherwise). */
+function reductionScale(loss: RefLoss, n: number, terms: number): number {
+  return loss.reduction === 'sum' ? 1 : 1 / (n * terms);
 }
 
 function softmax(z: readonly number[]): number[] {
@@ -307,21 +307,31 @@ function lossDerivatives(
   n: number,
 ): { grad: number[]; hessian: Matrix } {
   const d = output.length;
-  const scale = reductionScale(loss, n, d);
   const hessian = zerosMatrix(d, d);
   switch (loss.kind) {
     case 'CrossEntropyLoss': {
-      const p = softmax(output);
-      const grad = p.map((v, c) => scale * (v - (c === target ? 1 : 0)));
-      for (let i = 0; i < d; i++) for (let j = 0; j < d; j++) hessian[i]![j] = scale * ((i === j ? p[i]! : 0) - p[i]! * p[j]!);
+      // Output [C, L] (classes first, L positions), one class index per position.
+      const targets = typeof target === 'number' ? [target] : target;
+      const positions = targets.length;
+      const classes = d / positions;
+      const scale = reductionScale(loss, n, positions);
+      const grad = new Array<number>(d).fill(0);
+      for (let l = 0; l < positions; l++) {
+        const at = (c: number) => c * positions + l;
+        const p = softmax(Array.from({ length: classes }, (_, c) => output[at(c)]!));
+        p.forEach((v, c) => (grad[at(c)] = scale * (v - (c === targets[l] ? 1 : 0))));
+        for (let i = 0; i < classes; i++) for (let j = 0; j < classes; j++) hessian[at(i)]![at(j)] = scale * ((i === j ? p[i]! : 0) - p[i]! * p[j]!);
+      }
       return { grad, hessian };
     }
     case 'MSELoss': {
+      const scale = reductionScale(loss, n, d);
       const t = target as readonly number[];
       for (let i = 0; i < d; i++) hessian[i]![i] = 2 * scale;
       return { grad: output.map((v, i) => 2 * scale * (v - t[i]!)), hessian };
     }
     case 'BCEWithLogitsLoss': {
+      const scale = reductionScale(loss, n, d);
       const t = target as readonly number[];
       output.forEach((v, i) => (hessian[i]![i] = scale * sigma(v) * (1 - sigma(v))));
       return { grad: output.map((v, i) => scale * (sigma(v) - t[i]!)), hessian };

@@ -152,3 +152,30 @@ export function gatherConstant(ctx: ImportContext, node: NodeProto, data: ConstV
   }
   ctx.setConst(node.output[0]!, { shape, values, dataType: data.dataType, ...(batch?.some((b) => b) && { batch }) });
 }
+
+/**
+ * Transpose of a constant by `perm`, as the node's output. A 2-d transpose of
+ * an initializer keeps its name (`sourceTransposed`), so a weight transposed
+ * before a MatMul (an export without constant folding) is still named and
+ * reported as the initializer.
+ */
+export function transposeConstant(ctx: ImportContext, node: NodeProto, value: ConstValue, perm: readonly number[]): void {
+  const shape = perm.map((p) => value.shape[p]!);
+  const inStrides = stridesOf(value.shape);
+  const outStrides = stridesOf(shape);
+  const { values, batch } = ctx.constantOutput(node, shape, value.batch !== undefined);
+  for (let flat = 0; flat < values.length; flat++) {
+    let src = 0;
+    for (let d = 0; d < shape.length; d++) src += (Math.floor(flat / outStrides[d]!) % shape[d]!) * inStrides[perm[d]!]!;
+    values[flat] = value.values[src]!;
+    if (batch !== undefined) batch[flat] = value.batch![src]!;
+  }
+  const keepsName = value.source !== undefined && shape.length === 2;
+  ctx.setConst(node.output[0]!, {
+    shape,
+    values,
+    dataType: value.dataType,
+    ...(batch?.some((b) => b) && { batch }),
+    ...(keepsName && { source: value.source, sourceTransposed: perm[0] === 1 ? value.sourceTransposed !== true : value.sourceTransposed === true }),
+  });
+}

@@ -131,8 +131,10 @@ export class ImportContext {
     }
     this.parameterUse.set(initializer, node);
     const scale = transform.scale ?? 1;
-    const transposed = transform.transposed ?? false;
-    return { local, values, shape, source: { initializer, onnxShape: constant.shape, transposed, scale } };
+    // A folded Transpose of the initializer: relative to the initializer itself, the transposes cancel or add up.
+    const transposed = (transform.transposed ?? false) !== (constant.sourceTransposed ?? false);
+    const onnxShape = constant.sourceTransposed === true ? [...constant.shape].reverse() : constant.shape;
+    return { local, values, shape, source: { initializer, onnxShape, transposed, scale } };
   }
 
   /** Loads the parameters into `module`, runs it on the trace and records it as a step. */

@@ -18,6 +18,8 @@ export interface ConstValue {
   readonly dataType: number;
   /** Initializer (or Constant output) it comes from, for parameter names; undefined when computed. */
   readonly source?: string;
+  /** The values are the 2-d transpose of `source` (a Transpose folded at import, as exports without constant folding hold). */
+  readonly sourceTransposed?: boolean;
 }
 
 /** A tensor computed from the model input at run time; `tensor` is its value in the trace. */

@@ -1,6 +1,7 @@
 /**
- * Gather: on an initializer with data indices, an `Embedding`; on
- * constants (shape computations), folded.
+ * Gather: on an initializer with data indices, an `Embedding`; on data
+ * with one constant index, a `Slicing` (layout.ts); on constants (shape
+ * computations), folded.
  */
 import { Embedding, formatShape } from '@backpack-ts/core';
 import { OnnxImportError } from '../../errors.js';
@@ -9,6 +10,7 @@ import { Attributes, normalizeAxis } from '../attributes.js';
 import { gatherConstant } from '../constant-folding.js';
 import type { ImportContext } from '../context.js';
 import { describeNode } from '../describe.js';
+import { importDataGather } from './layout.js';
 
 /** Gather: an Embedding (rows of a 2-d initializer by data indices), or folded on constants. */
 export function importGather(ctx: ImportContext, node: NodeProto): void {
@@ -19,8 +21,12 @@ export function importGather(ctx: ImportContext, node: NodeProto): void {
     gatherConstant(ctx, node, data, indices, axisAttr);
     return;
   }
+  if (data?.kind === 'data' && indices?.kind === 'const') {
+    importDataGather(ctx, node, data);
+    return;
+  }
   if (data?.kind !== 'const' || indices?.kind !== 'data') {
-    throw new OnnxImportError(`${describeNode(node)}: Gather is supported on an initializer with data indices (an embedding) or on constants; here the ${data?.kind === 'const' ? 'indices are not data' : 'gathered tensor is computed from the model input'}`);
+    throw new OnnxImportError(`${describeNode(node)}: Gather is supported on an initializer with data indices (an embedding), on data with a constant index (Slicing) or on constants`);
   }
   if (data.shape.length !== 2 || normalizeAxis(axisAttr, 2, node) !== 0) {
     throw new OnnxImportError(`${describeNode(node)}: an embedding gathers rows (axis 0) of a 2-d table; got axis ${axisAttr} of ${formatShape(data.shape)}`);

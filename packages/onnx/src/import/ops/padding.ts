@@ -1,11 +1,11 @@
 /**
- * Padding: the Pad operator (ZeroPad2d, or zero padding held back to be
- * folded into the Conv or AveragePool that consumes it) and what the
+ * Padding: the Pad operator (Pad or ZeroPad2d, or zero padding held back to
+ * be folded into the Conv or AveragePool that consumes it) and what the
  * convolution and pooling operators share: resolving `pads`/`auto_pad`,
  * taking a pending Pad as their input, and ZeroPad2d steps for asymmetric
  * 2-d padding.
  */
-import { ZeroPad2d } from '@backpack-ts/core';
+import { Pad, ZeroPad2d } from '@backpack-ts/core';
 import { OnnxImportError } from '../../errors.js';
 import type { NodeProto } from '../../proto/onnx-proto.js';
 import { MAX_DIMENSION } from '../integers.js';
@@ -65,7 +65,12 @@ export function symmetric(begin: readonly number[], end: readonly number[]): boo
   return begin.every((b, i) => b === end[i]);
 }
 
-/** Pad (constant zero): ZeroPad2d for 2-d inputs, else held back for the Conv or AveragePool after it. */
+/**
+ * Pad (constant mode, any value, any dimension but the batch; negative pads
+ * crop): zero padding of the spatial dimensions of `[N, C, H, W]` is a
+ * ZeroPad2d, symmetric zero padding of other spatial inputs is held back
+ * for the Conv or AveragePool after it, and anything else a `Pad`.
+ */
 export function importPad(ctx: ImportContext, node: NodeProto): void {
   const attrs = new Attributes(node);
   const mode = attrs.string('mode', 'constant');
@@ -95,27 +100,27 @@ export function importPad(ctx: ImportContext, node: NodeProto): void {
     value = attrs.float('value', 0);
   }
   if (pads.length !== 2 * rank) throw new OnnxImportError(`${describeNode(node)}: pads has ${pads.length} entries for a rank-${rank} input (expected ${2 * rank})`);
-  if (value !== 0) throw new OnnxImportError(`${describeNode(node)}: constant value ${value} is not supported (only zero padding is)`);
   const begin = pads.slice(0, rank);
   const end = pads.slice(rank);
   if (begin.every((p) => p === 0) && end.every((p) => p === 0)) {
     ctx.alias(node.output[0]!, x);
     return;
   }
-  if (rank < 3 || begin[0] !== 0 || end[0] !== 0 || begin[1] !== 0 || end[1] !== 0) {
-    throw new OnnxImportError(`${describeNode(node)}: pads [${pads.join(', ')}] pad the batch or channel dimension; only spatial padding of [N, C, ...spatial] is supported`);
+  if (begin[0] !== 0 || end[0] !== 0) {
+    throw new OnnxImportError(`${describeNode(node)}: pads [${pads.join(', ')}] pad the batch dimension; only the other dimensions may be padded`);
   }
-  if (rank === 4) {
+  const spatialOnly = rank >= 3 && begin[1] === 0 && end[1] === 0 && value === 0;
+  if (spatialOnly && rank === 4 && [...begin, ...end].every((p) => p >= 0)) {
     ctx.emit([node], new ZeroPad2d([begin[3]!, end[3]!, begin[2]!, end[2]!]), [x], [], node.output[0]!);
     return;
   }
   const consumer = ctx.soleConsumer(node.output[0]!);
   const spatialBegin = begin.slice(2);
-  if (consumer !== undefined && (consumer.opType === 'Conv' || consumer.opType === 'AveragePool') && symmetric(spatialBegin, end.slice(2)) && spatialBegin.every((p) => p >= 0)) {
+  if (spatialOnly && consumer !== undefined && (consumer.opType === 'Conv' || consumer.opType === 'AveragePool') && symmetric(spatialBegin, end.slice(2)) && spatialBegin.every((p) => p >= 0)) {
     ctx.alias(node.output[0]!, { kind: 'pad', source: x, spatial: spatialBegin, node });
     return;
   }
-  throw new OnnxImportError(
-    `${describeNode(node)}: zero padding of a ${rank - 2}-d input is supported only as symmetric padding right before a Conv or AveragePool (core has ZeroPad2d for 2-d inputs only)`,
-  );
+  // torch.nn.functional.pad's order: the last dimension's pair first, every dimension but the batch.
+  const torchPad = Array.from({ length: rank - 1 }, (_, i) => [begin[rank - 1 - i]!, end[rank - 1 - i]!]).flat();
+  ctx.emit([node], new Pad(torchPad, { value }), [x], [], node.output[0]!);
 }

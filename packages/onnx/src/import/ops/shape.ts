@@ -1,11 +1,14 @@
 /**
- * Constants and shape computations, evaluated at import: Constant, Shape
- * (the batch size kept symbolic through a mask), Concat and Slice.
+ * Constants and shape computations, evaluated at import: Constant,
+ * ConstantOfShape, Shape (the batch size kept symbolic through a mask),
+ * Concat and Slice (of data: a Slicing, see layout.ts).
  */
 import { formatShape } from '@backpack-ts/core';
 import { OnnxImportError } from '../../errors.js';
 import { DataType, type NodeProto } from '../../proto/onnx-proto.js';
-import { Attributes, normalizeAxis } from '../attributes.js';
+import { Attributes, constantIntegers, normalizeAxis } from '../attributes.js';
+import { MAX_DIMENSION } from '../integers.js';
+import { importDataSlice } from './layout.js';
 import { concatConstants, sliceConstant } from '../constant-folding.js';
 import type { ImportContext } from '../context.js';
 import { describeNode } from '../describe.js';
@@ -72,10 +75,25 @@ export function importConcat(ctx: ImportContext, node: NodeProto): void {
   concatConstants(ctx, node, consts, axis);
 }
 
-/** Slice of a constant (starts and ends clamped, negative steps). */
+/** ConstantOfShape: a constant of the given (constant) shape filled with `value` (default 0). */
+export function importConstantOfShape(ctx: ImportContext, node: NodeProto): void {
+  const shapeValue = ctx.constant(node, 0, 'the shape');
+  if (shapeValue.batch?.some((b) => b)) throw new OnnxImportError(`${describeNode(node)}: a constant whose shape depends on the batch size is not supported`);
+  const shape = constantIntegers(shapeValue, 'the shape', [0, MAX_DIMENSION], node);
+  const t = new Attributes(node).get('value')?.t;
+  const fill = t === undefined ? { values: Float64Array.of(0), dataType: DataType.FLOAT } : tensorValue(t, `${describeNode(node)}: value`, ctx.tensors);
+  const { values } = ctx.constantOutput(node, shape, false);
+  values.fill(fill.values[0] ?? 0);
+  ctx.setConst(node.output[0]!, { shape, values, dataType: fill.dataType });
+}
+
+/** Slice: of a constant folded (starts and ends clamped, negative steps); of data a Slicing. */
 export function importSlice(ctx: ImportContext, node: NodeProto): void {
   const value = ctx.value(node, 0);
-  if (value?.kind !== 'const') throw new OnnxImportError(`${describeNode(node)}: Slice of data is not supported (only of constants, e.g. in shape computations)`);
+  if (value?.kind !== 'const') {
+    importDataSlice(ctx, node, ctx.data(node, 0));
+    return;
+  }
   const attrs = new Attributes(node);
   const rank = value.shape.length;
   const list = (i: number, name: string) => {

@@ -14,12 +14,13 @@ import { importBatchNormalization } from './normalization.js';
 import { importPad } from './padding.js';
 import { importAveragePool, importGlobalAveragePool, importGlobalMaxPool, importMaxPool } from './pooling.js';
 import { importFlatten, importReshape, importSqueeze, importUnsqueeze } from './reshape.js';
-import { importConcat, importConstant, importShape, importSlice } from './shape.js';
+import { importTranspose } from './layout.js';
+import { importConcat, importConstant, importConstantOfShape, importShape, importSlice } from './shape.js';
 
 const OPERATORS: readonly (readonly [op: string, handler: Handler, supported: string])[] = [
   ['Gemm', importGemm, 'Linear (transA = 0; transB, alpha, beta any; B and C constant)'],
-  ['MatMul', importMatMul, 'Linear (data times a constant 2-d weight), with a following Add of a constant as its bias'],
-  ['Add', importAdd, 'residual Add of two branches of equal shape; a constant bias right after MatMul, Gemm or Conv'],
+  ['MatMul', importMatMul, 'Linear (data [N, ..., in] times a constant 2-d weight, also one Transposed at import), with a following Add of a constant as its bias'],
+  ['Add', importAdd, 'Add of two branches of equal shape (residual blocks, Parallel); a constant bias right after MatMul, Gemm or Conv'],
   ['Sum', importSum, 'as Add of two or more branches'],
   ['Conv', importConv, 'Conv1d/2d/3d (strides, pads, dilations, group, auto_pad)'],
   ['ConvTranspose', importConvTranspose, 'ConvTranspose1d/2d/3d (strides, pads, output_padding, dilations, group)'],
@@ -27,13 +28,14 @@ const OPERATORS: readonly (readonly [op: string, handler: Handler, supported: st
   ['AveragePool', importAveragePool, 'AvgPool1d/2d/3d (count_include_pad)'],
   ['GlobalAveragePool', importGlobalAveragePool, 'AdaptiveAvgPool with output size 1'],
   ['GlobalMaxPool', importGlobalMaxPool, 'MaxPool over the whole input'],
-  ['Pad', importPad, 'constant zero padding of the spatial dimensions (ZeroPad2d, or folded into the following Conv/AveragePool)'],
+  ['Pad', importPad, 'constant padding of any dimensions but the batch, pads computed at import (Pad; ZeroPad2d, or folded into the following Conv/AveragePool, for zero spatial padding)'],
+  ['Transpose', importTranspose, 'Permute keeping the batch axis first; on constants (a transposed weight)'],
   ['Flatten', importFlatten, 'Flatten keeping the batch dimension'],
   ['Reshape', importReshape, 'only reshapes that flatten (merge consecutive dimensions after the batch)'],
   ['Squeeze', importSqueeze, 'only where it flattens (removes size-1 dimensions after the batch)'],
   ['Unsqueeze', importUnsqueeze, 'on constants (shape computations)'],
   ['BatchNormalization', importBatchNormalization, 'BatchNorm1d/2d/3d in inference mode'],
-  ['Gather', importGather, 'on an initializer with data indices (Embedding); on constants'],
+  ['Gather', importGather, 'on an initializer with data indices (Embedding); on data with one constant index (Slicing); on constants'],
   ['Relu', importRelu, 'ReLU'],
   ['Sigmoid', importSigmoid, 'Sigmoid; Log(Sigmoid(x)) is LogSigmoid'],
   ['Tanh', importTanh, 'Tanh'],
@@ -49,10 +51,11 @@ const OPERATORS: readonly (readonly [op: string, handler: Handler, supported: st
   ['Constant', importConstant, 'constants'],
   ['Shape', importShape, 'shape computations (batch size symbolic)'],
   ['Concat', importConcat, 'on constants'],
-  ['Slice', importSlice, 'on constants'],
+  ['ConstantOfShape', importConstantOfShape, 'on constants (shape computations)'],
+  ['Slice', importSlice, 'on data with positive steps, the batch axis whole (Slicing); on constants'],
   ['Sub', importSub, 'on constants'],
-  ['Mul', importMul, 'on constants'],
-  ['Div', importDiv, 'on constants'],
+  ['Mul', importMul, 'of data by one constant number (ScaleModule); on constants'],
+  ['Div', importDiv, 'of data by one constant number (ScaleModule); on constants'],
 ];
 
 /**

@@ -1,0 +1,42 @@
+/**
+ * What every one of the 15 extensions refuses, before the backward pass
+ * changes anything, with a message naming the extension, the module and
+ * the reason.
+ */
+import { cpu } from '@backpack-ts/backend-cpu';
+import { EXTENSIONS } from '@backpack-ts/catalog';
+import { CrossEntropyLoss, Generator, Linear, backpack, extend, tensor } from '@backpack-ts/core';
+import { describe, expect, it } from 'vitest';
+
+/** Each extension's known options (BackPACK's arguments, in this library's spelling). */
+const KNOWN_OPTIONS: Readonly<Record<string, string>> = {
+  BatchGrad: 'subsampling, convSaveMemory',
+  DiagGGNExact: 'convSaveMemory',
+  BatchDiagGGNExact: 'convSaveMemory',
+  SqrtGGNExact: 'subsampling, convSaveMemory',
+  SqrtGGNMC: 'mcSamples, generator, seed, subsampling, convSaveMemory',
+  DiagGGNMC: 'mcSamples, generator, seed, convSaveMemory',
+  BatchDiagGGNMC: 'mcSamples, generator, seed, convSaveMemory',
+  KFAC: 'mcSamples, seed, generator',
+  KFRA: 'curvature',
+};
+
+describe.each([...EXTENSIONS.keys()])('%s', (name) => {
+  it('refuses an unknown option, listing the known ones', () => {
+    const make = EXTENSIONS.get(name)!.create().constructor as new (options: object) => unknown;
+    const known = KNOWN_OPTIONS[name];
+    expect(() => new make({ mcSampels: 2 })).toThrow(
+      `${name}: unknown option 'mcSampels' (${known === undefined ? 'it takes no options' : `known options: ${known}`})`,
+    );
+  });
+
+  it("refuses a loss with reduction 'none' (a one-element loss, which backward() accepts)", () => {
+    const layer = extend(new Linear(2, 3, { backend: cpu, dtype: 'float64', generator: new Generator(1) }));
+    const loss = extend(new CrossEntropyLoss('none'));
+    const value = loss.forward(layer.forward(tensor([0.5, -1], [1, 2], { backend: cpu, dtype: 'float64' })), tensor([2], [1], { backend: cpu, dtype: 'int32' }));
+    expect(() => backpack([EXTENSIONS.get(name)!.create({ seed: 0 })], () => value.backward())).toThrow(
+      `${name} cannot run: CrossEntropyLoss has reduction 'none', which gives one loss per element rather than one objective`,
+    );
+    expect(layer.weight.grad).toBeUndefined();
+  });
+});
