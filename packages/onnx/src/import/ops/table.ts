@@ -12,6 +12,7 @@ import { importCast, importDropout, importIdentity } from './identity.js';
 import { importGemm, importMatMul } from './linear.js';
 import { importBatchNormalization } from './normalization.js';
 import { importPad } from './padding.js';
+import { importLstm, importRnn } from './recurrent.js';
 import { importAveragePool, importGlobalAveragePool, importGlobalMaxPool, importMaxPool } from './pooling.js';
 import { importFlatten, importReshape, importSqueeze, importUnsqueeze } from './reshape.js';
 import { importTranspose } from './layout.js';
@@ -35,6 +36,8 @@ const OPERATORS: readonly (readonly [op: string, handler: Handler, supported: st
   ['Squeeze', importSqueeze, 'only where it flattens (removes size-1 dimensions after the batch)'],
   ['Unsqueeze', importUnsqueeze, 'on constants (shape computations)'],
   ['BatchNormalization', importBatchNormalization, 'BatchNorm1d/2d/3d in inference mode'],
+  ['RNN', importRnn, 'RNN (tanh or relu) as PyTorch exports it: forward, time-major, zero initial state, Y squeezed on axis 1'],
+  ['LSTM', importLstm, 'LSTM as PyTorch exports it: forward, time-major, zero initial states, no peepholes, Y squeezed on axis 1'],
   ['Gather', importGather, 'on an initializer with data indices (Embedding); on data with one constant index (Slicing); on constants'],
   ['Relu', importRelu, 'ReLU'],
   ['Sigmoid', importSigmoid, 'Sigmoid; Log(Sigmoid(x)) is LogSigmoid'],

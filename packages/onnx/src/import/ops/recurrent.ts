@@ -1,0 +1,206 @@
+/**
+ * RNN and LSTM: core's `RNN` and `LSTM`, as PyTorch exports them: one layer
+ * per node, forward direction, time-major (`layout` 0: X `[T, N, in]`, so
+ * the module is `batchFirst: false` and the batch is X's second dimension),
+ * zero initial states, and the output Y `[T, 1, N, H]` squeezed on axis 1
+ * (the Squeeze becomes part of the step). The weights may be computed from
+ * initializers (PyTorch adds the directions axis with Unsqueeze and
+ * reorders LSTM gates with Slice and Concat; constant folding evaluates
+ * that); ONNX's LSTM gate order i, o, f, c is mapped back to PyTorch's i, f,
+ * g, o. Each parameter is named after the initializer that holds exactly
+ * its values in PyTorch's layout (`0.weight_ih_l0`, ...), preferring one
+ * whose name ends in the parameter's own name, else after the node.
+ *
+ * Also ConstantOfShape, which PyTorch's zero initial states come from (the
+ * minimum the recurrent operators need until the shared constant folding
+ * has it): folded; a shape that depends on the batch size only as an
+ * initial state of RNN or LSTM.
+ */
+import { LSTM, RNN, formatShape, type RNNBase } from '@backpack-ts/core';
+import { OnnxImportError } from '../../errors.js';
+import { DataType, type NodeProto } from '../../proto/onnx-proto.js';
+import { Attributes, constantIntegers } from '../attributes.js';
+import type { ImportContext } from '../context.js';
+import { describeNode } from '../describe.js';
+import { tensorValue } from '../initializers.js';
+import { MAX_DIMENSION } from '../integers.js';
+import type { ConstValue, ParamSpec } from '../values.js';
+
+/** ONNX's LSTM gate blocks (i, o, f, c) in PyTorch's order (i, f, g, o): PyTorch block k is ONNX block `LSTM_GATES[k]`. */
+const LSTM_GATES = [0, 2, 3, 1];
+
+/** Inputs of RNN and LSTM by position. */
+const X = 0;
+const W = 1;
+const R = 2;
+const B = 3;
+const SEQUENCE_LENS = 4;
+const INITIAL_H = 5;
+const INITIAL_C = 6;
+const PEEPHOLES = 7;
+
+/** The operator's description in the terms of core's modules. */
+interface Recurrent {
+  readonly op: 'RNN' | 'LSTM';
+  /** Gate blocks per weight (G). */
+  readonly gates: number;
+  /** ONNX block of each PyTorch block. */
+  readonly order: readonly number[];
+}
+
+/** RNN: core's RNN (activation Tanh or Relu). */
+export function importRnn(ctx: ImportContext, node: NodeProto): void {
+  const attrs = new Attributes(node);
+  const activations = activationNames(attrs) ?? ['Tanh'];
+  if (activations.length !== 1 || (activations[0] !== 'Tanh' && activations[0] !== 'Relu')) {
+    throw new OnnxImportError(`${describeNode(node)}: activations [${activations.join(', ')}] are not supported; RNN supports Tanh or Relu (PyTorch's nonlinearity)`);
+  }
+  const nonlinearity = activations[0] === 'Relu' ? 'relu' : 'tanh';
+  importRecurrent(ctx, node, { op: 'RNN', gates: 1, order: [0] }, (inputSize, hidden, bias) =>
+    new RNN(inputSize, hidden, { nonlinearity, bias, batchFirst: false, backend: ctx.backend, dtype: ctx.dtype, generator: ctx.generator }),
+  );
+}
+
+/** LSTM: core's LSTM (the default activations Sigmoid, Tanh, Tanh; no peepholes). */
+export function importLstm(ctx: ImportContext, node: NodeProto): void {
+  const attrs = new Attributes(node);
+  const activations = activationNames(attrs);
+  if (activations !== undefined && activations.join(',') !== 'Sigmoid,Tanh,Tanh') {
+    throw new OnnxImportError(`${describeNode(node)}: activations [${activations.join(', ')}] are not supported; LSTM supports the default Sigmoid, Tanh, Tanh`);
+  }
+  if (attrs.int('input_forget', 0) !== 0) throw new OnnxImportError(`${describeNode(node)}: input_forget = 1 (coupled input and forget gates) is not supported`);
+  const peepholes = ctx.optionalConstant(node, PEEPHOLES, 'P (peepholes)');
+  if (peepholes !== undefined && peepholes.values.some((v) => v !== 0)) {
+    throw new OnnxImportError(`${describeNode(node)}: peephole weights P are not supported (PyTorch's LSTM has none)`);
+  }
+  importRecurrent(ctx, node, { op: 'LSTM', gates: 4, order: LSTM_GATES }, (inputSize, hidden, bias) =>
+    new LSTM(inputSize, hidden, { bias, batchFirst: false, backend: ctx.backend, dtype: ctx.dtype, generator: ctx.generator }),
+  );
+}
+
+/** ConstantOfShape: a constant of the given shape filled with `value` (default float 0). */
+export function importConstantOfShape(ctx: ImportContext, node: NodeProto): void {
+  const shapeValue = ctx.constant(node, 0, 'the shape');
+  const shape = constantIntegers(shapeValue, 'the shape', [0, MAX_DIMENSION], node);
+  const output = node.output[0]!;
+  if (shapeValue.batch?.some((b) => b)) {
+    // Its values do not depend on the batch size, its shape does: only a recurrent layer's initial state may be such a constant.
+    const users = ctx.consumers.get(output) ?? [];
+    const asInitialState = (user: NodeProto | null) =>
+      user !== null && (user.opType === 'RNN' || user.opType === 'LSTM') && user.input.every((name, i) => name !== output || i === INITIAL_H || i === INITIAL_C);
+    if (!users.every(asInitialState)) {
+      throw new OnnxImportError(`${describeNode(node)}: a constant whose shape depends on the batch size is supported only as the initial state of RNN or LSTM`);
+    }
+  }
+  const t = new Attributes(node).get('value')?.t;
+  const fill = t === undefined ? { values: Float64Array.of(0), dataType: DataType.FLOAT } : tensorValue(t, `${describeNode(node)}: value`, ctx.tensors);
+  if (fill.values.length !== 1) throw new OnnxImportError(`${describeNode(node)}: value must hold one element, got ${fill.values.length}`);
+  const { values } = ctx.constantOutput(node, shape, false);
+  values.fill(fill.values[0]!);
+  ctx.setConst(output, { shape, values, dataType: fill.dataType });
+}
+
+/** The `activations` attribute as strings, undefined when absent. */
+function activationNames(attrs: Attributes): string[] | undefined {
+  const a = attrs.get('activations');
+  return a === undefined ? undefined : a.strings.map((s) => new TextDecoder().decode(s));
+}
+
+/** The rows of `values` (`[G·H, cols]`, ONNX's gate blocks) in PyTorch's block order. */
+function reorderGates(values: Float64Array, order: readonly number[], hidden: number, cols: number): Float64Array {
+  const out = new Float64Array(values.length);
+  const block = hidden * cols;
+  order.forEach((from, k) => out.set(values.subarray(from * block, (from + 1) * block), k * block));
+  return out;
+}
+
+/**
+ * The initializer (or Constant) holding exactly `values`, preferring one
+ * whose name ends in `.{local}` (PyTorch's), else undefined.
+ */
+function sourceOf(ctx: ImportContext, values: Float64Array, local: string): ConstValue | undefined {
+  const matches: ConstValue[] = [];
+  for (const [name, value] of ctx.values) {
+    if (value.kind !== 'const' || value.source !== name || value.values.length !== values.length) continue;
+    if (value.values.every((v, i) => v === values[i])) matches.push(value);
+  }
+  return matches.find((m) => m.source!.endsWith(`.${local}`)) ?? (matches.length === 1 ? matches[0] : undefined);
+}
+
+/** A constant input that must have `shape`, or an error naming the node. */
+function shapedConstant(ctx: ImportContext, node: NodeProto, i: number, what: string, shape: readonly number[]): ConstValue {
+  const value = ctx.constant(node, i, what);
+  if (value.shape.length !== shape.length || value.shape.some((d, k) => d !== shape[k])) {
+    throw new OnnxImportError(`${describeNode(node)}: ${what} has shape ${formatShape(value.shape)}, expected ${formatShape(shape)}`);
+  }
+  return value;
+}
+
+/**
+ * The Squeeze of Y's directions axis, which must be Y's only consumer:
+ * axes [1] (or [-3]), or, where the axes are computed later in the graph,
+ * any axes when axis 1 is Y's only axis of size 1 (T, N and H above 1).
+ */
+function directionsSqueeze(ctx: ImportContext, node: NodeProto, y: readonly number[]): NodeProto {
+  const squeeze = ctx.soleConsumer(node.output[0]!);
+  const expected = `Y ${formatShape(y)} must feed one Squeeze of axis 1 (the directions axis), as PyTorch exports it`;
+  if (squeeze?.opType !== 'Squeeze') throw new OnnxImportError(`${describeNode(node)}: ${expected}`);
+  const axesName = ctx.opset >= 13 ? squeeze.input[1] : undefined;
+  const axes = ctx.opset >= 13 ? (axesName ? ctx.values.get(axesName) : undefined) : undefined;
+  const known = ctx.opset >= 13 ? (axes?.kind === 'const' ? [...axes.values] : undefined) : new Attributes(squeeze).ints('axes');
+  if (known !== undefined) {
+    if (known.length !== 1 || (known[0] !== 1 && known[0] !== -3)) throw new OnnxImportError(`${describeNode(node)}: ${expected}; it squeezes axes [${known.join(', ')}]`);
+    return squeeze;
+  }
+  if (ctx.opset >= 13 && !axesName) throw new OnnxImportError(`${describeNode(node)}: ${expected}; the Squeeze has no axes`);
+  if (y.filter((d) => d === 1).length !== 1) {
+    throw new OnnxImportError(`${describeNode(node)}: ${expected}; its axes are computed after the ${node.opType} node and Y has more than one axis of size 1`);
+  }
+  return squeeze;
+}
+
+/** The part of RNN and LSTM they share: inputs, attributes, parameters, the module, the step. */
+function importRecurrent(ctx: ImportContext, node: NodeProto, kind: Recurrent, create: (inputSize: number, hidden: number, bias: boolean) => RNNBase): void {
+  const attrs = new Attributes(node);
+  const direction = attrs.string('direction', 'forward');
+  if (direction !== 'forward') throw new OnnxImportError(`${describeNode(node)}: direction '${direction}' is not supported (forward only; bidirectional layers are two modules in PyTorch terms)`);
+  if (attrs.int('layout', 0) !== 0) throw new OnnxImportError(`${describeNode(node)}: layout 1 (batch-first X) is not supported; PyTorch exports layout 0 (time-major)`);
+  for (const unsupported of ['clip', 'activation_alpha', 'activation_beta']) {
+    if (attrs.get(unsupported) !== undefined) throw new OnnxImportError(`${describeNode(node)}: attribute '${unsupported}' is not supported`);
+  }
+  const hidden = attrs.int('hidden_size', 0, [1, MAX_DIMENSION]);
+  if (hidden === 0) throw new OnnxImportError(`${describeNode(node)}: attribute 'hidden_size' is required`);
+  const x = ctx.data(node, X, 'X');
+  if (x.tensor.rank !== 3) throw new OnnxImportError(`${describeNode(node)}: X must be [T, N, input_size] (time-major), got ${formatShape(x.tensor.shape)}`);
+  const [steps, batch, inputSize] = x.tensor.shape as [number, number, number];
+  const rows = kind.gates * hidden;
+  const w = shapedConstant(ctx, node, W, 'W', [1, rows, inputSize]);
+  const r = shapedConstant(ctx, node, R, 'R', [1, rows, hidden]);
+  const b = node.input[B] ? shapedConstant(ctx, node, B, 'B', [1, 2 * rows]) : undefined;
+  if (node.input[SEQUENCE_LENS]) throw new OnnxImportError(`${describeNode(node)}: sequence_lens (sequences of different lengths) is not supported`);
+  for (const [i, what] of [[INITIAL_H, 'initial_h'], [INITIAL_C, 'initial_c']] as const) {
+    if (i === INITIAL_C && kind.op !== 'LSTM') continue;
+    const state = ctx.optionalConstant(node, i, what);
+    if (state !== undefined && state.values.some((v) => v !== 0)) throw new OnnxImportError(`${describeNode(node)}: a non-zero ${what} is not supported (the modules start from zero states)`);
+  }
+  const finalStates = node.output.slice(1).filter((name) => ctx.isLive(name));
+  if (finalStates.length > 0) {
+    throw new OnnxImportError(`${describeNode(node)}: the final states (${finalStates.join(', ')}) are used; only the output Y is supported (the module's final states are not part of its graph)`);
+  }
+  const squeeze = directionsSqueeze(ctx, node, [steps, 1, batch, hidden]);
+
+  const params: ParamSpec[] = [];
+  const add = (local: string, onnx: ConstValue, values: Float64Array, shape: readonly number[]) => {
+    const source = sourceOf(ctx, values, local);
+    if (source === undefined) ctx.notes.push(`${describeNode(node)}: '${local}' is named after the node (no initializer holds its values${kind.op === 'LSTM' ? ` in PyTorch's gate order i, f, g, o` : ''})`);
+    params.push(ctx.param(node, local, source ?? { ...onnx, source: undefined }, values, shape));
+  };
+  add('weight_ih_l0', w, reorderGates(w.values, kind.order, hidden, inputSize), [rows, inputSize]);
+  add('weight_hh_l0', r, reorderGates(r.values, kind.order, hidden, hidden), [rows, hidden]);
+  if (b !== undefined) {
+    add('bias_ih_l0', b, reorderGates(b.values.subarray(0, rows), kind.order, hidden, 1), [rows]);
+    add('bias_hh_l0', b, reorderGates(b.values.subarray(rows), kind.order, hidden, 1), [rows]);
+  }
+  ctx.consumed.add(squeeze);
+  ctx.emit([node, squeeze], create(inputSize, hidden, b !== undefined), [x], params, squeeze.output[0]!);
+}
