@@ -61,7 +61,6 @@ export { BatchNormNd, BatchNorm1d, BatchNorm2d, BatchNorm3d, type BatchNormOptio
 export { Embedding, type EmbeddingOptions } from './modules/embedding.js';
 export {
   RNNBase,
-  isRecurrentOutput,
   type RecurrentOptions,
   type RecurrentState,
   type RecurrentDirections,

@@ -241,6 +241,7 @@ describe('RNN and LSTM', () => {
     expect(() => rnn.forward(randomTensor([2, 5, 2], 1))).toThrow(/RNN: expects an input \[N, T, inputSize\] \(batchFirst\) with inputSize 3, got \[2, 5, 2\]/);
     expect(() => new LSTM(3, 4, { backend: cpu }).forward(randomTensor([2, 3], 1))).toThrow(/LSTM: expects an input of rank >= 3/);
     expect(() => rnn.forward(randomTensor([2, 0, 3], 1))).toThrow(/RNN: the input \[2, 0, 3\] has no time step/);
+    expect(() => rnn.forward(randomTensor([2, 5, 3], 1), randomTensor([1, 2, 4], 2))).toThrow(/RNN: expects 1 input\(s\), got 2/);
     expect(() => rnn.finalState(randomTensor([2, 5, 4], 1))).toThrow(/RNN.finalState: the tensor of shape \[2, 5, 4\] is not an output of this module/);
   });
 

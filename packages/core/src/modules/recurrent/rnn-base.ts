@@ -178,7 +178,8 @@ export abstract class RNNBase extends LeafModule {
   /**
    * The final states of the call that returned `output` (PyTorch's
    * `h_n`, and `c_n` for LSTM). They are values only: extensions
-   * differentiate the output.
+   * differentiate the output. They are created with the output, so inside
+   * `tidy` keep them as the output is kept.
    */
   finalState(output: Tensor): RecurrentState {
     const state = this.finalStates.get(output);
@@ -188,9 +189,13 @@ export abstract class RNNBase extends LeafModule {
     return state;
   }
 
-  /** Runs the layers on `[N, T, inputSize]` (batch-first) or `[T, N, inputSize]` and returns every step's last-layer hidden state. */
-  override forward(input: Tensor): Tensor {
-    const output = super.forward(input);
+  /**
+   * Runs the layers on one input, `[N, T, inputSize]` (batch-first) or
+   * `[T, N, inputSize]`, from zero states, and returns every step's
+   * last-layer hidden state (PyTorch's `output`).
+   */
+  override forward(...inputs: Tensor[]): Tensor {
+    const output = super.forward(...inputs);
     this.finalStates.set(output, this.pendingState!);
     this.pendingState = undefined;
     recurrentOutputs.add(output);
