@@ -66,6 +66,7 @@ export {
   type RecurrentDirections,
   type RecurrentHessianProducts,
 } from './modules/recurrent/rnn-base.js';
+export type { CellStep, CellAdjoint, CellCurvature, CellTangent, CellDerivatives } from './modules/recurrent/cell.js';
 export { RNN, type RNNOptions } from './modules/recurrent/rnn.js';
 export { LSTM, type LSTMOptions, type LSTMState } from './modules/recurrent/lstm.js';
 export { ReduceTuple } from './modules/recurrent/reduce-tuple.js';

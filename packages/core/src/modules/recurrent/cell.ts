@@ -30,11 +30,19 @@ export interface CellStep {
   readonly saved?: Readonly<Record<string, Tensor>>;
 }
 
-/** The result of a cell's adjoint step (or of its curvature part). */
+/** The result of a cell's adjoint step. */
 export interface CellAdjoint {
-  /** ∂/∂z_t, `[..., N, G·H]`; undefined for zero. */
-  readonly zBar: Tensor | undefined;
+  /** ∂/∂z_t, `[..., N, G·H]`. */
+  readonly zBar: Tensor;
   /** ∂/∂s_{t-1}, `[..., N, H]`; undefined for zero (and for cells without a state). */
+  readonly stateBar: Tensor | undefined;
+}
+
+/** The curvature part of the tangent of a cell's adjoint step (see `CellDerivatives.adjointCurvature`). */
+export interface CellCurvature {
+  /** Its part of δ(∂/∂z_t), `[..., N, G·H]`; undefined for zero (a piecewise-linear cell). */
+  readonly zBar: Tensor | undefined;
+  /** Its part of δ(∂/∂s_{t-1}), `[..., N, H]`; undefined for zero. */
   readonly stateBar: Tensor | undefined;
 }
 
@@ -52,7 +60,7 @@ export interface CellDerivatives {
    * From `hBar` = ∂/∂h_t (everything h_t feeds: the output and the next
    * step) and `stateBar` = ∂/∂s_t to ∂/∂z_t and ∂/∂s_{t-1}.
    */
-  adjoint(t: number, hBar: Tensor, stateBar: Tensor | undefined): CellAdjoint & { readonly zBar: Tensor };
+  adjoint(t: number, hBar: Tensor, stateBar: Tensor | undefined): CellAdjoint;
   /** From δz_t and δs_{t-1} to δh_t and δs_t. */
   tangent(t: number, dz: Tensor, dStatePrev: Tensor | undefined): CellTangent;
   /**
@@ -61,5 +69,5 @@ export interface CellDerivatives {
    * with it, the tangent of the adjoint step is
    * `adjoint(t, δhBar, δstateBar) + adjointCurvature(t, hBar, stateBar, δz, δs)`.
    */
-  adjointCurvature(t: number, hBar: Tensor, stateBar: Tensor | undefined, dz: Tensor, dStatePrev: Tensor | undefined): CellAdjoint;
+  adjointCurvature(t: number, hBar: Tensor, stateBar: Tensor | undefined, dz: Tensor, dStatePrev: Tensor | undefined): CellCurvature;
 }

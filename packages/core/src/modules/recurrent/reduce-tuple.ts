@@ -19,7 +19,10 @@ import { isRecurrentOutput } from './rnn-base.js';
 export class ReduceTuple extends Identity {
   override readonly typeName = 'ReduceTuple';
 
-  constructor(readonly index = 0) {
+  constructor(
+    /** The element of BackPACK's tuple it picks: 0, the output. */
+    readonly index = 0,
+  ) {
     super();
     if (index !== 0) {
       throw new RangeError(

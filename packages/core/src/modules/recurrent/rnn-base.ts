@@ -29,7 +29,9 @@ export interface RecurrentOptions {
   readonly bias?: boolean;
   /** Input and output `[N, T, features]` (true), or time-major `[T, N, features]` (false, the default, as PyTorch). */
   readonly batchFirst?: boolean;
+  /** Backend of the parameters (default: the default backend). */
   readonly backend?: Backend;
+  /** Dtype of the parameters (default float64 where the backend has it, else float32). */
   readonly dtype?: FloatDType;
   /** Generator for the initial values (default: the default generator). */
   readonly generator?: Generator;
@@ -120,9 +122,11 @@ function checkPositiveInteger(owner: string, what: string, value: number): void 
 export abstract class RNNBase extends LeafModule {
   /** Per-sample parameter Jacobians (first-order and GGN extensions). Not affine in its parameters, not diagonal. */
   override readonly traits: ModuleTraits = { perSampleParameterJacobian: true };
+  /** Stacked layers; layer l > 0 reads the hidden states of layer l - 1. */
   readonly numLayers: number;
   /** Whether the layers have the biases `bias_ih_l{k}` and `bias_hh_l{k}`. */
   readonly bias: boolean;
+  /** Input and output `[N, T, features]` (true) or `[T, N, features]` (false). */
   readonly batchFirst: boolean;
 
   private readonly layers: readonly LayerParameters[];
@@ -136,8 +140,11 @@ export abstract class RNNBase extends LeafModule {
    * LSTM). Every parameter starts uniform in ±1/sqrt(hiddenSize), as PyTorch.
    */
   protected constructor(
+    /** Features per time step of the input. */
     readonly inputSize: number,
+    /** H: features of the hidden state (the output's last dimension). */
     readonly hiddenSize: number,
+    /** G: gate blocks of H rows per weight (1 for RNN, 4 for LSTM). */
     readonly gates: number,
     options: RecurrentOptions,
   ) {

@@ -22,6 +22,7 @@ export interface RNNOptions extends RecurrentOptions {
  */
 export class RNN extends RNNBase {
   readonly typeName = 'RNN';
+  /** φ, applied to the pre-activations of every step. */
   readonly nonlinearity: 'tanh' | 'relu';
 
   constructor(inputSize: number, hiddenSize: number, options: RNNOptions = {}) {
