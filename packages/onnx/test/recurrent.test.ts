@@ -168,6 +168,31 @@ describe('LSTM weights stored in ONNX\'s layout (as other exporters write them)'
   });
 });
 
+describe('opset 11 (the Squeeze takes its axes as an attribute)', () => {
+  /** x → RNN (weights as initializers) → Squeeze(axes) → y, in opset 11. */
+  const opset11 = (axes: readonly number[] | undefined) =>
+    buildModel({
+      opset: 11,
+      inputs: [{ name: 'x', dims: [STEPS_NAME, BATCH, INPUT] }],
+      outputs: [{ name: 'y' }],
+      initializers: [init('W', [1, HIDDEN, INPUT], 1), init('R', [1, HIDDEN, HIDDEN], 2)],
+      nodes: [
+        { op: 'RNN', name: 'rnn', inputs: ['x', 'W', 'R'], outputs: ['Y'], attrs: { hidden_size: HIDDEN } },
+        { op: 'Squeeze', inputs: ['Y'], outputs: ['y'], attrs: axes === undefined ? {} : { axes } },
+      ],
+    });
+
+  it('imports axes [1] and matches onnxruntime-node', async () => {
+    const imported = await importAndVerify(opset11([1]), { batch: 2 });
+    expect(imported.namedParameters().map(([name]) => name)).toEqual(['W', 'R']);
+  });
+
+  it('refuses other axes and none', () => {
+    expect(() => importOnnx(opset11([0]), { backend: cpu })).toThrow(/must feed one Squeeze of axis 1 \(the directions axis\).*; it squeezes axes \[0\]/);
+    expect(() => importOnnx(opset11(undefined), { backend: cpu })).toThrow(/must feed one Squeeze of axis 1 \(the directions axis\).*; the Squeeze has no axes/);
+  });
+});
+
 describe('refusals name the node and the reason', () => {
   const cases: [string, Spec, RegExp][] = [
     ['a bidirectional layer', { op: 'RNN', node: (n) => ({ ...n, attrs: { ...n.attrs, direction: 'bidirectional' } }) }, /'\/rnn\/RNN' \(op RNN\): direction 'bidirectional' is not supported/],
@@ -190,6 +215,20 @@ describe('refusals name the node and the reason', () => {
   ];
   it.each(cases)('%s', (_name, spec, message) => {
     expect(() => importOnnx(model(spec), { backend: cpu })).toThrow(message);
+  });
+
+  it('axes computed after the node where Y has another axis of size 1 (H = 1)', () => {
+    const bytes = buildModel({
+      inputs: [{ name: 'x', dims: [STEPS_NAME, BATCH, INPUT] }],
+      outputs: [{ name: 'y' }],
+      initializers: [init('W', [1, 1, INPUT], 1), init('R', [1, 1, 1], 2)],
+      nodes: [
+        { op: 'RNN', name: 'rnn', inputs: ['x', 'W', 'R'], outputs: ['Y'], attrs: { hidden_size: 1 } },
+        { op: 'Constant', inputs: [], outputs: ['axes'], attrs: { value: { tensor: int64('', [1]) } } },
+        { op: 'Squeeze', inputs: ['Y', 'axes'], outputs: ['y'] },
+      ],
+    });
+    expect(() => importOnnx(bytes, { backend: cpu })).toThrow(/its axes are computed after the RNN node and Y has more than one axis of size 1/);
   });
 
   it('a constant of a batch-dependent shape used elsewhere than as an initial state', () => {

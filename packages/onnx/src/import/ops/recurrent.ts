@@ -145,14 +145,16 @@ function directionsSqueeze(ctx: ImportContext, node: NodeProto, y: readonly numb
   const squeeze = ctx.soleConsumer(node.output[0]!);
   const expected = `Y ${formatShape(y)} must feed one Squeeze of axis 1 (the directions axis), as PyTorch exports it`;
   if (squeeze?.opType !== 'Squeeze') throw new OnnxImportError(`${describeNode(node)}: ${expected}`);
+  // Opset 13 made the axes an input; before, they were an attribute.
   const axesName = ctx.opset >= 13 ? squeeze.input[1] : undefined;
-  const axes = ctx.opset >= 13 ? (axesName ? ctx.values.get(axesName) : undefined) : undefined;
-  const known = ctx.opset >= 13 ? (axes?.kind === 'const' ? [...axes.values] : undefined) : new Attributes(squeeze).ints('axes');
+  const attribute = ctx.opset >= 13 ? undefined : new Attributes(squeeze).ints('axes');
+  if (!axesName && attribute === undefined) throw new OnnxImportError(`${describeNode(node)}: ${expected}; the Squeeze has no axes`);
+  const input = axesName ? ctx.values.get(axesName) : undefined;
+  const known = attribute ?? (input?.kind === 'const' ? [...input.values] : undefined);
   if (known !== undefined) {
     if (known.length !== 1 || (known[0] !== 1 && known[0] !== -3)) throw new OnnxImportError(`${describeNode(node)}: ${expected}; it squeezes axes [${known.join(', ')}]`);
     return squeeze;
   }
-  if (ctx.opset >= 13 && !axesName) throw new OnnxImportError(`${describeNode(node)}: ${expected}; the Squeeze has no axes`);
   if (y.filter((d) => d === 1).length !== 1) {
     throw new OnnxImportError(`${describeNode(node)}: ${expected}; its axes are computed after the ${node.opType} node and Y has more than one axis of size 1`);
   }
