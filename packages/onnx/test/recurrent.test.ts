@@ -201,6 +201,9 @@ describe('refusals name the node and the reason', () => {
     ['another activation', { op: 'RNN', activations: ['Sigmoid'] }, /activations \[Sigmoid\] are not supported; RNN supports Tanh or Relu/],
     ['LSTM activations other than the default', { op: 'LSTM', activations: ['Sigmoid', 'Relu', 'Tanh'] }, /activations \[Sigmoid, Relu, Tanh\] are not supported/],
     ['a non-zero initial state', { op: 'RNN', initialState: 'ones' }, /a non-zero initial_h is not supported/],
+    ['peepholes', { op: 'LSTM', node: (n) => ({ ...n, inputs: [...n.inputs, 'rnn.bias_ih_l0'] }) }, /peephole weights P are not supported/],
+    ['coupled input and forget gates', { op: 'LSTM', node: (n) => ({ ...n, attrs: { ...n.attrs, input_forget: 1 } }) }, /input_forget = 1 \(coupled input and forget gates\) is not supported/],
+    ['no hidden size', { op: 'RNN', node: (n) => ({ ...n, attrs: {} }) }, /attribute 'hidden_size' is required/],
     ['sequence lengths', { op: 'RNN', node: (n) => ({ ...n, inputs: n.inputs.map((name, i) => (i === 4 ? 'index1' : name)) }) }, /sequence_lens \(sequences of different lengths\) is not supported/],
     [
       'the final state used',
