@@ -237,6 +237,8 @@ describe('RNN and LSTM', () => {
     expect(() => new LSTM(3, 2.5)).toThrow(/LSTM: hiddenSize must be a positive integer, got 2.5/);
     expect(() => new RNN(3, 4, { numLayers: 0 })).toThrow(/RNN: numLayers must be a positive integer, got 0/);
     expect(() => new RNN(3, 4, { nonlinearity: 'sigmoid' as 'tanh' })).toThrow(/RNN: nonlinearity must be 'tanh' or 'relu', got 'sigmoid'/);
+    expect(() => new RNN(3, 4, { batch_first: true } as never)).toThrow(/RNN: unknown option 'batch_first' \(known options: numLayers, bias, batchFirst, backend, dtype, generator, nonlinearity\)/);
+    expect(() => new LSTM(3, 4, { nonlinearity: 'relu' } as never)).toThrow(/LSTM: unknown option 'nonlinearity'/);
     const rnn = new RNN(3, 4, { backend: cpu, batchFirst: true });
     expect(() => rnn.forward(randomTensor([2, 5, 2], 1))).toThrow(/RNN: expects an input \[N, T, inputSize\] \(batchFirst\) with inputSize 3, got \[2, 5, 2\]/);
     expect(() => new LSTM(3, 4, { backend: cpu }).forward(randomTensor([2, 3], 1))).toThrow(/LSTM: expects an input of rank >= 3/);

@@ -3,7 +3,8 @@ import { concat, slice } from '../../ops/layout.js';
 import type { Tensor } from '../../tensor/tensor.js';
 import type { GraphNode } from '../leaf-module.js';
 import type { CellDerivatives, CellStep } from './cell.js';
-import { RNNBase, type RecurrentOptions, type RecurrentState } from './rnn-base.js';
+import { rejectUnknownOptions } from '../options.js';
+import { RECURRENT_OPTIONS, RNNBase, type RecurrentOptions, type RecurrentState } from './rnn-base.js';
 import { previousSteps, timeStep } from './sequence.js';
 
 /** Options of {@link LSTM}. */
@@ -42,6 +43,7 @@ export class LSTM extends RNNBase {
   readonly typeName = 'LSTM';
 
   constructor(inputSize: number, hiddenSize: number, options: LSTMOptions = {}) {
+    rejectUnknownOptions('LSTM', options, RECURRENT_OPTIONS);
     super(inputSize, hiddenSize, 4, options);
   }
 

@@ -16,6 +16,7 @@ import { sum } from '../../ops/reduce.js';
 import { formatShape, shapesEqual } from '../../tensor/shape.js';
 import type { Tensor } from '../../tensor/tensor.js';
 import { expectFloatInput, expectInputCount } from '../input-checks.js';
+import { rejectUnknownOptions } from '../options.js';
 import { LeafModule, type GraphNode, type ModuleTraits, type ParameterJacobianOptions } from '../leaf-module.js';
 import type { Parameter } from '../parameter.js';
 import type { CellDerivatives, CellStep } from './cell.js';
@@ -87,6 +88,9 @@ interface LayerTangentAdjoint {
   /** The direction of `weight_hh`, `[V, G·H, H]`; undefined where it is zero. */
   readonly weightHh: Tensor | undefined;
 }
+
+/** The option names of {@link RecurrentOptions}, for {@link rejectUnknownOptions}. */
+export const RECURRENT_OPTIONS: readonly string[] = ['numLayers', 'bias', 'batchFirst', 'backend', 'dtype', 'generator'];
 
 /** Outputs of recurrent modules, which {@link ReduceTuple} accepts. */
 const recurrentOutputs = new WeakSet<Tensor>();
@@ -462,6 +466,20 @@ export abstract class RNNBase extends LeafModule {
       }
     }
     return v;
+  }
+
+  /**
+   * The call on some samples only (subsampling), recomputed from them, batch-first only:
+   * extensions select the samples of the output gradient in dimension 0.
+   */
+  override restrictToSamples(node: GraphNode, indices: readonly number[]): GraphNode {
+    if (!this.batchFirst) {
+      throw new RangeError(`${this.describe()}: subsampling needs the batch in dimension 0; this module is time-major (batchFirst: false)`);
+    }
+    const restricted = super.restrictToSamples(node, indices);
+    // The recomputation is no call of forward: it has no final states to keep.
+    this.pendingState = undefined;
+    return restricted;
   }
 
   /** The generic default reads the batch from dimension 0: batch-first layout only. */

@@ -2,7 +2,8 @@ import { add, mul, relu, square, step, tanh } from '../../ops/elementwise.js';
 import type { Tensor } from '../../tensor/tensor.js';
 import type { GraphNode } from '../leaf-module.js';
 import type { CellDerivatives, CellStep } from './cell.js';
-import { RNNBase, type RecurrentOptions } from './rnn-base.js';
+import { rejectUnknownOptions } from '../options.js';
+import { RECURRENT_OPTIONS, RNNBase, type RecurrentOptions } from './rnn-base.js';
 import { timeStep } from './sequence.js';
 
 /** Options of {@link RNN}. */
@@ -26,6 +27,7 @@ export class RNN extends RNNBase {
   readonly nonlinearity: 'tanh' | 'relu';
 
   constructor(inputSize: number, hiddenSize: number, options: RNNOptions = {}) {
+    rejectUnknownOptions('RNN', options, [...RECURRENT_OPTIONS, 'nonlinearity']);
     const nonlinearity = options.nonlinearity ?? 'tanh';
     if (nonlinearity !== 'tanh' && nonlinearity !== 'relu') {
       throw new RangeError(`RNN: nonlinearity must be 'tanh' or 'relu', got '${String(nonlinearity)}'`);
