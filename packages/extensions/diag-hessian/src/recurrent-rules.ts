@@ -116,7 +116,7 @@ export const recurrentHessianRule: HessianRule = {
   parameters: (node, factors, { extension, gradOutput }) => {
     const { sumBatch } = extension;
     const results = new Map<string, Quantity>();
-    for (const [name] of node.module.ownNamedParameters()) {
+    for (const [name] of node.module.ownTrainableParameters()) {
       results.set(name, add(parameterDiagonal(node, name, factors, { sumBatch }), parameterResidualDiagonal(node, gradOutput, name, sumBatch)));
     }
     return results;
