@@ -10,10 +10,10 @@ import { RNNBase, RuleRegistry, UnsupportedModuleError, type LeafModule } from '
 const reasons = new RuleRegistry<string>([
   [
     RNNBase,
-    'a recurrent layer (RNN, LSTM) uses each weight at every time step, so the curvature block of a weight is a sum of ' +
+    'a recurrent layer uses each weight at every time step, so the curvature block of a weight is a sum of ' +
       'Kronecker products over pairs of time steps, which is not one Kronecker product; BackPACK defines no Kronecker factors ' +
-      'for recurrent layers either (KFAC for RNNs needs assumptions on the correlations across time, Martens et al. 2018). ' +
-      'DiagGGNExact, SqrtGGNExact and DiagHessian support RNN and LSTM',
+      'for recurrent layers either (Kronecker factors for recurrent networks need assumptions on the correlations across time, Martens et al. 2018). ' +
+      'DiagGGNExact, SqrtGGNExact and DiagHessian support recurrent layers',
   ],
 ]);
 

@@ -59,7 +59,7 @@ describe.each(layers)('%s', (type, makeLayer) => {
     expect(error).toBeInstanceOf(NoKroneckerFactorsError);
     expect(error).toBeInstanceOf(UnsupportedModuleError);
     expect((error as Error).message).toMatch(
-      new RegExp(`^${name} has no rule for ${type} '0' \\(module type ${type}\\): a recurrent layer \\(RNN, LSTM\\) uses each weight at every time step.*setModuleRule\\(${type}, rule\\)$`),
+      new RegExp(`^${name} has no rule for ${type} '0' \\(module type ${type}\\): a recurrent layer uses each weight at every time step.*setModuleRule\\(${type}, rule\\)$`),
     );
     for (const [, parameter] of model.namedParameters()) expect(parameter.grad).toBeUndefined();
   });
