@@ -1,134 +1,69 @@
 /**
- * The recurrent golden cases (../shared/golden-modules: RNN and LSTM after
- * BackPACK's ReduceTuple, with Permute, Slicing, Pad, MSELoss on [N, T, k]
- * and CrossEntropyLoss on [N, C, T] around them), built here with core's
- * RNN, LSTM and ReduceTuple and test-local stand-ins for the shape modules
- * (helpers/shape-modules.ts) until core has them.
- *
- * In float64 (relative error <= 1e-10) and float32 (<= 1e-4), as stored
- * (batch-first) and time-major (the input transposed, `batchFirst: false`,
- * ReduceTuple replaced by a Permute back to batch-first):
- * - the output and the loss;
- * - every quantity the reference computed (`quantities`: .grad, BatchGrad,
- *   Variance, SumGradSquared, BatchL2Grad, DiagGGNExact, BatchDiagGGNExact;
- *   DiagGGNMC by shape);
- * - against the brute force (`bruteforce`, autograd on the real modules):
- *   the first-order quantities from `grad_batch`, DiagGGNExact,
- *   BatchDiagGGNExact (summed) and SqrtGGNExact (`Σ P²`) against
- *   `diag_ggn_exact`, DiagHessian and BatchDiagHessian (summed) against
- *   `diag_h` — also where BackPACK failed;
- * - KFAC, KFLR and KFRA refuse the recurrent layer with the reason.
+ * The recurrent golden cases (RNN and LSTM in golden-modules), time-major,
+ * and with subsampling. The golden suites run them as stored (batch-first) against the reference
+ * and the brute force; here each is rebuilt time-major, as PyTorch's default
+ * layout: the input transposed to `[T, N, in]`, the layer `batchFirst:
+ * false`, and its ReduceTuple replaced by a test-local module that moves the
+ * batch axis back to the front (core's Permute keeps the batch axis first).
+ * The output, the loss, `.grad` and the quantities of the 12 extensions that
+ * support recurrent layers (the Monte-Carlo ones with equal seeds) must
+ * equal those of the batch-first build, which the golden suites check, to
+ * 1e-12 in float64. Subsampling (BatchGrad, SqrtGGNExact) gives the rows of
+ * the full computation; a time-major layer refuses it. Frozen parameters of
+ * a recurrent layer get nothing, the others what they get unfrozen.
  */
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 import { cpu } from '@backpack-ts/backend-cpu';
 import {
-  CrossEntropyLoss,
-  MSELoss,
+  LeafModule,
   Sequential,
   backpack,
   extend,
-  square,
-  sum,
-  tensor,
+  selectIndices,
   transpose,
   type Extension,
-  type FloatDType,
-  type LossModule,
-  type Module,
-  type Parameter,
+  type GraphNode,
   type Quantity,
   type Tensor,
 } from '@backpack-ts/core';
 import { BatchDiagGGNExact, BatchDiagGGNMC, DiagGGNExact, DiagGGNMC, SqrtGGNExact, SqrtGGNMC } from '@backpack-ts/diag-ggn';
 import { BatchDiagHessian, DiagHessian } from '@backpack-ts/diag-hessian';
 import { BatchGrad, BatchL2Grad, SumGradSquared, Variance } from '@backpack-ts/first-order';
-import { KFAC, KFLR, KFRA, NoKroneckerFactorsError } from '@backpack-ts/kronecker';
 import { describe, expect, it } from 'vitest';
 import {
   buildGoldenLayer,
-  compareShapes,
+  buildSupportedGoldenModel,
   compareTensor,
-  expectedQuantity,
   failedMessages,
-  findRepoRoot,
-  listGoldenCases,
-  loadGoldenCase,
+  goldenTensor,
+  goldenTestCases,
   logReportsIfVerbose,
-  runningInCI,
   type CompareReport,
   type GoldenCase,
-  type GoldenLayerSpec,
-  type GoldenTensor,
+  type GoldenModel,
 } from '../src/index.js';
-import { Pad, Permute, SequenceCrossEntropyLoss, Slicing } from './helpers/shape-modules.js';
 
-const CASES = ['rnn_tanh_flatten_ce', 'rnn_relu_seq_ce', 'lstm_transpose_flatten_ce', 'lstm_seq_mse', 'rnn_last_step_pad1d_ce'];
+/** Two computations of the same numbers in another order. */
+const TOLERANCE = 1e-12;
 
-const precisions: readonly { dtype: FloatDType; tolerance: number }[] = [
-  { dtype: 'float64', tolerance: 1e-10 },
-  { dtype: 'float32', tolerance: 1e-4 },
-];
+/** `[T, N, ...] -> [N, T, ...]`: a time-major layer's output with the batch axis in front. */
+class BatchToFront extends LeafModule {
+  readonly typeName = 'BatchToFront';
 
-const root = findRepoRoot();
-const dir = root === undefined ? undefined : join(root, '..', 'shared', 'golden-modules');
-const found = dir !== undefined && existsSync(dir) ? listGoldenCases(dir).filter((file) => CASES.includes(file.name)) : [];
+  protected checkInputs(inputs: readonly Tensor[]): void {
+    if (inputs.length !== 1 || inputs[0]!.rank < 2) throw new RangeError(`${this.describe()}: expects one input of rank >= 2`);
+  }
 
-if (found.length !== CASES.length) {
-  const message = `recurrent golden cases not all found at ${dir ?? '(no repository root found)'} (found ${found.length} of ${CASES.length})`;
-  if (runningInCI()) throw new Error(`${message}: CI is set, so the suite fails instead of skipping`);
-  it.skip(message, () => {});
-}
+  protected compute(inputs: readonly Tensor[]): Tensor {
+    return transpose(inputs[0]!, 0, 1);
+  }
 
-/** The case's layer `spec`, for the time-major variant where `timeMajor`: recurrent layers time-major, ReduceTuple a Permute back. */
-function buildLayer(spec: GoldenLayerSpec, dtype: FloatDType, timeMajor: boolean): Module {
-  const options = { backend: cpu, dtype };
-  switch (spec.type) {
-    case 'RNN':
-    case 'LSTM':
-      return buildGoldenLayer({ ...spec, batch_first: !timeMajor }, options);
-    case 'ReduceTuple':
-      return timeMajor ? new Permute([1, 0, 2]) : buildGoldenLayer(spec, options);
-    case 'Permute': {
-      const dims = spec['dims'] as number[];
-      if (spec['init_transpose'] !== true) return new Permute(dims);
-      const swapped = [0, 1, 2].map((d) => (d === dims[0] ? dims[1]! : d === dims[1] ? dims[0]! : d));
-      return new Permute(swapped);
-    }
-    case 'Slicing': {
-      const [first, index] = spec['slice_info'] as [unknown, unknown];
-      if (typeof first !== 'object' || typeof index !== 'number') throw new Error(`test-local Slicing supports [:, index] only, got ${JSON.stringify(spec['slice_info'])}`);
-      return new Slicing(index);
-    }
-    case 'Pad': {
-      const pad = spec['pad'] as number[];
-      if (pad.length !== 2 || spec['mode'] !== 'constant') throw new Error(`test-local Pad supports constant padding of the last dimension only, got ${JSON.stringify(spec)}`);
-      return new Pad(pad[0]!, pad[1]!, spec['value'] as number);
-    }
-    default:
-      return buildGoldenLayer(spec, options);
+  jacTMatProd(_node: GraphNode, mat: Tensor): Tensor {
+    return transpose(mat, 1, 2);
   }
 }
 
-function buildLoss(golden: GoldenCase): LossModule {
-  const { type, reduction = 'mean' } = golden.case.loss;
-  if (type === 'MSELoss') return new MSELoss(reduction);
-  if (type !== 'CrossEntropyLoss') throw new Error(`unexpected loss ${type}`);
-  return golden.output.shape.length === 3 ? new SequenceCrossEntropyLoss(reduction) : new CrossEntropyLoss(reduction);
-}
-
-/** The case's network with its parameters, its batch (transposed for the time-major variant), target and loss, extended. */
-function build(golden: GoldenCase, dtype: FloatDType, timeMajor: boolean) {
-  const like = { backend: cpu, dtype };
-  const model = new Sequential(...golden.case.layers.map((spec) => buildLayer(spec, dtype, timeMajor)));
-  model.loadStateDict(Object.fromEntries(Object.entries(golden.params).map(([name, t]) => [name, tensor(t.data, t.shape, like)])));
-  const input = tensor(golden.input.data, golden.input.shape, like);
-  const loss = buildLoss(golden);
-  const target = tensor(golden.target.data, golden.target.shape, { backend: cpu, dtype: golden.case.loss.type === 'CrossEntropyLoss' ? 'int32' : dtype });
-  return { model: extend(model), loss: extend(loss), input: timeMajor ? transpose(input, 0, 1) : input, target };
-}
-
-function allSupported(): Extension[] {
+/** The 12 extensions that support recurrent layers; the Monte-Carlo ones seeded, so two runs draw alike. */
+function extensions(): Extension[] {
   return [
     new BatchGrad(),
     new Variance(),
@@ -145,98 +80,105 @@ function allSupported(): Extension[] {
   ];
 }
 
-function field(parameter: Parameter, savefield: string): Tensor | undefined {
-  return (parameter as unknown as Record<string, Quantity | undefined>)[savefield] as Tensor | undefined;
+/** Fields a run stores on a parameter: `.grad` and each extension's savefield. */
+const FIELDS = ['grad', ...extensions().map((e) => e.savefield)];
+
+/** The case's network time-major: recurrent layers `batchFirst: false`, ReduceTuple replaced by {@link BatchToFront}; input transposed. */
+function timeMajor(golden: GoldenCase): GoldenModel {
+  const batchFirst = buildSupportedGoldenModel(golden, { backend: cpu, dtype: 'float64' });
+  const options = { backend: cpu, dtype: 'float64' as const };
+  const model = new Sequential(
+    ...golden.case.layers.map((spec) =>
+      spec.type === 'ReduceTuple' ? new BatchToFront() : buildGoldenLayer(spec.type === 'RNN' || spec.type === 'LSTM' ? { ...spec, batch_first: false } : spec, options),
+    ),
+  );
+  model.loadStateDict(Object.fromEntries(Object.entries(golden.params).map(([name, t]) => [name, goldenTensor(t, cpu, 'float64')])));
+  return { ...batchFirst, model: extend(model.eval()), input: transpose(batchFirst.input, 0, 1) };
 }
 
-/** The quantities compared by value with the reference's (`quantities`) where it has them, and with the brute force. */
-const BY_VALUE = ['grad', 'BatchGrad', 'Variance', 'SumGradSquared', 'BatchL2Grad', 'DiagGGNExact', 'BatchDiagGGNExact'];
-
-/**
- * Comparisons per parameter besides the stored quantities: six of BY_VALUE
- * against the brute force (all but BatchDiagGGNExact, summed below), four
- * sums and diagonals, three Monte-Carlo shapes.
- */
-const PER_PARAMETER = 6 + 4 + 3;
-
-/** Every comparison of one run: the reference's quantities and the brute force, as the file comment lists them. */
-function compareAll(golden: GoldenCase, parameters: readonly [string, Parameter][], tolerance: number, label: string): CompareReport[] {
-  const reports: CompareReport[] = [];
-  const compare = (actual: Tensor | undefined, expected: GoldenTensor, what: string) => reports.push(compareTensor(actual, expected, { tolerance, label: `${label} ${what}` }));
-  const bruteforceOnly: GoldenCase = { ...golden, quantities: {} };
-  const batch = golden.input.shape[0]!;
-  for (const [name, parameter] of parameters) {
-    const savefields = ['grad', 'gradBatch', 'variance', 'sumGradSquared', 'batchL2', 'diagGgnExact', 'diagGgnExactBatch'];
-    for (const [k, quantity] of BY_VALUE.entries()) {
-      const actual = field(parameter, savefields[k]!);
-      const stored = golden.quantities[quantity]?.[name];
-      if (stored !== undefined) compare(actual, stored as GoldenTensor, `${name} ${quantity}`);
-      const derived = expectedQuantity(bruteforceOnly, quantity, name);
-      if (derived !== undefined) compare(actual, derived.value as GoldenTensor, `${name} ${quantity} (vs brute force)`);
-    }
-    const ggn = golden.bruteforce!.diag_ggn_exact![name]!;
-    compare(sum(field(parameter, 'diagGgnExactBatch')!, 0), ggn, `${name} Σ_n BatchDiagGGNExact (vs brute force)`);
-    compare(sum(square(field(parameter, 'sqrtGgnExact')!), [0, 1]), ggn, `${name} Σ P² of SqrtGGNExact (vs brute force)`);
-    const diagH = golden.bruteforce!.diag_h![name]!;
-    compare(field(parameter, 'diagH'), diagH, `${name} DiagHessian (vs brute force)`);
-    compare(sum(field(parameter, 'diagHBatch')!, 0), diagH, `${name} Σ_n BatchDiagHessian (vs brute force)`);
-    const shape = parameter.data.shape;
-    const monteCarlo: [string, readonly number[]][] = [
-      ['diagGgnMc', shape],
-      ['diagGgnMcBatch', [batch, ...shape]],
-      ['sqrtGgnMc', [1, batch, ...shape]],
-    ];
-    for (const [savefield, expected] of monteCarlo) {
-      reports.push(compareShapes(field(parameter, savefield), { shape: expected, data: [] }, { tolerance, label: `${label} ${name} ${savefield} (shape)` }));
-    }
-  }
-  return reports;
-}
-
-function expectAllOk(reports: readonly CompareReport[], count: number): void {
-  logReportsIfVerbose(reports);
-  expect(reports.length).toBe(count);
-  expect(failedMessages(reports)).toEqual([]);
-}
-
-for (const file of found) {
-  const golden = loadGoldenCase(file);
-  describe(`recurrent golden ${golden.name}`, () => {
-    for (const { dtype, tolerance } of precisions) {
-      for (const timeMajor of [false, true]) {
-        const variant = `${dtype}, ${timeMajor ? 'time-major' : 'batch-first'}`;
-
-        it(`forward: output and loss (${variant})`, () => {
-          const { model, loss, input, target } = build(golden, dtype, timeMajor);
-          const output = model.forward(input);
-          const reports = [
-            compareTensor(output, golden.output, { tolerance, label: `${golden.name} ${variant} output` }),
-            compareTensor(loss.forward(output, target), { shape: [], data: [golden.loss] }, { tolerance, label: `${golden.name} ${variant} loss` }),
-          ];
-          expectAllOk(reports, 2);
-        });
-
-        it(`.grad and 12 extensions against the reference and the brute force (${variant})`, () => {
-          const { model, loss, input, target } = build(golden, dtype, timeMajor);
-          backpack(allSupported(), () => loss.forward(model.forward(input), target).backward());
-          const parameters = model.namedParameters();
-          const stored = BY_VALUE.reduce((total, quantity) => total + Object.keys(golden.quantities[quantity] ?? {}).length, 0);
-          expectAllOk(compareAll(golden, parameters, tolerance, `${golden.name} ${variant}`), parameters.length * PER_PARAMETER + stored);
-        });
-      }
-    }
-
-    it('KFAC, KFLR and KFRA refuse the recurrent layer with the reason', () => {
-      for (const extension of [new KFAC(), new KFLR(), new KFRA()]) {
-        const { model, loss, input, target } = build(golden, 'float64', false);
-        const type = golden.case.layers[0]!.type;
-        expect(() => backpack([extension], () => loss.forward(model.forward(input), target).backward())).toThrow(NoKroneckerFactorsError);
-        expect(() => backpack([extension], () => loss.forward(model.forward(input), target).backward())).toThrow(
-          new RegExp(`^${extension.name} has no rule for ${type} '0' \\(module type ${type}\\): a recurrent layer`),
-        );
-        expect(model.parameters().every((p) => p.grad === undefined)).toBe(true);
-      }
-    });
+/** Runs the 12 extensions; returns the output, the loss and every stored field by `"<param> <field>"`. */
+function run(built: GoldenModel): Map<string, Tensor> {
+  const results = new Map<string, Tensor>();
+  backpack(extensions(), () => {
+    const output = built.model.forward(built.input);
+    const loss = built.loss.forward(output, built.target);
+    results.set('output', output);
+    results.set('loss', loss);
+    loss.backward();
   });
+  for (const [name, parameter] of built.model.namedParameters()) {
+    for (const field of FIELDS) results.set(`${name} ${field}`, (parameter as unknown as Record<string, Quantity>)[field] as Tensor);
+  }
+  return results;
 }
 
+const recurrent = goldenTestCases().cases.filter(({ golden }) => golden.case.layers.some((layer) => layer.type === 'RNN' || layer.type === 'LSTM'));
+
+it('the recurrent golden cases are there', () => {
+  expect(recurrent.map(({ golden }) => golden.name).sort()).toEqual(['lstm_seq_mse', 'lstm_transpose_flatten_ce', 'rnn_last_step_pad1d_ce', 'rnn_relu_seq_ce', 'rnn_tanh_flatten_ce']);
+});
+
+describe.each(recurrent.map(({ golden }) => ({ golden, name: golden.name })))('recurrent golden $name, time-major', ({ golden }) => {
+  it('gives the output, the loss, .grad and every quantity of the batch-first build', () => {
+    const expected = run(buildSupportedGoldenModel(golden, { backend: cpu, dtype: 'float64' }));
+    const actual = run(timeMajor(golden));
+    const reports: CompareReport[] = [];
+    for (const [key, value] of expected) {
+      reports.push(compareTensor(actual.get(key), { shape: value.shape, data: value.toArray() }, { tolerance: TOLERANCE, label: `${golden.name} ${key}` }));
+    }
+    logReportsIfVerbose(reports);
+    expect(reports.length).toBe(2 + Object.keys(golden.params).length * FIELDS.length);
+    expect(failedMessages(reports)).toEqual([]);
+  });
+});
+
+describe('subsampling through a recurrent layer', () => {
+  const golden = recurrent.find(({ golden: g }) => g.name === 'lstm_transpose_flatten_ce')!.golden;
+  const chosen = [3, 0, 3];
+
+  /** Runs `extension` on a build of the case; returns its field of every parameter. */
+  function quantities(built: GoldenModel, extension: Extension): Map<string, Tensor> {
+    backpack([extension], () => built.loss.forward(built.model.forward(built.input), built.target).backward());
+    return new Map(built.model.namedParameters().map(([name, p]) => [name, (p as unknown as Record<string, Tensor>)[extension.savefield]!]));
+  }
+
+  it.each([
+    ['BatchGrad', () => new BatchGrad(), () => new BatchGrad({ subsampling: chosen }), 0],
+    ['SqrtGGNExact', () => new SqrtGGNExact(), () => new SqrtGGNExact({ subsampling: chosen }), 1],
+  ] as const)('%s: the rows of the full computation', (_name, full, sub, axis) => {
+    const build = () => buildSupportedGoldenModel(golden, { backend: cpu, dtype: 'float64' });
+    const expected = quantities(build(), full());
+    const reports: CompareReport[] = [];
+    for (const [name, actual] of quantities(build(), sub())) {
+      const rows = selectIndices(expected.get(name)!, axis, chosen);
+      reports.push(compareTensor(actual, { shape: rows.shape, data: rows.toArray() }, { tolerance: TOLERANCE, label: `${golden.name} ${name}` }));
+    }
+    expect(failedMessages(reports)).toEqual([]);
+  });
+
+  it('is refused by a time-major layer, which holds the batch in dimension 1', () => {
+    const built = timeMajor(golden);
+    expect(() => quantities(built, new BatchGrad({ subsampling: chosen }))).toThrow(/LSTM '0': subsampling needs the batch in dimension 0; this module is time-major \(batchFirst: false\)/);
+  });
+});
+
+describe('frozen parameters of a recurrent layer', () => {
+  const golden = recurrent.find(({ golden: g }) => g.name === 'lstm_seq_mse')!.golden;
+  const frozen = ['0.weight_hh_l0', '0.bias_ih_l0'];
+
+  it.each(extensions().map((e) => e.name))('%s: nothing for them, the same for the others', (name) => {
+    const run = (freeze: boolean) => {
+      const built = buildSupportedGoldenModel(golden, { backend: cpu, dtype: 'float64' });
+      const parameters = new Map(built.model.namedParameters());
+      if (freeze) for (const p of frozen) parameters.get(p)!.requiresGrad = false;
+      const extension = extensions().find((e) => e.name === name)!;
+      backpack([extension], () => built.loss.forward(built.model.forward(built.input), built.target).backward());
+      return new Map([...parameters].map(([p, parameter]) => [p, [parameter.grad, (parameter as unknown as Record<string, Tensor | undefined>)[extension.savefield]]]));
+    };
+    const [all, some] = [run(false), run(true)];
+    for (const [p, results] of some) {
+      if (frozen.includes(p)) expect(results, p).toEqual([undefined, undefined]);
+      else expect(results.map((t) => Array.from(t!.toArray())), p).toEqual(all.get(p)!.map((t) => Array.from(t!.toArray())));
+    }
+  });
+});
