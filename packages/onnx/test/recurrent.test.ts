@@ -1,27 +1,25 @@
 /**
- * ONNX RNN and LSTM as PyTorch exports them (the node pattern of the golden
- * exports in ../shared/golden-modules/onnx, rebuilt with the test encoder):
- * weights from initializers through Unsqueeze (LSTM: Slice and Concat into
- * ONNX's gate order i, o, f, c), zero initial states from Shape, Gather and
- * ConstantOfShape, Y squeezed on the directions axis (whose axes constant
- * PyTorch lists after the node). The model input feeds X directly (X's
- * second dimension is the recurrent batch), so no Transpose is needed.
- * Each import is compared with onnxruntime-node; the parameters carry the
- * initializers' PyTorch names and values (gates back in PyTorch's order);
- * unsupported variants are refused naming the node and the reason. The
- * golden exports themselves run once the importer has every operator in them.
+ * ONNX RNN and LSTM as PyTorch exports a `batch_first` layer (the node
+ * pattern of the golden exports in ../shared/golden-modules/onnx, which
+ * test/golden.test.ts runs, rebuilt here with the test encoder to vary it):
+ * the batch-first input transposed to time-major, weights from initializers
+ * through Unsqueeze (LSTM: Slice and Concat into ONNX's gate order i, o, f,
+ * c), zero initial states from Shape, Gather and ConstantOfShape, Y squeezed
+ * on the directions axis (whose axes constant PyTorch lists after the node)
+ * and transposed back (or fused with the next permutation). Each import is a
+ * batch-first module (plus a Permute for a fused permutation) compared with
+ * onnxruntime-node; the parameters carry the initializers' PyTorch names and
+ * values (gates back in PyTorch's order); unsupported variants are refused
+ * naming the node and the reason.
  */
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { cpu } from '@backpack-ts/backend-cpu';
-import { compareArrays, findRepoRoot, loadGoldenCase, runningInCI } from '@backpack-ts/conformance';
-import { LSTM, RNN, tensor } from '@backpack-ts/core';
+import { LSTM, RNN } from '@backpack-ts/core';
 import { describe, expect, it } from 'vitest';
-import { SUPPORTED_OPERATORS, decodeModel, importOnnx, verifyWithOnnxRuntime } from '../src/index.js';
+import { importOnnx } from '../src/index.js';
 import { importAndVerify } from './helpers/check.js';
 import { INT64, buildModel, init, type NodeSpec, type TensorSpec } from './helpers/onnx-builder.js';
 
-const [STEPS_NAME, BATCH, INPUT, HIDDEN] = ['steps', 3, 2, 4];
+const [STEPS, INPUT, HIDDEN] = [3, 2, 4];
 
 const int64 = (name: string, vals: number[]): TensorSpec => ({ name, dims: [vals.length], values: vals, dataType: INT64 });
 
@@ -36,7 +34,15 @@ interface Spec {
   /** Extra nodes and a different graph output, for the refusals. */
   readonly extra?: { readonly nodes: readonly NodeSpec[]; readonly output: string };
   readonly initialState?: 'zeros' | 'ones';
+  /** The permutation of the Transpose after the Squeeze (default [1, 0, 2]: back to batch-first). */
+  readonly outPerm?: readonly number[];
 }
+
+/** The graph input `x [batch, T, in]` and its time-major transpose `X`, as PyTorch exports a batch-first layer. */
+const INPUT_SPEC = { name: 'x', dims: ['batch', STEPS, INPUT] };
+const TO_TIME_MAJOR: NodeSpec = { op: 'Transpose', name: '/rnn/Transpose', inputs: ['x'], outputs: ['X'], attrs: { perm: [1, 0, 2] } };
+/** The time-major sequence `seq` back to batch-first `y`. */
+const TO_BATCH_FIRST: NodeSpec = { op: 'Transpose', name: '/rnn/Transpose_1', inputs: ['seq'], outputs: ['y'], attrs: { perm: [1, 0, 2] } };
 
 /**
  * PyTorch's preprocessing of the LSTM tensor `name` ([4H, ...]): its gate
@@ -66,7 +72,7 @@ function model(spec: Spec): Uint8Array {
     init('rnn.weight_hh_l0', [rows, HIDDEN], 2),
     ...(bias ? [init('rnn.bias_ih_l0', [rows], 3), init('rnn.bias_hh_l0', [rows], 4)] : []),
     int64('axes0', [0]),
-    int64('index1', [1]),
+    int64('index0', [0]),
     int64('one', [1]),
     int64('hidden', [HIDDEN]),
     ...(spec.axesLater === true ? [] : [int64('axes1', [1])]),
@@ -78,7 +84,7 @@ function model(spec: Spec): Uint8Array {
   let recurrent: NodeSpec = {
     op: spec.op,
     name: `/rnn/${spec.op}`,
-    inputs: ['x', 'W', 'R', bias ? 'B' : '', '', 'h0', ...(spec.op === 'LSTM' ? ['h0'] : [])],
+    inputs: ['X', 'W', 'R', bias ? 'B' : '', '', 'h0', ...(spec.op === 'LSTM' ? ['h0'] : [])],
     outputs: spec.op === 'LSTM' ? ['Y', 'Y_h', 'Y_c'] : ['Y', 'Y_h'],
     attrs: { hidden_size: HIDDEN, ...(spec.activations === undefined ? {} : { activations: { strings: spec.activations } }) },
   };
@@ -87,11 +93,12 @@ function model(spec: Spec): Uint8Array {
   const prepared = (name: string) => (gates === 1 ? name : `${name}.iofc`);
   const reordered = gates === 1 ? [] : ['rnn.weight_ih_l0', 'rnn.weight_hh_l0', ...(bias ? ['rnn.bias_ih_l0', 'rnn.bias_hh_l0'] : [])].flatMap(iofc);
   const nodes: NodeSpec[] = [
-    // The batch (X's second dimension) for the zero initial state [1, N, H].
+    // The batch for the zero initial state [1, N, H].
     { op: 'Shape', inputs: ['x'], outputs: ['xShape'] },
-    { op: 'Gather', inputs: ['xShape', 'index1'], outputs: ['batch'], attrs: { axis: 0 } },
+    { op: 'Gather', inputs: ['xShape', 'index0'], outputs: ['batch'], attrs: { axis: 0 } },
     { op: 'Concat', inputs: ['one', 'batch', 'hidden'], outputs: ['stateShape'], attrs: { axis: 0 } },
     ...state,
+    TO_TIME_MAJOR,
     ...reordered,
     { op: 'Unsqueeze', inputs: [prepared('rnn.weight_ih_l0'), 'axes0'], outputs: ['W'] },
     { op: 'Unsqueeze', inputs: [prepared('rnn.weight_hh_l0'), 'axes0'], outputs: ['R'] },
@@ -103,11 +110,12 @@ function model(spec: Spec): Uint8Array {
       : []),
     recurrent,
     ...(spec.axesLater === true ? [{ op: 'Constant', inputs: [], outputs: ['axes1'], attrs: { value: { tensor: int64('', [1]) } } }] : []),
-    { op: 'Squeeze', name: '/rnn/Squeeze', inputs: ['Y', 'axes1'], outputs: ['y'] },
+    { op: 'Squeeze', name: '/rnn/Squeeze', inputs: ['Y', 'axes1'], outputs: ['seq'] },
+    { ...TO_BATCH_FIRST, attrs: { perm: spec.outPerm ?? [1, 0, 2] } },
     ...(spec.extra?.nodes ?? []),
   ];
   return buildModel({
-    inputs: [{ name: 'x', dims: [STEPS_NAME, BATCH, INPUT] }],
+    inputs: [INPUT_SPEC],
     outputs: [{ name: spec.extra?.output ?? 'y' }],
     initializers,
     nodes,
@@ -119,13 +127,18 @@ describe.each([
   { name: 'RNN (relu), axes computed after the node', spec: { op: 'RNN', activations: ['Relu'], axesLater: true } as Spec },
   { name: 'LSTM, axes computed after the node', spec: { op: 'LSTM', axesLater: true } as Spec },
   { name: 'LSTM without biases', spec: { op: 'LSTM', bias: false } as Spec },
+  { name: 'RNN, the Transpose back fused with a permutation ([1, 2, 0]: [N, H, T])', spec: { op: 'RNN', outPerm: [1, 2, 0] } as Spec },
 ])('$name', ({ spec }) => {
-  it("imports one module with the initializers' names and PyTorch's gate order, and matches onnxruntime-node", async () => {
+  it("imports one batch-first module with the initializers' names and PyTorch's gate order, and matches onnxruntime-node", async () => {
     const bytes = model(spec);
     const imported = await importAndVerify(bytes, { batch: 5 });
-    expect(imported.steps.map((s) => [s.module.typeName, s.nodes])).toEqual([[spec.op, `'/rnn/${spec.op}' (${spec.op}) + '/rnn/Squeeze' (Squeeze)`]]);
+    const recurrent = [spec.op, `'/rnn/${spec.op}' (${spec.op}) + '/rnn/Squeeze' (Squeeze)`];
+    // A fused permutation [1, 2, 0] of [T, N, H] is [0, 2, 1] of the batch-first [N, T, H].
+    const permute = spec.outPerm === undefined ? [] : [['Permute', "'/rnn/Transpose_1' (Transpose)"]];
+    expect(imported.steps.map((s) => [s.module.typeName, s.nodes])).toEqual([recurrent, ...permute]);
+    if (spec.outPerm !== undefined) expect(imported.steps[1]!.module).toMatchObject({ dims: [0, 2, 1] });
     const module = imported.steps[0]!.module as RNN | LSTM;
-    expect(module.batchFirst).toBe(false);
+    expect(module.batchFirst).toBe(true);
     expect(module.hiddenSize).toBe(HIDDEN);
     if (module instanceof RNN) expect(module.nonlinearity).toBe(spec.activations?.[0] === 'Relu' ? 'relu' : 'tanh');
     const names = ['weight_ih_l0', 'weight_hh_l0', ...(spec.bias === false ? [] : ['bias_ih_l0', 'bias_hh_l0'])];
@@ -150,12 +163,14 @@ describe('LSTM weights stored in ONNX\'s layout (as other exporters write them)'
   it('imports them with the gates in PyTorch\'s order, names the parameters after the node and says why', async () => {
     const rows = 4 * HIDDEN;
     const bytes = buildModel({
-      inputs: [{ name: 'x', dims: [STEPS_NAME, BATCH, INPUT] }],
+      inputs: [INPUT_SPEC],
       outputs: [{ name: 'y' }],
       initializers: [init('W', [1, rows, INPUT], 1), init('R', [1, rows, HIDDEN], 2), init('B', [1, 2 * rows], 3), int64('axes1', [1])],
       nodes: [
-        { op: 'LSTM', name: 'lstm', inputs: ['x', 'W', 'R', 'B'], outputs: ['Y'], attrs: { hidden_size: HIDDEN } },
-        { op: 'Squeeze', inputs: ['Y', 'axes1'], outputs: ['y'] },
+        TO_TIME_MAJOR,
+        { op: 'LSTM', name: 'lstm', inputs: ['X', 'W', 'R', 'B'], outputs: ['Y'], attrs: { hidden_size: HIDDEN } },
+        { op: 'Squeeze', inputs: ['Y', 'axes1'], outputs: ['seq'] },
+        TO_BATCH_FIRST,
       ],
     });
     const imported = await importAndVerify(bytes, { batch: 4 });
@@ -169,16 +184,18 @@ describe('LSTM weights stored in ONNX\'s layout (as other exporters write them)'
 });
 
 describe('opset 11 (the Squeeze takes its axes as an attribute)', () => {
-  /** x → RNN (weights as initializers) → Squeeze(axes) → y, in opset 11. */
+  /** x → Transpose → RNN (weights as initializers) → Squeeze(axes) → Transpose → y, in opset 11. */
   const opset11 = (axes: readonly number[] | undefined) =>
     buildModel({
       opset: 11,
-      inputs: [{ name: 'x', dims: [STEPS_NAME, BATCH, INPUT] }],
+      inputs: [INPUT_SPEC],
       outputs: [{ name: 'y' }],
       initializers: [init('W', [1, HIDDEN, INPUT], 1), init('R', [1, HIDDEN, HIDDEN], 2)],
       nodes: [
-        { op: 'RNN', name: 'rnn', inputs: ['x', 'W', 'R'], outputs: ['Y'], attrs: { hidden_size: HIDDEN } },
-        { op: 'Squeeze', inputs: ['Y'], outputs: ['y'], attrs: axes === undefined ? {} : { axes } },
+        TO_TIME_MAJOR,
+        { op: 'RNN', name: 'rnn', inputs: ['X', 'W', 'R'], outputs: ['Y'], attrs: { hidden_size: HIDDEN } },
+        { op: 'Squeeze', inputs: ['Y'], outputs: ['seq'], attrs: axes === undefined ? {} : { axes } },
+        TO_BATCH_FIRST,
       ],
     });
 
@@ -204,7 +221,18 @@ describe('refusals name the node and the reason', () => {
     ['peepholes', { op: 'LSTM', node: (n) => ({ ...n, inputs: [...n.inputs, 'rnn.bias_ih_l0'] }) }, /peephole weights P are not supported/],
     ['coupled input and forget gates', { op: 'LSTM', node: (n) => ({ ...n, attrs: { ...n.attrs, input_forget: 1 } }) }, /input_forget = 1 \(coupled input and forget gates\) is not supported/],
     ['no hidden size', { op: 'RNN', node: (n) => ({ ...n, attrs: {} }) }, /attribute 'hidden_size' is required/],
-    ['sequence lengths', { op: 'RNN', node: (n) => ({ ...n, inputs: n.inputs.map((name, i) => (i === 4 ? 'index1' : name)) }) }, /sequence_lens \(sequences of different lengths\) is not supported/],
+    ['sequence lengths', { op: 'RNN', node: (n) => ({ ...n, inputs: n.inputs.map((name, i) => (i === 4 ? 'index0' : name)) }) }, /sequence_lens \(sequences of different lengths\) is not supported/],
+    [
+      'X not the time-major transpose of batch-first data',
+      { op: 'RNN', node: (n) => ({ ...n, inputs: n.inputs.map((name, i) => (i === 0 ? 'x' : name)) }) },
+      /X must be the time-major Transpose \(perm \[1, 0, 2\]\) of batch-first data, as PyTorch exports it/,
+    ],
+    [
+      'the time-major output read by another operator',
+      { op: 'RNN', extra: { nodes: [{ op: 'Relu', inputs: ['seq'], outputs: ['r'] }, { op: 'Add', inputs: ['r', 'r'], outputs: ['out'] }], output: 'out' } },
+      /the time-major output \(the Squeeze of Y\) must be read only by Transposes that put the batch first/,
+    ],
+    ['a Transpose of the time-major output that keeps time first', { op: 'RNN', outPerm: [0, 2, 1] }, /must be read only by Transposes that put the batch first/],
     [
       'the final state used',
       { op: 'RNN', extra: { nodes: [{ op: 'Add', inputs: ['Y_h', 'Y_h'], outputs: ['twice'] }], output: 'twice' } },
@@ -213,7 +241,7 @@ describe('refusals name the node and the reason', () => {
     [
       'Y not squeezed',
       { op: 'RNN', extra: { nodes: [{ op: 'Relu', inputs: ['Y'], outputs: ['r'] }], output: 'r' } },
-      /Y \[2, 1, 3, 4\] must feed one Squeeze of axis 1 \(the directions axis\)/,
+      /Y \[3, 1, 2, 4\] must feed one Squeeze of axis 1 \(the directions axis\)/,
     ],
   ];
   it.each(cases)('%s', (_name, spec, message) => {
@@ -222,13 +250,15 @@ describe('refusals name the node and the reason', () => {
 
   it('axes computed after the node where Y has another axis of size 1 (H = 1)', () => {
     const bytes = buildModel({
-      inputs: [{ name: 'x', dims: [STEPS_NAME, BATCH, INPUT] }],
+      inputs: [INPUT_SPEC],
       outputs: [{ name: 'y' }],
       initializers: [init('W', [1, 1, INPUT], 1), init('R', [1, 1, 1], 2)],
       nodes: [
-        { op: 'RNN', name: 'rnn', inputs: ['x', 'W', 'R'], outputs: ['Y'], attrs: { hidden_size: 1 } },
+        TO_TIME_MAJOR,
+        { op: 'RNN', name: 'rnn', inputs: ['X', 'W', 'R'], outputs: ['Y'], attrs: { hidden_size: 1 } },
         { op: 'Constant', inputs: [], outputs: ['axes'], attrs: { value: { tensor: int64('', [1]) } } },
-        { op: 'Squeeze', inputs: ['Y', 'axes'], outputs: ['y'] },
+        { op: 'Squeeze', inputs: ['Y', 'axes'], outputs: ['seq'] },
+        TO_BATCH_FIRST,
       ],
     });
     expect(() => importOnnx(bytes, { backend: cpu })).toThrow(/its axes are computed after the RNN node and Y has more than one axis of size 1/);
@@ -251,42 +281,3 @@ describe('refusals name the node and the reason', () => {
   });
 });
 
-/**
- * The golden recurrent exports themselves (../shared/golden-modules/onnx),
- * which also need the operators around the recurrent layer (Transpose to and
- * from time-major, Gather and Pad on data): imported, compared with
- * onnxruntime-node on the golden batch, and, with the golden float64
- * parameters loaded by name, with the golden output to 1e-10. Each is
- * skipped, naming the operators, while the importer lacks any of them.
- */
-describe('golden recurrent exports', () => {
-  const root = findRepoRoot();
-  const dir = root === undefined ? undefined : join(root, '..', 'shared', 'golden-modules');
-  const names = ['rnn_tanh_flatten_ce', 'rnn_relu_seq_ce', 'lstm_transpose_flatten_ce', 'lstm_seq_mse', 'rnn_last_step_pad1d_ce'];
-  const present = dir !== undefined && names.every((name) => existsSync(join(dir, 'onnx', `${name}.onnx`)));
-  if (!present) {
-    const message = `golden recurrent exports not found at ${dir ?? '(no repository root found)'}`;
-    if (runningInCI()) {
-      it(message, () => {
-        throw new Error(`${message}: CI is set, so the suite fails instead of skipping`);
-      });
-    } else it.skip(message, () => {});
-    return;
-  }
-  for (const name of names) {
-    const path = join(dir, 'onnx', `${name}.onnx`);
-    const missing = [...new Set(decodeModel(readFileSync(path)).graph!.node.map((n) => n.opType))].filter((op) => !(op in SUPPORTED_OPERATORS));
-    it.skipIf(missing.length > 0)(`${name}${missing.length > 0 ? ` (skipped: the importer lacks ${missing.join(', ')})` : ''}: PyTorch's names, onnxruntime-node, the golden output`, async () => {
-      const golden = loadGoldenCase(join(dir, `${name}.json`));
-      const imported = importOnnx(path, { backend: cpu, dtype: 'float64' });
-      expect(imported.namedParameters().map(([n]) => n).sort()).toEqual(Object.keys(golden.params).sort());
-      const report = await verifyWithOnnxRuntime(imported, golden.input);
-      expect(report.ok, report.message).toBe(true);
-      expect(report.maxRelDiff).toBeLessThan(1e-5);
-      imported.loadStateDict(Object.fromEntries(Object.entries(golden.params).map(([n, t]) => [n, tensor(t.data, t.shape, { backend: cpu, dtype: 'float64' })])));
-      const output = imported.forward(tensor(golden.input.data, golden.input.shape, { backend: cpu, dtype: 'float64' }));
-      const comparison = compareArrays({ shape: output.shape, data: output.toArray() }, golden.output, { tolerance: 1e-10, label: `${name} output` });
-      expect(comparison.ok, comparison.message).toBe(true);
-    });
-  }
-});

@@ -1,30 +1,26 @@
 /**
  * RNN and LSTM: core's `RNN` and `LSTM`, as PyTorch exports them: one layer
- * per node, forward direction, time-major (`layout` 0: X `[T, N, in]`, so
- * the module is `batchFirst: false` and the batch is X's second dimension),
- * zero initial states, and the output Y `[T, 1, N, H]` squeezed on axis 1
- * (the Squeeze becomes part of the step). The weights may be computed from
+ * per node, forward direction, zero initial states, X the time-major
+ * transpose of batch-first data and Y squeezed on the directions axis and
+ * transposed back (time-major.ts: the import keeps the batch axis first, so
+ * the module is batch-first and the Squeeze, part of its step, gives a
+ * time-major view of its output). The weights may be computed from
  * initializers (PyTorch adds the directions axis with Unsqueeze and
  * reorders LSTM gates with Slice and Concat; constant folding evaluates
  * that); ONNX's LSTM gate order i, o, f, c is mapped back to PyTorch's i, f,
  * g, o. Each parameter is named after the initializer that holds exactly
  * its values in PyTorch's layout (`0.weight_ih_l0`, ...), preferring one
  * whose name ends in the parameter's own name, else after the node.
- *
- * Also ConstantOfShape, which PyTorch's zero initial states come from (the
- * minimum the recurrent operators need until the shared constant folding
- * has it): folded; a shape that depends on the batch size only as an
- * initial state of RNN or LSTM.
  */
 import { LSTM, RNN, formatShape, type RNNBase } from '@backpack-ts/core';
 import { OnnxImportError } from '../../errors.js';
-import { DataType, type NodeProto } from '../../proto/onnx-proto.js';
-import { Attributes, constantIntegers } from '../attributes.js';
+import type { NodeProto } from '../../proto/onnx-proto.js';
+import { Attributes } from '../attributes.js';
 import type { ImportContext } from '../context.js';
 import { describeNode } from '../describe.js';
-import { tensorValue } from '../initializers.js';
 import { MAX_DIMENSION } from '../integers.js';
 import type { ConstValue, ParamSpec } from '../values.js';
+import { batchFirstSource, defineTimeMajorView, leavesTimeMajor } from './time-major.js';
 
 /** ONNX's LSTM gate blocks (i, o, f, c) in PyTorch's order (i, f, g, o): PyTorch block k is ONNX block `LSTM_GATES[k]`. */
 const LSTM_GATES = [0, 2, 3, 1];
@@ -57,7 +53,7 @@ export function importRnn(ctx: ImportContext, node: NodeProto): void {
   }
   const nonlinearity = activations[0] === 'Relu' ? 'relu' : 'tanh';
   importRecurrent(ctx, node, { op: 'RNN', gates: 1, order: [0] }, (inputSize, hidden, bias) =>
-    new RNN(inputSize, hidden, { nonlinearity, bias, batchFirst: false, backend: ctx.backend, dtype: ctx.dtype, generator: ctx.generator }),
+    new RNN(inputSize, hidden, { nonlinearity, bias, batchFirst: true, backend: ctx.backend, dtype: ctx.dtype, generator: ctx.generator }),
   );
 }
 
@@ -74,30 +70,16 @@ export function importLstm(ctx: ImportContext, node: NodeProto): void {
     throw new OnnxImportError(`${describeNode(node)}: peephole weights P are not supported (PyTorch's LSTM has none)`);
   }
   importRecurrent(ctx, node, { op: 'LSTM', gates: 4, order: LSTM_GATES }, (inputSize, hidden, bias) =>
-    new LSTM(inputSize, hidden, { bias, batchFirst: false, backend: ctx.backend, dtype: ctx.dtype, generator: ctx.generator }),
+    new LSTM(inputSize, hidden, { bias, batchFirst: true, backend: ctx.backend, dtype: ctx.dtype, generator: ctx.generator }),
   );
 }
 
-/** ConstantOfShape: a constant of the given shape filled with `value` (default float 0). */
-export function importConstantOfShape(ctx: ImportContext, node: NodeProto): void {
-  const shapeValue = ctx.constant(node, 0, 'the shape');
-  const shape = constantIntegers(shapeValue, 'the shape', [0, MAX_DIMENSION], node);
-  const output = node.output[0]!;
-  if (shapeValue.batch?.some((b) => b)) {
-    // Its values do not depend on the batch size, its shape does: only a recurrent layer's initial state may be such a constant.
-    const users = ctx.consumers.get(output) ?? [];
-    const asInitialState = (user: NodeProto | null) =>
-      user !== null && (user.opType === 'RNN' || user.opType === 'LSTM') && user.input.every((name, i) => name !== output || i === INITIAL_H || i === INITIAL_C);
-    if (!users.every(asInitialState)) {
-      throw new OnnxImportError(`${describeNode(node)}: a constant whose shape depends on the batch size is supported only as the initial state of RNN or LSTM`);
-    }
-  }
-  const t = new Attributes(node).get('value')?.t;
-  const fill = t === undefined ? { values: Float64Array.of(0), dataType: DataType.FLOAT } : tensorValue(t, `${describeNode(node)}: value`, ctx.tensors);
-  if (fill.values.length !== 1) throw new OnnxImportError(`${describeNode(node)}: value must hold one element, got ${fill.values.length}`);
-  const { values } = ctx.constantOutput(node, shape, false);
-  values.fill(fill.values[0]!);
-  ctx.setConst(output, { shape, values, dataType: fill.dataType });
+/** Whether every reader of the value `name` is an RNN or LSTM node that takes it as its initial state. */
+export function isRecurrentInitialState(ctx: ImportContext, name: string): boolean {
+  const readers = ctx.consumers.get(name) ?? [];
+  return readers.every(
+    (reader) => reader !== null && (reader.opType === 'RNN' || reader.opType === 'LSTM') && reader.input.every((input, i) => input !== name || i === INITIAL_H || i === INITIAL_C),
+  );
 }
 
 /** The `activations` attribute as strings, undefined when absent. */
@@ -172,9 +154,13 @@ function importRecurrent(ctx: ImportContext, node: NodeProto, kind: Recurrent, c
   }
   const hidden = attrs.int('hidden_size', 0, [1, MAX_DIMENSION]);
   if (hidden === 0) throw new OnnxImportError(`${describeNode(node)}: attribute 'hidden_size' is required`);
-  const x = ctx.data(node, X, 'X');
-  if (x.tensor.rank !== 3) throw new OnnxImportError(`${describeNode(node)}: X must be [T, N, input_size] (time-major), got ${formatShape(x.tensor.shape)}`);
-  const [steps, batch, inputSize] = x.tensor.shape as [number, number, number];
+  const x = batchFirstSource(ctx.data(node, X, 'X'));
+  if (x === undefined) {
+    throw new OnnxImportError(
+      `${describeNode(node)}: X must be the time-major Transpose (perm [1, 0, 2]) of batch-first data, as PyTorch exports it; the import keeps the batch axis first`,
+    );
+  }
+  const [batch, steps, inputSize] = x.tensor.shape as [number, number, number];
   const rows = kind.gates * hidden;
   const w = shapedConstant(ctx, node, W, 'W', [1, rows, inputSize]);
   const r = shapedConstant(ctx, node, R, 'R', [1, rows, hidden]);
@@ -190,6 +176,14 @@ function importRecurrent(ctx: ImportContext, node: NodeProto, kind: Recurrent, c
     throw new OnnxImportError(`${describeNode(node)}: the final states (${finalStates.join(', ')}) are used; only the output Y is supported (the module's final states are not part of its graph)`);
   }
   const squeeze = directionsSqueeze(ctx, node, [steps, 1, batch, hidden]);
+  const sequence = squeeze.output[0]!;
+  const readers = ctx.consumers.get(sequence) ?? [];
+  const backToBatchFirst = (reader: NodeProto | null) => reader?.opType === 'Transpose' && leavesTimeMajor(new Attributes(reader).ints('perm') ?? []);
+  if (readers.length === 0 || !readers.every(backToBatchFirst)) {
+    throw new OnnxImportError(
+      `${describeNode(node)}: the time-major output (the Squeeze of Y) must be read only by Transposes that put the batch first, as PyTorch exports it; the import keeps the batch axis first`,
+    );
+  }
 
   const params: ParamSpec[] = [];
   const add = (local: string, onnx: ConstValue, values: Float64Array, shape: readonly number[]) => {
@@ -204,5 +198,6 @@ function importRecurrent(ctx: ImportContext, node: NodeProto, kind: Recurrent, c
     add('bias_hh_l0', b, reorderGates(b.values.subarray(rows), kind.order, hidden, 1), [rows]);
   }
   ctx.consumed.add(squeeze);
-  ctx.emit([node, squeeze], create(inputSize, hidden, b !== undefined), [x], params, squeeze.output[0]!);
+  const output = ctx.emit([node, squeeze], create(inputSize, hidden, b !== undefined), [x], params, sequence);
+  defineTimeMajorView(ctx, sequence, output);
 }
