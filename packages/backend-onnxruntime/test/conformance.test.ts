@@ -35,8 +35,9 @@ describe.each(configurations)('onnxruntime backend, $label', ({ label, options, 
       summaries.push(`[${label}] ${formatConformanceReport(report, { verbose })}`);
       assertConformance(report);
       expect(report.checks.filter((c) => c.part === 'golden').length).toBeGreaterThan(0);
-      // Every golden case was built and run (none needs a layer core lacks).
-      expect(report.skipped).toEqual([]);
+      // Every golden case was built and run (none needs a layer core lacks); the Kronecker
+      // extensions refuse the recurrent cases (no Kronecker factors for RNN and LSTM).
+      expect(report.skipped.filter((note) => !/^golden \w+ kronecker: KFLR has no rule for (RNN|LSTM) '0'/.test(note))).toEqual([]);
       expect(backend.stats().sessions.unsupported.size).toBe(0);
     });
   }

@@ -34,6 +34,7 @@ import {
   Identity,
   LeakyReLU,
   Linear,
+  LSTM,
   LogSigmoid,
   MSELoss,
   MaxPool1d,
@@ -41,7 +42,9 @@ import {
   MaxPool3d,
   Pad,
   Permute,
+  RNN,
   ReLU,
+  ReduceTuple,
   SELU,
   ScaleModule,
   Sigmoid,
@@ -57,6 +60,7 @@ import {
   LossModule,
   type LeafModule,
   type RecordedGraph,
+  type Tensor,
 } from '@backpack-ts/core';
 
 /** One row of the table: a module (in a mode), and the inputs of one recorded call. */
@@ -68,6 +72,8 @@ export interface LayerExample {
   readonly inputs: readonly (readonly number[] | { readonly int: readonly number[]; readonly below: number })[];
   /** Evaluation mode (default), or training mode. */
   readonly training?: boolean;
+  /** The inputs made by a function instead of zeros of `inputs`' shapes (ReduceTuple takes a recurrent layer's output). */
+  readonly inputsFor?: (backend: Backend) => Tensor[];
 }
 
 const float64 = (backend: Backend) => ({ backend, dtype: 'float64' as const, generator: new Generator(0) });
@@ -101,6 +107,14 @@ export const LAYER_EXAMPLES: readonly LayerExample[] = [
   { label: 'Pad', create: () => new Pad([1, 0, 0, 2], { value: 0.5 }), inputs: [[2, 2, 3]] },
   { label: 'Permute', create: () => new Permute([0, 2, 1]), inputs: [[2, 2, 3]] },
   { label: 'Slicing', create: () => new Slicing([{}, { start: 1, step: 2 }, 0]), inputs: [[2, 5, 3]] },
+  { label: 'RNN', create: (b) => new RNN(3, 2, { ...float64(b), batchFirst: true }), inputs: [[2, 4, 3]] },
+  { label: 'LSTM', create: (b) => new LSTM(3, 2, { ...float64(b), batchFirst: true }), inputs: [[2, 4, 3]] },
+  {
+    label: 'ReduceTuple (after RNN or LSTM)',
+    create: () => new ReduceTuple(0),
+    inputs: [[2, 4, 2]],
+    inputsFor: (b) => [new RNN(3, 2, { ...float64(b), batchFirst: true }).forward(zeros([2, 4, 3], { backend: b, dtype: 'float64' }))],
+  },
   { label: 'Flatten', create: () => new Flatten(), inputs: [[2, 2, 3]] },
   { label: 'Identity', create: () => new Identity(), inputs: [[2, 3]] },
   { label: 'Dropout (evaluation)', create: () => new Dropout(0.5), inputs: [[2, 3]] },
@@ -128,7 +142,7 @@ export const LAYER_EXAMPLES: readonly LayerExample[] = [
 function record(example: LayerExample, backend: Backend): GraphNode {
   const module = extend(example.create(backend));
   module.train(example.training === true);
-  const inputs = example.inputs.map((spec) =>
+  const inputs = example.inputsFor?.(backend) ?? example.inputs.map((spec) =>
     'int' in spec
       ? tensor(new Array<number>(spec.int.reduce((a, b) => a * b, 1)).fill(spec.below - 1), spec.int, { backend, dtype: 'int32' })
       : zeros(spec, { backend, dtype: 'float64' }),
@@ -154,7 +168,11 @@ function refusal(extensionName: string, node: GraphNode): string | undefined {
     return undefined;
   } catch (error) {
     // "BatchNorm2d is in training mode" and "BatchNorm1d is ..." are one reason.
-    return (error as Error).message.replace(new RegExp(`^${extensionName}( cannot run)?: `), '').replaceAll(node.module.describe(), 'the module');
+    // Messages that name the extension inside (an UnsupportedModuleError) read the same for every extension.
+    return (error as Error).message
+      .replace(new RegExp(`^${extensionName}( cannot run)?: `), '')
+      .replaceAll(node.module.describe(), 'the module')
+      .replaceAll(extensionName, 'the extension');
   }
 }
 

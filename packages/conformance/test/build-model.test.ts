@@ -50,11 +50,11 @@ describe('buildGoldenModel', () => {
 
   it('reports the layer types core lacks instead of throwing', () => {
     const golden = syntheticCase(
-      [{ type: 'LSTM', input_size: 1 }, { type: 'ReLU' }, { type: 'GroupNorm', groups: 2 }, { type: 'LSTM' }],
+      [{ type: 'GRU', input_size: 1 }, { type: 'ReLU' }, { type: 'GroupNorm', groups: 2 }, { type: 'GRU' }],
       { type: 'MSELoss' },
       { shape: [2, 2], data: [0, 0, 0, 0] },
     );
-    expect(buildGoldenModel(golden, { backend: cpu, dtype: 'float64' })).toEqual({ unsupported: 'LSTM, GroupNorm' });
+    expect(buildGoldenModel(golden, { backend: cpu, dtype: 'float64' })).toEqual({ unsupported: 'GRU, GroupNorm' });
   });
 
   it('creates float targets in the requested dtype for regression losses', () => {

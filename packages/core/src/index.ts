@@ -59,6 +59,17 @@ export {
 export { Pad, ZeroPad2d, type PadOptions } from './modules/padding.js';
 export { BatchNormNd, BatchNorm1d, BatchNorm2d, BatchNorm3d, type BatchNormOptions } from './modules/batch-norm.js';
 export { Embedding, type EmbeddingOptions } from './modules/embedding.js';
+export {
+  RNNBase,
+  type RecurrentOptions,
+  type RecurrentState,
+  type RecurrentDirections,
+  type RecurrentHessianProducts,
+} from './modules/recurrent/rnn-base.js';
+export type { CellStep, CellAdjoint, CellCurvature, CellTangent, CellDerivatives } from './modules/recurrent/cell.js';
+export { RNN, type RNNOptions } from './modules/recurrent/rnn.js';
+export { LSTM, type LSTMOptions, type LSTMState } from './modules/recurrent/lstm.js';
+export { ReduceTuple } from './modules/recurrent/reduce-tuple.js';
 
 export { LossModule, type Reduction } from './losses/loss-module.js';
 export { CrossEntropyLoss } from './losses/cross-entropy-loss.js';

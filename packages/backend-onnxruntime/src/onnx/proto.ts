@@ -61,7 +61,8 @@ export interface TensorSpec {
 
 /**
  * An attribute value: a number is INT, an array of numbers INTS, a string
- * STRING; `{ float }` FLOAT, `{ floats }` FLOATS, `{ tensor }` TENSOR.
+ * STRING; `{ float }` FLOAT, `{ floats }` FLOATS, `{ strings }` STRINGS,
+ * `{ tensor }` TENSOR.
  */
 export type AttributeValue =
   | number
@@ -74,6 +75,10 @@ export type AttributeValue =
   | {
       /** A FLOATS attribute (a plain array is INTS). */
       readonly floats: readonly number[];
+    }
+  | {
+      /** A STRINGS attribute (a plain string is STRING). */
+      readonly strings: readonly string[];
     }
   | {
       /** A TENSOR attribute. */
@@ -137,7 +142,7 @@ export const DEFAULT_OPSET = 18;
 export const DEFAULT_IR_VERSION = 8;
 
 /** AttributeProto.AttributeType */
-const ATTRIBUTE = { float: 1, int: 2, string: 3, tensor: 4, floats: 6, ints: 7 } as const;
+const ATTRIBUTE = { float: 1, int: 2, string: 3, tensor: 4, floats: 6, ints: 7, strings: 8 } as const;
 
 function typeCode(type: ElementType): number {
   return typeof type === 'number' ? type : OnnxType[type];
@@ -200,6 +205,9 @@ function writeAttribute(w: WireWriter, name: string, value: AttributeValue): voi
   else if ('floats' in value) {
     for (const v of value.floats) w.float(7, v);
     w.int(20, ATTRIBUTE.floats);
+  } else if ('strings' in value) {
+    for (const v of value.strings) w.string(9, v);
+    w.int(20, ATTRIBUTE.strings);
   } else w.message(5, (t) => writeTensor(t, value.tensor)).int(20, ATTRIBUTE.tensor);
 }
 

@@ -26,6 +26,7 @@ import {
   Flatten,
   Generator,
   Identity,
+  LSTM,
   LeakyReLU,
   Linear,
   LogSigmoid,
@@ -36,7 +37,9 @@ import {
   Pad,
   Parallel,
   Permute,
+  RNN,
   ReLU,
+  ReduceTuple,
   SELU,
   ScaleModule,
   Sequential,
@@ -237,6 +240,17 @@ function branchLayers(branch: unknown): GoldenLayerSpec[] {
   return (Array.isArray(branch) ? branch : [branch]) as GoldenLayerSpec[];
 }
 
+/** `RNN{input_size, hidden_size, nonlinearity, bias, batch_first}` and `LSTM{input_size, hidden_size, bias, batch_first}`, one layer unless `num_layers`. */
+function recurrentFactory(type: 'RNN' | 'LSTM'): LayerFactory {
+  return (spec, { backend, dtype }, generator) => {
+    const options = { numLayers: numberArg(spec, 'num_layers', 1), bias: spec['bias'] !== false, batchFirst: spec['batch_first'] === true, backend, dtype, generator };
+    const [inputSize, hiddenSize] = [numberArg(spec, 'input_size'), numberArg(spec, 'hidden_size')];
+    if (type === 'LSTM') return new LSTM(inputSize, hiddenSize, options);
+    // RNN checks the value ('tanh' or 'relu').
+    return new RNN(inputSize, hiddenSize, { ...options, nonlinearity: (spec['nonlinearity'] ?? 'tanh') as 'tanh' | 'relu' });
+  };
+}
+
 /** Layer types of the golden files that core implements, by PyTorch name. */
 const layerFactories: Readonly<Record<string, LayerFactory>> = {
   Linear: (spec, { backend, dtype }, generator) =>
@@ -277,6 +291,9 @@ const layerFactories: Readonly<Record<string, LayerFactory>> = {
   Pad: padFactory,
   ScaleModule: (spec) => new ScaleModule(numberArg(spec, 'weight')),
   Parallel: (spec, options, generator) => new Parallel(...branchesOf(spec).map((branch) => buildBranch(branch, options, generator))),
+  RNN: recurrentFactory('RNN'),
+  LSTM: recurrentFactory('LSTM'),
+  ReduceTuple: (spec) => new ReduceTuple(numberArg(spec, 'index', 0)),
 };
 
 const lossFactories: Readonly<Record<string, (reduction: Reduction) => LossModule>> = {

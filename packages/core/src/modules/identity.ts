@@ -6,7 +6,7 @@ import { LeafModule, type ModuleTraits } from './leaf-module.js';
 
 /** Returns its input unchanged (a placeholder, as `nn.Identity`). */
 export class Identity extends LeafModule {
-  readonly typeName = 'Identity';
+  readonly typeName: string = 'Identity';
   override readonly traits: ModuleTraits = { diagonalJacobian: true };
 
   protected checkInputs(inputs: readonly Tensor[]): void {

@@ -1,6 +1,7 @@
 import {
   BackpropExtension,
   Linear,
+  RNNBase,
   rejectUnknownOptions,
   type NoOptions,
   type GraphNode,
@@ -9,6 +10,7 @@ import {
   type ParameterJacobianOptions,
   type RecordedGraph,
 } from '@backpack-ts/core';
+import { recurrentHessianRule } from './recurrent-rules.js';
 import { affineInParametersRule, linearHessianRule, parameterFreeHessianRule, type HessianRule } from './rules.js';
 import { lossFactor, mergeFactors, type SqrtFactors } from './sqrt-factors.js';
 
@@ -19,7 +21,8 @@ import { lossFactor, mergeFactors, type SqrtFactors } from './sqrt-factors.js';
  * reads the exact Hessian diagonal of each parameter off the factors at its
  * module's output. The two differ only in `sumBatch`, which their rules read.
  *
- * Rules: `Linear` has a default one ({@link linearHessianRule}); modules
+ * Rules: `Linear` and the recurrent layers (`RNNBase`: RNN, LSTM) have
+ * default ones ({@link linearHessianRule}, {@link recurrentHessianRule}); modules
  * without parameters fall back on {@link parameterFreeHessianRule} (their
  * `jacTMatProd` and `residualHessianDiagonal`), modules with the traits
  * `perSampleParameterJacobian` and `affineInParameters` on
@@ -32,7 +35,10 @@ export abstract class HessianDiagonalExtension extends BackpropExtension<SqrtFac
   readonly sumBatch: boolean;
 
   protected constructor({ sumBatch }: ParameterJacobianOptions) {
-    super([[Linear, linearHessianRule]]);
+    super([
+      [Linear, linearHessianRule],
+      [RNNBase, recurrentHessianRule],
+    ]);
     this.sumBatch = sumBatch;
   }
 

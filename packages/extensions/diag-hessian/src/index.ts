@@ -26,6 +26,7 @@ export {
   parameterFreeHessianRule,
   type HessianRule,
 } from './rules.js';
+export { recurrentHessianRule, DIRECTIONS_PER_PASS } from './recurrent-rules.js';
 export {
   backpropFactor,
   backpropFactors,

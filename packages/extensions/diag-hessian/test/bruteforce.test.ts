@@ -2,8 +2,9 @@
  * DiagHessian and BatchDiagHessian against the exact Hessian diagonal by
  * finite differences of core's `.grad` (central differences, step 1e-5,
  * tolerance 1e-7 relative to the largest entry): curved MLPs with every
- * loss, inputs with extra dimensions, and a residual network whose branches
- * merge with `Add` (where factors of one origin must be summed).
+ * loss, inputs with extra dimensions, a residual network whose branches
+ * merge with `Add` (where factors of one origin must be summed), and
+ * networks with LSTM and RNN layers (whose residuals are not diagonal).
  */
 import { backpack, sum } from '@backpack-ts/core';
 import { compareArrays, type CompareReport } from '@backpack-ts/conformance';
@@ -11,6 +12,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { BatchDiagHessian, DiagHessian } from '../src/index.js';
 import { FD_TOLERANCE, hessianDiagonalByFD, perSampleHessianDiagonalByFD } from './helpers/brute-force.js';
 import { bceMlp, curvedMlp, extraDimsMlp, reluMlp, residualNet, type Problem } from './helpers/models.js';
+import { lstmNet, reluRnnNet, stackedRnnNet } from './helpers/recurrent-models.js';
 
 /** Worst relative error vs finite differences per model and quantity, printed at the end. */
 const worst = new Map<string, number>();
@@ -20,7 +22,17 @@ function expectOk(reports: readonly CompareReport[], key?: string): void {
   expect(reports.filter((r) => !r.ok).map((r) => r.message)).toEqual([]);
 }
 
-const problems: readonly (() => Problem)[] = [curvedMlp, bceMlp, extraDimsMlp, reluMlp, () => residualNet(true), () => residualNet(false)];
+const problems: readonly (() => Problem)[] = [
+  curvedMlp,
+  bceMlp,
+  extraDimsMlp,
+  reluMlp,
+  () => residualNet(true),
+  () => residualNet(false),
+  lstmNet,
+  stackedRnnNet,
+  reluRnnNet,
+];
 
 describe.each(problems.map((make) => [make().name, make] as const))('%s', (_name, make) => {
   it('DiagHessian equals the finite-difference Hessian diagonal', () => {

@@ -35,6 +35,7 @@ export {
   type KroneckerRule,
 } from './kronecker-extension.js';
 export { SqrtKroneckerExtension } from './sqrt-extension.js';
+export { NoKroneckerFactorsError, kroneckerRefusal } from './refusals.js';
 export {
   linearInputFactor,
   sqrtOutputFactor,

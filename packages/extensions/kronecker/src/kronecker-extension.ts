@@ -23,6 +23,7 @@ import {
   groupBlocks,
   linearInputFactor,
 } from './factors.js';
+import { NoKroneckerFactorsError, kroneckerRefusal } from './refusals.js';
 
 /** A rule of KFAC, KFLR and KFRA; it reaches the extension's strategy through `context.extension`. */
 export type KroneckerRule = BackpropRule<Tensor, KroneckerExtension>;
@@ -89,7 +90,9 @@ function dottedName(module: LeafModule, localName: string): string {
  *   `perSampleParameterJacobian` whose parameters are vectors (at most one
  *   dimension) gets {@link parameterBlockKroneckerRule};
  * - anything else: `UnsupportedModuleError` until `setModuleRule` gives it a
- *   rule (a factorisation is specific to the module's structure).
+ *   rule (a factorisation is specific to the module's structure); modules
+ *   known to have no factorisation (RNN, LSTM) with the reason
+ *   (`NoKroneckerFactorsError`).
  */
 export abstract class KroneckerExtension extends BackpropExtension<Tensor, KroneckerExtension, KroneckerRule> {
   protected constructor(
@@ -136,6 +139,13 @@ export abstract class KroneckerExtension extends BackpropExtension<Tensor, Krone
   /** Traits help only a module whose parameters are vectors; larger ones need a rule with structure. */
   protected override fallbackRequirement(module: LeafModule): string | undefined {
     return hasVectorParameters(module) ? 'the trait perSampleParameterJacobian' : undefined;
+  }
+
+  /** A module without a rule is refused with the reason where one is known (recurrent layers: `refusals.ts`). */
+  protected override requireRule(module: LeafModule): KroneckerRule {
+    const reason = this.ruleFor(module) === undefined ? kroneckerRefusal(module) : undefined;
+    if (reason !== undefined) throw new NoKroneckerFactorsError(this.name, module, reason);
+    return super.requireRule(module);
   }
 
   /** Besides a rule for every module and no sample mixing, refuses shared parameters (before anything is computed). */

@@ -12,7 +12,9 @@
  * - KFAC (one random sample in the golden file): factor shapes only (the
  *   reference's where it has KFAC, else the independent computation's).
  *
- * Every case runs, convolutions, pooling, padding and BatchNorm included;
+ * Cases with RNN or LSTM are refused, with the reason (no Kronecker factors
+ * for recurrent layers, in the reference either). Every other case runs,
+ * convolutions, pooling, padding and BatchNorm included;
  * where the reference failed (BatchNorm, AdaptiveAvgPool, LogSigmoid, ...)
  * the independent computation is the only check.
  * Set BACKPACK_GOLDEN_VERBOSE=1 to print every comparison.
@@ -33,8 +35,8 @@ import {
 } from '@backpack-ts/conformance';
 import type { Parameter } from '@backpack-ts/core';
 import { afterAll, describe, expect, it } from 'vitest';
-import { KFAC, KFLR, KFRA } from '../src/index.js';
-import { compareFactorList, refProblemFromGolden, runExtensions, TOLERANCE } from './helpers.js';
+import { KFAC, KFLR, KFRA, NoKroneckerFactorsError } from '../src/index.js';
+import { compareFactorList, hasRecurrentLayer, refProblemFromGolden, runExtensions, TOLERANCE } from './helpers.js';
 import { activation, referenceKronecker, relativeError, type RefResult } from './reference.js';
 
 const worst = new WorstRelErrors();
@@ -105,6 +107,17 @@ for (const { golden, problem: unknownTypes } of cases) {
   describe(`golden ${golden.name}`, () => {
     if (unknownTypes !== undefined) {
       it('builds its network', () => failUnknownTypes(unknownTypes));
+      return;
+    }
+    if (hasRecurrentLayer(golden)) {
+      // Neither the reference nor this package defines Kronecker factors for RNN and LSTM.
+      it('KFLR, KFRA and KFAC refuse its recurrent layer with the reason, before anything is modified', () => {
+        for (const name of ['KFLR', 'KFRA', 'KFAC'] as const) {
+          const built = build(golden);
+          expect(() => runExtensions(built.model, built.loss, built.input, built.target, [extensions[name]()])).toThrow(NoKroneckerFactorsError);
+          expect(built.model.parameters().every((p) => p.grad === undefined)).toBe(true);
+        }
+      });
       return;
     }
     // The independent reference is a chain of layers: it cannot express Parallel's branches.

@@ -153,6 +153,11 @@ export function refProblemFromGolden(golden: GoldenCase): RefProblem {
   };
 }
 
+/** Whether the case has a recurrent layer, which the Kronecker extensions refuse (test/recurrent.test.ts). */
+export function hasRecurrentLayer(golden: GoldenCase): boolean {
+  return golden.case.layers.some((layer) => layer.type === 'RNN' || layer.type === 'LSTM');
+}
+
 /** Runs a forward pass and `backpack(extensions, backward)`. */
 export function runExtensions(
   model: Module,

@@ -36,6 +36,7 @@ export type AttributeValue =
   | string
   | { readonly f: number }
   | { readonly floats: readonly number[] }
+  | { readonly strings: readonly string[] }
   | { readonly tensor: TensorSpec };
 
 export interface NodeSpec {

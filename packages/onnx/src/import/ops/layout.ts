@@ -11,8 +11,13 @@ import { transposeConstant } from '../constant-folding.js';
 import type { ImportContext } from '../context.js';
 import { describeNode } from '../describe.js';
 import type { DataValue } from '../values.js';
+import { importTimeMajorTranspose } from './time-major.js';
 
-/** Transpose: of data a Permute (the batch axis stays first), of a constant folded (a transposed weight before MatMul). */
+/**
+ * Transpose: of data a Permute (the batch axis stays first), of a constant
+ * folded (a transposed weight before MatMul); into and out of a recurrent
+ * layer's time-major input and output, see time-major.ts.
+ */
 export function importTranspose(ctx: ImportContext, node: NodeProto): void {
   const value = ctx.value(node, 0);
   const rank = value?.kind === 'const' ? value.shape.length : ctx.data(node, 0).tensor.rank;
@@ -24,6 +29,7 @@ export function importTranspose(ctx: ImportContext, node: NodeProto): void {
     transposeConstant(ctx, node, value, perm);
     return;
   }
+  if (importTimeMajorTranspose(ctx, node, perm)) return;
   const x = ctx.data(node, 0);
   if (perm[0] !== 0) throw new OnnxImportError(`${describeNode(node)}: perm [${perm.join(', ')}] moves the batch axis; only permutations that keep it first are supported`);
   if (perm.every((p, i) => p === i)) {

@@ -14,6 +14,7 @@ import type { ImportContext } from '../context.js';
 import { describeNode } from '../describe.js';
 import { tensorValue } from '../initializers.js';
 import type { ConstValue } from '../values.js';
+import { isRecurrentInitialState } from './recurrent.js';
 
 /** Constant: a numeric tensor, float(s) or int(s). */
 export function importConstant(ctx: ImportContext, node: NodeProto): void {
@@ -75,10 +76,16 @@ export function importConcat(ctx: ImportContext, node: NodeProto): void {
   concatConstants(ctx, node, consts, axis);
 }
 
-/** ConstantOfShape: a constant of the given (constant) shape filled with `value` (default 0). */
+/**
+ * ConstantOfShape: a constant of the given (constant) shape filled with
+ * `value` (default 0); its shape may depend on the batch size only where it
+ * is an initial state of RNN or LSTM (which checks that it is zero).
+ */
 export function importConstantOfShape(ctx: ImportContext, node: NodeProto): void {
   const shapeValue = ctx.constant(node, 0, 'the shape');
-  if (shapeValue.batch?.some((b) => b)) throw new OnnxImportError(`${describeNode(node)}: a constant whose shape depends on the batch size is not supported`);
+  if (shapeValue.batch?.some((b) => b) && !isRecurrentInitialState(ctx, node.output[0]!)) {
+    throw new OnnxImportError(`${describeNode(node)}: a constant whose shape depends on the batch size is supported only as the initial state of RNN or LSTM`);
+  }
   const shape = constantIntegers(shapeValue, 'the shape', [0, MAX_DIMENSION], node);
   const t = new Attributes(node).get('value')?.t;
   const fill = t === undefined ? { values: Float64Array.of(0), dataType: DataType.FLOAT } : tensorValue(t, `${describeNode(node)}: value`, ctx.tensors);

@@ -12,6 +12,7 @@ import { importCast, importDropout, importIdentity } from './identity.js';
 import { importGemm, importMatMul } from './linear.js';
 import { importBatchNormalization } from './normalization.js';
 import { importPad } from './padding.js';
+import { importLstm, importRnn } from './recurrent.js';
 import { importAveragePool, importGlobalAveragePool, importGlobalMaxPool, importMaxPool } from './pooling.js';
 import { importFlatten, importReshape, importSqueeze, importUnsqueeze } from './reshape.js';
 import { importTranspose } from './layout.js';
@@ -29,12 +30,14 @@ const OPERATORS: readonly (readonly [op: string, handler: Handler, supported: st
   ['GlobalAveragePool', importGlobalAveragePool, 'AdaptiveAvgPool with output size 1'],
   ['GlobalMaxPool', importGlobalMaxPool, 'MaxPool over the whole input'],
   ['Pad', importPad, 'constant padding of any dimensions but the batch, pads computed at import (Pad; ZeroPad2d, or folded into the following Conv/AveragePool, for zero spatial padding)'],
-  ['Transpose', importTranspose, 'Permute keeping the batch axis first; on constants (a transposed weight)'],
+  ['Transpose', importTranspose, 'Permute keeping the batch axis first; into and out of RNN/LSTM (time-major); on constants (a transposed weight)'],
   ['Flatten', importFlatten, 'Flatten keeping the batch dimension'],
   ['Reshape', importReshape, 'only reshapes that flatten (merge consecutive dimensions after the batch)'],
   ['Squeeze', importSqueeze, 'only where it flattens (removes size-1 dimensions after the batch)'],
   ['Unsqueeze', importUnsqueeze, 'on constants (shape computations)'],
   ['BatchNormalization', importBatchNormalization, 'BatchNorm1d/2d/3d in inference mode'],
+  ['RNN', importRnn, 'RNN (tanh or relu) as PyTorch exports a batch-first one: forward, X the time-major Transpose of data, zero initial state, Y squeezed on axis 1 and transposed back'],
+  ['LSTM', importLstm, 'LSTM as PyTorch exports a batch-first one: forward, X the time-major Transpose of data, zero initial states, no peepholes, Y squeezed on axis 1 and transposed back'],
   ['Gather', importGather, 'on an initializer with data indices (Embedding); on data with one constant index (Slicing); on constants'],
   ['Relu', importRelu, 'ReLU'],
   ['Sigmoid', importSigmoid, 'Sigmoid; Log(Sigmoid(x)) is LogSigmoid'],
@@ -51,7 +54,7 @@ const OPERATORS: readonly (readonly [op: string, handler: Handler, supported: st
   ['Constant', importConstant, 'constants'],
   ['Shape', importShape, 'shape computations (batch size symbolic)'],
   ['Concat', importConcat, 'on constants'],
-  ['ConstantOfShape', importConstantOfShape, 'on constants (shape computations)'],
+  ['ConstantOfShape', importConstantOfShape, 'on constants (shape computations); of a batch-dependent shape as the initial state of RNN/LSTM'],
   ['Slice', importSlice, 'on data with positive steps, the batch axis whole (Slicing); on constants'],
   ['Sub', importSub, 'on constants'],
   ['Mul', importMul, 'of data by one constant number (ScaleModule); on constants'],
