@@ -27,7 +27,16 @@ export function checkSubsamplingFits(owner: string, subsampling: readonly number
  * A recorded call (not the loss's) and the gradient at its output,
  * restricted to the samples `subsampling`; both unchanged without it.
  */
-export function restrictCall(node: GraphNode, gradOutput: Tensor, subsampling: readonly number[] | undefined): { node: GraphNode; gradOutput: Tensor } {
+export function restrictCall(
+  node: GraphNode,
+  gradOutput: Tensor,
+  subsampling: readonly number[] | undefined,
+): {
+  /** The call restricted to the chosen samples. */
+  node: GraphNode;
+  /** The output gradient of the chosen samples. */
+  gradOutput: Tensor;
+} {
   if (subsampling === undefined) return { node, gradOutput };
   return { node: node.module.restrictToSamples(node, subsampling), gradOutput: selectIndices(gradOutput, 0, subsampling) };
 }

@@ -8,6 +8,7 @@ import { Module } from './module.js';
  */
 export class ModuleList extends Module {
   readonly typeName = 'ModuleList';
+  /** The modules, in order. */
   readonly modules: readonly Module[];
 
   constructor(...modules: Module[]) {

@@ -36,7 +36,9 @@ interface PadAmounts {
  */
 export class Pad extends LeafModule {
   readonly typeName: string = 'Pad';
+  /** Amounts before and after each trailing axis, last axis first (`torch.nn.functional.pad`'s order); negative amounts crop. */
   readonly pad: readonly number[];
+  /** The value of the new entries. */
   readonly value: number;
 
   constructor(amounts: readonly number[], options: PadOptions = {}) {

@@ -13,7 +13,9 @@ import { ModuleList } from './module-list.js';
  */
 export class Parallel extends Module {
   readonly typeName = 'Parallel';
+  /** The branches, named `0`, `1`, ... */
   readonly branch: ModuleList;
+  /** The sum of the branches' outputs. */
   readonly merge: SumModule;
 
   constructor(...branches: Module[]) {

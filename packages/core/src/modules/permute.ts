@@ -27,7 +27,9 @@ export interface PermuteOptions {
  */
 export class Permute extends LeafModule {
   readonly typeName = 'Permute';
+  /** Output axis i is input axis `dims[i]`; with `initTranspose`, the two axes swapped. */
   readonly dims: readonly number[];
+  /** Whether `dims` is BackPACK's pair of axes to swap rather than a full permutation. */
   readonly initTranspose: boolean;
 
   constructor(dims: readonly number[], options: PermuteOptions = {}) {

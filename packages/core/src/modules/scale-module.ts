@@ -13,6 +13,7 @@ export class ScaleModule extends LeafModule {
   readonly typeName = 'ScaleModule';
   override readonly traits: ModuleTraits = { diagonalJacobian: true };
 
+  /** @param weight The constant factor (a number, not a parameter). */
   constructor(readonly weight: number) {
     super();
     if (typeof weight !== 'number' || !Number.isFinite(weight)) {

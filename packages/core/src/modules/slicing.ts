@@ -8,8 +8,11 @@ import { sameJacobianJacTMatJac } from './same-jacobian.js';
 
 /** A Python slice `start:stop:step`; `null` or absent is Python's default (0, the end, 1). */
 export interface SliceRange {
+  /** First index (negative counts from the end). */
   readonly start?: number | null;
+  /** One past the last index (negative counts from the end). */
   readonly stop?: number | null;
+  /** Distance between kept indices, at least 1. */
   readonly step?: number | null;
 }
 
@@ -49,6 +52,7 @@ function describeEntry(entry: SliceEntry): string {
  */
 export class Slicing extends LeafModule {
   readonly typeName = 'Slicing';
+  /** One entry per leading axis, the batch axis first (always the full slice). */
   readonly sliceInfo: readonly SliceEntry[];
 
   constructor(sliceInfo: readonly SliceEntry[]) {

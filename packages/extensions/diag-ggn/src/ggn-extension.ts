@@ -80,7 +80,7 @@ export const MONTE_CARLO_OPTIONS: readonly string[] = ['mcSamples', 'generator',
 
 /**
  * The sampled loss square root described by `options`, validated (option
- * names other than {@link MONTE_CARLO_OPTIONS} and `otherOptions` are refused).
+ * names other than the Monte-Carlo ones (`mcSamples`, `generator`, `seed`) and `otherOptions` are refused).
  */
 export function sampledLossSqrt(extensionName: string, options: MonteCarloOptions, otherOptions: readonly string[] = []): LossSqrt {
   rejectUnknownOptions(extensionName, options, [...MONTE_CARLO_OPTIONS, ...otherOptions]);
