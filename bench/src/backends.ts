@@ -43,12 +43,14 @@ const SPECS: Readonly<Record<BackendName, BackendSpec>> = {
       // The constructor loads the native binding and throws if it cannot.
       const OrtBackend = module['OrtBackend'] as (new (options: object) => Backend) | undefined;
       if (typeof OrtBackend !== 'function') throw new Error('the package has no export `OrtBackend`');
-      const backend = new OrtBackend({ intraOpNumThreads: threads });
+      const extra = ortOptionsFromEnvironment();
+      const backend = new OrtBackend({ ...extra, intraOpNumThreads: threads });
       const version = (backend as { ortVersion?: unknown }).ortVersion;
+      const options = Object.keys(extra).length === 0 ? '' : `, options ${JSON.stringify(extra)} (${ORT_OPTIONS_VARIABLE})`;
       return {
         backend,
         threads,
-        note: `onnxruntime-node${typeof version === 'string' ? ` ${version}` : ''}, ${threads} intra-op thread${threads === 1 ? '' : 's'}`,
+        note: `onnxruntime-node${typeof version === 'string' ? ` ${version}` : ''}, ${threads} intra-op thread${threads === 1 ? '' : 's'}${options}`,
       };
     },
   },
@@ -85,6 +87,22 @@ const SPECS: Readonly<Record<BackendName, BackendSpec>> = {
     },
   },
 };
+
+/** Environment variable with more `OrtBackendOptions` as JSON, e.g. `{"convolutions":false}`, to compare a setting with the default. */
+export const ORT_OPTIONS_VARIABLE = 'BACKPACK_BENCH_ORT_OPTIONS';
+
+function ortOptionsFromEnvironment(): Record<string, unknown> {
+  const text = process.env[ORT_OPTIONS_VARIABLE];
+  if (text === undefined || text.trim() === '') return {};
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (error) {
+    throw new Error(`${ORT_OPTIONS_VARIABLE} is not JSON: ${describeError(error)}`);
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new Error(`${ORT_OPTIONS_VARIABLE} must be a JSON object of OrtBackend options, got ${text}`);
+  return parsed as Record<string, unknown>;
+}
 
 /** Loads a backend, or throws an error saying why it cannot be used here. */
 export async function loadBackend(name: BackendName, threads: number): Promise<LoadedBackend> {

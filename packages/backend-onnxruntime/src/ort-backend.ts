@@ -14,6 +14,10 @@ import {
   argmaxGraph,
   batchedMatmulGraph,
   binaryGraph,
+  convGraph,
+  convOnOrt,
+  convTransposeGraph,
+  convWeightGradGraph,
   foldGraph,
   foldOnOrt,
   gemmGraph,
@@ -50,6 +54,12 @@ export interface OrtBackendOptions {
   readonly maxPoolBytes?: number;
   /** Sessions kept (least recently used evicted; each owns a thread pool). Default 256. */
   readonly maxSessions?: number;
+  /**
+   * Offer the optional convolution kernels (`conv`, `convTranspose`,
+   * `convWeightGrad`: ORT's Conv and ConvTranspose, float32). Default true;
+   * false leaves convolutions to core's unfold path (for comparisons).
+   */
+  readonly convolutions?: boolean;
 }
 
 /** Where each kernel ran, for tests and tuning: `counts['matmul:ort']`, `counts['unary:ts']`, ... */
@@ -68,6 +78,11 @@ export interface OrtBackendStats {
   readonly kernels: Readonly<KernelCounts>;
 }
 
+/** A window in a session key: kernel, stride, padding and dilation. */
+function describeWindow(window: WindowGeometry): string {
+  return [window.kernel, window.stride, window.padding, window.dilation].map((values) => values.join(',')).join(':');
+}
+
 const DEFAULTS = {
   minElements: 4_096,
   minMatmulMacs: 16_384,
@@ -78,11 +93,13 @@ const DEFAULTS = {
 /**
  * A backend on onnxruntime-node's CPU execution provider (MLAS,
  * multithreaded). Big matrix products, elementwise kernels, reductions,
- * softmax, transposes, col2im (`fold`), argmax, one-hot and max pooling
- * over tiling windows (the optional `maxPool` and `maxPoolTranspose`) run as
- * small cached ONNX models; small ones, and kernels that are plain copies
- * (layout, `unfold`), run in TypeScript on `@backpack-ts/backend-cpu`'s
- * kernels ({@link CpuFallbackBackend}), since a call into ORT costs 10-20 µs.
+ * softmax, transposes, col2im (`fold`), argmax, one-hot, max pooling
+ * over tiling windows (the optional `maxPool` and `maxPoolTranspose`) and
+ * float32 convolutions (the optional `conv`, `convTranspose` and
+ * `convWeightGrad`) run as small cached ONNX models; small ones, and
+ * kernels that are plain copies (layout, `unfold`), run in TypeScript on
+ * `@backpack-ts/backend-cpu`'s kernels ({@link CpuFallbackBackend}), since a
+ * call into ORT costs 10-20 µs.
  *
  * float32 and float64 everywhere (a float64 kernel ORT lacks, such as
  * col2im, runs in TypeScript); int32 for indices. Handles are
@@ -103,6 +120,7 @@ export class OrtBackend extends CpuFallbackBackend<OrtHandle> {
   private readonly sessions: SessionCache;
   private readonly minElements: number;
   private readonly minMatmulMacs: number;
+  private readonly convolutions: boolean;
   private readonly counts: KernelCounts = {};
 
   constructor(options: OrtBackendOptions = {}) {
@@ -134,6 +152,7 @@ export class OrtBackend extends CpuFallbackBackend<OrtHandle> {
     this.registry = new HandleRegistry(new BufferPool(options.maxPoolBytes ?? DEFAULTS.maxPoolBytes));
     this.minElements = options.minElements ?? DEFAULTS.minElements;
     this.minMatmulMacs = options.minMatmulMacs ?? DEFAULTS.minMatmulMacs;
+    this.convolutions = options.convolutions ?? true;
   }
 
   // ---- bookkeeping ----
@@ -438,7 +457,7 @@ export class OrtBackend extends CpuFallbackBackend<OrtHandle> {
     if (n >= this.minElements && foldOnOrt(dtype, window)) {
       const result = this.runOrt(
         'fold',
-        `fold:${dtype}:${spatial.join(',')}:${window.kernel.join(',')}:${window.stride.join(',')}:${window.padding.join(',')}:${window.dilation.join(',')}`,
+        `fold:${dtype}:${spatial.join(',')}:${describeWindow(window)}`,
         () => foldGraph(dtype, spatial, window),
         [{ data: cols.data, dims: colsShape }],
         outDims,
@@ -521,6 +540,87 @@ export class OrtBackend extends CpuFallbackBackend<OrtHandle> {
         { data: argmax.data, dims: matShape.slice(1) },
       ],
       [matShape[0]! * matShape[1]!, channels, ...spatial],
+      dtype,
+    );
+  }
+
+  /**
+   * Whether a convolution runs on ORT: float32 (ORT has no float64 Conv or
+   * ConvTranspose), with at least `minMatmulMacs` multiply-adds (`macs`).
+   */
+  private convOnOrt(dtype: FloatDType, macs: number): boolean {
+    return this.convolutions && convOnOrt(dtype) && macs >= this.minMatmulMacs;
+  }
+
+  /**
+   * ORT's Conv, bias included: one call instead of im2col in TypeScript, a
+   * GEMM and an addition. `undefined` (core unfolds) for float64 and small ones.
+   */
+  conv(
+    x: OrtHandle,
+    xShape: Shape,
+    weight: OrtHandle,
+    weightShape: Shape,
+    bias: OrtHandle | undefined,
+    window: WindowGeometry,
+    groups: number,
+    dtype: FloatDType,
+  ): OrtHandle | undefined {
+    const outSpatial = windowOutputSize(xShape.slice(2), window, 'conv');
+    const outDims = [xShape[0]!, weightShape[0]!, ...outSpatial];
+    if (!this.convOnOrt(dtype, sizeOf(outDims) * sizeOf(weightShape.slice(1)))) return undefined;
+    const inputs = [
+      { data: x.data, dims: xShape },
+      { data: weight.data, dims: weightShape },
+    ];
+    if (bias !== undefined) inputs.push({ data: bias.data, dims: [weightShape[0]!] });
+    const withBias = bias !== undefined;
+    return this.runOrt('conv', `conv:${dtype}:${describeWindow(window)}:${groups}:${withBias}`, () => convGraph(dtype, window, groups, withBias), inputs, outDims, dtype);
+  }
+
+  /** ORT's ConvTranspose: the input gradient in one call instead of a GEMM and col2im. `undefined` (core folds) for float64 and small ones. */
+  convTranspose(
+    mat: OrtHandle,
+    matShape: Shape,
+    weight: OrtHandle,
+    weightShape: Shape,
+    spatial: readonly number[],
+    window: WindowGeometry,
+    groups: number,
+    dtype: FloatDType,
+  ): OrtHandle | undefined {
+    if (!this.convOnOrt(dtype, mat.data.length * sizeOf(weightShape.slice(1)))) return undefined;
+    // What the last window leaves uncovered at the end of each dimension: zeros in the result.
+    const outputPadding = spatial.map(
+      (size, d) => size + 2 * window.padding[d]! - ((matShape[d + 2]! - 1) * window.stride[d]! + window.dilation[d]! * (window.kernel[d]! - 1) + 1),
+    );
+    return this.runOrt(
+      'convTranspose',
+      `convTranspose:${dtype}:${describeWindow(window)}:${groups}:${outputPadding.join(',')}`,
+      () => convTransposeGraph(dtype, window, groups, outputPadding),
+      [
+        { data: mat.data, dims: matShape },
+        { data: weight.data, dims: weightShape },
+      ],
+      [matShape[0]!, weightShape[1]! * groups, ...spatial],
+      dtype,
+    );
+  }
+
+  /** The weight gradient as one ORT Conv of the transposed operands (see {@link convWeightGradGraph}). `undefined` (core unfolds) for float64 and small ones. */
+  convWeightGrad(x: OrtHandle, xShape: Shape, mat: OrtHandle, matShape: Shape, window: WindowGeometry, groups: number, dtype: FloatDType): OrtHandle | undefined {
+    const [v, , o] = matShape as [number, number, number];
+    const weightSize = o * (xShape[1]! / groups) * sizeOf(window.kernel);
+    if (!this.convOnOrt(dtype, mat.data.length * (weightSize / o))) return undefined;
+    return this.runOrt(
+      'convWeightGrad',
+      `convWeightGrad:${dtype}:${xShape.join(',')}:${matShape.join(',')}:${describeWindow(window)}:${groups}`,
+      () => convWeightGradGraph(dtype, xShape, matShape, window, groups),
+      [
+        { data: x.data, dims: xShape },
+        { data: mat.data, dims: matShape },
+      ],
+      [v * weightSize],
       dtype,
     );
   }

@@ -20,6 +20,9 @@ export interface Feed {
   readonly dims: readonly number[];
 }
 
+/** The graphs' input names, in the order of the feeds (see `onnx/graphs.ts`). */
+const INPUT_NAMES = ['a', 'b', 'c'];
+
 const TYPED_ARRAYS = { float32: Float32Array, float64: Float64Array, int32: Int32Array } as const;
 
 function describeOutput(data: unknown): string {
@@ -90,7 +93,7 @@ export class SessionCache {
   }
 
   /**
-   * Runs `session` with inputs `a` (and `b`) and returns output `y` in the
+   * Runs `session` with inputs `a` (and `b`, `c`) and returns output `y` in the
    * buffer ORT allocated for it. Not preallocated on purpose: the binding
    * returns a fresh copy of a preallocated output anyway, so a preallocated
    * output is written twice (measured: an Add of 2^20 float32 took 3.6 ms
@@ -102,8 +105,7 @@ export class SessionCache {
 
   /** {@link run} for a graph with several outputs: each as ORT allocated it, checked against its dtype and length. */
   runOutputs(session: SyncSession, inputs: readonly Feed[], outputs: readonly OutputSpec[]): DataArray[] {
-    const feeds: Record<string, BindingTensor> = { a: bindingTensor(inputs[0]!) };
-    if (inputs.length > 1) feeds['b'] = bindingTensor(inputs[1]!);
+    const feeds = Object.fromEntries(inputs.map((input, i) => [INPUT_NAMES[i]!, bindingTensor(input)]));
     const fetches = Object.fromEntries(outputs.map(({ name }) => [name, null]));
     const results = session.run(feeds, fetches);
     return outputs.map(({ name, dtype, length }) => {

@@ -1,7 +1,8 @@
 /**
  * The ONNX graphs behind the kernels that run on ONNX Runtime. Every graph
- * reads inputs `a` (and `b`) and writes `y`; dimensions are symbolic, so one
- * session serves every shape of a given rank.
+ * reads inputs `a` (and `b`, `c`) and writes `y`; dimensions are symbolic, so
+ * one session serves every shape of a given rank (except where a graph says
+ * it is built for one shape).
  *
  * Where an ONNX operator's edge cases differ from the backend contract
  * (PyTorch's semantics), the graph composes operators that agree:
@@ -58,7 +59,7 @@ class GraphBuilder {
 
   /** The graph; the output has the graph's dtype unless `outputType` says otherwise. */
   graph(inputRanks: readonly number[], outputRank: number, outputType: OrtDType = this.dtype): GraphSpec {
-    const names = ['a', 'b'];
+    const names = ['a', 'b', 'c'];
     return {
       nodes: this.nodes,
       initializers: this.initializers,
@@ -377,4 +378,97 @@ export function maxPoolTransposeGraph(dtype: OrtDType, channels: number, spatial
     ],
     outputs: [{ name: 'y', type: dtype, dims: dims('y', rank + 2) }],
   };
+}
+
+/**
+ * Whether the convolution graphs run for `dtype`: ORT 1.30 has float32 Conv
+ * and ConvTranspose kernels only (float64 stays with core's unfold path).
+ */
+export function convOnOrt(dtype: OrtDType): boolean {
+  return dtype === 'float32';
+}
+
+/** A window as ONNX attributes (Conv, ConvTranspose): the same padding at both ends of every dimension. */
+function windowAttributes(window: WindowGeometry, groups: number): NodeSpec['attributes'] {
+  return {
+    kernel_shape: window.kernel,
+    strides: window.stride,
+    pads: [...window.padding, ...window.padding],
+    dilations: window.dilation,
+    group: groups,
+  };
+}
+
+/**
+ * Convolution (the backend's `conv`): `a` `[N, C, ...spatial]`, weight `b`
+ * `[O, C/G, ...kernel]` and, `withBias`, bias `c` `[O]`; `y` `[N, O, ...out]`.
+ */
+export function convGraph(dtype: OrtDType, window: WindowGeometry, groups: number, withBias: boolean): GraphSpec {
+  const g = new GraphBuilder(dtype);
+  const rank = window.kernel.length + 2;
+  g.node('Conv', withBias ? ['a', 'b', 'c'] : ['a', 'b'], windowAttributes(window, groups), 'y');
+  return g.graph(withBias ? [rank, rank, 1] : [rank, rank], rank);
+}
+
+/**
+ * The transpose of {@link convGraph} in its input (the backend's
+ * `convTranspose`): `a` `[B, O, ...out]` and the convolution's weight `b`
+ * `[O, C/G, ...kernel]` (ConvTranspose's own layout) give `y` `[B, C, ...spatial]`.
+ * `outputPadding` is what the window leaves uncovered at the end of each
+ * dimension (less than the stride), which ConvTranspose adds as zeros.
+ */
+export function convTransposeGraph(dtype: OrtDType, window: WindowGeometry, groups: number, outputPadding: readonly number[]): GraphSpec {
+  const g = new GraphBuilder(dtype);
+  const rank = window.kernel.length + 2;
+  g.node('ConvTranspose', ['a', 'b'], { ...windowAttributes(window, groups), output_padding: outputPadding }, 'y');
+  return g.graph([rank, rank], rank);
+}
+
+/**
+ * The transpose of {@link convGraph} in its weight, summed over the batch
+ * (the backend's `convWeightGrad`), as one more convolution:
+ * `dW[v, o, c, k] = Σ_n Σ_l mat[v, n, o, l] x_pad[n, c, l·stride + k·dilation]`
+ * is a Conv of x with channels and batch swapped (`[C/G, G·N, ...spatial]`)
+ * and `mat` as its kernel (`[G·V·O/G, N, ...out]`), with stride and dilation
+ * swapped, `group` G. That convolution may have more positions than the
+ * kernel (where the window leaves a tail): they are sliced off. `a` is x
+ * `[N, C, ...spatial]`, `b` is mat `[V, N, O, ...out]`, `y` `[V, O, C/G, ...kernel]`;
+ * built for these shapes (its reshapes name them).
+ */
+export function convWeightGradGraph(
+  dtype: OrtDType,
+  xShape: readonly number[],
+  matShape: readonly number[],
+  window: WindowGeometry,
+  groups: number,
+): GraphSpec {
+  const g = new GraphBuilder(dtype);
+  const [n, c, ...spatial] = xShape as [number, number, ...number[]];
+  const [v, , o, ...outSpatial] = matShape as [number, number, number, ...number[]];
+  const rank = spatial.length;
+  const axes = spatial.map((_, d) => d);
+  const [cg, og] = [c / groups, o / groups];
+  // [N, G, C/G, ...S] -> [C/G, G, N, ...S] -> [C/G, G·N, ...S]
+  const xSplit = g.node('Reshape', ['a', g.int64s([n, groups, cg, ...spatial])]);
+  const input = g.node('Reshape', [g.node('Transpose', [xSplit], { perm: [2, 1, 0, ...axes.map((d) => 3 + d)] }), g.int64s([cg, groups * n, ...spatial])]);
+  // [V, N, G, O/G, ...out] -> [G, V, O/G, N, ...out] -> [G·V·O/G, N, ...out]
+  const matSplit = g.node('Reshape', ['b', g.int64s([v, n, groups, og, ...outSpatial])]);
+  const kernel = g.node('Reshape', [g.node('Transpose', [matSplit], { perm: [2, 0, 3, 1, ...axes.map((d) => 4 + d)] }), g.int64s([groups * v * og, n, ...outSpatial])]);
+  const product = g.node('Conv', [input, kernel], {
+    kernel_shape: outSpatial,
+    strides: window.dilation,
+    pads: [...window.padding, ...window.padding],
+    dilations: window.stride,
+    group: groups,
+  });
+  // Positions beyond the kernel (a tail the window never reaches) are sliced off.
+  const reached = spatial.map((size, d) => Math.floor((size + 2 * window.padding[d]! - window.stride[d]! * (outSpatial[d]! - 1) - 1) / window.dilation[d]!) + 1);
+  const whole = reached.every((r, d) => r === window.kernel[d])
+    ? product
+    : g.node('Slice', [product, g.int64s(axes.map(() => 0)), g.int64s(window.kernel), g.int64s(axes.map((d) => 2 + d))]);
+  // [C/G, G, V, O/G, ...k] -> [V, G, O/G, C/G, ...k] -> [V, O, C/G, ...k]
+  const split = g.node('Reshape', [whole, g.int64s([cg, groups, v, og, ...window.kernel])]);
+  const ordered = g.node('Transpose', [split], { perm: [2, 1, 3, 0, ...axes.map((d) => 4 + d)] });
+  g.node('Reshape', [ordered, g.int64s([v, o, cg, ...window.kernel])], undefined, 'y');
+  return g.graph([rank + 2, rank + 3], rank + 3);
 }
