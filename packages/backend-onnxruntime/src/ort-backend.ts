@@ -29,6 +29,7 @@ import {
   softmaxGraph,
   transposeGraph,
   unaryGraph,
+  uncoveredTail,
 } from './onnx/graphs.js';
 import type { GraphSpec } from './onnx/proto.js';
 import { loadBinding } from './ort/binding.js';
@@ -590,10 +591,7 @@ export class OrtBackend extends CpuFallbackBackend<OrtHandle> {
     dtype: FloatDType,
   ): OrtHandle | undefined {
     if (!this.convOnOrt(dtype, mat.data.length * sizeOf(weightShape.slice(1)))) return undefined;
-    // What the last window leaves uncovered at the end of each dimension: zeros in the result.
-    const outputPadding = spatial.map(
-      (size, d) => size + 2 * window.padding[d]! - ((matShape[d + 2]! - 1) * window.stride[d]! + window.dilation[d]! * (window.kernel[d]! - 1) + 1),
-    );
+    const outputPadding = uncoveredTail(spatial, matShape.slice(2), window);
     return this.runOrt(
       'convTranspose',
       `convTranspose:${dtype}:${describeWindow(window)}:${groups}:${outputPadding.join(',')}`,
