@@ -34,6 +34,7 @@ import {
 import type { GraphSpec } from './onnx/proto.js';
 import { loadBinding } from './ort/binding.js';
 import { SessionCache, type Feed, type SessionCacheStats } from './sessions.js';
+import type { SyncSession } from './ort/binding.js';
 import { aroundAxis, coalesceBroadcast, coalescePermute, coalesceReduce, isIdentity } from './shapes.js';
 import { BufferPool, HandleRegistry, OrtHandle } from './storage.js';
 
@@ -62,6 +63,12 @@ export interface OrtBackendOptions {
    */
   readonly convolutions?: boolean;
 }
+
+/**
+ * @internal What {@link OrtBackend.intercept} routes a kernel call to: the
+ * kernel's name, its arguments, and `eager`, which runs it as usual.
+ */
+export type KernelHandler = (kernel: string, args: unknown[], eager: () => unknown) => unknown;
 
 /** Where each kernel ran, for tests and tuning: `counts['matmul:ort']`, `counts['unary:ts']`, ... */
 export type KernelCounts = Record<string, number>;
@@ -179,6 +186,44 @@ export class OrtBackend extends CpuFallbackBackend<OrtHandle> {
   release(): void {
     this.sessions.dispose();
     this.registry.pool.clear();
+  }
+
+  /**
+   * @internal Routes the calls of `kernels` on this instance through
+   * `handler` until the returned function is called (the compiled step's
+   * recorder, `compiled/`). Calls made while a handler runs (a kernel calling
+   * another, the handler calling kernels) go to the kernels directly.
+   */
+  intercept(kernels: readonly string[], handler: KernelHandler): () => void {
+    const self = this as unknown as Record<string, unknown>;
+    if (Object.prototype.hasOwnProperty.call(self, kernels[0]!)) throw new Error('onnxruntime backend: a compiled step is already running on this backend');
+    let depth = 0;
+    for (const kernel of kernels) {
+      const method = self[kernel] as (...args: unknown[]) => unknown;
+      const call = (...args: unknown[]): unknown => {
+        if (depth > 0) return method.apply(this, args);
+        depth += 1;
+        try {
+          return handler(kernel, args, () => method.apply(this, args));
+        } finally {
+          depth -= 1;
+        }
+      };
+      Object.defineProperty(this, kernel, { value: call, configurable: true, writable: true });
+    }
+    return () => {
+      for (const kernel of kernels) delete self[kernel];
+    };
+  }
+
+  /** @internal A session for `graph` with this backend's options, owned by the caller (a compiled step). */
+  buildSession(graph: GraphSpec): SyncSession {
+    return this.sessions.build(graph);
+  }
+
+  /** @internal The handle registry (compiled steps create placeholders in it). */
+  get handles(): HandleRegistry {
+    return this.registry;
   }
 
   private count(kernel: string, where: 'ort' | 'ts'): void {

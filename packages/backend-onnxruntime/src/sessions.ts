@@ -87,6 +87,11 @@ export class SessionCache {
     return session;
   }
 
+  /** A session for `graph` with this cache's options, not cached (the caller disposes it); throws ORT's message if refused. */
+  build(graph: GraphSpec): SyncSession {
+    return createSyncSession(encodeModel(graph), this.options);
+  }
+
   /** Whether `key` is known to be refused (without trying). */
   isRefused(key: string): boolean {
     return this.refused.has(key);
@@ -105,16 +110,7 @@ export class SessionCache {
 
   /** {@link run} for a graph with several outputs: each as ORT allocated it, checked against its dtype and length. */
   runOutputs(session: SyncSession, inputs: readonly Feed[], outputs: readonly OutputSpec[]): DataArray[] {
-    const feeds = Object.fromEntries(inputs.map((input, i) => [INPUT_NAMES[i]!, bindingTensor(input)]));
-    const fetches = Object.fromEntries(outputs.map(({ name }) => [name, null]));
-    const results = session.run(feeds, fetches);
-    return outputs.map(({ name, dtype, length }) => {
-      const data = results[name]?.cpuData ?? results[name]?.data;
-      if (!(data instanceof TYPED_ARRAYS[dtype]) || data.length !== length) {
-        throw new Error(`onnxruntime: the kernel returned ${describeOutput(data)} for '${name}' where ${length} ${dtype} numbers were expected`);
-      }
-      return data;
-    });
+    return runNamed(session, new Map(inputs.map((input, i) => [INPUT_NAMES[i]!, input])), outputs);
   }
 
   stats(): SessionCacheStats {
@@ -126,4 +122,18 @@ export class SessionCache {
     for (const session of this.sessions.values()) session.dispose();
     this.sessions.clear();
   }
+}
+
+/** Runs `session` on inputs by name; returns each output as ORT allocated it, checked against its dtype and length. */
+export function runNamed(session: SyncSession, inputs: ReadonlyMap<string, Feed>, outputs: readonly OutputSpec[]): DataArray[] {
+  const feeds = Object.fromEntries([...inputs].map(([name, input]) => [name, bindingTensor(input)]));
+  const fetches = Object.fromEntries(outputs.map(({ name }) => [name, null]));
+  const results = session.run(feeds, fetches);
+  return outputs.map(({ name, dtype, length }) => {
+    const data = results[name]?.cpuData ?? results[name]?.data;
+    if (!(data instanceof TYPED_ARRAYS[dtype]) || data.length !== length) {
+      throw new Error(`onnxruntime: the kernel returned ${describeOutput(data)} for '${name}' where ${length} ${dtype} numbers were expected`);
+    }
+    return data;
+  });
 }

@@ -80,6 +80,7 @@ export {
   MONTE_CARLO_EXTENSIONS,
   type GoldenCheck,
   type GoldenCheckOptions,
+  type RunPass,
 } from './golden/run.js';
 export { markdownCodeBlocks, runModuleCapturingLogs } from './run-example.js';
 export { PlainScaleShift, ScaleShift, type ScaleShiftOptions } from './scale-shift.js';

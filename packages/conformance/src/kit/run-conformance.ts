@@ -3,6 +3,7 @@
  * backend is right.
  */
 import type { Backend, DType, FloatDType } from '@backpack-ts/core';
+import type { RunPass } from '../golden/run.js';
 import { runGoldenSuite } from './golden-suite.js';
 import { kernelCases } from './kernel-cases.js';
 import { dtypesOf, runKernelCase } from './kernel-check.js';
@@ -21,10 +22,13 @@ export interface ConformanceOptions {
   readonly only?: readonly string[];
   /**
    * The golden suite (default true): `false` to skip it, or where to find the
-   * files and which cases and extension groups (`first-order`, `ggn`,
-   * `hessian`, `kronecker`) to run.
+   * files, which cases and extension groups (`first-order`, `ggn`,
+   * `hessian`, `kronecker`) to run, and how each backward pass runs
+   * (`runPass`, e.g. through a compiled step).
    */
-  readonly golden?: boolean | { readonly dir?: string; readonly cases?: readonly string[]; readonly groups?: readonly string[] };
+  readonly golden?:
+    | boolean
+    | { readonly dir?: string; readonly cases?: readonly string[]; readonly groups?: readonly string[]; readonly runPass?: RunPass };
 }
 
 /** The default tolerance of each dtype. */
