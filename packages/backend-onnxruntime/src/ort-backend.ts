@@ -212,7 +212,8 @@ export class OrtBackend extends CpuFallbackBackend<OrtHandle> {
       Object.defineProperty(this, kernel, { value: call, configurable: true, writable: true });
     }
     return () => {
-      for (const kernel of kernels) delete self[kernel];
+      // Last added, first deleted: V8 then returns the object to its earlier shape instead of a slow dictionary.
+      for (let i = kernels.length - 1; i >= 0; i--) delete self[kernels[i]!];
     };
   }
 

@@ -261,9 +261,8 @@ class StepRun {
 
   /** The call's arguments with handles as {@link RefArg}s and `fromData`'s data left out. */
   private encode(kernel: string, args: readonly unknown[], operands: readonly Operand[], refs: readonly Ref[]): unknown[] {
-    const byHandle = new Map(operands.map((operand, i) => [operand.handle, refs[i]!]));
     const encodeArg = (arg: unknown): unknown => {
-      if (arg instanceof OrtHandle) return new RefArg(byHandle.get(arg)!);
+      if (arg instanceof OrtHandle) return new RefArg(refs[operands.findIndex((operand) => operand.handle === arg)]!);
       if (Array.isArray(arg) && arg.some((item) => item instanceof OrtHandle)) return arg.map(encodeArg);
       return arg;
     };

@@ -48,7 +48,12 @@ export function sameArg(a: unknown, b: unknown): boolean {
   if (typeof a === 'number' && typeof b === 'number') return Number.isNaN(a) && Number.isNaN(b);
   if (a instanceof RefArg || b instanceof RefArg) return a instanceof RefArg && b instanceof RefArg && sameRef(a.ref, b.ref);
   if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
-  if (Array.isArray(a) !== Array.isArray(b)) return false;
+  if (Array.isArray(a)) {
+    if (!Array.isArray(b) || a.length !== b.length) return false;
+    for (let i = 0; i < a.length; i++) if (!sameArg(a[i], b[i])) return false;
+    return true;
+  }
+  if (Array.isArray(b)) return false;
   const keysA = Object.keys(a);
   if (keysA.length !== Object.keys(b).length) return false;
   return keysA.every((key) => sameArg((a as Record<string, unknown>)[key], (b as Record<string, unknown>)[key]));
