@@ -15,6 +15,12 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 
 export { BACKEND_NAMES, type BackendName };
 
+/** A step compiled by the backend (onnxruntime's `compileStep`): `reason` says why the last run was not replayed. */
+export interface CompiledStepLike<R> {
+  run(): R;
+  readonly reason: string | undefined;
+}
+
 /** A loaded backend and what the table says about its threads. */
 export interface LoadedBackend {
   readonly backend: Backend;
@@ -22,6 +28,8 @@ export interface LoadedBackend {
   readonly threads: number;
   /** Shown under the table, e.g. "pure TypeScript, single-threaded: --threads is only recorded". */
   readonly note: string;
+  /** Compiles a step into one graph (`--compiled`), where the backend can. */
+  readonly compileStep?: <R>(step: () => R) => CompiledStepLike<R>;
 }
 
 interface BackendSpec {
@@ -47,10 +55,12 @@ const SPECS: Readonly<Record<BackendName, BackendSpec>> = {
       const backend = new OrtBackend({ ...extra, intraOpNumThreads: threads });
       const version = (backend as { ortVersion?: unknown }).ortVersion;
       const options = Object.keys(extra).length === 0 ? '' : `, options ${JSON.stringify(extra)} (${ORT_OPTIONS_VARIABLE})`;
+      const compile = module['compileStep'] as ((backend: Backend, step: () => unknown) => CompiledStepLike<unknown>) | undefined;
       return {
         backend,
         threads,
         note: `onnxruntime-node${typeof version === 'string' ? ` ${version}` : ''}, ${threads} intra-op thread${threads === 1 ? '' : 's'}${options}`,
+        ...(typeof compile === 'function' && { compileStep: <R>(step: () => R) => compile(backend, step) as CompiledStepLike<R> }),
       };
     },
   },
