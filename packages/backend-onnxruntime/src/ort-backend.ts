@@ -21,6 +21,7 @@ import {
   foldGraph,
   foldOnOrt,
   gemmGraph,
+  matmulKind,
   maxPoolGraph,
   maxPoolOnOrt,
   maxPoolTransposeGraph,
@@ -420,10 +421,7 @@ export class OrtBackend extends CpuFallbackBackend<OrtHandle> {
   ): OrtHandle {
     const { batchA, batchB, batch, m, k, n } = matmulDims(aShape, bShape, transA, transB);
     const outShape = [batch, m, n];
-    if (k === 1) {
-      // Outer products: with k = 1 a transpose does not move anything, and
-      // out[., i, j] = a[., i] * b[., j] is a broadcast multiplication, far
-      // cheaper than `batch` tiny GEMMs.
+    if (matmulKind(aShape, bShape, transA, transB, dtype) === 'outer') {
       return this.binary('mul', a, [batchA, m, 1], b, [batchB, 1, n], outShape, dtype);
     }
     const macs = batch * m * n * k;
@@ -448,8 +446,8 @@ export class OrtBackend extends CpuFallbackBackend<OrtHandle> {
     const [batchA, aRows, aCols] = aShape as [number, number, number];
     const [batchB, bRows, bCols] = bShape as [number, number, number];
     const t = `${transA ? 't' : 'n'}${transB ? 't' : 'n'}`;
-    // One GEMM when B is shared and A's batch folds into its rows (A not transposed), or when there is no batch.
-    if (batchB === 1 && (batchA === 1 || !transA)) {
+    const kind = matmulKind(aShape, bShape, transA, transB, dtype);
+    if (kind === 'gemm') {
       return this.runOrt(
         'matmul',
         `gemm:${dtype}:${t}`,
@@ -467,7 +465,7 @@ export class OrtBackend extends CpuFallbackBackend<OrtHandle> {
       { data: b.data, dims: bShape },
     ];
     const outDims = [batchA === 1 ? batchB : batchA, m, n];
-    if (dtype === 'float32' && (transA || transB)) {
+    if (kind === 'fused') {
       const fused = this.runOrt('matmul', `fusedmatmul:${dtype}:${t}`, () => batchedMatmulGraph(dtype, transA, transB, true), feeds, outDims, dtype);
       if (fused !== undefined) return fused;
     }

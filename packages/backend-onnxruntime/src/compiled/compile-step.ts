@@ -367,8 +367,10 @@ class StepRun {
           real.delete(id);
         }
       } else if (call.kernel !== 'fromData' && call.kernel !== 'read' && call.outputs.length > 0) {
-        const result = kernels[call.kernel]!(...call.args.map(decode));
-        resultHandles(call.kernel, result).forEach((handle, i) => real.set(call.outputs[i]!, handle));
+        const handles = resultHandles(call.kernel, kernels[call.kernel]!(...call.args.map(decode)));
+        // Only maxPool declines on the data (NaN), where core would have taken another path than the one recorded.
+        if (handles.length === 0) throw new Error(`compiled step: ${call.kernel} declined values it accepted when traced (NaN in its input); run this step without compileStep`);
+        handles.forEach((handle, i) => real.set(call.outputs[i]!, handle));
       }
       this.calls.push(call);
     }

@@ -6,7 +6,7 @@
  * mode, ONNX operators that compute the same (layout copies, `unfold`,
  * float64 `fold`). Shapes are the recorded ones, so ORT plans the whole step.
  */
-import { sizeOf, windowOutputSize, type BinaryOp, type DType, type Shape, type WindowGeometry } from '@backpack-ts/core';
+import { matmulDims, sizeOf, windowOutputSize, type BinaryOp, type DType, type Shape, type WindowGeometry } from '@backpack-ts/core';
 import {
   GraphBuilder,
   emitArgmax,
@@ -16,15 +16,18 @@ import {
   emitConvTranspose,
   emitConvWeightGrad,
   emitFold,
+  emitGemm,
   emitMaxPoolTranspose,
   emitOneHot,
   emitPoolWindows,
   emitReduce,
   emitUnary,
   foldOnOrt,
+  matmulKind,
   uncoveredTail,
 } from '../onnx/graphs.js';
 import { OnnxType, type GraphSpec, type ValueSpec } from '../onnx/proto.js';
+import { coalescePermute, isIdentity } from '../shapes.js';
 import type { Call, Ref, Trace } from './trace.js';
 
 /** The graph of a trace, and how its inputs and outputs map to the step's handles. */
@@ -167,9 +170,15 @@ function emit(g: GraphBuilder, call: Call, operand: (ref: Ref, shape: Shape) => 
     case 'reshape':
       g.reshape(source(call.operands[0]!), a[2] as Shape, out[0]);
       return;
-    case 'permute':
-      g.node('Transpose', [input(0, a[1])], { perm: a[2] as number[] }, out[0]);
+    case 'permute': {
+      // As in eager mode: size-1 dimensions dropped and runs merged, so that a permutation that moves nothing copies nothing.
+      const [shape, perm] = [a[1] as Shape, a[2] as number[]];
+      const simple = coalescePermute(shape, perm);
+      const outShape = perm.map((d) => shape[d]!);
+      if (isIdentity(simple.perm)) g.reshape(source(call.operands[0]!), outShape, out[0]);
+      else g.reshape(g.node('Transpose', [input(0, simple.shape)], { perm: simple.perm }), outShape, out[0]);
       return;
+    }
     case 'slice': {
       const [begin, size] = [a[2] as number[], a[3] as number[]];
       if (begin.length === 0) g.node('Identity', [input(0, a[1])], undefined, out[0]);
@@ -218,9 +227,16 @@ function emit(g: GraphBuilder, call: Call, operand: (ref: Ref, shape: Shape) => 
       return;
     }
     case 'matmul': {
-      const type = dtype(6);
+      const [aShape, bShape, transA, transB, type] = [a[1] as number[], a[3] as number[], a[4] as boolean, a[5] as boolean, dtype(6)];
       if (type === 'int32') throw new Unsupported('the step multiplies int32 matrices, which the compiled graph does not cover');
-      emitBatchedMatmul(g, input(0, a[1]), input(1, a[3]), a[4] as boolean, a[5] as boolean, type === 'float32', out[0]);
+      const { batchA, batchB, batch, m, n } = matmulDims(aShape, bShape, transA, transB);
+      // The kernels eager mode would run (see matmulKind).
+      const kind = matmulKind(aShape, bShape, transA, transB, type);
+      if (kind === 'outer') emitBinary(g, 'mul', type, input(0, [batchA, m, 1]), input(1, [batchB, 1, n]), out[0]);
+      else if (kind === 'gemm') {
+        const product = emitGemm(g, input(0, [aShape[0]! * aShape[1]!, aShape[2]!]), input(1, bShape.slice(1)), transA, transB);
+        g.reshape(product, [batch, m, n], out[0]);
+      } else emitBatchedMatmul(g, input(0, aShape), input(1, bShape), transA, transB, kind === 'fused', out[0]);
       return;
     }
     case 'unfold':

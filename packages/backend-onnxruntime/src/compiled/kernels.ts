@@ -126,8 +126,5 @@ export const KERNELS: Readonly<Record<string, KernelInfo>> = {
   oneHot: { operands: (a: Args) => [{ handle: a[0], shape: a[1], dtype: 'int32' }], results: (a: Args) => [{ shape: [...a[1], a[2]], dtype: a[3] }] },
 };
 
-/** The optional kernels: a call may decline (return `undefined`), and core then takes another path. */
-export const OPTIONAL_KERNELS: ReadonlySet<string> = new Set(['maxPool', 'maxPoolTranspose', 'conv', 'convTranspose', 'convWeightGrad']);
-
 /** The kernels' names, for {@link OrtBackend.intercept}. */
 export const KERNEL_NAMES: readonly string[] = Object.keys(KERNELS);

@@ -190,13 +190,39 @@ export function reduceGraph(op: ReduceOp, dtype: OrtDType, rank: number, axes: r
 }
 
 /**
- * One matrix product `[m, k] @ [k, n]` (operands given transposed when
- * `transA` / `transB`): ONNX Gemm, which hands the transposes to the GEMM
- * itself (MLAS) instead of copying.
+ * How a batched matrix product (the backend's `matmul`, `[batchA, ., .]` and
+ * `[batchB, ., .]`, inner dimension `k`) runs on ORT: `outer`, a broadcast
+ * multiplication, when k = 1 (a transpose then moves nothing, and
+ * `out[., i, j] = a[., i] * b[., j]` is far cheaper than `batch` tiny
+ * GEMMs); `gemm`, one Gemm, when B is shared and A's batch folds into its
+ * rows (A not transposed) or there is no batch; else `fused`,
+ * com.microsoft's FusedMatMul (float32, with a transpose), or `matmul`.
  */
+export function matmulKind(
+  aShape: readonly number[],
+  bShape: readonly number[],
+  transA: boolean,
+  transB: boolean,
+  dtype: OrtDType,
+): 'outer' | 'gemm' | 'fused' | 'matmul' {
+  if ((transA ? aShape[1] : aShape[2]) === 1) return 'outer';
+  if (bShape[0] === 1 && (aShape[0] === 1 || !transA)) return 'gemm';
+  return dtype === 'float32' && (transA || transB) ? 'fused' : 'matmul';
+}
+
+/**
+ * One matrix product `a` `[m, k]` @ `b` `[k, n]` (operands given transposed
+ * when `transA` / `transB`): ONNX Gemm, which hands the transposes to the
+ * GEMM itself (MLAS) instead of copying.
+ */
+export function emitGemm(g: GraphBuilder, a: string, b: string, transA: boolean, transB: boolean, output?: string): string {
+  return g.node('Gemm', [a, b], { transA: transA ? 1 : 0, transB: transB ? 1 : 0 }, output);
+}
+
+/** {@link emitGemm} as a graph of `a` and `b`. */
 export function gemmGraph(dtype: OrtDType, transA: boolean, transB: boolean): GraphSpec {
   const g = new GraphBuilder(dtype);
-  g.node('Gemm', ['a', 'b'], { transA: transA ? 1 : 0, transB: transB ? 1 : 0 }, 'y');
+  emitGemm(g, 'a', 'b', transA, transB, 'y');
   return g.graph([2, 2], 2);
 }
 
