@@ -220,15 +220,16 @@ class StepRun {
   }
 
   private call(kernel: string, args: unknown[], eager: () => unknown): unknown {
-    const info = KERNELS[kernel]!;
-    const operands = info.operands(args);
-    const refs = operands.map((operand) => this.ref(operand));
-    if (kernel === 'dispose' && refs[0]!.kind === 'external') {
-      // Not part of the sequence: whether a step replaces earlier results (extension fields) changes nothing it computes.
+    if (kernel === 'dispose' && !this.ids.has(args[0] as OrtHandle)) {
+      // An external: not part of the sequence (nor numbered), since whether a step replaces earlier results
+      // (extension fields) changes nothing it computes; in a replay it waits until the graph has read it.
       if (this.mode === 'trace') return eager();
       this.deferred.push(args[0] as OrtHandle);
       return undefined;
     }
+    const info = KERNELS[kernel]!;
+    const operands = info.operands(args);
+    const refs = operands.map((operand) => this.ref(operand));
     const encoded = this.encode(kernel, args, operands, refs);
     if (this.mode === 'replay') {
       const matching = this.candidates.filter((c) => {
