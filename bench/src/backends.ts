@@ -15,6 +15,12 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 
 export { BACKEND_NAMES, type BackendName };
 
+/** A step compiled by the backend (onnxruntime's `compileStep`): `reason` says why the last run was not replayed. */
+export interface CompiledStepLike<R> {
+  run(): R;
+  readonly reason: string | undefined;
+}
+
 /** A loaded backend and what the table says about its threads. */
 export interface LoadedBackend {
   readonly backend: Backend;
@@ -22,6 +28,8 @@ export interface LoadedBackend {
   readonly threads: number;
   /** Shown under the table, e.g. "pure TypeScript, single-threaded: --threads is only recorded". */
   readonly note: string;
+  /** Compiles a step into one graph (`--compiled`), where the backend can. */
+  readonly compileStep?: <R>(step: () => R) => CompiledStepLike<R>;
 }
 
 interface BackendSpec {
@@ -43,12 +51,16 @@ const SPECS: Readonly<Record<BackendName, BackendSpec>> = {
       // The constructor loads the native binding and throws if it cannot.
       const OrtBackend = module['OrtBackend'] as (new (options: object) => Backend) | undefined;
       if (typeof OrtBackend !== 'function') throw new Error('the package has no export `OrtBackend`');
-      const backend = new OrtBackend({ intraOpNumThreads: threads });
+      const extra = ortOptionsFromEnvironment();
+      const backend = new OrtBackend({ ...extra, intraOpNumThreads: threads });
       const version = (backend as { ortVersion?: unknown }).ortVersion;
+      const options = Object.keys(extra).length === 0 ? '' : `, options ${JSON.stringify(extra)} (${ORT_OPTIONS_VARIABLE})`;
+      const compile = module['compileStep'] as ((backend: Backend, step: () => unknown) => CompiledStepLike<unknown>) | undefined;
       return {
         backend,
         threads,
-        note: `onnxruntime-node${typeof version === 'string' ? ` ${version}` : ''}, ${threads} intra-op thread${threads === 1 ? '' : 's'}`,
+        note: `onnxruntime-node${typeof version === 'string' ? ` ${version}` : ''}, ${threads} intra-op thread${threads === 1 ? '' : 's'}${options}`,
+        ...(typeof compile === 'function' && { compileStep: <R>(step: () => R) => compile(backend, step) as CompiledStepLike<R> }),
       };
     },
   },
@@ -85,6 +97,22 @@ const SPECS: Readonly<Record<BackendName, BackendSpec>> = {
     },
   },
 };
+
+/** Environment variable with more `OrtBackendOptions` as JSON, e.g. `{"convolutions":false}`, to compare a setting with the default. */
+export const ORT_OPTIONS_VARIABLE = 'BACKPACK_BENCH_ORT_OPTIONS';
+
+function ortOptionsFromEnvironment(): Record<string, unknown> {
+  const text = process.env[ORT_OPTIONS_VARIABLE];
+  if (text === undefined || text.trim() === '') return {};
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (error) {
+    throw new Error(`${ORT_OPTIONS_VARIABLE} is not JSON: ${describeError(error)}`);
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new Error(`${ORT_OPTIONS_VARIABLE} must be a JSON object of OrtBackend options, got ${text}`);
+  return parsed as Record<string, unknown>;
+}
 
 /** Loads a backend, or throws an error saying why it cannot be used here. */
 export async function loadBackend(name: BackendName, threads: number): Promise<LoadedBackend> {

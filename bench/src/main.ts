@@ -44,6 +44,8 @@ const USAGE = `usage: pnpm bench [options]
                               between them flagged; set-up: bench/README.md); file: the static reference file.
                               Default: live when its set-up is found and the run is at the reference's batch sizes
                               (not --quick, --scaling, --batch), else file
+  --compiled                  also measure every onnxruntime configuration as a compiled step (one graph per step,
+                              compileStep), next to the eager one: rows "..., compiled"
   --dtype float32|float64     (default float32, PyTorch's default)
   --cpu-prof DIR              write a V8 CPU profile of each child into DIR/<configuration>/
   --out FILE                  results file (default bench/results.json, bench/results.quick.json with --quick);
@@ -58,6 +60,7 @@ interface Options {
   extensions: ConfigurationName[];
   quick: boolean;
   scaling: boolean;
+  compiled: boolean;
   batch?: number;
   warmup?: number;
   steps?: number;
@@ -78,6 +81,7 @@ function parseArgs(args: readonly string[]): Options {
     extensions: [...CONFIGURATION_NAMES],
     quick: false,
     scaling: false,
+    compiled: false,
     dtype: 'float32',
     report: false,
     format: 'text',
@@ -126,6 +130,9 @@ function parseArgs(args: readonly string[]): Options {
         break;
       case '--scaling':
         options.scaling = true;
+        break;
+      case '--compiled':
+        options.compiled = true;
         break;
       case '--batch':
         options.batch = Math.max(1, positive(next(), 'batch'));
@@ -200,8 +207,17 @@ function stepCounts(options: Options): { warmup: number; steps: number } {
   };
 }
 
-/** The configurations of a run, in table order. */
+/** The backends that compile steps (`--compiled`). */
+const COMPILING_BACKENDS: readonly BackendName[] = ['onnxruntime'];
+
+/** The configurations of a run, in table order; with `--compiled`, each measurable one of a compiling backend again, compiled, right after. */
 function plan(options: Options, backend: BackendName, threads: number): Planned[] {
+  const planned = planEager(options, backend, threads);
+  if (!options.compiled || !COMPILING_BACKENDS.includes(backend)) return planned;
+  return planned.flatMap((p) => (p.skip === undefined ? [p, { ...p, config: { ...p.config, compiled: true } }] : [p]));
+}
+
+function planEager(options: Options, backend: BackendName, threads: number): Planned[] {
   const base = { backend, threads, dtype: options.dtype, ...stepCounts(options) };
   const configs: Planned[] = [];
   if (options.scaling) {
@@ -325,6 +341,7 @@ async function main(args: readonly string[]): Promise<void> {
             p.config.threads === config.threads &&
             p.config.workload === config.workload &&
             p.config.extension === config.extension &&
+            p.config.compiled === config.compiled &&
             p.config.batchSize < config.batchSize,
         );
         return timedOut ? 'timed out at a smaller N' : undefined;
@@ -384,7 +401,7 @@ async function main(args: readonly string[]): Promise<void> {
 function merge(path: string, rows: readonly ResultRow[], run: RunInfo): { rows: ResultRow[]; runs: RunInfo[] } {
   const key = (row: ResultRow) => {
     const c = row.config;
-    return [row.kind, c.backend, c.threads, c.dtype, c.workload, c.batchSize, c.extension].join('/');
+    return [row.kind, c.backend, c.threads, c.dtype, c.workload, c.batchSize, c.extension, c.compiled === true ? 'compiled' : 'eager'].join('/');
   };
   let previous: ResultsFile | undefined;
   if (existsSync(path)) {
@@ -422,7 +439,9 @@ function printReport(rows: readonly ResultRow[], runs: readonly RunInfo[], forma
       console.log(mainTable(group, format));
       console.log('');
       if (group.some((row) => row.reference?.peakRssMiB !== undefined)) console.log(`${memoryNote(group)}\n`);
-      for (const line of mainTargetLines(group)) console.log(format === 'markdown' ? `- ${line}` : `  ${line}`);
+      for (const [mode, rowsOfMode] of groupBy(group, (row) => (row.config.compiled === true ? 'compiled: ' : ''))) {
+        for (const line of mainTargetLines(rowsOfMode)) console.log(format === 'markdown' ? `- ${mode}${line}` : `  ${mode}${line}`);
+      }
     } else {
       for (const [workload, byWorkload] of groupBy(group, (row) => row.config.workload)) {
         console.log(format === 'markdown' ? `#### ${workload}\n` : `${workload}:`);

@@ -8,13 +8,15 @@
  * configuration's extensions, and reading every quantity (the loss, `.grad`
  * and each extension's field of every parameter) back into JS memory with
  * `toArray()`. Everything the step created is disposed at its end (`tidy`),
- * which backends with manual memory need.
+ * which backends with manual memory need. A compiled configuration runs the
+ * same pass through the backend's compiled step (traced in the first warm-up
+ * step, replayed from the second on).
  */
 import { backpack, tidy, type Extension, type FloatDType, type Quantity, type Tensor } from '@backpack-ts/core';
 import { fork } from 'node:child_process';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { loadBackend, describeError, type BackendName } from './backends.js';
+import { loadBackend, describeError, type BackendName, type CompiledStepLike } from './backends.js';
 import { isExtensionName, type ConfigurationName } from './configurations.js';
 import { makeExtensions } from './extensions.js';
 import { buildWorkload, type Workload, type WorkloadName } from './workloads.js';
@@ -29,6 +31,8 @@ export interface Config {
   readonly extension: ConfigurationName;
   readonly warmup: number;
   readonly steps: number;
+  /** The step compiled into one graph by the backend (`--compiled`); absent: eager. */
+  readonly compiled?: boolean;
 }
 
 /** What a child reports for one configuration that ran to the end. */
@@ -55,6 +59,8 @@ export interface Timing {
   /** What the backend computes with (cpu: 1 whatever --threads says). */
   readonly effectiveThreads: number;
   readonly backendNote: string;
+  /** A compiled configuration whose last step was not replayed: why (the backend's `reason`). */
+  readonly notReplayed?: string;
 }
 
 export type Outcome =
@@ -96,7 +102,7 @@ export interface RunOptions {
 
 /** `cpu-t1-mlp-N256-Variance`: a configuration as a file name. */
 export function configName(config: Config): string {
-  return `${config.backend}-t${config.threads}-${config.workload}-N${config.batchSize}-${config.extension}`;
+  return `${config.backend}-t${config.threads}-${config.workload}-N${config.batchSize}-${config.extension}${config.compiled === true ? '-compiled' : ''}`;
 }
 
 const WORKER = fileURLToPath(new URL('./worker.ts', import.meta.url));
@@ -230,6 +236,14 @@ async function measureHere(config: Config, index: number, send: (message: Worker
   const setupStart = performance.now();
   const workload = buildWorkload(config.workload, { backend: loaded.backend, dtype: config.dtype, batchSize: config.batchSize });
   const extensions = makeExtensions(config.extension);
+  let runPass: (pass: () => Tensor) => Tensor = (pass) => pass();
+  let compiled: CompiledStepLike<Tensor> | undefined;
+  if (config.compiled === true) {
+    if (loaded.compileStep === undefined) throw new Error(`the ${config.backend} backend compiles no steps`);
+    compiled = loaded.compileStep(() => extendedPass(workload, extensions));
+    const replay = compiled;
+    runPass = () => replay.run();
+  }
   const setupMs = performance.now() - setupStart;
   const baselineRssMiB = maxRssMiB();
 
@@ -241,7 +255,7 @@ async function measureHere(config: Config, index: number, send: (message: Worker
     send({ type: 'step-start', index, step, warmup });
     const cpuStart = process.cpuUsage();
     const start = performance.now();
-    const checksum = runStep(workload, extensions);
+    const checksum = runStep(workload, extensions, runPass);
     const ms = performance.now() - start;
     const cpu = process.cpuUsage(cpuStart);
     if (!Number.isFinite(checksum)) throw new Error(`step ${step + 1} read back a non-finite value`);
@@ -262,19 +276,31 @@ async function measureHere(config: Config, index: number, send: (message: Worker
     baselineRssMiB,
     effectiveThreads: loaded.threads,
     backendNote: loaded.note,
+    ...(compiled?.reason !== undefined && { notReplayed: compiled.reason }),
   };
 }
 
+/** Extended forward, loss and backward with the configuration's extensions; returns the loss. */
+function extendedPass(workload: Workload, extensions: readonly Extension[]): Tensor {
+  const loss = workload.loss.forward(workload.model.forward(workload.inputs), workload.labels);
+  if (extensions.length === 0) loss.backward();
+  else backpack([...extensions], () => loss.backward());
+  return loss;
+}
+
 /**
- * One timed step. Returns a number computed from everything read back, so
+ * One timed step, the extended pass run by `runPass` (as it is, or through a
+ * compiled step). Returns a number computed from everything read back, so
  * that no read can be skipped.
  */
-export function runStep(workload: Workload, extensions: readonly Extension[]): number {
+export function runStep(
+  workload: Workload,
+  extensions: readonly Extension[],
+  runPass: (pass: () => Tensor) => Tensor = (pass) => pass(),
+): number {
   workload.model.zeroGrad();
   return tidy(() => {
-    const loss = workload.loss.forward(workload.model.forward(workload.inputs), workload.labels);
-    if (extensions.length === 0) loss.backward();
-    else backpack([...extensions], () => loss.backward());
+    const loss = runPass(() => extendedPass(workload, extensions));
     let checksum = loss.item();
     for (const [name, parameter] of workload.model.namedParameters()) {
       checksum += readBack(parameter.grad, name, 'grad');

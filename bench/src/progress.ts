@@ -24,7 +24,7 @@ export function createProgress(total: number, stream: NodeJS.WriteStream = proce
   let line = '';
 
   const label = (config: Config) =>
-    `${config.backend}/t${config.threads} ${config.workload} N=${config.batchSize} ${config.extension}`;
+    `${config.backend}/t${config.threads} ${config.workload} N=${config.batchSize} ${config.extension}${config.compiled === true ? ' compiled' : ''}`;
   const draw = (text: string) => {
     if (!tty) return;
     const width = Math.max(40, (stream.columns || 120) - 1);

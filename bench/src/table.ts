@@ -47,9 +47,32 @@ function formatMiB(mib: number | undefined): string {
   return mib === undefined ? '' : `${Math.round(mib)} MiB`;
 }
 
-/** Why a row has no figure or no ratio, or what to keep in mind reading it. */
-function notesCell(row: ResultRow): string {
+/** A row's configuration as the table names it: `KFLR`, `KFLR, compiled`. */
+export function configurationLabel(row: ResultRow): string {
+  return `${CONFIGURATION_LABELS[row.config.extension]}${row.config.compiled === true ? ', compiled' : ''}`;
+}
+
+/** The eager row of the same configuration as a compiled row, in `rows`. */
+function eagerTwin(row: ResultRow, rows: readonly ResultRow[]): ResultRow | undefined {
+  const c = row.config;
+  return rows.find(
+    (other) =>
+      other.config.compiled !== true &&
+      other.config.workload === c.workload &&
+      other.config.batchSize === c.batchSize &&
+      other.config.extension === c.extension &&
+      other.run === row.run,
+  );
+}
+
+/** Why a row has no figure or no ratio, or what to keep in mind reading it; a compiled row's time against its eager row of the same run. */
+function notesCell(row: ResultRow, rows: readonly ResultRow[]): string {
   const notes: string[] = [];
+  if (row.config.compiled === true && row.outcome.status === 'ok') {
+    const eager = eagerTwin(row, rows);
+    if (eager?.outcome.status === 'ok') notes.push(`${formatRatio(row.outcome.medianMs / eager.outcome.medianMs)} the eager median`);
+    if (row.outcome.notReplayed !== undefined) notes.push(`not replayed: ${row.outcome.notReplayed}`);
+  }
   if (row.outcome.status === 'unavailable' || row.outcome.status === 'skipped') notes.push(row.outcome.reason);
   if (row.outcome.status === 'error') notes.push(`error: ${row.outcome.message}`);
   const reference = row.reference;
@@ -71,7 +94,7 @@ export function mainTable(rows: readonly ResultRow[], format: TableFormat): stri
   const body = sortRows(rows).map((row) => [
     row.config.workload,
     String(row.config.batchSize),
-    CONFIGURATION_LABELS[row.config.extension],
+    configurationLabel(row),
     timeCell(row, 'medianMs'),
     ratioCell(row, 'median'),
     timeCell(row, 'minMs'),
@@ -82,7 +105,7 @@ export function mainTable(rows: readonly ResultRow[], format: TableFormat): stri
     row.outcome.status === 'ok' && row.reference?.peakRssMiB !== undefined ? formatRatio(row.ratio?.peakRss) : '',
     row.reference?.medianMs === undefined ? '' : formatMs(row.reference.medianMs),
     formatMiB(row.reference?.peakRssMiB),
-    notesCell(row),
+    notesCell(row, rows),
   ]);
   return render(headers, body, ['l', 'r', 'l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'l'], format);
 }
@@ -147,7 +170,8 @@ function sortRows(rows: readonly ResultRow[]): ResultRow[] {
     (a, b) =>
       workloadOrder(a.config.workload) - workloadOrder(b.config.workload) ||
       a.config.batchSize - b.config.batchSize ||
-      CONFIGURATION_NAMES.indexOf(a.config.extension) - CONFIGURATION_NAMES.indexOf(b.config.extension),
+      CONFIGURATION_NAMES.indexOf(a.config.extension) - CONFIGURATION_NAMES.indexOf(b.config.extension) ||
+      Number(a.config.compiled === true) - Number(b.config.compiled === true),
   );
 }
 

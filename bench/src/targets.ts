@@ -29,7 +29,7 @@ export function mainTargetLines(rows: readonly ResultRow[]): string[] {
   const errors = rows.filter((row) => row.outcome.status === 'error');
   const skipped = rows.filter((row) => row.outcome.status === 'skipped');
   const unavailable = rows.filter((row) => row.outcome.status === 'unavailable');
-  const name = (row: ResultRow) => `${row.config.workload} ${row.config.extension}`;
+  const name = (row: ResultRow) => `${row.config.workload} ${row.config.extension}${row.config.compiled === true ? ' compiled' : ''}`;
   const lines = [
     `target median <= ${formatRatio(limit)} the reference: ${compared.length - over.length} of ${compared.length} compared configurations hold` +
       (over.length === 0 ? '' : `; over: ${over.map((row) => `${name(row)} ${formatRatio(row.ratio!.median)}`).join(', ')}`),

@@ -12,8 +12,11 @@ import type {
 import { CpuBackend } from './cpu-backend.js';
 import type { CpuHandle } from './storage.js';
 
+/** The contract's required members (the optional kernels and `liveCount` left out). */
+type RequiredMember = { [K in keyof Backend]-?: {} extends Pick<Backend, K> ? never : K }[keyof Backend];
+
 /** The methods a {@link CpuFallbackBackend} runs on backend-cpu unless a subclass writes them. */
-export type CpuKernel = Exclude<keyof Backend, 'name' | 'dtypes' | 'read' | 'dispose' | 'liveCount' | 'maxPool' | 'maxPoolTranspose'>;
+export type CpuKernel = Exclude<RequiredMember, 'name' | 'dtypes' | 'read' | 'dispose'>;
 
 /**
  * A backend whose kernels run on backend-cpu until you write them: the way
@@ -26,8 +29,8 @@ export type CpuKernel = Exclude<keyof Backend, 'name' | 'dtypes' | 'read' | 'dis
  *
  * `read` copies what `toCpu` gives; `dispose` does nothing, which is right
  * for garbage-collected storage (override it, and `liveCount`, otherwise).
- * The optional kernels (`maxPool`, `maxPoolTranspose`) are left out: core
- * has its own path.
+ * The optional kernels (`maxPool`, `conv`, ...) are left out: core has its
+ * own path.
  *
  * ```ts
  * class MyBackend extends CpuFallbackBackend<MyHandle> {

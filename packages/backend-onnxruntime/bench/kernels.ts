@@ -6,13 +6,29 @@
  *   pnpm --filter @backpack-ts/backend-onnxruntime bench -- gemm    # only names containing "gemm"
  */
 import { CpuBackend } from '@backpack-ts/backend-cpu';
-import { sizeOf, windowOutputSize, type Backend, type DType, type FloatDType, type WindowGeometry } from '@backpack-ts/core';
+import {
+  Generator,
+  conv as convolve,
+  convTranspose,
+  convWeightGrad,
+  keep,
+  sizeOf,
+  tidy,
+  windowOutputSize,
+  type Backend,
+  type DType,
+  type FloatDType,
+  type Tensor,
+  type WindowGeometry,
+} from '@backpack-ts/core';
 import { OrtBackend } from '../src/index.js';
 
 const filter = process.argv.slice(2).filter((a) => a !== '--');
 const cpu = new CpuBackend();
 // Forced: every kernel through ORT, to measure ORT itself (the default backend would route small ones to TypeScript).
 const ort = new OrtBackend({ minElements: 0, minMatmulMacs: 0 });
+// The same without the convolution kernels: core's unfold path on ORT's kernels.
+const ortUnfold = new OrtBackend({ minElements: 0, minMatmulMacs: 0, convolutions: false });
 
 /** Median milliseconds of `fn` (which returns a handle to dispose) over enough repetitions for ~0.3 s. */
 function time(backend: Backend, fn: () => unknown): number {
@@ -132,4 +148,32 @@ for (const dtype of ['float32', 'float64'] as FloatDType[]) {
     }
   }
 }
+// The cnn benchmark's convolutions through core's ops: ORT's Conv / ConvTranspose against core's unfold path on ORT.
+function compareConv(name: string, run: (b: Backend, g: Generator) => () => Tensor): void {
+  if (filter.length > 0 && !filter.some((f) => name.includes(f))) return;
+  const [unfoldMs, nativeMs] = [ortUnfold, ort].map((b) => {
+    const fn = run(b as Backend, new Generator(0));
+    return time(b as Backend, () => keep(tidy(fn)).handle);
+  });
+  console.log(`${name.padEnd(40)} unfold ${unfoldMs!.toFixed(3).padStart(9)} ms  native ${nativeMs!.toFixed(3).padStart(9)} ms  x${(unfoldMs! / nativeMs!).toFixed(2)}`);
+}
+for (const [name, n, c, o, size] of [
+  ['conv1', 128, 1, 16, 28],
+  ['conv2', 128, 16, 32, 14],
+] as const) {
+  const options = (b: Backend) => ({ backend: b, dtype: 'float32' as const });
+  compareConv(`conv ${name} forward`, (b, g) => {
+    const [x, w, bias] = [g.normal([n, c, size, size], options(b)), g.normal([o, c, 3, 3], options(b)), g.normal([o], options(b))];
+    return () => convolve(x, w, conv, 1, bias).output;
+  });
+  compareConv(`conv ${name} input gradient`, (b, g) => {
+    const [mat, w] = [g.normal([n, o, size, size], options(b)), g.normal([o, c, 3, 3], options(b))];
+    return () => convTranspose(mat, w, [size, size], conv);
+  });
+  compareConv(`conv ${name} weight gradient`, (b, g) => {
+    const [x, mat] = [g.normal([n, c, size, size], options(b)), g.normal([1, n, o, size, size], options(b))];
+    return () => convWeightGrad(x, mat, conv);
+  });
+}
 ort.release();
+ortUnfold.release();

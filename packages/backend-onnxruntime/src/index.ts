@@ -17,6 +17,7 @@ export {
   type KernelCounts,
 } from './ort-backend.js';
 export { OrtHandle } from './storage.js';
+export { compileStep, type CompiledStep, type CompiledStepStats, type CompileStepOptions } from './compiled/compile-step.js';
 export type { SessionCacheStats } from './sessions.js';
 export { loadFastestBackend, type FastestBackend } from './fastest.js';
 export { ORT_NODE_VERSION } from './ort/binding.js';

@@ -14,9 +14,14 @@ import {
   argmaxGraph,
   batchedMatmulGraph,
   binaryGraph,
+  convGraph,
+  convOnOrt,
+  convTransposeGraph,
+  convWeightGradGraph,
   foldGraph,
   foldOnOrt,
   gemmGraph,
+  matmulKind,
   maxPoolGraph,
   maxPoolOnOrt,
   maxPoolTransposeGraph,
@@ -25,10 +30,12 @@ import {
   softmaxGraph,
   transposeGraph,
   unaryGraph,
+  uncoveredTail,
 } from './onnx/graphs.js';
 import type { GraphSpec } from './onnx/proto.js';
 import { loadBinding } from './ort/binding.js';
 import { SessionCache, type Feed, type SessionCacheStats } from './sessions.js';
+import type { SyncSession } from './ort/binding.js';
 import { aroundAxis, coalesceBroadcast, coalescePermute, coalesceReduce, isIdentity } from './shapes.js';
 import { BufferPool, HandleRegistry, OrtHandle } from './storage.js';
 
@@ -51,7 +58,19 @@ export interface OrtBackendOptions {
   readonly maxPoolBytes?: number;
   /** Sessions kept (least recently used evicted; each owns a thread pool). Default 256. */
   readonly maxSessions?: number;
+  /**
+   * Offer the optional convolution kernels (`conv`, `convTranspose`,
+   * `convWeightGrad`: ORT's Conv and ConvTranspose, float32). Default true;
+   * false leaves convolutions to core's unfold path (for comparisons).
+   */
+  readonly convolutions?: boolean;
 }
+
+/**
+ * @internal What {@link OrtBackend.intercept} routes a kernel call to: the
+ * kernel's name, its arguments, and `eager`, which runs it as usual.
+ */
+export type KernelHandler = (kernel: string, args: unknown[], eager: () => unknown) => unknown;
 
 /** Where each kernel ran, for tests and tuning: `counts['matmul:ort']`, `counts['unary:ts']`, ... */
 export type KernelCounts = Record<string, number>;
@@ -74,6 +93,11 @@ export interface OrtBackendStats {
   readonly kernels: Readonly<KernelCounts>;
 }
 
+/** A window in a session key: kernel, stride, padding and dilation. */
+function describeWindow(window: WindowGeometry): string {
+  return [window.kernel, window.stride, window.padding, window.dilation].map((values) => values.join(',')).join(':');
+}
+
 const DEFAULTS = {
   minElements: 4_096,
   minMatmulMacs: 16_384,
@@ -84,11 +108,13 @@ const DEFAULTS = {
 /**
  * A backend on onnxruntime-node's CPU execution provider (MLAS,
  * multithreaded). Big matrix products, elementwise kernels, reductions,
- * softmax, transposes, col2im (`fold`), argmax, one-hot and max pooling
- * over tiling windows (the optional `maxPool` and `maxPoolTranspose`) run as
- * small cached ONNX models; small ones, and kernels that are plain copies
- * (layout, `unfold`), run in TypeScript on `@backpack-ts/backend-cpu`'s
- * kernels ({@link CpuFallbackBackend}), since a call into ORT costs 10-20 µs.
+ * softmax, transposes, col2im (`fold`), argmax, one-hot, max pooling
+ * over tiling windows (the optional `maxPool` and `maxPoolTranspose`) and
+ * float32 convolutions (the optional `conv`, `convTranspose` and
+ * `convWeightGrad`) run as small cached ONNX models; small ones, and
+ * kernels that are plain copies (layout, `unfold`), run in TypeScript on
+ * `@backpack-ts/backend-cpu`'s kernels ({@link CpuFallbackBackend}), since a
+ * call into ORT costs 10-20 µs.
  *
  * float32 and float64 everywhere (a float64 kernel ORT lacks, such as
  * col2im, runs in TypeScript); int32 for indices. Handles are
@@ -109,6 +135,7 @@ export class OrtBackend extends CpuFallbackBackend<OrtHandle> {
   private readonly sessions: SessionCache;
   private readonly minElements: number;
   private readonly minMatmulMacs: number;
+  private readonly convolutions: boolean;
   private readonly counts: KernelCounts = {};
 
   constructor(options: OrtBackendOptions = {}) {
@@ -140,6 +167,7 @@ export class OrtBackend extends CpuFallbackBackend<OrtHandle> {
     this.registry = new HandleRegistry(new BufferPool(options.maxPoolBytes ?? DEFAULTS.maxPoolBytes));
     this.minElements = options.minElements ?? DEFAULTS.minElements;
     this.minMatmulMacs = options.minMatmulMacs ?? DEFAULTS.minMatmulMacs;
+    this.convolutions = options.convolutions ?? true;
   }
 
   // ---- bookkeeping ----
@@ -167,6 +195,45 @@ export class OrtBackend extends CpuFallbackBackend<OrtHandle> {
   release(): void {
     this.sessions.dispose();
     this.registry.pool.clear();
+  }
+
+  /**
+   * @internal Routes the calls of `kernels` on this instance through
+   * `handler` until the returned function is called (the compiled step's
+   * recorder, `compiled/`). Calls made while a handler runs (a kernel calling
+   * another, the handler calling kernels) go to the kernels directly.
+   */
+  intercept(kernels: readonly string[], handler: KernelHandler): () => void {
+    const self = this as unknown as Record<string, unknown>;
+    if (Object.prototype.hasOwnProperty.call(self, kernels[0]!)) throw new Error('onnxruntime backend: a compiled step is already running on this backend');
+    let depth = 0;
+    for (const kernel of kernels) {
+      const method = self[kernel] as (...args: unknown[]) => unknown;
+      const call = (...args: unknown[]): unknown => {
+        if (depth > 0) return method.apply(this, args);
+        depth += 1;
+        try {
+          return handler(kernel, args, () => method.apply(this, args));
+        } finally {
+          depth -= 1;
+        }
+      };
+      Object.defineProperty(this, kernel, { value: call, configurable: true, writable: true });
+    }
+    return () => {
+      // Last added, first deleted: V8 then returns the object to its earlier shape instead of a slow dictionary.
+      for (let i = kernels.length - 1; i >= 0; i--) delete self[kernels[i]!];
+    };
+  }
+
+  /** @internal A session for `graph` with this backend's options, owned by the caller (a compiled step). */
+  buildSession(graph: GraphSpec): SyncSession {
+    return this.sessions.build(graph);
+  }
+
+  /** @internal The handle registry (compiled steps create placeholders in it). */
+  get handles(): HandleRegistry {
+    return this.registry;
   }
 
   private count(kernel: string, where: 'ort' | 'ts'): void {
@@ -362,10 +429,7 @@ export class OrtBackend extends CpuFallbackBackend<OrtHandle> {
   ): OrtHandle {
     const { batchA, batchB, batch, m, k, n } = matmulDims(aShape, bShape, transA, transB);
     const outShape = [batch, m, n];
-    if (k === 1) {
-      // Outer products: with k = 1 a transpose does not move anything, and
-      // out[., i, j] = a[., i] * b[., j] is a broadcast multiplication, far
-      // cheaper than `batch` tiny GEMMs.
+    if (matmulKind(aShape, bShape, transA, transB, dtype) === 'outer') {
       return this.binary('mul', a, [batchA, m, 1], b, [batchB, 1, n], outShape, dtype);
     }
     const macs = batch * m * n * k;
@@ -390,8 +454,8 @@ export class OrtBackend extends CpuFallbackBackend<OrtHandle> {
     const [batchA, aRows, aCols] = aShape as [number, number, number];
     const [batchB, bRows, bCols] = bShape as [number, number, number];
     const t = `${transA ? 't' : 'n'}${transB ? 't' : 'n'}`;
-    // One GEMM when B is shared and A's batch folds into its rows (A not transposed), or when there is no batch.
-    if (batchB === 1 && (batchA === 1 || !transA)) {
+    const kind = matmulKind(aShape, bShape, transA, transB, dtype);
+    if (kind === 'gemm') {
       return this.runOrt(
         'matmul',
         `gemm:${dtype}:${t}`,
@@ -409,7 +473,7 @@ export class OrtBackend extends CpuFallbackBackend<OrtHandle> {
       { data: b.data, dims: bShape },
     ];
     const outDims = [batchA === 1 ? batchB : batchA, m, n];
-    if (dtype === 'float32' && (transA || transB)) {
+    if (kind === 'fused') {
       const fused = this.runOrt('matmul', `fusedmatmul:${dtype}:${t}`, () => batchedMatmulGraph(dtype, transA, transB, true), feeds, outDims, dtype);
       if (fused !== undefined) return fused;
     }
@@ -446,7 +510,7 @@ export class OrtBackend extends CpuFallbackBackend<OrtHandle> {
     if (n >= this.minElements && foldOnOrt(dtype, window)) {
       const result = this.runOrt(
         'fold',
-        `fold:${dtype}:${spatial.join(',')}:${window.kernel.join(',')}:${window.stride.join(',')}:${window.padding.join(',')}:${window.dilation.join(',')}`,
+        `fold:${dtype}:${spatial.join(',')}:${describeWindow(window)}`,
         () => foldGraph(dtype, spatial, window),
         [{ data: cols.data, dims: colsShape }],
         outDims,
@@ -541,6 +605,84 @@ export class OrtBackend extends CpuFallbackBackend<OrtHandle> {
         { data: argmax.data, dims: matShape.slice(1) },
       ],
       [matShape[0]! * matShape[1]!, channels, ...spatial],
+      dtype,
+    );
+  }
+
+  /**
+   * Whether a convolution runs on ORT: float32 (ORT has no float64 Conv or
+   * ConvTranspose), with at least `minMatmulMacs` multiply-adds (`macs`).
+   */
+  private convOnOrt(dtype: FloatDType, macs: number): boolean {
+    return this.convolutions && convOnOrt(dtype) && macs >= this.minMatmulMacs;
+  }
+
+  /**
+   * ORT's Conv, bias included: one call instead of im2col in TypeScript, a
+   * GEMM and an addition. `undefined` (core unfolds) for float64 and small ones.
+   */
+  conv(
+    x: OrtHandle,
+    xShape: Shape,
+    weight: OrtHandle,
+    weightShape: Shape,
+    bias: OrtHandle | undefined,
+    window: WindowGeometry,
+    groups: number,
+    dtype: FloatDType,
+  ): OrtHandle | undefined {
+    const outSpatial = windowOutputSize(xShape.slice(2), window, 'conv');
+    const outDims = [xShape[0]!, weightShape[0]!, ...outSpatial];
+    if (!this.convOnOrt(dtype, sizeOf(outDims) * sizeOf(weightShape.slice(1)))) return undefined;
+    const inputs = [
+      { data: x.data, dims: xShape },
+      { data: weight.data, dims: weightShape },
+    ];
+    if (bias !== undefined) inputs.push({ data: bias.data, dims: [weightShape[0]!] });
+    const withBias = bias !== undefined;
+    return this.runOrt('conv', `conv:${dtype}:${describeWindow(window)}:${groups}:${withBias}`, () => convGraph(dtype, window, groups, withBias), inputs, outDims, dtype);
+  }
+
+  /** ORT's ConvTranspose: the input gradient in one call instead of a GEMM and col2im. `undefined` (core folds) for float64 and small ones. */
+  convTranspose(
+    mat: OrtHandle,
+    matShape: Shape,
+    weight: OrtHandle,
+    weightShape: Shape,
+    spatial: readonly number[],
+    window: WindowGeometry,
+    groups: number,
+    dtype: FloatDType,
+  ): OrtHandle | undefined {
+    if (!this.convOnOrt(dtype, mat.data.length * sizeOf(weightShape.slice(1)))) return undefined;
+    const outputPadding = uncoveredTail(spatial, matShape.slice(2), window);
+    return this.runOrt(
+      'convTranspose',
+      `convTranspose:${dtype}:${describeWindow(window)}:${groups}:${outputPadding.join(',')}`,
+      () => convTransposeGraph(dtype, window, groups, outputPadding),
+      [
+        { data: mat.data, dims: matShape },
+        { data: weight.data, dims: weightShape },
+      ],
+      [matShape[0]!, weightShape[1]! * groups, ...spatial],
+      dtype,
+    );
+  }
+
+  /** The weight gradient as one ORT Conv of the transposed operands (see {@link convWeightGradGraph}). `undefined` (core unfolds) for float64 and small ones. */
+  convWeightGrad(x: OrtHandle, xShape: Shape, mat: OrtHandle, matShape: Shape, window: WindowGeometry, groups: number, dtype: FloatDType): OrtHandle | undefined {
+    const [v, , o] = matShape as [number, number, number];
+    const weightSize = o * (xShape[1]! / groups) * sizeOf(window.kernel);
+    if (!this.convOnOrt(dtype, mat.data.length * (weightSize / o))) return undefined;
+    return this.runOrt(
+      'convWeightGrad',
+      `convWeightGrad:${dtype}:${xShape.join(',')}:${matShape.join(',')}:${describeWindow(window)}:${groups}`,
+      () => convWeightGradGraph(dtype, xShape, matShape, window, groups),
+      [
+        { data: x.data, dims: xShape },
+        { data: mat.data, dims: matShape },
+      ],
+      [v * weightSize],
       dtype,
     );
   }

@@ -20,6 +20,9 @@ export interface Feed {
   readonly dims: readonly number[];
 }
 
+/** The graphs' input names, in the order of the feeds (see `onnx/graphs.ts`). */
+const INPUT_NAMES = ['a', 'b', 'c'];
+
 const TYPED_ARRAYS = { float32: Float32Array, float64: Float64Array, int32: Int32Array } as const;
 
 function describeOutput(data: unknown): string {
@@ -85,13 +88,18 @@ export class SessionCache {
     return session;
   }
 
+  /** A session for `graph` with this cache's options, not cached (the caller disposes it); throws ORT's message if refused. */
+  build(graph: GraphSpec): SyncSession {
+    return createSyncSession(encodeModel(graph), this.options);
+  }
+
   /** Whether `key` is known to be refused (without trying). */
   isRefused(key: string): boolean {
     return this.refused.has(key);
   }
 
   /**
-   * Runs `session` with inputs `a` (and `b`) and returns output `y` in the
+   * Runs `session` with inputs `a` (and `b`, `c`) and returns output `y` in the
    * buffer ORT allocated for it. Not preallocated on purpose: the binding
    * returns a fresh copy of a preallocated output anyway, so a preallocated
    * output is written twice (measured: an Add of 2^20 float32 took 3.6 ms
@@ -103,17 +111,7 @@ export class SessionCache {
 
   /** {@link run} for a graph with several outputs: each as ORT allocated it, checked against its dtype and length. */
   runOutputs(session: SyncSession, inputs: readonly Feed[], outputs: readonly OutputSpec[]): DataArray[] {
-    const feeds: Record<string, BindingTensor> = { a: bindingTensor(inputs[0]!) };
-    if (inputs.length > 1) feeds['b'] = bindingTensor(inputs[1]!);
-    const fetches = Object.fromEntries(outputs.map(({ name }) => [name, null]));
-    const results = session.run(feeds, fetches);
-    return outputs.map(({ name, dtype, length }) => {
-      const data = results[name]?.cpuData ?? results[name]?.data;
-      if (!(data instanceof TYPED_ARRAYS[dtype]) || data.length !== length) {
-        throw new Error(`onnxruntime: the kernel returned ${describeOutput(data)} for '${name}' where ${length} ${dtype} numbers were expected`);
-      }
-      return data;
-    });
+    return runNamed(session, new Map(inputs.map((input, i) => [INPUT_NAMES[i]!, input])), outputs);
   }
 
   stats(): SessionCacheStats {
@@ -125,4 +123,18 @@ export class SessionCache {
     for (const session of this.sessions.values()) session.dispose();
     this.sessions.clear();
   }
+}
+
+/** Runs `session` on inputs by name; returns each output as ORT allocated it, checked against its dtype and length. */
+export function runNamed(session: SyncSession, inputs: ReadonlyMap<string, Feed>, outputs: readonly OutputSpec[]): DataArray[] {
+  const feeds = Object.fromEntries([...inputs].map(([name, input]) => [name, bindingTensor(input)]));
+  const fetches = Object.fromEntries(outputs.map(({ name }) => [name, null]));
+  const results = session.run(feeds, fetches);
+  return outputs.map(({ name, dtype, length }) => {
+    const data = results[name]?.cpuData ?? results[name]?.data;
+    if (!(data instanceof TYPED_ARRAYS[dtype]) || data.length !== length) {
+      throw new Error(`onnxruntime: the kernel returned ${describeOutput(data)} for '${name}' where ${length} ${dtype} numbers were expected`);
+    }
+    return data;
+  });
 }

@@ -15,11 +15,16 @@ import type { DataArray, DType } from '@backpack-ts/core';
 
 /** Storage shared by the handles that view it. */
 interface Storage {
-  readonly data: DataArray;
+  /** The elements; empty while `pending`. */
+  data: DataArray;
   refs: number;
   /** Taken from the pool: goes back to it when released (other buffers are left to the garbage collector). */
   readonly pooled: boolean;
+  /** A value a compiled step has not computed yet (see `compiled/`): `data` is filled when the step's graph has run. */
+  pending: boolean;
 }
+
+const NOTHING = new Float32Array(0);
 
 /**
  * The backend's handle: a dense row-major typed array (`Float32Array`,
@@ -35,9 +40,10 @@ export class OrtHandle {
     this.storage = storage;
   }
 
-  /** The elements; throws once the handle is disposed. */
+  /** The elements; throws once the handle is disposed, and while a compiled step has not computed them yet. */
   get data(): DataArray {
     if (this.storage === undefined) throw new Error('onnxruntime backend: the handle was disposed');
+    if (this.storage.pending) throw new Error('onnxruntime backend: the value is computed when the compiled step ends; read it after step.run()');
     return this.storage.data;
   }
 
@@ -133,7 +139,42 @@ export class HandleRegistry {
     this.liveHandles += 1;
     this.liveStorages += 1;
     this.liveBytes += data.byteLength;
-    return new OrtHandle({ data, refs: 1, pooled });
+    return new OrtHandle({ data, refs: 1, pooled, pending: false });
+  }
+
+  /** A handle whose value a compiled step computes later ({@link fill}). */
+  placeholder(): OrtHandle {
+    this.liveHandles += 1;
+    this.liveStorages += 1;
+    return new OrtHandle({ data: NOTHING, refs: 1, pooled: false, pending: true });
+  }
+
+  /** Gives a live placeholder its value: `data`, which nobody else references. */
+  fill(placeholder: OrtHandle, data: DataArray): void {
+    const storage = placeholder.storage!;
+    storage.data = data;
+    storage.pending = false;
+    this.liveBytes += data.byteLength;
+  }
+
+  /** Gives a live placeholder the storage of `source` (which it views, as `share` does); the placeholder's empty storage is dropped. */
+  shareInto(source: OrtHandle, placeholder: OrtHandle): void {
+    const storage = source.storage!;
+    storage.refs += 1;
+    placeholder.storage = storage;
+    this.liveStorages -= 1;
+  }
+
+  /**
+   * Gives a live placeholder the storage of `from` (a handle computed for
+   * it): `from`'s reference moves to the placeholder, `from` is released and
+   * the placeholder's empty storage dropped.
+   */
+  transplant(from: OrtHandle, placeholder: OrtHandle): void {
+    placeholder.storage = from.storage!;
+    from.storage = undefined;
+    this.liveHandles -= 1;
+    this.liveStorages -= 1;
   }
 
   /** Another handle on the storage of `x` (reshape, identity cast). */

@@ -18,7 +18,7 @@ const summaries: string[] = [];
 afterAll(() => console.log(summaries.join('\n')));
 
 /** Kernels every configuration runs on ORT; with every kernel on ORT, also those the golden models only reach in small sizes. */
-const ON_ORT = ['matmul', 'unary', 'binary', 'binaryScalar', 'reduce', 'softmax', 'logSoftmax', 'permute', 'fold', 'argmax'];
+const ON_ORT = ['matmul', 'unary', 'binary', 'binaryScalar', 'reduce', 'softmax', 'logSoftmax', 'permute', 'fold', 'argmax', 'conv', 'convTranspose', 'convWeightGrad'];
 
 const configurations = [
   { label: 'default thresholds', options: {}, onOrt: ON_ORT },

@@ -2,7 +2,8 @@
  * Memory stays flat over many extended backward passes: every pass (forward,
  * then one backward with every extension there is) runs in `tidy`, so all it
  * creates is disposed except what the extensions store on the parameters,
- * which the next pass replaces (and disposes).
+ * which the next pass replaces (and disposes); eagerly, and replayed by a
+ * compiled step (one graph per pass, its sessions and outputs included).
  *
  * After a warm-up, the backend's live handle and buffer counts must be exactly
  * the same after every pass, and the process's memory (RSS, JavaScript heap,
@@ -10,9 +11,10 @@
  * (`minElements: 0`), so ORT's sessions, arenas and output copies are all
  * exercised.
  *
- * Passes: 1,000 (BACKPACK_MEMORY_PASSES overrides), on a small MLP (the cost
- * of a pass is the ~800 kernel calls into ORT, not their size): 5-30 ms a
- * pass on 2 cores, depending on the machine's load, so 5-30 s.
+ * Passes: 1,000 each way (BACKPACK_MEMORY_PASSES overrides), on a small MLP
+ * (the cost of an eager pass is the ~800 kernel calls into ORT, not their
+ * size): 5-30 ms a pass on 2 cores, depending on the machine's load, so
+ * 10-60 s.
  */
 import {
   CrossEntropyLoss,
@@ -35,10 +37,9 @@ import { KFAC, KFLR, KFRA } from '@backpack-ts/kronecker';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { expect, it } from 'vitest';
-import { OrtBackend } from '../src/index.js';
+import { OrtBackend, compileStep } from '../src/index.js';
 
 const PASSES = Number(process.env['BACKPACK_MEMORY_PASSES'] ?? 1000);
-const WARM_UP = Math.min(100, Math.floor(PASSES / 5));
 const SAMPLES = 10;
 
 setFlagsFromString('--expose-gc');
@@ -72,8 +73,8 @@ function memory() {
 
 const MB = 1024 * 1024;
 
-it(`keeps memory and live buffers flat over ${PASSES} extended backward passes`, () => {
-  const backend = new OrtBackend({ minElements: 0, minMatmulMacs: 0 });
+/** The MLP of these tests, its loss, and one batch, on `backend`. */
+function problem(backend: OrtBackend) {
   const dtype = 'float32';
   const g = new Generator(0);
   const batch = 8;
@@ -91,44 +92,44 @@ it(`keeps memory and live buffers flat over ${PASSES} extended backward passes`,
   const lossFunction = extend(new CrossEntropyLoss());
   const x = g.normal([batch, 16], { backend, dtype });
   const y = tensor(Array.from({ length: batch }, (_, i) => i % 10), [batch], { backend, dtype: 'int32' });
+  const step = () => {
+    const loss = lossFunction.forward(model.forward(x), y);
+    backpack(allExtensions(), () => loss.backward());
+  };
+  return { model, batch, step };
+}
 
-  const pass = () =>
-    tidy(() => {
-      const loss = lossFunction.forward(model.forward(x), y);
-      backpack(allExtensions(), () => loss.backward());
-    });
-
-  for (let i = 0; i < WARM_UP; i++) pass();
+/**
+ * Runs `pass` `passes` times and checks that, after the warm-up, the live
+ * handles and buffers are the same after every pass and the process does not
+ * grow; returns the milliseconds per pass.
+ */
+function expectFlat(backend: OrtBackend, label: string, passes: number, pass: () => void): number {
+  const warmUp = Math.min(100, Math.floor(passes / 5));
+  for (let i = 0; i < warmUp; i++) pass();
   const live = backend.liveCount();
   const buffers = backend.stats().liveBuffers;
   const start = memory();
   const samples = [start];
-  const every = Math.max(1, Math.floor((PASSES - WARM_UP) / SAMPLES));
+  const every = Math.max(1, Math.floor((passes - warmUp) / SAMPLES));
   const started = performance.now();
-  for (let i = WARM_UP; i < PASSES; i++) {
+  for (let i = warmUp; i < passes; i++) {
     pass();
     // Exactly flat: nothing but the parameters, data and stored quantities stays alive.
     if (backend.liveCount() !== live || backend.stats().liveBuffers !== buffers) {
-      throw new Error(`pass ${i}: ${backend.liveCount()} live handles (${backend.stats().liveBuffers} buffers), ${live} (${buffers}) after warm-up`);
+      throw new Error(`${label}, pass ${i}: ${backend.liveCount()} live handles (${backend.stats().liveBuffers} buffers), ${live} (${buffers}) after warm-up`);
     }
-    if ((i - WARM_UP + 1) % every === 0) samples.push(memory());
+    if ((i - warmUp + 1) % every === 0) samples.push(memory());
   }
-  const msPerPass = (performance.now() - started) / (PASSES - WARM_UP);
+  const msPerPass = (performance.now() - started) / (passes - warmUp);
   const end = memory();
   const stats = backend.stats();
   const table = samples.map((s) => `${(s.rss / MB).toFixed(1)}/${(s.heapUsed / MB).toFixed(1)}/${(s.arrayBuffers / MB).toFixed(1)}`).join(' ');
   console.log(
-    `memory over ${PASSES} passes (${WARM_UP} warm-up, ${msPerPass.toFixed(1)} ms/pass): ${live} live handles, ${buffers} buffers throughout; ` +
+    `${label}: memory over ${passes} passes (${warmUp} warm-up, ${msPerPass.toFixed(1)} ms/pass): ${live} live handles, ${buffers} buffers throughout; ` +
       `pool ${stats.pooledBuffers} buffers / ${(stats.pooledBytes / MB).toFixed(2)} MB; ${stats.sessions.sessions} sessions; ` +
       `rss/heap/arrayBuffers MB after warm-up and every ${every} passes: ${table}`,
   );
-
-  // The parameters' quantities are all there (a pass that silently did nothing would be flat too).
-  for (const parameter of model.parameters()) {
-    expect(parameter.gradBatch?.shape[0]).toBe(batch);
-    expect(parameter.kflr).toBeDefined();
-    expect(parameter.diagH).toBeDefined();
-  }
   // Flat after warm-up: allow for allocator noise, not for growth with the number of passes.
   const rssGrowth = (end.rss - start.rss) / MB;
   const heapGrowth = (end.heapUsed - start.heapUsed) / MB;
@@ -140,5 +141,34 @@ it(`keeps memory and live buffers flat over ${PASSES} extended backward passes`,
   const half = samples.slice(Math.floor(samples.length / 2));
   const trend = (half[half.length - 1]!.rss - half[0]!.rss) / MB;
   expect(trend, `RSS grew by ${trend.toFixed(1)} MB over the second half`).toBeLessThan(20);
+  return msPerPass;
+}
+
+it(`keeps memory and live buffers flat over ${PASSES} extended backward passes`, () => {
+  const backend = new OrtBackend({ minElements: 0, minMatmulMacs: 0 });
+  const { model, batch, step } = problem(backend);
+  expectFlat(backend, 'eager', PASSES, () => tidy(step));
+  // The parameters' quantities are all there (a pass that silently did nothing would be flat too).
+  for (const parameter of model.parameters()) {
+    expect(parameter.gradBatch?.shape[0]).toBe(batch);
+    expect(parameter.kflr).toBeDefined();
+    expect(parameter.diagH).toBeDefined();
+  }
+  backend.release();
+});
+
+it(`keeps memory and live buffers flat over ${PASSES} compiled passes`, () => {
+  const backend = new OrtBackend();
+  const { model, batch, step } = problem(backend);
+  const compiled = compileStep(backend, step);
+  expectFlat(backend, 'compiled', PASSES, () => compiled.run());
+  // Two sequences: the first pass, and the later ones that add to .grad.
+  expect(compiled.stats).toMatchObject({ eager: 2, compiled: 2 });
+  for (const parameter of model.parameters()) {
+    expect(parameter.gradBatch?.shape[0]).toBe(batch);
+    expect(parameter.kflr).toBeDefined();
+    expect(parameter.diagH).toBeDefined();
+  }
+  compiled.dispose();
   backend.release();
 });

@@ -2,8 +2,9 @@
  * The window kernels against a brute force written here (explicit loops over
  * every window position and kernel offset), independent of backend-cpu's
  * run-based walk, with every kernel ORT has a graph for sent to ORT
- * (`minElements: 0`): fold on ORT's Col2Im (float32), argmax on ArgMax, and
- * the TypeScript paths that remain (unfold, float64 fold, 3-d dilated fold).
+ * (`minElements: 0`): fold on ORT's Col2Im (float32), argmax on ArgMax, the
+ * convolutions on Conv and ConvTranspose, and the TypeScript paths that
+ * remain (unfold, float64 fold, 3-d dilated fold).
  */
 import { Generator, sizeOf, windowOutputSize, type FloatDType, type WindowGeometry } from '@backpack-ts/core';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -322,6 +323,114 @@ describe.each(['float32', 'float64'] as const)('maxPool on ORT against a brute f
       for (const h of [x, mat, argmax]) backend.dispose(h);
     });
   }
+});
+
+/** `[N, O, ...out]`: `bias[o] + Σ_{c in o's group} Σ_k weight[o, c', k] x[n, c, tap]`, from every tap of the window. */
+function bruteConv(x: ArrayLike<number>, shape: readonly number[], weight: ArrayLike<number>, weightShape: readonly number[], bias: ArrayLike<number>, w: WindowGeometry, groups: number): Float64Array {
+  const [n, c, ...spatial] = shape as [number, number, ...number[]];
+  const [o, cg] = weightShape as [number, number];
+  const [k, l] = [sizeOf(w.kernel), sizeOf(windowOutputSize(spatial, w))];
+  const out = new Float64Array(n * o * l);
+  for (let i = 0; i < n * o; i++) out.fill(bias[i % o]!, i * l, (i + 1) * l);
+  eachTap(shape, w, (sample, row, column, source) => {
+    if (source < 0) return;
+    const [channel, tap] = [Math.floor(row / k), row % k];
+    const group = Math.floor(channel / cg);
+    for (let oo = group * (o / groups); oo < (group + 1) * (o / groups); oo++) {
+      out[(sample * o + oo) * l + column] += weight[(oo * cg + (channel - group * cg)) * k + tap]! * x[source]!;
+    }
+  });
+  return out;
+}
+
+/** The input gradient `[B, C, ...spatial]` of {@link bruteConv} for `mat` `[B, O, ...out]`. */
+function bruteConvTranspose(mat: ArrayLike<number>, shape: readonly number[], weight: ArrayLike<number>, weightShape: readonly number[], w: WindowGeometry, groups: number): Float64Array {
+  const [, , ...spatial] = shape as [number, number, ...number[]];
+  const [o, cg] = weightShape as [number, number];
+  const [k, l] = [sizeOf(w.kernel), sizeOf(windowOutputSize(spatial, w))];
+  const out = new Float64Array(sizeOf(shape));
+  eachTap(shape, w, (sample, row, column, source) => {
+    if (source < 0) return;
+    const [channel, tap] = [Math.floor(row / k), row % k];
+    const group = Math.floor(channel / cg);
+    for (let oo = group * (o / groups); oo < (group + 1) * (o / groups); oo++) {
+      out[source] += weight[(oo * cg + (channel - group * cg)) * k + tap]! * mat[(sample * o + oo) * l + column]!;
+    }
+  });
+  return out;
+}
+
+/** The weight gradient `[V, O, C/G, ...kernel]` of {@link bruteConv} for `mat` `[V, N, O, ...out]`, summed over the batch. */
+function bruteConvWeightGrad(x: ArrayLike<number>, shape: readonly number[], mat: ArrayLike<number>, vectors: number, o: number, w: WindowGeometry, groups: number): Float64Array {
+  const [n, c, ...spatial] = shape as [number, number, ...number[]];
+  const cg = c / groups;
+  const [k, l] = [sizeOf(w.kernel), sizeOf(windowOutputSize(spatial, w))];
+  const out = new Float64Array(vectors * o * cg * k);
+  eachTap(shape, w, (sample, row, column, source) => {
+    if (source < 0) return;
+    const [channel, tap] = [Math.floor(row / k), row % k];
+    const group = Math.floor(channel / cg);
+    for (let v = 0; v < vectors; v++) {
+      for (let oo = group * (o / groups); oo < (group + 1) * (o / groups); oo++) {
+        out[((v * o + oo) * cg + (channel - group * cg)) * k + tap] += mat[((v * n + sample) * o + oo) * l + column]! * x[source]!;
+      }
+    }
+  });
+  return out;
+}
+
+const CONVOLUTIONS: readonly { name: string; shape: number[]; outChannels: number; groups: number; window: WindowGeometry }[] = [
+  { name: '1-d, stride 2 with a tail, padding 1, 2 groups', shape: [3, 4, 12], outChannels: 6, groups: 2, window: geometry([3], [2], [1], [1]) },
+  { name: '2-d, stride [2, 1], padding [1, 2], dilation [1, 2]', shape: [2, 3, 9, 8], outChannels: 5, groups: 1, window: geometry([3, 2], [2, 1], [1, 2], [1, 2]) },
+  { name: '2-d depthwise, stride 2, dilation 2', shape: [2, 4, 11, 10], outChannels: 8, groups: 4, window: geometry([3, 3], [2, 2], [0, 1], [2, 2]) },
+  { name: '3-d, stride [1, 2, 3], padding [1, 0, 1], dilation [2, 1, 1]', shape: [2, 2, 6, 5, 7], outChannels: 3, groups: 1, window: geometry([2, 3, 2], [1, 2, 3], [1, 0, 1], [2, 1, 1]) },
+];
+
+describe('convolutions on ORT against a brute force', () => {
+  const backend = new OrtBackend({ minElements: 0, minMatmulMacs: 0 });
+  afterAll(() => backend.release());
+
+  for (const { name, shape, outChannels, groups, window } of CONVOLUTIONS) {
+    it(`${name}: conv with bias, its input and weight gradients (2 vectors) in float32`, () => {
+      const live = backend.liveCount();
+      const [n, c, ...spatial] = shape as [number, number, ...number[]];
+      const outSpatial = windowOutputSize(spatial, window);
+      const weightShape = [outChannels, c / groups, ...window.kernel];
+      const outShape = [n, outChannels, ...outSpatial];
+      const [xData, wData, bData, matData] = [normal(sizeOf(shape)), normal(sizeOf(weightShape)), normal(outChannels), normal(2 * sizeOf(outShape))];
+      const x = backend.fromData(xData, shape, 'float32');
+      const weight = backend.fromData(wData, weightShape, 'float32');
+      const bias = backend.fromData(bData, [outChannels], 'float32');
+      const mat = backend.fromData(matData, [2, ...outShape], 'float32');
+      const matFlat = backend.reshape(mat, [2, ...outShape], [2 * n, outChannels, ...outSpatial], 'float32');
+      const y = backend.conv(x, shape, weight, weightShape, bias, window, groups, 'float32')!;
+      expectClose(backend.read(y, outShape, 'float32'), bruteConv(xData, shape, wData, weightShape, bData, window, groups), 'float32', 'conv');
+      const dx = backend.convTranspose(matFlat, [2 * n, outChannels, ...outSpatial], weight, weightShape, spatial, window, groups, 'float32')!;
+      expectClose(backend.read(dx, [2 * n, c, ...spatial], 'float32'), bruteConvTranspose(matData, [2 * n, c, ...spatial], wData, weightShape, window, groups), 'float32', 'convTranspose');
+      const dw = backend.convWeightGrad(x, shape, mat, [2, ...outShape], window, groups, 'float32')!;
+      expectClose(backend.read(dw, [2, ...weightShape], 'float32'), bruteConvWeightGrad(xData, shape, matData, 2, outChannels, window, groups), 'float32', 'convWeightGrad');
+      expect(backend.stats().kernels).toMatchObject({ 'conv:ort': expect.any(Number), 'convTranspose:ort': expect.any(Number), 'convWeightGrad:ort': expect.any(Number) });
+      for (const h of [x, weight, bias, mat, matFlat, y, dx, dw]) backend.dispose(h);
+      expect(backend.liveCount()).toBe(live);
+    });
+  }
+
+  it('leaves float64, and every convolution of a backend built with `convolutions: false`, to core (undefined)', () => {
+    const { shape, outChannels, window } = CONVOLUTIONS[1]!;
+    const without = new OrtBackend({ minElements: 0, minMatmulMacs: 0, convolutions: false });
+    const weightShape = [outChannels, shape[1]!, ...window.kernel];
+    const outShape = [shape[0]!, outChannels, ...windowOutputSize(shape.slice(2), window)];
+    for (const [b, dtype] of [[backend, 'float64'], [without, 'float32']] as const) {
+      const x = b.fromData(normal(sizeOf(shape)), shape, dtype);
+      const weight = b.fromData(normal(sizeOf(weightShape)), weightShape, dtype);
+      const mat = b.full([1, ...outShape], 1, dtype);
+      expect(b.conv(x, shape, weight, weightShape, undefined, window, 1, dtype)).toBeUndefined();
+      expect(b.convTranspose(mat, outShape, weight, weightShape, shape.slice(2), window, 1, dtype)).toBeUndefined();
+      expect(b.convWeightGrad(x, shape, mat, [1, ...outShape], window, 1, dtype)).toBeUndefined();
+      for (const h of [x, weight, mat]) b.dispose(h);
+    }
+    expect(backend.stats().sessions.unsupported.size).toBe(0);
+  });
 });
 
 describe('window kernel routing', () => {

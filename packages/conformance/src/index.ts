@@ -85,6 +85,7 @@ export {
   MONTE_CARLO_EXTENSIONS,
   type GoldenCheck,
   type GoldenCheckOptions,
+  type RunPass,
 } from './golden/run.js';
 export { markdownCodeBlocks, runModuleCapturingLogs } from './run-example.js';
 export { LAYER_EXAMPLES, LAYERS_TABLE_MARKERS, supportedLayersTable, withLayersTable, type LayerExample } from './layers-table.js';

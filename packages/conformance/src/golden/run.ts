@@ -11,9 +11,19 @@ import { buildGoldenModel, type BuildOptions, type GoldenModel } from './build-m
 import { expectedQuantity } from './expected.js';
 import { isTensorList, type GoldenCase, type GoldenQuantity } from './load.js';
 
+/**
+ * Runs a backward pass: `pass` runs the forward pass, the loss and
+ * `backpack(extensions, () => loss.backward())` on `model`, and returns the
+ * loss. The default calls it once; a hook may run it through a compiled step,
+ * several times (with `model.zeroGrad()` in between: `.grad` accumulates).
+ */
+export type RunPass = (pass: () => Tensor, model: Module) => void;
+
 export interface GoldenCheckOptions extends BuildOptions {
   /** Largest accepted relative error (see `compareArrays`). */
   readonly tolerance: number;
+  /** How the backward pass runs (default: once, as it is). */
+  readonly runPass?: RunPass;
   /**
    * Extensions (by name) whose values depend on random numbers, compared by
    * shape only. Default {@link MONTE_CARLO_EXTENSIONS}.
@@ -132,8 +142,12 @@ function compareExtensions(
   extensions: readonly Extension[],
   options: GoldenCheckOptions,
 ): GoldenCheck {
-  const { loss } = forward(built);
-  backpack(extensions, () => loss.backward());
+  const pass = () => {
+    const { loss } = forward(built);
+    backpack(extensions, () => loss.backward());
+    return loss;
+  };
+  (options.runPass ?? ((run: () => Tensor) => run()))(pass, built.model);
 
   const parameters = new Map(built.model.namedParameters());
   const reports: CompareReport[] = [];

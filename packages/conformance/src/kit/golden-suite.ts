@@ -11,7 +11,7 @@ import { BatchGrad, BatchL2Grad, SumGradSquared, Variance } from '@backpack-ts/f
 import { KFAC, KFLR, KFRA } from '@backpack-ts/kronecker';
 import type { CompareReport } from '../compare.js';
 import { listGoldenCases, loadGoldenCase, goldenDirs, type GoldenCase } from '../golden/load.js';
-import { checkGoldenExtensions, checkGoldenForward, type GoldenCheck } from '../golden/run.js';
+import { checkGoldenExtensions, checkGoldenForward, type GoldenCheck, type RunPass } from '../golden/run.js';
 import type { ConformanceCheck } from './report.js';
 
 /** The extension groups run on every golden case, one backward pass each. */
@@ -41,6 +41,8 @@ export interface GoldenSuiteOptions {
   readonly cases?: readonly string[];
   /** Only these extension groups (keys of {@link GOLDEN_EXTENSION_GROUPS}). */
   readonly groups?: readonly string[];
+  /** How each backward pass runs (default: once, as it is), e.g. through a backend's compiled step. */
+  readonly runPass?: RunPass;
 }
 
 function toCheck(family: string, report: CompareReport): ConformanceCheck {
@@ -83,7 +85,7 @@ export function runGoldenSuite(
   }
   if (options.cases !== undefined) files = files.filter((f) => options.cases!.includes(f.name));
   const groups = Object.entries(GOLDEN_EXTENSION_GROUPS).filter(([name]) => options.groups === undefined || options.groups.includes(name));
-  const build = { backend, dtype: options.dtype, tolerance: options.tolerance };
+  const build = { backend, dtype: options.dtype, tolerance: options.tolerance, ...(options.runPass && { runPass: options.runPass }) };
 
   for (const file of files) {
     let golden: GoldenCase;

@@ -11,6 +11,9 @@
  */
 import {
   Generator,
+  conv,
+  convTranspose,
+  convWeightGrad,
   formatShape,
   maxPool,
   maxPoolTranspose,
@@ -550,6 +553,29 @@ const MAX_POOLS: readonly WindowSpec[] = [
   { shape: [8, 16, 28, 28], window: geometry([2, 2], [2, 2], [0, 0], [1, 1]) },
 ];
 
+/**
+ * Convolutions (any rank, strides with a tail, padding, dilation, groups; with
+ * and without a bias) and the rows `vectors` of their transposes' inputs.
+ */
+const CONVS: readonly (WindowSpec & { readonly weight: Shape; readonly groups: number; readonly bias: boolean; readonly vectors: number })[] = [
+  { shape: [2, 4, 11], weight: [6, 2, 3], window: geometry([3], [2], [1], [1]), groups: 2, bias: true, vectors: 1 },
+  { shape: [2, 3, 12], weight: [4, 3, 3], window: geometry([3], [1], [2], [2]), groups: 1, bias: false, vectors: 2 },
+  { shape: [2, 3, 7, 6], weight: [4, 3, 3, 2], window: geometry([3, 2], [2, 1], [1, 0], [1, 2]), groups: 1, bias: true, vectors: 2 },
+  { shape: [1, 4, 8, 8], weight: [6, 2, 3, 3], window: geometry([3, 3], [2, 2], [1, 1], [1, 1]), groups: 2, bias: false, vectors: 3 },
+  { shape: [2, 4, 9, 9], weight: [8, 1, 3, 3], window: geometry([3, 3], [2, 1], [0, 2], [2, 2]), groups: 4, bias: true, vectors: 1 },
+  { shape: [1, 2, 5, 4, 6], weight: [3, 2, 2, 3, 2], window: geometry([2, 3, 2], [1, 2, 2], [1, 0, 1], [2, 1, 1]), groups: 1, bias: true, vectors: 2 },
+  {
+    shape: [2, 3, 6, 5],
+    weight: [4, 3, 3, 3],
+    window: geometry([3, 3], [1, 1], [1, 1], [1, 1]),
+    groups: 1,
+    bias: false,
+    vectors: 1,
+    view: { kind: 'permuted', perm: [0, 1, 3, 2] },
+  },
+  { shape: [8, 16, 20, 20], weight: [8, 16, 3, 3], window: geometry([3, 3], [1, 1], [1, 1], [1, 1]), groups: 1, bias: true, vectors: 1 },
+];
+
 function describeWindow(w: WindowGeometry): string {
   return `kernel [${w.kernel.join(', ')}] stride [${w.stride.join(', ')}] padding [${w.padding.join(', ')}] dilation [${w.dilation.join(', ')}]`;
 }
@@ -614,6 +640,53 @@ function windowCases(draw: Draw): KernelCase[] {
       exact: true,
       needs: () => ['int32'],
       run: (b, [h], dtype) => ({ handle: viaCore(b, [{ handle: h, shape, dtype }], ([t]) => maxPool(t!, window).argmax).handle, shape: positions, dtype: 'int32' }),
+    });
+  }
+  for (const { shape, weight, window, groups, bias, vectors, view } of CONVS) {
+    const [n, , ...spatial] = shape as [number, number, ...number[]];
+    const outSpatial = windowOutputSize(spatial, window);
+    const o = weight[0]!;
+    const described = `${formatShape(shape)} weight ${formatShape(weight)} ${describeWindow(window)} groups ${groups}`;
+    const x = input(shape, draw.normal(sizeOf(shape)), view);
+    const w = input(weight, draw.normal(sizeOf(weight)));
+    const b = input([o], draw.normal(o));
+    cases.push({
+      family: 'window',
+      name: `conv ${described}${bias ? ' with bias' : ''}${describeViews([x, w])}`,
+      inputs: bias ? [x, w, b] : [x, w],
+      run: (backend, [xh, wh, bh], dtype) => {
+        const operands = [
+          { handle: xh, shape, dtype },
+          { handle: wh, shape: weight, dtype },
+          ...(bias ? [{ handle: bh, shape: [o], dtype }] : []),
+        ];
+        const out = viaCore(backend, operands, ([xt, wt, bt]) => conv(xt!, wt!, window, groups, bt).output);
+        return { handle: out.handle, shape: out.shape, dtype };
+      },
+    });
+    const matShape = [n * vectors, o, ...outSpatial];
+    const mat = input(matShape, draw.normal(sizeOf(matShape)));
+    cases.push({
+      family: 'window',
+      name: `convTranspose ${formatShape(matShape)} to ${described}`,
+      inputs: [mat, w],
+      run: (b, [mh, wh], dtype) => {
+        const out = viaCore(b, [{ handle: mh, shape: matShape, dtype }, { handle: wh, shape: weight, dtype }], ([mt, wt]) =>
+          convTranspose(mt!, wt!, spatial, window, groups),
+        );
+        return { handle: out.handle, shape: out.shape, dtype };
+      },
+    });
+    const gradShape = [vectors, n, o, ...outSpatial];
+    const grad = input(gradShape, draw.normal(sizeOf(gradShape)));
+    cases.push({
+      family: 'window',
+      name: `convWeightGrad ${formatShape(gradShape)} of ${described}${describeViews([x, grad])}`,
+      inputs: [x, grad],
+      run: (b, [xh, gh], dtype) => {
+        const out = viaCore(b, [{ handle: xh, shape, dtype }, { handle: gh, shape: gradShape, dtype }], ([xt, gt]) => convWeightGrad(xt!, gt!, window, groups));
+        return { handle: out.handle, shape: out.shape, dtype };
+      },
     });
   }
   const argmaxes: [Shape, number, InputView?][] = [

@@ -3,6 +3,7 @@
  * backend is right.
  */
 import type { Backend, DType, FloatDType } from '@backpack-ts/core';
+import type { RunPass } from '../golden/run.js';
 import { runGoldenSuite } from './golden-suite.js';
 import { kernelCases } from './kernel-cases.js';
 import { dtypesOf, runKernelCase } from './kernel-check.js';
@@ -22,8 +23,9 @@ export interface ConformanceOptions {
   readonly only?: readonly string[];
   /**
    * The golden suite (default true): `false` to skip it, or where to find the
-   * files and which cases and extension groups (`first-order`, `ggn`,
-   * `hessian`, `kronecker`) to run.
+   * files, which cases and extension groups (`first-order`, `ggn`,
+   * `hessian`, `kronecker`) to run, and how each backward pass runs
+   * (`runPass`, e.g. through a compiled step).
    */
   readonly golden?:
     | boolean
@@ -34,6 +36,8 @@ export interface ConformanceOptions {
         readonly cases?: readonly string[];
         /** Only these extension groups. */
         readonly groups?: readonly string[];
+        /** How each golden pass runs (default: eagerly); e.g. through a compiled step. */
+        readonly runPass?: RunPass;
       };
 }
 

@@ -211,6 +211,49 @@ export interface Backend<H = unknown> {
     window: WindowGeometry,
     dtype: FloatDType,
   ): H | undefined;
+  /**
+   * Optional, a convolution in one call: `x` `[N, C, ...spatial]` (float),
+   * `weight` `[O, C / groups, ...window.kernel]` and, if given, `bias` `[O]`;
+   * returns `[N, O, ...out]`, exactly what `unfold`, a matrix product with
+   * the weight per channel group and the bias added along dimension 1 give.
+   * `undefined` to decline any call (a dtype or geometry it lacks); core
+   * then unfolds.
+   */
+  conv?(
+    x: H,
+    xShape: Shape,
+    weight: H,
+    weightShape: Shape,
+    bias: H | undefined,
+    window: WindowGeometry,
+    groups: number,
+    dtype: FloatDType,
+  ): H | undefined;
+  /**
+   * Optional, the transpose of `conv` in its input (the input gradient; a
+   * transposed convolution): `mat` `[B, O, ...out]`, with `out` the window
+   * positions over `spatial`, and `weight` as for `conv`; returns
+   * `[B, C, ...spatial]`, what the product with each group's transposed
+   * weight and a `fold` give. `undefined` to decline; core then folds.
+   */
+  convTranspose?(
+    mat: H,
+    matShape: Shape,
+    weight: H,
+    weightShape: Shape,
+    spatial: readonly number[],
+    window: WindowGeometry,
+    groups: number,
+    dtype: FloatDType,
+  ): H | undefined;
+  /**
+   * Optional, the transpose of `conv` in its weight, summed over the batch
+   * (the weight gradient): for `x` `[N, C, ...spatial]` and `mat`
+   * `[V, N, O, ...out]`, the `[V, O, C / groups, ...window.kernel]` whose entry
+   * `[v, o, c, k]` is `Σ_n Σ_l mat[v, n, o, l] · unfold(x)[n, c·K + k, l]`
+   * (c within o's group). `undefined` to decline; core then unfolds.
+   */
+  convWeightGrad?(x: H, xShape: Shape, mat: H, matShape: Shape, window: WindowGeometry, groups: number, dtype: FloatDType): H | undefined;
 
   // ---- neural-network kernels ----
   /** Softmax along `axis`, numerically stable. */

@@ -1,10 +1,8 @@
 /**
- * What convolutions and transposed convolutions share: options, checks, the
- * base class with their geometry and parameters, and the contraction over
- * window positions behind their weight derivatives.
+ * What convolutions and transposed convolutions share: options, checks, and
+ * the base class with their geometry and parameters.
  */
 import type { GraphNode } from './leaf-module.js';
-import { einsum } from '../ops/einsum.js';
 import { concat, reshape, slice, transpose } from '../ops/layout.js';
 import { sum } from '../ops/reduce.js';
 import { defaultGenerator } from '../ops/default-generator.js';
@@ -94,36 +92,6 @@ export function checkConvInput(
     );
   }
   return x;
-}
-
-/**
- * The weight derivative's contraction over window positions, for `mat`
- * `[V, N, G, A, L]` and `other` `[N, G, B, L]`:
- * `Σ_l mat[v, n, g, a, l] other[n, g, b, l]`, as `[V, N, G, A, B]` per sample
- * or `[V, G, A, B]` summed over n. With `matFirst` false, A and B swap places
- * in the result (`[V, N, G, B, A]`).
- *
- * The batch sum either reduces the per-sample result or contracts n along
- * with l in one product (which copies both operands into that layout),
- * whichever touches less memory.
- */
-export function contractPositions(mat: Tensor, other: Tensor, matFirst: boolean, sumBatch: boolean): Tensor {
-  const [v, n, g, a, l] = mat.shape as [number, number, number, number, number];
-  const b = other.shape[2]!;
-  const perSampleSize = v * n * g * a * b;
-  if (sumBatch && perSampleSize > other.size) {
-    return matFirst ? einsum('vngal,ngbl->vgab', mat, other) : einsum('ngbl,vngal->vgba', other, mat);
-  }
-  let perSample: Tensor;
-  if (v === 1) {
-    // Batched over (n, g) with the operands as stored: no copies.
-    const mat4 = reshape(mat, [n, g, a, l]);
-    perSample = matFirst ? einsum('ngal,ngbl->ngab', mat4, other) : einsum('ngbl,ngal->ngba', other, mat4);
-    perSample = reshape(perSample, [1, ...perSample.shape]);
-  } else {
-    perSample = matFirst ? einsum('vngal,ngbl->vngab', mat, other) : einsum('ngbl,vngal->vngba', other, mat);
-  }
-  return sumBatch ? sum(perSample, 1) : perSample;
 }
 
 /**

@@ -1,12 +1,12 @@
 import type { GraphNode } from './leaf-module.js';
+import { contractPositions, conv, convTranspose, convWeightGrad } from '../ops/conv.js';
 import { add } from '../ops/elementwise.js';
 import { pad, reshape, slice } from '../ops/layout.js';
-import { matmul } from '../ops/matmul.js';
-import { fold, unfold, windowOutputSize } from '../ops/window.js';
+import { unfold, windowOutputSize } from '../ops/window.js';
 import { formatShape, sizeOf } from '../tensor/shape.js';
 import type { Tensor } from '../tensor/tensor.js';
 import type { ParameterJacobianOptions } from './leaf-module.js';
-import { checkConvInput, contractPositions, ConvBase, type SpatialArg, type ConvTransposeOptions } from './conv-common.js';
+import { checkConvInput, ConvBase, type SpatialArg, type ConvTransposeOptions } from './conv-common.js';
 import { expandTuple } from './spatial.js';
 
 /**
@@ -19,9 +19,11 @@ import { expandTuple } from './spatial.js';
  * kernel volume (PyTorch computes it from the weight's dimension 1).
  *
  * It is the adjoint of the convolution with the same window from
- * `outChannels` to `inChannels`: a batched matrix product per group makes the
- * columns `[N, G, out/G·K, L]` (L = window positions over the output, one per
- * input element), and `fold` (col2im) sums them onto the output grid.
+ * `outChannels` to `inChannels` (whose weight `[in, out/G, ...k]` is this
+ * layer's): core's `convTranspose` op, the backend's kernel where it has one,
+ * else a matrix product per group (columns `[N, G, out/G·K, L]`, L = window
+ * positions over the output, one per input element) and `fold` (col2im)
+ * onto the output grid. Its derivatives are that convolution's.
  *
  * When `outputPadding >= stride` (allowed if it is below the dilation), the
  * window fits more positions into the output than the input has elements;
@@ -78,12 +80,6 @@ export abstract class ConvTransposeNd extends ConvBase {
     }
   }
 
-  /** `[G, in/G, out/G · K]`: the weight as one matrix per group. */
-  private groupedWeight(): Tensor {
-    const g = this.groups;
-    return reshape(this.weight.data, [g, this.inChannels / g, (this.outChannels / g) * sizeOf(this.kernelSize)]);
-  }
-
   /** Window positions over the output: the input's spatial size, plus any outputPadding overhang. */
   private positions(outSpatial: readonly number[]): number[] {
     return windowOutputSize(outSpatial, this.window, this.describe());
@@ -99,38 +95,20 @@ export abstract class ConvTransposeNd extends ConvBase {
 
   protected compute(inputs: readonly Tensor[], saved: Record<string, Tensor>): Tensor {
     const x = inputs[0]!;
-    const n = x.shape[0]!;
-    const g = this.groups;
     const outSpatial = this.outputSize(x.shape.slice(2));
-    const positions = this.positions(outSpatial);
-    const padded = this.padInput(x, positions);
+    const padded = this.padInput(x, this.positions(outSpatial));
     if (padded !== x) saved['paddedInput'] = padded;
-    const grouped = reshape(padded, [n, g, this.inChannels / g, sizeOf(positions)]);
-    // [G, in/G, out/G·K]ᵀ @ [N, G, in/G, L] -> [N, G, out/G·K, L]
-    const columns = matmul(this.groupedWeight(), grouped, true, false);
-    const flat = reshape(columns, [n, this.outChannels * sizeOf(this.kernelSize), sizeOf(positions)]);
-    const out = fold(flat, outSpatial, this.window);
+    const out = convTranspose(padded, this.weight.data, outSpatial, this.window, this.groups);
     if (this.bias === undefined) return out;
     return add(out, reshape(this.bias.data, [this.outChannels, ...outSpatial.map(() => 1)]));
   }
 
-  /** `unfold` of `mat` `[V, N, out, ...o]` as `[V·N, out · K, L]`, and the positions L per dimension. */
-  private unfoldMat(node: GraphNode, mat: Tensor): { columns: Tensor; positions: number[] } {
-    const [v, n] = [mat.shape[0]!, mat.shape[1]!];
-    const outSpatial = node.output.shape.slice(2);
-    const columns = unfold(reshape(mat, [v * n, this.outChannels, ...outSpatial]), this.window);
-    return { columns, positions: this.positions(outSpatial) };
-  }
-
-  /** `unfold` over the output grid, then W per group: `[V, N, out, ...o] -> [V, N, in, ...spatial]`. */
+  /** The convolution of `mat` `[V, N, out, ...o]` with the weight: `[V, N, in, ...spatial]`. */
   jacTMatProd(node: GraphNode, mat: Tensor): Tensor {
     const [v, n] = [mat.shape[0]!, mat.shape[1]!];
-    const g = this.groups;
-    const { columns, positions } = this.unfoldMat(node, mat);
-    const grouped = reshape(columns, [v * n, g, columns.shape[1]! / g, sizeOf(positions)]);
-    // [G, in/G, out/G·K] @ [V·N, G, out/G·K, L] -> [V·N, G, in/G, L]
-    const product = matmul(this.groupedWeight(), grouped);
-    const result = reshape(product, [v, n, this.inChannels, ...positions]);
+    const { output } = conv(reshape(mat, [v * n, ...mat.shape.slice(2)]), this.weight.data, this.window, this.groups);
+    const positions = output.shape.slice(2);
+    const result = reshape(output, [v, n, this.inChannels, ...positions]);
     const inShape = node.input.shape;
     if (positions.every((p, d) => p === inShape[d + 2])) return result;
     return slice(result, [], [v, n, ...inShape.slice(1)]);
@@ -140,14 +118,21 @@ export abstract class ConvTransposeNd extends ConvBase {
     if (name === 'bias' && this.bias !== undefined) return this.biasJacTMatProd(node, mat, options);
     if (name !== 'weight') return super.paramJacTMatProd(node, name, mat, options);
     const [v, n] = [mat.shape[0]!, mat.shape[1]!];
+    const outSpatial = node.output.shape.slice(2);
+    const positions = this.positions(outSpatial);
+    const input = node.saved['paddedInput'] ?? this.padInput(node.input, positions);
+    const { sumBatch } = options;
+    if (sumBatch && v === 1) {
+      // The weight gradient of the convolution this layer is the adjoint of: its input is `mat`, its output gradient the input.
+      const convMat = reshape(input, [1, n, this.inChannels, ...positions]);
+      return convWeightGrad(reshape(mat, [n, this.outChannels, ...outSpatial]), convMat, this.window, this.groups);
+    }
     const g = this.groups;
-    const { columns, positions } = this.unfoldMat(node, mat);
+    const columns = unfold(reshape(mat, [v * n, this.outChannels, ...outSpatial]), this.window);
     const length = sizeOf(positions);
     const matGrouped = reshape(columns, [v, n, g, columns.shape[1]! / g, length]);
-    const input = node.saved['paddedInput'] ?? this.padInput(node.input, positions);
     const inputGrouped = reshape(input, [n, g, this.inChannels / g, length]);
     // Σ_l input[n, g, c, l] columns[v, n, g, r, l] -> [V, (N,) G, in/G, out/G·K]
-    const { sumBatch } = options;
     const result = contractPositions(matGrouped, inputGrouped, false, sumBatch);
     const weightShape = this.weight.data.shape;
     return reshape(result, sumBatch ? [v, ...weightShape] : [v, n, ...weightShape]);

@@ -7,5 +7,6 @@ export * from './matmul.js';
 export * from './einsum.js';
 export * from './nn.js';
 export * from './window.js';
+export { conv, convTranspose, convWeightGrad } from './conv.js';
 export { assertFloat, isFloat } from './check.js';
 export * from './select.js';

@@ -2,12 +2,14 @@
  * Linear-layer shortcuts. For an input `[N, in]` the per-sample weight
  * gradient is the outer product g_n x_nᵀ, so its square and norm factor into
  * per-sample quantities of g and x: nothing of size `[N, out, in]` is built.
- * With extra dimensions (`[N, ..., in]`) the outer products are summed and no
- * longer factor; those inputs take the per-sample gradient path.
+ * With extra dimensions (`[N, ..., in]`) the outer products are summed over
+ * the S positions: the norm then goes through the positions' Gram matrices
+ * (or chunks of samples, see `factored-gradient.ts`), the square through the
+ * per-sample gradients.
  */
 import { einsum, mul, permute, reshape, square, sum, type GraphNode, type Linear, type Tensor } from '@backpack-ts/core';
 import { perSampleGradient } from './per-sample-gradient.js';
-import type { FactoredGradient } from './factored-gradient.js';
+import { factoredBatchL2, type FactoredGradient } from './factored-gradient.js';
 
 /** Whether the Linear call's input has dimensions between batch and features (`[N, ..., in]`). */
 export function hasExtraDims(node: GraphNode): boolean {
@@ -21,11 +23,17 @@ export function linearSumGradSquared(node: GraphNode, gradOutput: Tensor, name: 
   return name === 'bias' ? sum(g2, 0) : einsum('no,ni->oi', g2, square(node.input));
 }
 
-/** ‖g_n x_nᵀ‖² = ‖g_n‖² ‖x_n‖²; bias: ‖g_n‖². */
+/**
+ * ‖g_n x_nᵀ‖² = ‖g_n‖² ‖x_n‖²; bias: ‖g_n‖². With S positions,
+ * ‖Σ_s g_s x_sᵀ‖² = Σ_{s,t} (g_sᵀ g_t)(x_sᵀ x_t) from the Gram matrices
+ * `[N, S, S]` where S² < out·in (`factoredBatchL2`), instead of the
+ * per-sample gradients `[N, out, in]`; the bias `[N, out]` per sample.
+ */
 export function linearBatchL2(node: GraphNode, gradOutput: Tensor, name: string): Tensor {
   if (hasExtraDims(node)) {
+    if (name === 'weight') return factoredBatchL2(linearGradientFactors(node, gradOutput));
     const perSample = perSampleGradient(node, gradOutput, name);
-    return sum(square(reshape(perSample, [perSample.shape[0]!, -1])), 1);
+    return sum(square(perSample), 1);
   }
   const g2 = sum(square(gradOutput), 1);
   return name === 'bias' ? g2 : mul(g2, sum(square(node.input), 1));

@@ -84,6 +84,15 @@ const setups: readonly Setup[] = [
     },
   },
   {
+    name: 'Linear on [N, 2, 4, in] inputs, more positions than weights (BatchL2Grad in chunks of samples), MSELoss sum',
+    batch: 3,
+    build: () => {
+      const g = new Generator(7);
+      const model = new Sequential(linear(2, 3, g), new Tanh(), linear(3, 2, g));
+      return { model, loss: new MSELoss('sum'), input: uniform(g, [3, 2, 4, 2]), target: uniform(g, [3, 2, 4, 2]) };
+    },
+  },
+  {
     name: 'Linear on [N, 3, in], Flatten, Linear, CrossEntropyLoss mean',
     batch: 4,
     build: () => {

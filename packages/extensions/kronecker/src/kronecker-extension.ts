@@ -186,15 +186,37 @@ const passThrough: KroneckerRule['backpropagate'] = (node, backproped, inputInde
 const parameterFreeRule: KroneckerRule = { backpropagate: passThrough };
 
 /**
+ * Input-side factors by recorded call, so that KFAC, KFLR and KFRA in one
+ * backward pass compute `A` once: it depends on the recorded input only.
+ * The node lives for one forward pass, and so does its entry.
+ */
+const inputFactors = new WeakMap<GraphNode, Tensor>();
+
+/**
+ * The input-side factor of `node`, `compute(node)` the first time it is asked
+ * for; later callers get their own handle on the same values, so either
+ * parameter field can be disposed alone.
+ */
+function sharedInputFactor(node: GraphNode, compute: (node: GraphNode) => Tensor): Tensor {
+  const known = inputFactors.get(node);
+  if (known !== undefined && !known.isDisposed) return reshape(known, known.shape);
+  const factor = compute(node);
+  inputFactors.set(node, factor);
+  return factor;
+}
+
+/**
  * `Linear` (input `[N, ..., in]`): weight `[G, A]`, bias `[G]`, where
- * `G = extension.outputFactor(node, Q)` and `A = linearInputFactor(node)`.
+ * `G = extension.outputFactor(node, Q)` and `A = linearInputFactor(node)`,
+ * both symmetric and each computed once: G for weight and bias, A for every
+ * Kronecker extension of the pass.
  */
 export const linearKroneckerRule: KroneckerRule = {
   parameters: (node, backproped, { extension }) => {
     const { weight, bias } = node.module as Linear;
     const g = extension.outputFactor(node, backproped);
     const factors = new Map<string, Quantity>();
-    if (weight.requiresGrad) factors.set('weight', [g, linearInputFactor(node)]);
+    if (weight.requiresGrad) factors.set('weight', [g, sharedInputFactor(node, linearInputFactor)]);
     // Its own tensor (a fresh handle on the same values), so either parameter's field can be disposed alone.
     if (bias?.requiresGrad === true) factors.set('bias', [reshape(g, g.shape)]);
     return factors;
