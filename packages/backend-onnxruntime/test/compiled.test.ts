@@ -33,6 +33,7 @@ import { BatchGrad, SumGradSquared, Variance } from '@backpack-ts/first-order';
 import { KFAC, KFLR } from '@backpack-ts/kronecker';
 import { afterAll, describe, expect, it } from 'vitest';
 import { OrtBackend, compileStep } from '../src/index.js';
+import { unexpectedGoldenSkips } from './helpers/golden-skips.js';
 
 const summaries: string[] = [];
 afterAll(() => console.log(summaries.join('\n')));
@@ -54,7 +55,7 @@ describe.each(['float32', 'float64'] as const)('the golden suite through compile
     const report = runBackendConformance(backend, { dtype, kernels: false, golden: { runPass } });
     summaries.push(`[compiled] ${formatConformanceReport(report)}`);
     assertConformance(report);
-    expect(report.skipped).toEqual([]);
+    expect(unexpectedGoldenSkips(report.skipped)).toEqual([]);
     expect(report.checks.length).toBeGreaterThan(500);
     expect(notReplayed).toEqual([]);
   });

@@ -12,6 +12,7 @@
 import { assertConformance, formatConformanceReport, runBackendConformance } from '@backpack-ts/conformance';
 import { afterAll, describe, expect, it } from 'vitest';
 import { OrtBackend } from '../src/index.js';
+import { unexpectedGoldenSkips } from './helpers/golden-skips.js';
 
 const verbose = process.env['BACKPACK_CONFORMANCE_VERBOSE'] === '1';
 const summaries: string[] = [];
@@ -37,7 +38,7 @@ describe.each(configurations)('onnxruntime backend, $label', ({ label, options, 
       expect(report.checks.filter((c) => c.part === 'golden').length).toBeGreaterThan(0);
       // Every golden case was built and run (none needs a layer core lacks); the Kronecker
       // extensions refuse the recurrent cases (no Kronecker factors for RNN and LSTM).
-      expect(report.skipped.filter((note) => !/^golden \w+ kronecker: KFLR has no rule for (RNN|LSTM) '0'/.test(note))).toEqual([]);
+      expect(unexpectedGoldenSkips(report.skipped)).toEqual([]);
       expect(backend.stats().sessions.unsupported.size).toBe(0);
     });
   }
