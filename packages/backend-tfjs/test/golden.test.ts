@@ -41,7 +41,15 @@ for (const { golden, problem } of cases) {
     it('forward: output and loss', () => {
       expectClose(checkGoldenForward(golden, options()));
     });
+    // No Kronecker factors exist for recurrent layers: those extensions refuse, naming the layer.
+    const recurrent = golden.case.layers.find((layer) => layer.type === 'RNN' || layer.type === 'LSTM');
     for (const [group, make] of Object.entries(GOLDEN_EXTENSION_GROUPS)) {
+      if (group === 'kronecker' && recurrent !== undefined) {
+        it(`${group}: refused for its ${recurrent.type} layer`, () => {
+          expect(() => checkGoldenExtensions(golden, make(), options())).toThrow(`has no rule for ${recurrent.type} '0'`);
+        });
+        continue;
+      }
       it(`${group}: ${make().map((e) => e.name).join(', ')}`, () => {
         expectClose(checkGoldenExtensions(golden, make(), options()));
       });
