@@ -12,11 +12,15 @@ import type {
 import { CpuBackend } from './cpu-backend.js';
 import type { CpuHandle } from './storage.js';
 
-/** The contract's required members (the optional kernels and `liveCount` left out). */
-type RequiredMember = { [K in keyof Backend]-?: {} extends Pick<Backend, K> ? never : K }[keyof Backend];
-
-/** The methods a {@link CpuFallbackBackend} runs on backend-cpu unless a subclass writes them. */
-export type CpuKernel = Exclude<RequiredMember, 'name' | 'dtypes' | 'read' | 'dispose'>;
+/**
+ * The methods a {@link CpuFallbackBackend} runs on backend-cpu unless a subclass writes them:
+ * the contract's required members (the optional kernels and `liveCount` left out), less
+ * `name`, `dtypes`, `read` and `dispose`.
+ */
+export type CpuKernel = Exclude<
+  { [K in keyof Backend]-?: {} extends Pick<Backend, K> ? never : K }[keyof Backend],
+  'name' | 'dtypes' | 'read' | 'dispose'
+>;
 
 /**
  * A backend whose kernels run on backend-cpu until you write them: the way

@@ -669,7 +669,7 @@ export class OrtBackend extends CpuFallbackBackend<OrtHandle> {
     );
   }
 
-  /** The weight gradient as one ORT Conv of the transposed operands (see {@link convWeightGradGraph}). `undefined` (core unfolds) for float64 and small ones. */
+  /** The weight gradient as one ORT Conv of the transposed operands (see `convWeightGradGraph`). `undefined` (core unfolds) for float64 and small ones. */
   convWeightGrad(x: OrtHandle, xShape: Shape, mat: OrtHandle, matShape: Shape, window: WindowGeometry, groups: number, dtype: FloatDType): OrtHandle | undefined {
     const [v, , o] = matShape as [number, number, number];
     const weightSize = o * (xShape[1]! / groups) * sizeOf(window.kernel);

@@ -55,6 +55,7 @@ export interface CompiledStep<A extends unknown[], R> {
    * the step cannot be compiled (then every run is eager).
    */
   readonly reason: string | undefined;
+  /** How many runs were replayed, ran eagerly, and how many graphs were compiled so far. */
   readonly stats: CompiledStepStats;
   /** Releases the compiled graphs' sessions. The step stays usable (it traces again). */
   dispose(): void;

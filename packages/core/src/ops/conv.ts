@@ -42,7 +42,18 @@ function groupedWeight(weight: Tensor, groups: number): Tensor {
  * `[N, C·K, L]` when it was computed on the way (the backend has no `conv`
  * for this call), for a caller that needs it again.
  */
-export function conv(x: Tensor, weight: Tensor, window: WindowGeometry, groups = 1, bias?: Tensor): { output: Tensor; columns?: Tensor } {
+export function conv(
+  x: Tensor,
+  weight: Tensor,
+  window: WindowGeometry,
+  groups = 1,
+  bias?: Tensor,
+): {
+  /** The convolution, `[N, out, ...outSpatial]`. */
+  output: Tensor;
+  /** The unfolded input, when the unfold path ran (a native kernel unfolds nothing). */
+  columns?: Tensor;
+} {
   const operands = bias === undefined ? [x, weight] : [x, weight, bias];
   const backend = sameBackend('conv', operands);
   const dtype = assertFloat('conv', x);
