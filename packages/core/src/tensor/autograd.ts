@@ -39,6 +39,36 @@ export function enableGrad<T>(fn: () => T): T {
 }
 
 /**
+ * A module's `forward` being executed. Ops recorded meanwhile remember the
+ * innermost frame, so that an error about an op can say in which module
+ * (and through which containers) it was called.
+ */
+export interface CallFrame {
+  /** The module running (the tensor layer does not know its type). */
+  readonly owner: object;
+  /** The frame of the forward that called it; `undefined` at the top. */
+  readonly parent: CallFrame | undefined;
+}
+
+let currentFrame: CallFrame | undefined;
+
+/** The innermost module forward being executed, if any. */
+export function currentCallFrame(): CallFrame | undefined {
+  return currentFrame;
+}
+
+/** Runs `fn` as the forward of `owner`: ops recorded meanwhile are attributed to it. */
+export function withCallFrame<T>(owner: object, fn: () => T): T {
+  const previous = currentFrame;
+  currentFrame = { owner, parent: previous };
+  try {
+    return fn();
+  } finally {
+    currentFrame = previous;
+  }
+}
+
+/**
  * The derivative rules of one recorded op call. Both are written with core's
  * ops, so under `createGraph` they are recorded themselves and derivatives of
  * derivatives work.
@@ -61,6 +91,14 @@ export interface OpDerivatives {
    * the tangent of the output.
    */
   jvp(tangents: readonly (Tensor | undefined)[]): Tensor;
+  /**
+   * True when the output is linear in the inputs that require gradients
+   * (jointly: `mul` of two such inputs is not), or piecewise linear (`relu`,
+   * `max`): its second derivative vanishes almost everywhere, so
+   * Hessian-based extensions (DiagHessian, KFRA with curvature) may pass
+   * through the op with its VJP alone. Absent means false: they refuse the op.
+   */
+  readonly linear?: boolean;
 }
 
 /** One recorded call of an op. */
@@ -78,6 +116,8 @@ export interface OpNode extends AutogradNode {
    * and second-order extensions refuse such an op between modules.
    */
   readonly mixesSamples: boolean;
+  /** The module forward that was running when the op was recorded (for messages); `undefined` outside modules. */
+  readonly calledIn: CallFrame | undefined;
 }
 
 /**
@@ -96,7 +136,7 @@ export function recordOp(
   mixesSamples = false,
 ): Tensor {
   if (!gradEnabled || !inputs.some((t) => t.requiresGrad)) return output;
-  const node: OpNode = { kind: 'op', name, inputs, derivatives: derivatives(), mixesSamples };
+  const node: OpNode = { kind: 'op', name, inputs, derivatives: derivatives(), mixesSamples, calledIn: currentFrame };
   output.gradFn = node;
   return output;
 }
