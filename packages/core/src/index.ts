@@ -30,6 +30,7 @@ export * from './ops/index.js';
 
 export { Module } from './modules/module.js';
 export { LeafModule, type ModuleTraits, type ParameterJacobianOptions } from './modules/leaf-module.js';
+export { batchAveragedJacTMatJacProd } from './modules/batch-averaged-product.js';
 export { ElementwiseModule } from './modules/elementwise-module.js';
 export type { Parameter } from './modules/parameter.js';
 export { Sequential } from './modules/sequential.js';
@@ -85,6 +86,7 @@ export { LossModule, type Reduction } from './losses/loss-module.js';
 export { CrossEntropyLoss } from './losses/cross-entropy-loss.js';
 export { MSELoss } from './losses/mse-loss.js';
 export { BCEWithLogitsLoss } from './losses/bce-with-logits-loss.js';
+export { crossEntropy, mseLoss, bceWithLogits, type LossOptions } from './losses/functional.js';
 
 export { GraphNode } from './modules/leaf-module.js';
 export { describeCallSite, describeNode } from './modules/call-site.js';

@@ -6,7 +6,6 @@ import { formatShape, shapesEqual } from '../tensor/shape.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { installBackwardRunner, type BackwardOptions } from '../tensor/tensor.js';
 import type { GraphNode } from '../modules/leaf-module.js';
-import { describeNode, describeParameter } from '../modules/call-site.js';
 import { backpropagate } from '../graph/backpropagate.js';
 import { checkNotFreed, checkRecording, checkSeeds, free } from '../graph/graph-checks.js';
 import { RecordedGraph } from '../graph/recorded-graph.js';
@@ -152,7 +151,7 @@ function checkGradSlots(graph: RecordedGraph): void {
     const grad = parameter === undefined ? leaf.grad : parameter.grad;
     if (grad === undefined) continue;
     // Described only when refused: finding a parameter's name walks the graph.
-    const what = () => `the .grad of ${describeLeaf(graph, leaf, parameter)}`;
+    const what = () => `the .grad of ${graph.describeLeaf(leaf)}`;
     if (grad.isDisposed) {
       throw new Error(`backward(): ${what()} was disposed; set it to undefined (or call zeroGrad()) before the backward pass`);
     }
@@ -163,17 +162,6 @@ function checkGradSlots(graph: RecordedGraph): void {
       );
     }
   }
-}
-
-/** `parameter 'weight' of Linear '0'` (through a module that uses it, or its callers), or `the tensor of shape [3]`. */
-function describeLeaf(graph: RecordedGraph, leaf: Tensor, parameter: Parameter | undefined): string {
-  if (parameter === undefined) return `the tensor of shape ${formatShape(leaf.shape)}`;
-  for (const node of graph.nodes) {
-    const use = node.differentiableParameters.find(([, p]) => p === parameter);
-    if (use !== undefined) return `parameter '${use[0]}' of ${describeNode(node)}`;
-  }
-  const op = graph.steps.find((node) => node.kind === 'op' && node.inputs.includes(leaf));
-  return describeParameter(parameter, op?.kind === 'op' ? op.calledIn : undefined);
 }
 
 function checkExtensions(extensions: readonly Extension[], graph: RecordedGraph): void {

@@ -153,6 +153,22 @@ export class RecordedGraph {
     return this.outputs.get(node)!;
   }
 
+  /**
+   * A wanted leaf for messages: a parameter by a module call that uses it
+   * (`parameter 'weight' of Linear 'head'`), else by its name in the model
+   * whose forward used it, else by its shape.
+   */
+  describeLeaf(leaf: Tensor): string {
+    const parameter = this.leaves.get(leaf);
+    if (parameter === undefined) return `the tensor of shape ${formatShape(leaf.shape)}`;
+    for (const node of this.nodes) {
+      const use = node.differentiableParameters.find(([, p]) => p === parameter);
+      if (use !== undefined) return `parameter '${use[0]}' of ${describeNode(node)}`;
+    }
+    const op = this.steps.find((node): node is OpNode => node.kind === 'op' && node.inputs.includes(leaf));
+    return describeParameter(parameter, op?.calledIn);
+  }
+
   /** Whether the pass computes anything for `tensor`: a root, a tensor some visited node passes a gradient to, or the output of a visited node. */
   reaches(tensor: Tensor): boolean {
     if (tensor.gradFn === undefined) return this.leaves.has(tensor);
@@ -236,11 +252,11 @@ export class RecordedGraph {
         if (upstream || node.differentiableParameters.length > 0) downstreamOfParameters.add(node);
         continue;
       }
-      const parameter = edges.map((edge) => parameterOf(edge.tensor)).find((p) => p !== undefined);
-      if (parameter !== undefined) {
-        problems.push(`${describeParameter(parameter, node.calledIn)} enters ${describeNode(node)} directly, outside a module with derivatives`);
+      const direct = edges.find((edge) => this.leaves.get(edge.tensor) !== undefined);
+      if (direct !== undefined) {
+        problems.push(`${this.describeLeaf(direct.tensor)} enters ${describeNode(node)} directly, outside a module with derivatives`);
       }
-      if (upstream || parameter !== undefined) downstreamOfParameters.add(node);
+      if (upstream || direct !== undefined) downstreamOfParameters.add(node);
       if (node.mixesSamples && upstream && !head.has(node)) {
         problems.push(`${describeNode(node)} mixes the samples of the batch between modules with parameters and the loss`);
       }

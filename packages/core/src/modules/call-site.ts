@@ -16,7 +16,8 @@ function describeFrame(frame: CallFrame): string {
   const outer = root.owner as Module;
   if (inner === outer) return outer.describe();
   const path = outer.namedModules().find(([, module]) => module === inner)?.[0];
-  if (path === undefined) return `${inner.typeName} (called from ${outer.describe()}, which does not register it as a child)`;
+  // Not a registered child: a module kept in a plain field, or a functional loss's module.
+  if (path === undefined) return `${inner.typeName} (called by ${outer.describe()})`;
   return `${inner.typeName} '${path}' of ${outer.describe()}`;
 }
 

@@ -1,11 +1,7 @@
-import { mean } from '../ops/reduce.js';
-import { ones } from '../ops/create.js';
-import { mul } from '../ops/elementwise.js';
-import { permute, reshape } from '../ops/layout.js';
 import { selectIndices } from '../ops/select.js';
 import { currentCallFrame, isGradEnabled, type CallFrame } from '../tensor/autograd.js';
-import { sizeOf } from '../tensor/shape.js';
 import type { Tensor } from '../tensor/tensor.js';
+import { batchAveragedJacTMatJacProd } from './batch-averaged-product.js';
 import { Module } from './module.js';
 import type { Parameter } from './parameter.js';
 
@@ -120,18 +116,7 @@ export abstract class LeafModule extends Module {
    * (single-input ones may ignore `inputIndex`).
    */
   eaJacTMatJacProd(node: GraphNode, mat: Tensor, inputIndex = 0): Tensor {
-    const n = node.batchSize;
-    const outShape = node.output.shape.slice(1);
-    const inShape = node.inputs[inputIndex]!.shape.slice(1);
-    const [dOut, dIn] = [sizeOf(outShape), sizeOf(inShape)];
-    // Row v of M, repeated for every sample: [D_out, N, ...out].
-    const rows = mul(reshape(mat, [dOut, 1, ...outShape]), ones([1, n, ...outShape], { backend: mat.backend, dtype: mat.dtype }));
-    // (M J_n) for every sample, as [D_out, N, D_in]; M is symmetric, so its rows are its columns.
-    const mJ = reshape(this.jacTMatProd(node, rows, inputIndex), [dOut, n, dIn]);
-    // Columns of M J_n become the vectors: [D_in, N, ...out].
-    const columns = reshape(permute(mJ, [2, 1, 0]), [dIn, n, ...outShape]);
-    const jMJ = reshape(this.jacTMatProd(node, columns, inputIndex), [dIn, n, dIn]);
-    return mean(jMJ, 1);
+    return batchAveragedJacTMatJacProd((m) => this.jacTMatProd(node, m, inputIndex), node.output.shape, node.inputs[inputIndex]!.shape, mat);
   }
 
   /**
@@ -216,6 +201,11 @@ export class GraphNode {
     const parameters = module.ownNamedParameters();
     this.parameterVersions = new Map(parameters.map(([name, parameter]) => [name, parameter.version]));
     this.differentiableParameters = parameters.filter(([, parameter]) => parameter.requiresGrad);
+  }
+
+  /** Whether the call differentiates the module's parameter `name` (it required gradients when recorded). */
+  differentiates(name: string): boolean {
+    return this.differentiableParameters.some(([own]) => own === name);
   }
 
   /** The first input (the module's main input), `[N, ...]`. */
