@@ -40,7 +40,6 @@ export function add(a: Tensor, b: Tensor): Tensor {
   return record('add', [a, b], () => core.add(a, b), () => ({
     vjp: (g) => [g, g],
     jvp: ([ta, tb]) => (ta === undefined ? tb! : tb === undefined ? ta : add(ta, tb)),
-    linear: true,
   }));
 }
 
@@ -50,7 +49,6 @@ export function sub(a: Tensor, b: Tensor): Tensor {
   return record('sub', [a, b], () => core.sub(a, b), () => ({
     vjp: (g) => [g, scale(g, -1)],
     jvp: ([ta, tb]) => (tb === undefined ? ta! : ta === undefined ? scale(tb, -1) : sub(ta, tb)),
-    linear: true,
   }));
 }
 
@@ -64,7 +62,6 @@ export function mul(a: Tensor, b: Tensor): Tensor {
       const fromB = tb === undefined ? undefined : mulLeading(tb, a);
       return fromA === undefined ? fromB! : fromB === undefined ? fromA : add(fromA, fromB);
     },
-    linear: !(a.requiresGrad && b.requiresGrad),
   }));
 }
 
@@ -79,7 +76,6 @@ function repeat(x: Tensor, shape: Shape): Tensor {
   return record('repeat', [x], () => core.mul(x, core.ones(shape, { backend: x.backend, dtype: x.dtype })), () => ({
     vjp: (g) => [reduceTo(g, x.shape)],
     jvp: ([t]) => repeat(t!, [...leading(t!, x.shape), ...shape]),
-    linear: true,
   }));
 }
 
@@ -91,7 +87,6 @@ function reduceTo(g: Tensor, shape: Shape): Tensor {
   return record('reduceTo', [g], () => core.sum(g, axes, true), () => ({
     vjp: (h) => [repeat(h, [...leading(h, shape), ...g.shape])],
     jvp: ([t]) => reduceTo(t!, shape),
-    linear: true,
   }));
 }
 
@@ -110,7 +105,7 @@ function spread(g: Tensor, shape: Shape, reducedRank: number): Tensor {
 
 /** c · x for a number c. */
 export function scale(x: Tensor, c: number): Tensor {
-  return record('scale', [x], () => core.mul(x, c), () => ({ vjp: (g) => [scale(g, c)], jvp: ([t]) => scale(t!, c), linear: true }));
+  return record('scale', [x], () => core.mul(x, c), () => ({ vjp: (g) => [scale(g, c)], jvp: ([t]) => scale(t!, c) }));
 }
 
 /** x². */
@@ -139,7 +134,7 @@ function ones(x: Tensor): Tensor {
 export function relu(x: Tensor): Tensor {
   return record('relu', [x], () => core.relu(x), () => {
     const mask = noGrad(() => core.step(x));
-    return { vjp: (g) => [mulLeading(g, mask)], jvp: ([t]) => mulLeading(t!, mask), linear: true };
+    return { vjp: (g) => [mulLeading(g, mask)], jvp: ([t]) => mulLeading(t!, mask) };
   });
 }
 
@@ -150,7 +145,6 @@ export function reshape(x: Tensor, shape: Shape): Tensor {
   return recordOp('reshape', [x], out, () => ({
     vjp: (g) => [reshape(g, [...leading(g, out.shape), ...x.shape])],
     jvp: ([t]) => reshape(t!, [...leading(t!, x.shape), ...out.shape]),
-    linear: true,
   }), !keepsBatch);
 }
 
@@ -160,7 +154,6 @@ export function sum(x: Tensor): Tensor {
   return record('sum', [x], () => core.sum(x, axes), () => ({
     vjp: (g) => [spread(g, x.shape, 0)],
     jvp: ([t]) => sumTrailing(t!, x.rank),
-    linear: true,
   }), true);
 }
 
@@ -170,7 +163,6 @@ export function sumPerSample(x: Tensor): Tensor {
   return record('sumPerSample', [x], () => core.sum(x, axes), () => ({
     vjp: (g) => [spread(g, x.shape, 1)],
     jvp: ([t]) => sumTrailing(t!, x.rank - 1),
-    linear: true,
   }));
 }
 

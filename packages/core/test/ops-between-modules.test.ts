@@ -115,14 +115,14 @@ describe('a residual block with ops between its modules', () => {
     const { model, loss } = problem('ops', 'tanh');
     const message =
       "cannot run: the Hessian diagonal needs the second derivative of every node between the loss and the parameters, and op 'tanh' " +
-      '(called in the forward of ResidualBlock) is not declared linear (ops give no second derivatives); compute it with a module there (e.g. Tanh)';
+      '(called in the forward of ResidualBlock) is curved (ops give no second derivatives); compute it with a module there (e.g. Tanh)';
     for (const name of ['DiagHessian', 'BatchDiagHessian']) {
       expect(() => backpack([EXTENSIONS.get(name)!.create()], () => loss().backward())).toThrow(`${name} ${message}`);
     }
     const KFRA = EXTENSIONS.get('KFRA')!.create().constructor as new (options: object) => import('@backpack-ts/core').Extension;
     expect(() => backpack([new KFRA({ curvature: 'hessian' })], () => loss().backward())).toThrow(
       "KFRA cannot run: with curvature 'hessian' it adds every node's residual Hessian term, and op 'tanh' (called in the forward of ResidualBlock) " +
-        "is not declared linear (ops give no second derivatives); compute it with a module there, or use curvature 'ggn'",
+        "is curved (ops give no second derivatives); compute it with a module there, or use curvature 'ggn'",
     );
     expect(model.parameters().every((p) => p.grad === undefined)).toBe(true);
   });

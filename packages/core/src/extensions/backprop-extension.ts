@@ -83,7 +83,7 @@ export abstract class BackpropExtension<
    * passes an op's vector-Jacobian product override this together with
    * {@link backpropagateThroughOp}.
    */
-  protected opRefusal(node: OpNode): string | undefined {
+  protected opRefusal(node: OpNode, _graph: RecordedGraph): string | undefined {
     return `it backpropagates through modules with derivative rules only, and ${describeNode(node)} is an op`;
   }
 
@@ -115,7 +115,7 @@ export abstract class BackpropExtension<
       // Quantities restricted to some samples no longer have the shape an op's rule takes.
       throw new Error(`${this.name} cannot run: with subsampling it passes modules only, and ${describeNode(node)} is an op between modules`);
     }
-    const refusal = this.opRefusal(node);
+    const refusal = this.opRefusal(node, graph);
     if (refusal !== undefined) throw new Error(`${this.name} cannot run: ${refusal}`);
   }
 

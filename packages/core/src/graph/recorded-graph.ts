@@ -1,5 +1,7 @@
-import { isOpNode, type OpNode } from '../tensor/autograd.js';
+import { enableGrad, isOpNode, type OpNode } from '../tensor/autograd.js';
+import { tidy } from '../tensor/scope.js';
 import { formatShape } from '../tensor/shape.js';
+import { fullLike } from '../ops/create.js';
 import type { AutogradNode, Tensor } from '../tensor/tensor.js';
 import type { GraphNode } from '../modules/leaf-module.js';
 import { parameterOf, type Parameter } from '../modules/parameter.js';
@@ -75,6 +77,7 @@ export class RecordedGraph {
   private readonly outputs = new Map<Node, Tensor>();
   private readonly computesInputGradients = new Set<Node>();
   private readonly targets: ReadonlySet<Tensor> | undefined;
+  private readonly piecewiseLinear = new Map<OpNode, boolean>();
 
   constructor(roots: Tensor | readonly Tensor[], options: GraphOptions = {}) {
     const caller = options.caller ?? 'backward()';
@@ -213,6 +216,27 @@ export class RecordedGraph {
       }
     }
     return order.reverse();
+  }
+
+  /**
+   * Whether the second derivative of the op call vanishes (almost
+   * everywhere), read off its recorded rule: its VJP, run with recording on,
+   * gives results that require no gradient, so it depends on the cotangent
+   * alone. True for linear ops (add, reshape, sum, a product with a
+   * constant) and piecewise linear ones (relu, max pooling), whose rules
+   * multiply by piecewise-constant factors that record nothing; false for
+   * curved ones (tanh, exp, a product of two tensors that require
+   * gradients). Hessian-based extensions pass only such ops, since ops give
+   * no second derivatives.
+   */
+  isPiecewiseLinear(node: OpNode): boolean {
+    let linear = this.piecewiseLinear.get(node);
+    if (linear === undefined) {
+      const zero = () => fullLike(this.outputOf(node), 0);
+      linear = tidy(() => enableGrad(() => node.derivatives.vjp(zero()).every((g) => g === undefined || !g.requiresGrad)));
+      this.piecewiseLinear.set(node, linear);
+    }
+    return linear;
   }
 
   /**

@@ -91,14 +91,6 @@ export interface OpDerivatives {
    * the tangent of the output.
    */
   jvp(tangents: readonly (Tensor | undefined)[]): Tensor;
-  /**
-   * True when the output is linear in the inputs that require gradients
-   * (jointly: `mul` of two such inputs is not), or piecewise linear (`relu`,
-   * `max`): its second derivative vanishes almost everywhere, so
-   * Hessian-based extensions (DiagHessian, KFRA with curvature) may pass
-   * through the op with its VJP alone. Absent means false: they refuse the op.
-   */
-  readonly linear?: boolean;
 }
 
 /** One recorded call of an op. */

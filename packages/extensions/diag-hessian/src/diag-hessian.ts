@@ -20,7 +20,7 @@ import { backpropFactorsThroughOp, lossFactor, mergeFactors, type SqrtFactors } 
  * The mechanism shared by {@link DiagHessian} and {@link BatchDiagHessian}:
  * backpropagates the loss Hessian as signed square-root factors (see
  * `sqrt-factors.ts`), adding every curved module's residual on the way
- * (ops between modules pass only when linear), and
+ * (ops between modules pass only when piecewise linear), and
  * reads the exact Hessian diagonal of each parameter off the factors at its
  * module's output. The two differ only in `sumBatch`, which their rules read.
  *
@@ -63,12 +63,12 @@ export abstract class HessianDiagonalExtension extends BackpropExtension<SqrtFac
     return 'the traits perSampleParameterJacobian and affineInParameters';
   }
 
-  /** An op passes when its residual Hessian term vanishes (it is linear): ops give no second derivatives. */
-  protected override opRefusal(node: OpNode): string | undefined {
-    if (node.derivatives.linear === true) return undefined;
+  /** An op passes when its residual Hessian term vanishes (it is piecewise linear): ops give no second derivatives. */
+  protected override opRefusal(node: OpNode, graph: RecordedGraph): string | undefined {
+    if (graph.isPiecewiseLinear(node)) return undefined;
     return (
       `the Hessian diagonal needs the second derivative of every node between the loss and the parameters, ` +
-      `and ${describeNode(node)} is not declared linear (ops give no second derivatives); compute it with a module there (e.g. Tanh)`
+      `and ${describeNode(node)} is curved (ops give no second derivatives); compute it with a module there (e.g. Tanh)`
     );
   }
 

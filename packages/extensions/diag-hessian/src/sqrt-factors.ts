@@ -125,7 +125,7 @@ export function backpropFactor(node: GraphNode, factor: SqrtFactor, inputIndex: 
 }
 
 /**
- * The factors at each input of a linear op (`undefined` for an input that
+ * The factors at each input of a piecewise linear op (`undefined` for an input that
  * gets none): every factor, dense (an op's VJP has no diagonal shortcut),
  * mapped by the op's vector-Jacobian product over its leading dimension.
  */

@@ -13,6 +13,7 @@ import {
   type GraphNode,
   type LossModule,
   type OpNode,
+  type RecordedGraph,
   type Tensor,
 } from '@backpack-ts/core';
 import { batchAverageChannelFactor, batchAverageOutputFactor, batchAverageParameterFactor } from './factors.js';
@@ -79,7 +80,7 @@ export function backpropagateBatchAverage(
  * Ops between modules pass `M` on as a module without structure would:
  * `(1/N) Σ_n J_nᵀ M J_n` from the op's vector-Jacobian product applied twice
  * (`batchAveragedJacTMatJacProd`). With a curvature other than `'ggn'` an
- * op must declare itself linear (its residual vanishes), since ops give no
+ * op must be piecewise linear (its residual vanishes), since ops give no
  * second derivatives.
  */
 export class KFRA extends KroneckerExtension {
@@ -108,10 +109,10 @@ export class KFRA extends KroneckerExtension {
     return backpropagateBatchAverage(node, mat, gradOutput, inputIndex, this.curvature);
   }
 
-  protected override opRefusal(node: OpNode): string | undefined {
-    if (this.curvature === 'ggn' || node.derivatives.linear === true) return undefined;
+  protected override opRefusal(node: OpNode, graph: RecordedGraph): string | undefined {
+    if (this.curvature === 'ggn' || graph.isPiecewiseLinear(node)) return undefined;
     return (
-      `with curvature '${this.curvature}' it adds every node's residual Hessian term, and ${describeNode(node)} is not declared linear ` +
+      `with curvature '${this.curvature}' it adds every node's residual Hessian term, and ${describeNode(node)} is curved ` +
       "(ops give no second derivatives); compute it with a module there, or use curvature 'ggn'"
     );
   }
