@@ -97,6 +97,7 @@ export abstract class BackpropExtension<
     throw new Error(`${this.name} cannot pass ${describeNode(node)}`);
   }
 
+  /** Refuses a pass that does not start at a loss module, a module that mixes samples, and a module without a rule. */
   check(node: GraphNode, graph: RecordedGraph): void {
     this.checkRoot(graph);
     if (node === graph.root) {
@@ -109,6 +110,7 @@ export abstract class BackpropExtension<
     this.requireRule(node.module);
   }
 
+  /** Refuses a pass that does not start at a loss module, and an op this extension cannot pass ({@link opRefusal}). */
   checkOp(node: OpNode, graph: RecordedGraph): void {
     this.checkRoot(graph);
     if (this.subsampling !== undefined) {

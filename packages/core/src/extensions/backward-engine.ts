@@ -59,6 +59,8 @@ export function runBackward(root: Tensor, options: BackwardOptions): void {
     const passes = new Map<Extension, ExtensionPass>(extensions.map((e) => [e, e.begin(graph)]));
     const contributions = new Map<Parameter, Map<Extension, Quantity[]>>();
     const stored = new Set<Tensor>([...(options.gradient === undefined ? [] : [options.gradient])]);
+    // Replaced gradients may still be read by this very pass (a gradient penalty differentiates them): freed after it.
+    const replaced: Tensor[] = [];
     // A gradient stored twice, or the caller's own seed, gets a handle of its own.
     const own = (gradient: Tensor) => {
       const result = stored.has(gradient) ? gradient.detach() : gradient;
@@ -75,10 +77,10 @@ export function runBackward(root: Tensor, options: BackwardOptions): void {
       },
       gradient: (tensor, gradient, parameter) => {
         if (parameter === undefined) {
-          tensor.grad = accumulate(tensor.grad, own(gradient), createGraph);
+          tensor.grad = accumulate(tensor.grad, own(gradient), replaced);
           return;
         }
-        parameter.grad = accumulate(parameter.grad, own(gradient), createGraph);
+        parameter.grad = accumulate(parameter.grad, own(gradient), replaced);
         storeQuantities(parameter, contributions.get(parameter), passes);
         contributions.delete(parameter);
       },
@@ -86,6 +88,11 @@ export function runBackward(root: Tensor, options: BackwardOptions): void {
         if (node.kind === 'module') hook?.(node.module, node);
       },
     });
+    // Under createGraph the new sums' graphs refer to the replaced gradients: the enclosing scope frees them.
+    for (const previous of replaced) {
+      if (createGraph) disposeLater(previous);
+      else previous.dispose();
+    }
   };
   if (createGraph) run();
   else tidy(run);
@@ -107,17 +114,11 @@ function collect(
   }
 }
 
-/**
- * `.grad` accumulates (as in PyTorch). The replaced one is disposed, or,
- * under `createGraph` (where the new sum's graph refers to it), handed to
- * the enclosing scope.
- */
-function accumulate(previous: Tensor | undefined, gradient: Tensor, createGraph: boolean): Tensor {
+/** `.grad` accumulates (as in PyTorch); the replaced one goes to `replaced`, to be freed after the pass. */
+function accumulate(previous: Tensor | undefined, gradient: Tensor, replaced: Tensor[]): Tensor {
   if (previous === undefined) return keep(gradient);
-  const total = keep(add(previous, gradient));
-  if (createGraph) disposeLater(previous);
-  else previous.dispose();
-  return total;
+  replaced.push(previous);
+  return keep(add(previous, gradient));
 }
 
 /** Extension fields are replaced (the previous quantity disposed). */

@@ -12,6 +12,7 @@ export type Node = OpNode | GraphNode;
 
 /** A tensor a node was computed from that gradients flow into. */
 export interface Edge {
+  /** The tensor the gradient goes to. */
   readonly tensor: Tensor;
   /** Its index among the node's inputs; absent for a module's parameter. */
   readonly input?: number;

@@ -170,6 +170,7 @@ let nextNodeId = 0;
  * lead to its differentiable inputs and to its parameters' data.
  */
 export class GraphNode {
+  /** Tells a module's node from an op's `OpNode`. */
   readonly kind = 'module';
   /** Creation order; later nodes were recorded later. */
   readonly id = nextNodeId++;

@@ -65,6 +65,7 @@ export interface AutogradNode {
  * declaration merging).
  */
 export interface ModuleCall extends AutogradNode {
+  /** Tells a module's node from an op's `OpNode`. */
   readonly kind: 'module';
 }
 
