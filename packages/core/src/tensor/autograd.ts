@@ -57,15 +57,19 @@ export function currentCallFrame(): CallFrame | undefined {
   return currentFrame;
 }
 
-/** Runs `fn` as the forward of `owner`: ops recorded meanwhile are attributed to it. */
-export function withCallFrame<T>(owner: object, fn: () => T): T {
+/**
+ * Enters the forward of `owner`: ops recorded until {@link exitCallFrame}
+ * are attributed to it. Returns the frame to restore.
+ */
+export function enterCallFrame(owner: object): CallFrame | undefined {
   const previous = currentFrame;
   currentFrame = { owner, parent: previous };
-  try {
-    return fn();
-  } finally {
-    currentFrame = previous;
-  }
+  return previous;
+}
+
+/** Leaves a forward entered with {@link enterCallFrame}, restoring the frame it returned. */
+export function exitCallFrame(previous: CallFrame | undefined): void {
+  currentFrame = previous;
 }
 
 /**
