@@ -161,4 +161,15 @@ describe('parameters', () => {
     expectClose(layer.weight.grad!, parameterJacobian(layer.weight, decayed).data, FD_RTOL, [2, 3]);
     expect(layer.weight.data.grad).toBeUndefined();
   });
+
+  it('used by an op and replaced before the backward pass: refused, nothing stored', () => {
+    const layer = linear(3, 2, 1);
+    const loss = recordedOps.sum(recordedOps.square(layer.weight.data));
+    layer.weight.data = randomTensor([2, 3], 3);
+    expect(() => loss.backward()).toThrow(
+      "backward(): input 0 of op 'square' (called outside any module) is data of a parameter that was replaced after the forward pass (now at version 1); " +
+        'run the forward pass again after changing the model',
+    );
+    expect(layer.weight.grad).toBeUndefined();
+  });
 });

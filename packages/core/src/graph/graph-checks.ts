@@ -1,6 +1,7 @@
 import { formatShape, shapesEqual } from '../tensor/shape.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { describeNode } from '../modules/call-site.js';
+import { formerParameterOf } from '../modules/parameter.js';
 import type { Node, RecordedGraph } from './recorded-graph.js';
 
 /*
@@ -44,7 +45,16 @@ export function checkRecording(graph: RecordedGraph, caller: string): void {
     // Described only when refused: naming a module through its callers walks the model.
     const where = () => describeNode(node);
     if (node.kind === 'op') {
-      node.inputs.forEach((input, i) => checkAlive(input, `input ${i}`, where, caller));
+      node.inputs.forEach((input, i) => {
+        checkAlive(input, `input ${i}`, where, caller);
+        const parameter = formerParameterOf(input);
+        if (parameter !== undefined && parameter.data !== input) {
+          throw new Error(
+            `${caller}: input ${i} of ${where()} is data of a parameter that was replaced after the forward pass (now at version ${parameter.version}); ` +
+              'run the forward pass again after changing the model',
+          );
+        }
+      });
       continue;
     }
     for (const [name, recorded] of node.parameterVersions) {

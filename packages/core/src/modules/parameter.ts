@@ -50,6 +50,11 @@ export function parameterOf(tensor: Tensor): Parameter | undefined {
   return parameter?.data === tensor ? parameter : undefined;
 }
 
+/** The parameter whose `data` `tensor` is or was (it may have been replaced since). */
+export function formerParameterOf(tensor: Tensor): Parameter | undefined {
+  return owners.get(tensor);
+}
+
 /** Creates a parameter holding `data`, at version 0, requiring gradients. */
 export function createParameter(data: Tensor): Parameter {
   let requiresGrad = true;
