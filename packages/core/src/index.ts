@@ -12,7 +12,6 @@ export { matmulDims, type MatmulDims } from './backend/matmul-dims.js';
 
 export { Tensor, type AutogradNode, type BackwardOptions, type ModuleCall } from './tensor/tensor.js';
 export {
-  currentCallFrame,
   enableGrad,
   isGradEnabled,
   isOpNode,
@@ -89,7 +88,7 @@ export { BCEWithLogitsLoss } from './losses/bce-with-logits-loss.js';
 export { crossEntropy, mseLoss, bceWithLogits, type LossOptions } from './losses/functional.js';
 
 export { GraphNode } from './modules/leaf-module.js';
-export { describeCallSite, describeNode } from './modules/call-site.js';
+export { describeNode } from './modules/call-site.js';
 export { RecordedGraph, type Edge, type GraphOptions, type Node as RecordedNode } from './graph/recorded-graph.js';
 export { grad, type GradOptions } from './graph/grad.js';
 export { extend } from './graph/extend.js';

@@ -32,7 +32,7 @@ export interface GraphOptions {
 }
 
 /** The node that recorded `tensor`, as one of the two kinds. */
-export function nodeOf(tensor: Tensor): Node | undefined {
+function nodeOf(tensor: Tensor): Node | undefined {
   const node = tensor.gradFn;
   if (node === undefined || isOpNode(node)) return node;
   if ((node as Partial<GraphNode>).kind === 'module') return node as GraphNode;
@@ -246,7 +246,7 @@ export class RecordedGraph {
    * then any scalar arithmetic). Their sample mixing is the loss's, not the
    * model's.
    */
-  lossHead(): ReadonlySet<OpNode> {
+  private lossHead(): ReadonlySet<OpNode> {
     const head = new Set<OpNode>();
     const pending = this.roots.filter((root) => root.size === 1);
     for (let tensor = pending.pop(); tensor !== undefined; tensor = pending.pop()) {
