@@ -105,7 +105,7 @@ function collect(
   results: ReadonlyMap<string, Quantity> | undefined,
   contributions: Map<Parameter, Map<Extension, Quantity[]>>,
 ): void {
-  for (const [name, parameter] of node.differentiableParameters) {
+  for (const [name, parameter] of node.module.ownTrainableParameters()) {
     const quantity = results?.get(name);
     if (quantity === undefined) continue;
     const byExtension = contributions.get(parameter) ?? new Map<Extension, Quantity[]>();

@@ -47,7 +47,7 @@ function edgesOf(node: Node): Edge[] {
   const inputs = node.module
     .differentiableInputs(node)
     .flatMap((input) => (node.inputs[input]!.requiresGrad ? [{ tensor: node.inputs[input]!, input }] : []));
-  return [...inputs, ...node.differentiableParameters.map((parameter) => ({ tensor: parameter[1].data, parameter }))];
+  return [...inputs, ...node.module.ownTrainableParameters().map((parameter) => ({ tensor: parameter[1].data, parameter }))];
 }
 
 /**
@@ -120,7 +120,7 @@ export class RecordedGraph {
     this.leaves = leaves;
     const uses = new Map<Parameter, number>();
     for (const node of this.nodes) {
-      for (const [, parameter] of node.differentiableParameters) uses.set(parameter, (uses.get(parameter) ?? 0) + 1);
+      for (const [, parameter] of node.module.ownTrainableParameters()) uses.set(parameter, (uses.get(parameter) ?? 0) + 1);
     }
     this.parameterUses = uses;
   }
@@ -166,7 +166,7 @@ export class RecordedGraph {
     const parameter = this.leaves.get(leaf);
     if (parameter === undefined) return `the tensor of shape ${formatShape(leaf.shape)}`;
     for (const node of this.nodes) {
-      const use = node.differentiableParameters.find(([, p]) => p === parameter);
+      const use = node.module.ownTrainableParameters().find(([, p]) => p === parameter);
       if (use !== undefined) return `parameter '${use[0]}' of ${describeNode(node)}`;
     }
     const op = this.steps.find((node): node is OpNode => node.kind === 'op' && node.inputs.includes(leaf));
@@ -274,7 +274,7 @@ export class RecordedGraph {
       const edges = this.edgesOf(node);
       const upstream = edges.some((edge) => downstreamOfParameters.has(edge.tensor.gradFn as Node));
       if (node.kind === 'module') {
-        if (upstream || node.differentiableParameters.length > 0) downstreamOfParameters.add(node);
+        if (upstream || node.module.ownTrainableParameters().length > 0) downstreamOfParameters.add(node);
         continue;
       }
       const direct = edges.find((edge) => this.leaves.get(edge.tensor) !== undefined);

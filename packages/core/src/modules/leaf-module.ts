@@ -3,7 +3,6 @@ import { currentCallFrame, isGradEnabled, type CallFrame } from '../tensor/autog
 import type { Tensor } from '../tensor/tensor.js';
 import { batchAveragedJacTMatJacProd } from './batch-averaged-product.js';
 import { Module } from './module.js';
-import type { Parameter } from './parameter.js';
 
 /**
  * What extensions may assume about a module class without a rule written for
@@ -180,12 +179,6 @@ export class GraphNode {
    * values, so `backward()` refuses if one was replaced since.
    */
   readonly parameterVersions: ReadonlyMap<string, number>;
-  /**
-   * The module's own parameters that required gradients when the call was
-   * recorded, by local name: the ones backward passes differentiate (a
-   * frozen parameter is a constant of the call).
-   */
-  readonly differentiableParameters: readonly (readonly [string, Parameter])[];
 
   constructor(
     /** The module that was called. */
@@ -199,14 +192,7 @@ export class GraphNode {
     /** The forward being executed when the call was recorded (the module's own frame), for messages. */
     readonly calledIn: CallFrame | undefined = undefined,
   ) {
-    const parameters = module.ownNamedParameters();
-    this.parameterVersions = new Map(parameters.map(([name, parameter]) => [name, parameter.version]));
-    this.differentiableParameters = parameters.filter(([, parameter]) => parameter.requiresGrad);
-  }
-
-  /** Whether the call differentiates the module's parameter `name` (it required gradients when recorded). */
-  differentiates(name: string): boolean {
-    return this.differentiableParameters.some(([own]) => own === name);
+    this.parameterVersions = new Map(module.ownNamedParameters().map(([name, parameter]) => [name, parameter.version]));
   }
 
   /** The first input (the module's main input), `[N, ...]`. */

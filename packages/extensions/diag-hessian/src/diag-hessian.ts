@@ -83,7 +83,7 @@ export abstract class HessianDiagonalExtension extends BackpropExtension<SqrtFac
    */
   override check(node: GraphNode, graph: RecordedGraph): void {
     super.check(node, graph);
-    for (const [name, parameter] of node.differentiableParameters) {
+    for (const [name, parameter] of node.module.ownTrainableParameters()) {
       const uses = graph.parameterUses.get(parameter) ?? 0;
       if (uses > 1) {
         throw new Error(

@@ -151,10 +151,10 @@ export abstract class KroneckerExtension extends BackpropExtension<Tensor, Krone
   /** Besides a rule for every module and no sample mixing, refuses shared parameters (before anything is computed). */
   override check(node: GraphNode, graph: RecordedGraph): void {
     super.check(node, graph);
-    for (const [name, parameter] of node.differentiableParameters) {
+    for (const [name, parameter] of node.module.ownTrainableParameters()) {
       if ((graph.parameterUses.get(parameter) ?? 0) > 1) {
         const users = graph.nodes
-          .filter((other) => other.differentiableParameters.some(([, p]) => p === parameter))
+          .filter((other) => other.module.ownTrainableParameters().some(([, p]) => p === parameter))
           .map((other) => other.module.describe())
           .reverse(); // forward order
         throw new WeightSharingError(this.name, dottedName(node.module, name), users);
@@ -296,7 +296,7 @@ export const batchNormKroneckerRule: KroneckerRule = {
 export const embeddingKroneckerRule: KroneckerRule = {
   parameters: (node, backproped, { extension }) =>
     new Map<string, Quantity>(
-      node.differentiates('weight') ? [['weight', [embeddingInputFactor(node), extension.outputFactor(node, backproped)]]] : [],
+      (node.module as Embedding).weight.requiresGrad ? [['weight', [embeddingInputFactor(node), extension.outputFactor(node, backproped)]]] : [],
     ),
   backpropagate: passThrough,
 };
