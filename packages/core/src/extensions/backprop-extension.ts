@@ -99,9 +99,9 @@ export abstract class BackpropExtension<
 
   /** Refuses a pass that does not start at a loss module, a module that mixes samples, and a module without a rule. */
   check(node: GraphNode, graph: RecordedGraph): void {
-    this.checkRoot(graph);
     if (node === graph.root) {
-      (node.module as LossModule).requireReduced(this.name);
+      if (!(node.module instanceof LossModule)) throw this.notFromALoss(describeNode(node));
+      node.module.requireReduced(this.name);
       checkSubsamplingFits(this.name, this.subsampling, node);
       return;
     }
@@ -110,9 +110,9 @@ export abstract class BackpropExtension<
     this.requireRule(node.module);
   }
 
-  /** Refuses a pass that does not start at a loss module, and an op this extension cannot pass ({@link opRefusal}). */
+  /** Refuses a pass that starts at an op (a loss written with ops), and an op this extension cannot pass ({@link opRefusal}). */
   checkOp(node: OpNode, graph: RecordedGraph): void {
-    this.checkRoot(graph);
+    if (node === graph.root) throw this.notFromALoss(describeNode(node));
     if (this.subsampling !== undefined) {
       // Quantities restricted to some samples no longer have the shape an op's rule takes.
       throw new Error(`${this.name} cannot run: with subsampling it passes modules only, and ${describeNode(node)} is an op between modules`);
@@ -122,11 +122,8 @@ export abstract class BackpropExtension<
   }
 
   /** The walk starts at the loss's Hessian (square root), which only a loss module knows. */
-  private checkRoot(graph: RecordedGraph): void {
-    const root = graph.root;
-    if (root?.kind === 'module' && root.module instanceof LossModule) return;
-    const start = root === undefined ? `a tensor of shape [${graph.loss.shape.join(', ')}]` : describeNode(root);
-    throw new Error(
+  private notFromALoss(start: string): Error {
+    return new Error(
       `${this.name} needs the backward pass to start at a loss module (CrossEntropyLoss, MSELoss, BCEWithLogitsLoss, ..., ` +
         `or the functional crossEntropy, mseLoss, bceWithLogits), whose Hessian it starts from, but it starts at ${start}`,
     );
