@@ -18,10 +18,15 @@ import {
   MaxPool2d,
   Sequential,
   Sigmoid,
+  add,
   backpack,
   extend,
+  grad,
+  square,
+  sum,
   tidy,
   type Extension,
+  type Tensor,
 } from '@backpack-ts/core';
 import { DiagGGNExact, DiagGGNMC } from '@backpack-ts/diag-ggn';
 import { BatchDiagHessian, DiagHessian } from '@backpack-ts/diag-hessian';
@@ -89,3 +94,55 @@ it(`tf.memory().numTensors is flat over ${PASSES} extended backward passes after
   x.dispose();
   y.dispose();
 }, 180_000); // ~9 s alone; leave room for a loaded CI machine running every package at once
+
+/**
+ * The ownership rule of backward passes (see the backward engine): each step
+ * runs in tidy and ends with zeroGrad(): a second pass through a retained
+ * graph; a gradient penalty by grad() with createGraph; a backward with
+ * createGraph whose .grad is differentiated again. tfjs's tensors and the
+ * backend's handles stay exactly flat.
+ */
+it(`tf.memory().numTensors is flat over ${PASSES} steps with retainGraph and createGraph`, async () => {
+  const backend = await loadTfjsBackend();
+  const options = { backend, dtype: 'float32' as const };
+  const model = new Sequential(new Conv2d(1, 2, 3, { padding: 1, ...options }), new Sigmoid(), new Flatten(), new Linear(32, 3, options));
+  const lossFunction = new CrossEntropyLoss();
+  const parameters = model.parameters();
+  const inputs = tf.randomNormal([4, 1, 4, 4], 0, 1, 'float32', 1);
+  const labels = tf.tensor1d([0, 1, 2, 0], 'int32');
+  const [x, y] = [fromTf(inputs), fromTf(labels)];
+  const squaredNorm = (tensors: readonly Tensor[]) => tensors.map((t) => sum(square(t))).reduce((a, b) => add(a, b));
+
+  const step = (i: number): void =>
+    tidy(() => {
+      const loss = lossFunction.forward(model.forward(x), y);
+      if (i % 3 === 0) {
+        loss.backward({ retainGraph: true });
+        loss.backward();
+      } else if (i % 3 === 1) {
+        const gradients = grad(loss, parameters.map((p) => p.data), { createGraph: true });
+        squaredNorm(gradients.map((t) => t!)).backward();
+      } else {
+        loss.backward({ createGraph: true });
+        squaredNorm(parameters.map((p) => p.grad!)).backward();
+      }
+      if (parameters.some((p) => p.grad === undefined)) throw new Error(`step ${i} stored no gradient`);
+      model.zeroGrad();
+    });
+
+  for (let i = 0; i < 12; i++) step(i);
+  const before = { tensors: tf.memory().numTensors, live: backend.liveCount() };
+  const started = performance.now();
+  for (let i = 0; i < PASSES; i++) {
+    step(i);
+    if (tf.memory().numTensors !== before.tensors || backend.liveCount() !== before.live) {
+      throw new Error(`step ${i}: ${tf.memory().numTensors} tfjs tensors, ${backend.liveCount()} live handles; ${before.tensors}, ${before.live} after warm-up`);
+    }
+  }
+  console.log(`${PASSES} steps with retainGraph/createGraph on ${backend.name}: ${((performance.now() - started) / PASSES).toFixed(1)} ms/step`);
+  expect(tf.memory().numTensors).toBe(before.tensors);
+  inputs.dispose();
+  labels.dispose();
+  x.dispose();
+  y.dispose();
+}, 180_000);

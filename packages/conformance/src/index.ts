@@ -16,6 +16,9 @@
  *   verbose logging, a worst-error summary), for any test runner.
  * - `scale-shift`: a module with parameters written as a third party would,
  *   with and without traits, for tests of the extensions' rules.
+ * - `recordedOps`: a few ops with derivative rules written with `recordOp`,
+ *   as a third party would, for tests of the backward engine against the
+ *   op-recording contract alone.
  *
  * Nothing here imports a test runner; the package's own tests use vitest.
  *
@@ -90,6 +93,7 @@ export {
 export { markdownCodeBlocks, runModuleCapturingLogs } from './run-example.js';
 export { LAYER_EXAMPLES, LAYERS_TABLE_MARKERS, supportedLayersTable, withLayersTable, type LayerExample } from './layers-table.js';
 export { PlainScaleShift, ScaleShift, type ScaleShiftOptions } from './scale-shift.js';
+export * as recordedOps from './recorded-ops.js';
 export { runBackendConformance, defaultTolerance, type ConformanceOptions } from './kit/run-conformance.js';
 export {
   assertConformance,

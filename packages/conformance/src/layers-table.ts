@@ -154,7 +154,7 @@ function record(example: LayerExample, backend: Backend): GraphNode {
   const inputs = example.inputsFor?.(backend) ?? example.inputs.map((spec) =>
     'int' in spec
       ? tensor(new Array<number>(spec.int.reduce((a, b) => a * b, 1)).fill(spec.below - 1), spec.int, { backend, dtype: 'int32' })
-      : zeros(spec, { backend, dtype: 'float64' }),
+      : zeros(spec, { backend, dtype: 'float64' }).requiresGrad_(),
   );
   return module.forward(...inputs).producer!;
 }

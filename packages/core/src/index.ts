@@ -10,9 +10,18 @@
 export type * from './backend/backend.js';
 export { matmulDims, type MatmulDims } from './backend/matmul-dims.js';
 
-export { Tensor, type AutogradNode, type BackwardOptions } from './tensor/tensor.js';
-export { enableGrad, isGradEnabled, isOpNode, noGrad, recordOp, type OpDerivatives, type OpNode } from './tensor/autograd.js';
-export { tidy, keep } from './tensor/scope.js';
+export { Tensor, type AutogradNode, type BackwardOptions, type ModuleCall } from './tensor/tensor.js';
+export {
+  enableGrad,
+  isGradEnabled,
+  isOpNode,
+  noGrad,
+  recordOp,
+  type CallFrame,
+  type OpDerivatives,
+  type OpNode,
+} from './tensor/autograd.js';
+export { tidy, keep, disposeLater } from './tensor/scope.js';
 export { Generator } from './ops/random.js';
 export { defaultGenerator, manualSeed } from './ops/default-generator.js';
 export { sizeOf, formatShape, shapesEqual, broadcastShapes } from './tensor/shape.js';
@@ -20,6 +29,7 @@ export * from './ops/index.js';
 
 export { Module } from './modules/module.js';
 export { LeafModule, type ModuleTraits, type ParameterJacobianOptions } from './modules/leaf-module.js';
+export { batchAveragedJacTMatJacProd } from './modules/batch-averaged-product.js';
 export { ElementwiseModule } from './modules/elementwise-module.js';
 export type { Parameter } from './modules/parameter.js';
 export { Sequential } from './modules/sequential.js';
@@ -75,9 +85,12 @@ export { LossModule, type Reduction } from './losses/loss-module.js';
 export { CrossEntropyLoss } from './losses/cross-entropy-loss.js';
 export { MSELoss } from './losses/mse-loss.js';
 export { BCEWithLogitsLoss } from './losses/bce-with-logits-loss.js';
+export { crossEntropy, mseLoss, bceWithLogits, type LossOptions } from './losses/functional.js';
 
 export { GraphNode } from './modules/leaf-module.js';
-export { RecordedGraph } from './graph/recorded-graph.js';
+export { describeNode } from './modules/call-site.js';
+export { RecordedGraph, type Edge, type GraphOptions, type Node as RecordedNode } from './graph/recorded-graph.js';
+export { grad, type GradOptions } from './graph/grad.js';
 export { extend } from './graph/extend.js';
 export { runBackward } from './extensions/backward-engine.js';
 

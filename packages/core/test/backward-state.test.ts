@@ -4,20 +4,21 @@
  * disposed) or whose results could not be stored (a disposed or mismatched
  * `.grad`): after each refusal every parameter's `.grad` and extension field
  * is the same tensor with the same values as before. Calls that would
- * silently compute nothing (a model that was not extended, an async
- * `backpack()` callback) are errors.
+ * silently compute nothing (a loss that requires no gradient, or reaches
+ * none through its differentiable input; an async `backpack()` callback)
+ * are errors.
  */
 import { describe, expect, it } from 'vitest';
 import {
   CrossEntropyLoss,
   Flatten,
+  MSELoss,
   ReLU,
   Sequential,
   Tanh,
   add,
   backpack,
   extend,
-  mul,
   reshape,
   tidy,
   type Extension,
@@ -166,29 +167,23 @@ describe('a .grad the new gradient cannot be added to', () => {
 });
 
 describe('a pass that would reach no parameter', () => {
-  const notExtended =
-    "backward(): the input of CrossEntropyLoss (shape [6, 3]) was not produced by an extended module, so no parameter would get a gradient; " +
-    'call extend(model) before the forward pass (ops applied to tensors outside modules are not recorded)';
-
-  it('a model not passed through extend() with an extended loss: refused, saying to call extend(model)', () => {
-    const { lossFunction, input, target } = problem();
-    const model = new Sequential(linear(4, 5, 1), new Tanh(), linear(5, 3, 2));
-    expect(() => lossFunction.forward(model.forward(input), target).backward()).toThrow(notExtended);
-    expect(model.parameters().every((p) => p.grad === undefined)).toBe(true);
-  });
-
-  it('an op between the model and the loss, which no module records', () => {
-    const { model, lossFunction, input, target } = problem();
-    expect(() => lossFunction.forward(mul(model.forward(input), 2), target).backward()).toThrow(notExtended);
-    expect(model.parameters().every((p) => p.grad === undefined)).toBe(true);
-  });
-
-  it('an extended model without parameters', () => {
+  it('a model without parameters on data that requires no gradient: refused, saying what would', () => {
     const { lossFunction, target } = problem();
     const model = extend(new Sequential(new Flatten(), new ReLU()));
     expect(() => lossFunction.forward(model.forward(randomTensor([6, 3, 1], 3)), target).backward()).toThrow(
-      "backward(): no module upstream of CrossEntropyLoss has parameters that require gradients, so there is nothing to differentiate",
+      'backward(): the tensor of shape [] does not require gradients: nothing it was computed from does ' +
+        '(parameters do unless frozen with requiresGrad = false; other tensors opt in with requiresGrad_()), or it was computed under noGrad()',
     );
+  });
+
+  it('a loss whose target alone requires gradients: refused, since the target gets none', () => {
+    const { model, input } = problem();
+    const loss = extend(new MSELoss()).forward(randomTensor([6, 3], 4), model.forward(input));
+    expect(loss.requiresGrad).toBe(true);
+    expect(() => loss.backward()).toThrow(
+      'backward(): no tensor that requires gradients is reached from MSELoss through differentiable inputs (a loss differentiates its prediction, not its target)',
+    );
+    expect(model.parameters().every((p) => p.grad === undefined)).toBe(true);
   });
 });
 

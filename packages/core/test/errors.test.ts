@@ -16,7 +16,7 @@ import {
   add,
   backpack,
   extend,
-  sum,
+  noGrad,
   tensor,
   type Extension,
   type GraphNode,
@@ -122,21 +122,32 @@ describe('backward', () => {
     const loss = lossFunction.forward(model.forward(input()), targets());
     loss.backward();
     const afterFirst = snapshot(model.parameters());
-    expect(() => loss.backward()).toThrow(/already used by a backward pass \(at CrossEntropyLoss\); run the forward pass again/);
+    expect(() => loss.backward()).toThrow(
+      'backward(): trying to backward through the graph a second time (through CrossEntropyLoss), but the previous backward pass freed it; ' +
+        'pass retainGraph: true to that backward() or grad() to backward through the graph again, or run the forward pass again',
+    );
     before = afterFirst;
     expectUnchanged();
   });
 
-  it('from a loss that no extended module produced is refused, saying to call extend', () => {
-    const plainLoss = new CrossEntropyLoss().forward(model.forward(input()), targets());
-    expect(() => plainLoss.backward()).toThrow(/was not produced by an extended module; call extend\(model\) and extend\(lossFunction\)/);
-    const reduced = sum(model.forward(input()));
-    expect(() => reduced.backward()).toThrow(/the tensor of shape \[\] was not produced by an extended module/);
+  it('from a loss computed under noGrad() is refused, saying why it requires no gradient', () => {
+    const loss = noGrad(() => lossFunction.forward(model.forward(input()), targets()));
+    expect(loss.requiresGrad).toBe(false);
+    expect(() => loss.backward()).toThrow(
+      'backward(): the tensor of shape [] does not require gradients: nothing it was computed from does ' +
+        '(parameters do unless frozen with requiresGrad = false; other tensors opt in with requiresGrad_()), or it was computed under noGrad()',
+    );
     expectUnchanged();
   });
 
-  it('from a tensor that is not a scalar is refused', () => {
-    expect(() => model.forward(input()).backward()).toThrow('backward(): the loss must be a scalar, got shape [5, 2]');
+  it('from a tensor that is not a scalar is refused unless given its gradient', () => {
+    expect(() => model.forward(input()).backward()).toThrow(
+      'backward(): a gradient can be created implicitly only for a one-element output, got shape [5, 2]; ' +
+        'pass gradient (the gradient w.r.t. it) or reduce it to a scalar loss first',
+    );
+    expect(() => model.forward(input()).backward({ gradient: t([1, 2], [2]) })).toThrow(
+      "backward(): gradient is float64 [2] on 'cpu', but the output is float64 [5, 2] on 'cpu'",
+    );
     expectUnchanged();
   });
 });

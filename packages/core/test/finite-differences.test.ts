@@ -59,9 +59,10 @@ interface Case {
   readonly make: () => Setup;
 }
 
-/** Extends the module, runs the forward pass and returns the recorded node. */
+/** Extends the module, runs the forward pass on inputs that require gradients, and returns the recorded node. */
 function record(setup: Setup): { node: GraphNode; output: Tensor } {
   extend(setup.module);
+  for (const i of setup.wrt) setup.inputs[i]!.requiresGrad_();
   const output = forwardWith(setup, 0, setup.inputs[0]!);
   expect(output.producer).toBeDefined();
   return { node: output.producer!, output };
@@ -302,7 +303,7 @@ function bceWithLogitsByHand(logits: number[], target: number[], reduction: Redu
 /** Runs the loss and checks its value and `gradient(node)` against `byHand`. */
 function expectLoss(module: LossModule, prediction: Tensor, target: Tensor, byHand: ByHand): void {
   extend(module);
-  const loss = module.forward(prediction, target);
+  const loss = module.forward(prediction.requiresGrad_(), target);
   if (module.reduction === 'none') {
     expectClose(loss, byHand.perElement, EXACT_RTOL);
   } else {

@@ -57,8 +57,8 @@ const cases: LossCase[] = [
 function setup(lossCase: LossCase, reduction: Reduction) {
   const loss = extend(lossCase.make(reduction));
   const [prediction, target] = [lossCase.prediction(), lossCase.target()];
-  const node: GraphNode = loss.forward(prediction, target).producer!;
-  const gradientAt = (x: Tensor) => loss.gradient(loss.forward(x, target).producer!);
+  const node: GraphNode = loss.forward(prediction.requiresGrad_(), target).producer!;
+  const gradientAt = (x: Tensor) => loss.gradient(loss.forward(x.requiresGrad_(), target).producer!);
   const full = tensorJacobian(gradientAt, prediction);
   const n = prediction.shape[0]!;
   const d = prediction.size / n;

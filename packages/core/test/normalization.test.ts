@@ -187,7 +187,7 @@ describe.each(shapes)('$name: derivatives against finite differences', (shaped) 
   ] as const)('%s mode', (_, training) => {
     function recorded(affine = true) {
       const module = extend(randomized(shaped, { affine }).train(training));
-      const x = randomTensor(shaped.input, 1, { low: -2, high: 2 });
+      const x = randomTensor(shaped.input, 1, { low: -2, high: 2 }).requiresGrad_();
       const output = module.forward(x);
       return { module, x, output, node: output.producer! };
     }
@@ -254,7 +254,7 @@ describe('BatchNorm per-sample definedness', () => {
       const generic = LeafModule.prototype.eaJacTMatJacProd.call(module, node, symmetric);
       expectClose(module.eaJacTMatJacProd(node, symmetric), values(generic), EXACT_RTOL, [d, d]);
       expect(module.residualHessianDiagonal(node, randomTensor(shaped.input, 2))).toBeUndefined();
-      const trainingNode = extend(randomized(shaped)).forward(randomTensor(shaped.input, 1)).producer!;
+      const trainingNode = extend(randomized(shaped)).forward(randomTensor(shaped.input, 1).requiresGrad_()).producer!;
       expect(() => trainingNode.module.eaJacTMatJacProd(trainingNode, symmetric)).toThrow(/training mode/);
       expect(() => trainingNode.module.residualHessianDiagonal(trainingNode, randomTensor(shaped.input, 2))).toThrow(/training mode/);
     }

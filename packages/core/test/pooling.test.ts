@@ -107,7 +107,7 @@ function tieFree(shape: Shape, seed: number): Tensor {
 /** jacTMatProd of a single-input module against finite differences of its forward pass. */
 function expectJacTMatchesFiniteDifferences(module: LeafModule, x: Tensor, v: number): void {
   extend(module);
-  const output = module.forward(x);
+  const output = module.forward(x.requiresGrad_());
   const node = output.producer!;
   const jacobian = tensorJacobian((z) => module.forward(z), x);
   const mat = randomTensor([v, ...output.shape], 100 + v);
@@ -174,7 +174,7 @@ describe.each([...windowCases, ...dilatedCases])('MaxPool, $name', ({ input, geo
     const module = maxPool(geometry);
     const x = tieFree(input, 3);
     extend(module);
-    const output = module.forward(x);
+    const output = module.forward(x.requiresGrad_());
     const jacobian = tensorJacobian((z) => module.forward(z), x);
     const [n, dOut, dIn] = [input[0]!, output.size / input[0]!, x.size / input[0]!];
     const sym = randomSymmetric(dOut, 4);
@@ -198,7 +198,7 @@ describe("MaxPool and a backend's optional maxPool kernel", () => {
     });
     const module = maxPool(geometry);
     extend(module);
-    const output = module.forward(tensor(randomNumbers(32, 1), input, { backend }));
+    const output = module.forward(tensor(randomNumbers(32, 1), input, { backend }).requiresGrad_());
     expect(calls).toBe(1);
     expect(values(output)).toEqual(new Array(8).fill(7));
     expect(values(output.producer!.saved['argmax']!)).toEqual(new Array(8).fill(3));
@@ -215,7 +215,7 @@ describe("MaxPool and a backend's optional maxPool kernel", () => {
 describe('MaxPool ties', () => {
   function gradientOf(module: LeafModule, x: Tensor): number[] {
     extend(module);
-    const output = module.forward(x);
+    const output = module.forward(x.requiresGrad_());
     const ones = t(new Array<number>(output.size).fill(1), [1, ...output.shape]);
     return values(module.jacTMatProd(output.producer!, ones, 0));
   }

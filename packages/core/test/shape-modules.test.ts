@@ -146,7 +146,7 @@ describe('eaJacTMatJacProd is the batch mean of J_nᵀ M J_n', () => {
   ];
   it.each(modules)('%s', (_, make, shape) => {
     const module = extend(make());
-    const x = randomTensor(shape, 9);
+    const x = randomTensor(shape, 9).requiresGrad_();
     const output = module.forward(x);
     const jacobian = tensorJacobian((z) => module.forward(z), x);
     const [n, dOut, dIn] = [shape[0]!, output.size / shape[0]!, x.size / shape[0]!];

@@ -1,13 +1,13 @@
 import type { Extension, ExtensionHook, ExtensionPass, Quantity } from './extension.js';
 import type { Parameter } from '../modules/parameter.js';
 import { add } from '../ops/elementwise.js';
-import { fullLike } from '../ops/create.js';
-import { reshape } from '../ops/layout.js';
-import { keep, tidy } from '../tensor/scope.js';
+import { disposeLater, keep, tidy } from '../tensor/scope.js';
 import { formatShape, shapesEqual } from '../tensor/shape.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { installBackwardRunner, type BackwardOptions } from '../tensor/tensor.js';
 import type { GraphNode } from '../modules/leaf-module.js';
+import { backpropagate } from '../graph/backpropagate.js';
+import { checkNotFreed, checkRecording, checkSeeds, free } from '../graph/graph-checks.js';
 import { RecordedGraph } from '../graph/recorded-graph.js';
 import { activeBackpackOptions } from './backpack.js';
 
@@ -21,181 +21,115 @@ declare module '../tensor/tensor.js' {
   }
 }
 
-/** `mat` with a leading vector dimension of 1 (`[N, ...] -> [1, N, ...]`), the form derivatives take. */
-function asMatrix(gradient: Tensor): Tensor {
-  return reshape(gradient, [1, ...gradient.shape]);
-}
-
-/** Drops the leading vector dimension of 1 again. */
-function fromMatrix(mat: Tensor): Tensor {
-  return reshape(mat, mat.shape.slice(1));
-}
-
 function addQuantities(a: Quantity, b: Quantity): Quantity {
   if (Array.isArray(a) && Array.isArray(b)) return a.map((t: Tensor, i: number) => add(t, b[i]!));
   return add(a as Tensor, b as Tensor);
 }
 
-/** Contributions of one parameter, collected until its last use in the pass. */
-interface PendingParameter {
-  remainingUses: number;
-  gradients: Tensor[];
-  contributions: Map<Extension, Quantity[]>;
-}
-
 /**
- * Walks the recorded graph from the loss back to the inputs: accumulates the
- * gradient of every tensor (summing where a tensor feeds several modules),
- * fills `.grad` of every parameter and runs the extensions.
+ * `tensor.backward(options)`: walks the recorded graph (ops and modules)
+ * from `root` back to the leaves, accumulates `.grad` of every parameter and
+ * of every other leaf that requires gradients, and runs the extensions at
+ * the module calls.
  *
- * Everything that can be refused (no graph, a second backward, a model
- * changed since the forward pass, a `.grad` the result cannot be added to, an
- * extension without a rule for a module) is checked before anything is
- * modified.
+ * Everything that can be refused (no graph, a graph a previous pass freed, a
+ * model changed since the forward pass, a `.grad` the result cannot be added
+ * to, an extension that cannot treat a module or an op) is checked before
+ * anything is modified.
+ *
+ * Memory: the pass runs in its own `tidy` scope and keeps only what it
+ * stores (`.grad`, the extensions' fields). With `createGraph` it opens no
+ * scope, since the stored results' graphs refer to what it created: those
+ * tensors (and each replaced `.grad`) belong to the enclosing `tidy`.
  */
-export function runBackward(loss: Tensor, options: BackwardOptions): void {
+export function runBackward(root: Tensor, options: BackwardOptions): void {
   const active = activeBackpackOptions();
   const extensions = options.extensions ?? active?.extensions ?? [];
   const hook = options.extensionHook ?? active?.extensionHook;
-  const graph = new RecordedGraph(loss);
-  for (const node of graph.nodes) {
-    checkRecording(node);
-    checkGradSlots(node);
-  }
+  const createGraph = options.createGraph ?? false;
+  const graph = new RecordedGraph(root);
+  checkSeeds([root], [options.gradient], 'backward()', 'gradient');
+  checkNotFreed(graph, 'backward()');
+  checkRecording(graph, 'backward()');
+  checkGradSlots(graph);
   checkExtensions(extensions, graph);
+  if (!(options.retainGraph ?? createGraph)) free(graph);
 
-  for (const node of graph.nodes) node.consumed = true;
-  tidy(() => {
+  const run = () => {
     const passes = new Map<Extension, ExtensionPass>(extensions.map((e) => [e, e.begin(graph)]));
-    const gradients = new Map<Tensor, Tensor>([[loss, fullLike(loss, 1)]]);
-    const pending = new Map<Parameter, PendingParameter>();
-    for (const node of graph.nodes) {
-      const gradOutput = gradients.get(node.output)!;
-      gradients.delete(node.output);
-      propagateToInputs(node, gradOutput, gradients, graph);
-      collectParameterResults(node, gradOutput, passes, graph, pending);
-      hook?.(node.module, node);
+    const contributions = new Map<Parameter, Map<Extension, Quantity[]>>();
+    const stored = new Set<Tensor>([...(options.gradient === undefined ? [] : [options.gradient])]);
+    // Replaced gradients may still be read by this very pass (a gradient penalty differentiates them): freed after it.
+    const replaced: Tensor[] = [];
+    // A gradient stored twice, or the caller's own seed, gets a handle of its own.
+    const own = (gradient: Tensor) => {
+      const result = stored.has(gradient) ? gradient.detach() : gradient;
+      stored.add(result);
+      return result;
+    };
+    backpropagate(graph, [options.gradient], createGraph, {
+      beforeNode: (node, gradOutput) => {
+        if (node.kind === 'op') {
+          for (const pass of passes.values()) pass.visitOp?.(node, gradOutput);
+          return;
+        }
+        for (const [extension, pass] of passes) collect(node, extension, pass.visit(node, gradOutput), contributions);
+      },
+      gradient: (tensor, gradient, parameter) => {
+        if (parameter === undefined) {
+          tensor.grad = accumulate(tensor.grad, own(gradient), replaced);
+          return;
+        }
+        parameter.grad = accumulate(parameter.grad, own(gradient), replaced);
+        storeQuantities(parameter, contributions.get(parameter), passes);
+        contributions.delete(parameter);
+      },
+      afterNode: (node) => {
+        if (node.kind === 'module') hook?.(node.module, node);
+      },
+    });
+    // Under createGraph the new sums' graphs refer to the replaced gradients: the enclosing scope frees them.
+    for (const previous of replaced) {
+      if (createGraph) disposeLater(previous);
+      else previous.dispose();
     }
-  });
+  };
+  if (createGraph) run();
+  else tidy(run);
 }
 
-/**
- * Refuses a node whose recording no longer matches the model: a parameter
- * replaced since the forward pass (its derivatives would mix old and new
- * values, as PyTorch refuses tensors modified in place), or a tensor the walk
- * reads disposed.
- */
-function checkRecording(node: GraphNode): void {
-  const where = node.module.describe();
-  for (const [name, recorded] of node.parameterVersions) {
-    const parameter = node.module.parameter(name);
-    if (parameter.version !== recorded) {
-      throw new Error(
-        `backward(): parameter '${name}' of ${where} was replaced after the forward pass ` +
-          `(version ${recorded} when recorded, ${parameter.version} now); run the forward pass again after changing the model`,
-      );
-    }
-    checkAlive(parameter.data, `parameter '${name}'`, where);
-  }
-  for (const i of node.module.differentiableInputs(node)) checkAlive(node.inputs[i]!, `input ${i}`, where);
-  checkAlive(node.output, 'output', where);
-  for (const [key, tensor] of Object.entries(node.saved)) checkAlive(tensor, `saved tensor '${key}'`, where);
-}
-
-function checkAlive(tensor: Tensor, what: string, where: string): void {
-  if (tensor.isDisposed) {
-    throw new Error(
-      `backward(): the ${what} of ${where} (shape ${formatShape(tensor.shape)}) was disposed after the forward pass; ` +
-        'keep the tensors of a forward pass until its backward() has run (one tidy around both)',
-    );
-  }
-}
-
-/** `.grad` accumulates, so an existing one must be alive and fit the new gradient (the parameter's shape, dtype and backend). */
-function checkGradSlots(node: GraphNode): void {
-  for (const [name, { grad, data }] of node.module.ownTrainableParameters()) {
-    if (grad === undefined) continue;
-    const what = `the .grad of parameter '${name}' of ${node.module.describe()}`;
-    if (grad.isDisposed) {
-      throw new Error(`backward(): ${what} was disposed; set it to undefined (or call zeroGrad()) before the backward pass`);
-    }
-    if (!shapesEqual(grad.shape, data.shape) || grad.dtype !== data.dtype || grad.backend !== data.backend) {
-      throw new Error(
-        `backward(): ${what} is ${grad.dtype} ${formatShape(grad.shape)} on '${grad.backend.name}', but the gradient ` +
-          `to add is ${data.dtype} ${formatShape(data.shape)} on '${data.backend.name}'; call zeroGrad() before the backward pass`,
-      );
-    }
-  }
-}
-
-function checkExtensions(extensions: readonly Extension[], graph: RecordedGraph): void {
-  const fields = new Set<string>();
-  for (const extension of extensions) {
-    if (fields.has(extension.savefield)) {
-      throw new Error(`backpack(): two extensions save to '${extension.savefield}'; pass each extension once`);
-    }
-    fields.add(extension.savefield);
-    for (const node of graph.nodes) extension.check(node, graph);
-  }
-}
-
-function propagateToInputs(node: GraphNode, gradOutput: Tensor, gradients: Map<Tensor, Tensor>, graph: RecordedGraph): void {
-  for (const i of node.module.differentiableInputs(node)) {
-    const input = node.inputs[i]!;
-    if (!graph.needsGradient(input)) continue; // data, or only parameter-free modules upstream
-    const contribution = fromMatrix(node.module.jacTMatProd(node, asMatrix(gradOutput), i));
-    const previous = gradients.get(input);
-    gradients.set(input, previous === undefined ? contribution : add(previous, contribution));
-  }
-}
-
-function collectParameterResults(
+/** A node's contributions for each of its differentiable parameters, stored once the parameter's gradient is complete. */
+function collect(
   node: GraphNode,
-  gradOutput: Tensor,
-  passes: ReadonlyMap<Extension, ExtensionPass>,
-  graph: RecordedGraph,
-  pending: Map<Parameter, PendingParameter>,
+  extension: Extension,
+  results: ReadonlyMap<string, Quantity> | undefined,
+  contributions: Map<Parameter, Map<Extension, Quantity[]>>,
 ): void {
-  const results = new Map<Extension, ReadonlyMap<string, Quantity> | undefined>();
-  for (const [extension, pass] of passes) results.set(extension, pass.visit(node, gradOutput));
-
-  // Frozen parameters (requiresGrad false) get nothing: no .grad, no extension quantity.
   for (const [name, parameter] of node.module.ownTrainableParameters()) {
-    let entry = pending.get(parameter);
-    if (entry === undefined) {
-      entry = { remainingUses: graph.parameterUses.get(parameter)!, gradients: [], contributions: new Map() };
-      pending.set(parameter, entry);
-    }
-    entry.gradients.push(fromMatrix(node.module.paramJacTMatProd(node, name, asMatrix(gradOutput), { sumBatch: true })));
-    for (const [extension, result] of results) {
-      const quantity = result?.get(name);
-      if (quantity === undefined) continue;
-      const list = entry.contributions.get(extension) ?? [];
-      list.push(quantity);
-      entry.contributions.set(extension, list);
-    }
-    entry.remainingUses -= 1;
-    if (entry.remainingUses === 0) {
-      commitParameter(parameter, entry, passes);
-      pending.delete(parameter);
-    }
+    const quantity = results?.get(name);
+    if (quantity === undefined) continue;
+    const byExtension = contributions.get(parameter) ?? new Map<Extension, Quantity[]>();
+    byExtension.set(extension, [...(byExtension.get(extension) ?? []), quantity]);
+    contributions.set(parameter, byExtension);
   }
 }
 
-/** Stores the finished results on the parameter: `.grad` accumulates (as in PyTorch), extension fields are replaced. */
-function commitParameter(
+/** `.grad` accumulates (as in PyTorch); the replaced one goes to `replaced`, to be freed after the pass. */
+function accumulate(previous: Tensor | undefined, gradient: Tensor, replaced: Tensor[]): Tensor {
+  if (previous === undefined) return keep(gradient);
+  replaced.push(previous);
+  return keep(add(previous, gradient));
+}
+
+/** Extension fields are replaced (the previous quantity disposed). */
+function storeQuantities(
   parameter: Parameter,
-  entry: PendingParameter,
+  contributions: ReadonlyMap<Extension, Quantity[]> | undefined,
   passes: ReadonlyMap<Extension, ExtensionPass>,
 ): void {
-  const gradient = entry.gradients.reduce((total, g) => add(total, g));
-  const previousGrad = parameter.grad;
-  parameter.grad = keep(previousGrad === undefined ? gradient : add(previousGrad, gradient));
-  if (previousGrad !== undefined && previousGrad !== parameter.grad) previousGrad.dispose();
-
-  for (const [extension, contributions] of entry.contributions) {
+  for (const [extension, quantities] of contributions ?? []) {
     const pass = passes.get(extension)!;
-    const quantity = pass.finalize?.(parameter, contributions) ?? contributions.reduce(addQuantities);
+    const quantity = pass.finalize?.(parameter, quantities) ?? quantities.reduce(addQuantities);
     const fields = parameter as unknown as Record<string, Quantity | undefined>;
     disposeQuantity(fields[extension.savefield]);
     fields[extension.savefield] = keepQuantity(quantity);
@@ -210,6 +144,47 @@ function keepQuantity(quantity: Quantity): Quantity {
 function disposeQuantity(quantity: Quantity | undefined): void {
   if (quantity === undefined) return;
   for (const t of Array.isArray(quantity) ? quantity : [quantity as Tensor]) t.dispose();
+}
+
+/** `.grad` accumulates, so an existing one must be alive and fit the new gradient (the tensor's shape, dtype and backend). */
+function checkGradSlots(graph: RecordedGraph): void {
+  for (const [leaf, parameter] of graph.leaves) {
+    const grad = parameter === undefined ? leaf.grad : parameter.grad;
+    if (grad === undefined) continue;
+    // Described only when refused: finding a parameter's name walks the graph.
+    const what = () => `the .grad of ${graph.describeLeaf(leaf)}`;
+    if (grad.isDisposed) {
+      throw new Error(`backward(): ${what()} was disposed; set it to undefined (or call zeroGrad()) before the backward pass`);
+    }
+    if (!shapesEqual(grad.shape, leaf.shape) || grad.dtype !== leaf.dtype || grad.backend !== leaf.backend) {
+      throw new Error(
+        `backward(): ${what()} is ${grad.dtype} ${formatShape(grad.shape)} on '${grad.backend.name}', but the gradient ` +
+          `to add is ${leaf.dtype} ${formatShape(leaf.shape)} on '${leaf.backend.name}'; call zeroGrad() before the backward pass`,
+      );
+    }
+  }
+}
+
+function checkExtensions(extensions: readonly Extension[], graph: RecordedGraph): void {
+  if (extensions.length === 0) return;
+  const fields = new Set<string>();
+  for (const extension of extensions) {
+    if (fields.has(extension.savefield)) {
+      throw new Error(`backpack(): two extensions save to '${extension.savefield}'; pass each extension once`);
+    }
+    fields.add(extension.savefield);
+  }
+  // Every extension's quantities are per sample or built from the modules' derivatives.
+  const problem = graph.perSampleProblems()[0];
+  if (problem !== undefined) {
+    throw new Error(`${extensions[0]!.name} cannot run: ${problem}; its quantities are undefined there (.grad alone works)`);
+  }
+  for (const extension of extensions) {
+    for (const node of graph.steps) {
+      if (node.kind === 'module') extension.check(node, graph);
+      else extension.checkOp?.(node, graph);
+    }
+  }
 }
 
 installBackwardRunner(runBackward);

@@ -2,6 +2,7 @@ import type { GraphNode } from '../modules/leaf-module.js';
 import type { RecordedGraph } from '../graph/recorded-graph.js';
 import type { LeafModule } from '../modules/leaf-module.js';
 import type { Parameter } from '../modules/parameter.js';
+import type { OpNode } from '../tensor/autograd.js';
 import type { Tensor } from '../tensor/tensor.js';
 
 /** What an extension stores on a parameter: a tensor, or a list (Kronecker factors). */
@@ -11,9 +12,10 @@ export type Quantity = Tensor | readonly Tensor[];
  * An extension computes a quantity for every parameter during a backward pass
  * and stores it on the parameter under `savefield` (e.g. `gradBatch`).
  *
- * The engine first calls `check` on every recorded node, so that an
- * unsupported module is reported before anything is modified; then `begin`,
- * and `visit` on each node from the loss back to the inputs.
+ * The engine first calls `check` on every module call of the pass (and
+ * `checkOp` on every op call), so that an unsupported module or op is
+ * reported before anything is modified; then `begin`, and `visit` on each
+ * module call (`visitOp` on each op call) from the loss back to the inputs.
  */
 export interface Extension {
   /** Name as in BackPACK, e.g. `"BatchGrad"`. */
@@ -22,6 +24,12 @@ export interface Extension {
   readonly savefield: string;
   /** Throws a clear error naming the extension and the module if this node is not supported. */
   check(node: GraphNode, graph: RecordedGraph): void;
+  /**
+   * Throws a clear error naming the extension and the op if the extension
+   * cannot pass this op call (between modules). Absent: every op is fine
+   * (first-order extensions need only the modules' gradients).
+   */
+  checkOp?(node: OpNode, graph: RecordedGraph): void;
   /** Starts a pass over a checked graph. */
   begin(graph: RecordedGraph): ExtensionPass;
 }
@@ -34,6 +42,8 @@ export interface ExtensionPass {
    * module's own parameters, by local name (`"weight"`).
    */
   visit(node: GraphNode, gradOutput: Tensor): ReadonlyMap<string, Quantity> | undefined;
+  /** Called once per op call between modules, in backward order, with the gradient w.r.t. its output (second-order extensions pass their quantity on here). */
+  visitOp?(node: OpNode, gradOutput: Tensor): void;
   /**
    * Combines the contributions of every node that used `parameter` (several
    * when weights are shared) into the stored quantity. Default: their sum.

@@ -1,16 +1,12 @@
-import { LeafModule } from '../modules/leaf-module.js';
 import type { Module } from '../modules/module.js';
 
 /**
- * Prepares a model (or a loss) for backward passes: every leaf module in it
- * records its forward calls in a graph, and modules learn their dotted path
- * for error messages. Returns the same module. Call once, before the forward
- * pass, as BackPACK's `extend`.
+ * Names every module of a model (or a loss) by its dotted path, for error
+ * messages (`Linear '1'`). Returns the same module. As BackPACK's `extend`,
+ * but optional: modules record their calls whenever gradients are needed,
+ * extended or not.
  */
 export function extend<M extends Module>(module: M): M {
-  for (const [path, child] of module.namedModules()) {
-    child.path = path;
-    if (child instanceof LeafModule) child.extended = true;
-  }
+  for (const [path, child] of module.namedModules()) child.path = path;
   return module;
 }

@@ -1,10 +1,7 @@
-import { mean } from '../ops/reduce.js';
-import { ones } from '../ops/create.js';
-import { mul } from '../ops/elementwise.js';
-import { permute, reshape } from '../ops/layout.js';
 import { selectIndices } from '../ops/select.js';
-import { sizeOf } from '../tensor/shape.js';
+import { currentCallFrame, isGradEnabled, type CallFrame } from '../tensor/autograd.js';
 import type { Tensor } from '../tensor/tensor.js';
+import { batchAveragedJacTMatJacProd } from './batch-averaged-product.js';
 import { Module } from './module.js';
 
 /**
@@ -44,9 +41,10 @@ export interface ParameterJacobianOptions {
 /**
  * A module with known derivatives: the unit the backward engine and the
  * extensions work with (Linear, ReLU, a loss, ...). Containers are plain
- * `Module`s whose `forward` calls leaf modules. An extended one records each
- * call as a {@link GraphNode} (defined below: a leaf module's derivatives take
- * its recorded calls, and a recorded call holds its module).
+ * `Module`s whose `forward` calls leaf modules. Each call that needs
+ * gradients is recorded as one {@link GraphNode} (defined below: a leaf
+ * module's derivatives take its recorded calls, and a recorded call holds its
+ * module), however many ops the module runs.
  *
  * Subclasses implement `compute` (the forward math) and the derivatives.
  * Derivative methods take a matrix with a leading "vector" dimension V:
@@ -55,21 +53,31 @@ export interface ParameterJacobianOptions {
  * Monte-Carlo samples (V = samples) share one code path.
  */
 export abstract class LeafModule extends Module {
-  /** Set by `extend()`: forward passes record a graph node. */
-  extended = false;
-
   /** What extensions may assume about this module without a rule for its class (none by default). */
   readonly traits: ModuleTraits = {};
 
   /**
-   * Checks the inputs, computes the output and, when extended, records the
-   * call in the graph. Subclasses implement `compute`, not this.
+   * Checks the inputs, computes the output and, when recording and an input
+   * or a parameter requires gradients, records the call as the output's
+   * `gradFn`, one node. Subclasses implement `compute`, not this.
+   *
+   * `compute` runs with recording on, so the tensors it saves stay connected
+   * to the inputs and parameters through their ops: derivatives computed from
+   * them under `createGraph` can be differentiated again exactly. The
+   * output's own op history is replaced by the module's node, whose
+   * hand-written derivatives the backward pass uses.
    */
   override forward(...inputs: Tensor[]): Tensor {
     this.checkInputs(inputs);
     const saved: Record<string, Tensor> = {};
     const output = this.compute(inputs, saved);
-    if (this.extended) output.producer = new GraphNode(this, inputs, output, saved);
+    if (isGradEnabled() && (inputs.some((x) => x.requiresGrad) || this.ownNamedParameters().some(([, p]) => p.requiresGrad))) {
+      if (inputs.includes(output) || this.ownNamedParameters().some(([, p]) => p.data === output)) {
+        // The node would become the input's own gradFn: a cycle.
+        throw new Error(`${this.describe()}: compute() returned one of its inputs or parameters; return a new tensor (e.g. reshape(x, x.shape))`);
+      }
+      output.gradFn = new GraphNode(this, inputs, output, saved, currentCallFrame());
+    }
     return output;
   }
 
@@ -107,18 +115,7 @@ export abstract class LeafModule extends Module {
    * (single-input ones may ignore `inputIndex`).
    */
   eaJacTMatJacProd(node: GraphNode, mat: Tensor, inputIndex = 0): Tensor {
-    const n = node.batchSize;
-    const outShape = node.output.shape.slice(1);
-    const inShape = node.inputs[inputIndex]!.shape.slice(1);
-    const [dOut, dIn] = [sizeOf(outShape), sizeOf(inShape)];
-    // Row v of M, repeated for every sample: [D_out, N, ...out].
-    const rows = mul(reshape(mat, [dOut, 1, ...outShape]), ones([1, n, ...outShape], { backend: mat.backend, dtype: mat.dtype }));
-    // (M J_n) for every sample, as [D_out, N, D_in]; M is symmetric, so its rows are its columns.
-    const mJ = reshape(this.jacTMatProd(node, rows, inputIndex), [dOut, n, dIn]);
-    // Columns of M J_n become the vectors: [D_in, N, ...out].
-    const columns = reshape(permute(mJ, [2, 1, 0]), [dIn, n, ...outShape]);
-    const jMJ = reshape(this.jacTMatProd(node, columns, inputIndex), [dIn, n, dIn]);
-    return mean(jMJ, 1);
+    return batchAveragedJacTMatJacProd((m) => this.jacTMatProd(node, m, inputIndex), node.output.shape, node.inputs[inputIndex]!.shape, mat);
   }
 
   /**
@@ -166,15 +163,16 @@ let nextNodeId = 0;
 
 /**
  * One recorded application of a leaf module: what went in, what came out, and
- * whatever the module saved for its derivatives (e.g. a dropout mask).
- * Tensors point back at the node that produced them (`tensor.producer`), which
- * makes the recorded graph a DAG that the backward engine walks.
+ * whatever the module saved for its derivatives (e.g. a dropout mask). It is
+ * its output's `gradFn` (and `tensor.producer`), one node of the graph the
+ * backward engine walks, next to the nodes of ops; the edges it contributes
+ * lead to its differentiable inputs and to its parameters' data.
  */
 export class GraphNode {
+  /** Tells a module's node from an op's `OpNode`. */
+  readonly kind = 'module';
   /** Creation order; later nodes were recorded later. */
   readonly id = nextNodeId++;
-  /** Set once a backward pass has used this node. */
-  consumed = false;
   /**
    * The version of each of the module's own parameters (by local name) when
    * the call was recorded: the derivatives read the parameters' current
@@ -191,6 +189,8 @@ export class GraphNode {
     readonly output: Tensor,
     /** What `compute` saved for the derivatives, by name. */
     readonly saved: Readonly<Record<string, Tensor>>,
+    /** The forward being executed when the call was recorded (the module's own frame), for messages. */
+    readonly calledIn: CallFrame | undefined = undefined,
   ) {
     this.parameterVersions = new Map(module.ownNamedParameters().map(([name, parameter]) => [name, parameter.version]));
   }
@@ -206,11 +206,8 @@ export class GraphNode {
   }
 }
 
-// The tensor layer names no graph type: the field that links a tensor to the
-// call that produced it is declared here, where GraphNode is.
+// The tensor layer names no module type: what a recorded module call holds
+// (`tensor.producer`) is declared here, where GraphNode is.
 declare module '../tensor/tensor.js' {
-  interface Tensor {
-    /** The node of the recorded graph that produced this tensor (set by extended modules). */
-    producer: GraphNode | undefined;
-  }
+  interface ModuleCall extends GraphNode {}
 }

@@ -1,4 +1,5 @@
 import type { Tensor } from '../tensor/tensor.js';
+import { enterCallFrame, exitCallFrame, isGradEnabled } from '../tensor/autograd.js';
 import { formatShape, shapesEqual } from '../tensor/shape.js';
 import { createParameter, type Parameter } from './parameter.js';
 
@@ -20,6 +21,26 @@ export abstract class Module {
   private readonly ownParameters = new Map<string, Parameter>();
   private readonly ownBuffers = new Map<string, Tensor>();
   private readonly ownChildren = new Map<string, Module>();
+
+  constructor() {
+    // Each call of forward runs in a call frame, so that ops recorded inside
+    // can name the module that ran them; nothing records under noGrad, so no
+    // frame then. Subclasses define forward, hence wrapped per instance (a
+    // forward declared as a class field replaces the wrapper and only loses
+    // that attribution).
+    const forward = this.forward as ((...inputs: Tensor[]) => Tensor) | undefined;
+    if (typeof forward === 'function') {
+      this.forward = (...inputs: Tensor[]): Tensor => {
+        if (!isGradEnabled()) return forward.apply(this, inputs);
+        const previous = enterCallFrame(this);
+        try {
+          return forward.apply(this, inputs);
+        } finally {
+          exitCallFrame(previous);
+        }
+      };
+    }
+  }
 
   /** Computes the module's output. */
   abstract forward(...inputs: Tensor[]): Tensor;

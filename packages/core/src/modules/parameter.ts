@@ -1,4 +1,5 @@
 import type { Tensor } from '../tensor/tensor.js';
+import { keep } from '../tensor/scope.js';
 
 /**
  * A trainable tensor of a module, with the results of backward passes.
@@ -14,16 +15,16 @@ import type { Tensor } from '../tensor/tensor.js';
  * ```
  */
 export interface Parameter {
-  /** The current value. Replace it (never mutate the tensor) to update the parameter; each replacement increments `version`. */
+  /**
+   * The current value, a leaf tensor that requires gradients while the
+   * parameter does. Replace it (never mutate the tensor) to update the
+   * parameter; each replacement increments `version`. The assigned tensor
+   * becomes the parameter's leaf: a value computed by recorded ops (an
+   * optimizer step outside `noGrad`) drops its recorded history.
+   */
   data: Tensor;
   /** Gradient of the loss, accumulated over backward passes as in PyTorch; reset with `zeroGrad()`. */
   grad: Tensor | undefined;
-  /**
-   * Whether backward passes compute anything for it (default true). A frozen
-   * parameter (`false`, PyTorch's `requires_grad_(False)`) gets no `.grad`
-   * and no extension quantity, and no work is done for it.
-   */
-  requiresGrad: boolean;
   /**
    * How many times `data` was replaced (PyTorch's version counter). A forward
    * pass records it, and `backward()` refuses a pass recorded before a
@@ -31,24 +32,66 @@ export interface Parameter {
    * would match neither the old value nor the new one.
    */
   readonly version: number;
+  /**
+   * Whether backward passes compute anything for it (default true). A frozen
+   * parameter (`false`, PyTorch's `requires_grad_(False)`) is a constant of
+   * the forward pass (its data requires no gradient): it gets no `.grad` and
+   * no extension quantity, and no work is done for it.
+   */
+  requiresGrad: boolean;
 }
 
-/** Creates a parameter holding `data`, at version 0. */
+/** The parameter whose data each tensor is, so that gradients reaching a parameter's data through ops land on the parameter. */
+const owners = new WeakMap<Tensor, Parameter>();
+
+/** The parameter whose current `data` is `tensor`, if any. */
+export function parameterOf(tensor: Tensor): Parameter | undefined {
+  const parameter = owners.get(tensor);
+  return parameter?.data === tensor ? parameter : undefined;
+}
+
+/** The parameter whose `data` `tensor` is or was (it may have been replaced since). */
+export function formerParameterOf(tensor: Tensor): Parameter | undefined {
+  return owners.get(tensor);
+}
+
+/** Creates a parameter holding `data`, at version 0, requiring gradients. */
 export function createParameter(data: Tensor): Parameter {
-  let current = data;
+  let requiresGrad = true;
   let version = 0;
-  return {
+  const parameter: Parameter = {
     get data(): Tensor {
       return current;
     },
     set data(value: Tensor) {
-      current = value;
+      current = adopt(value);
       version += 1;
     },
     get version(): number {
       return version;
     },
+    get requiresGrad(): boolean {
+      return requiresGrad;
+    },
+    set requiresGrad(value: boolean) {
+      requiresGrad = value;
+      current.requiresGrad_(value);
+    },
     grad: undefined,
-    requiresGrad: true,
   };
+  /**
+   * `value` as this parameter's leaf. A tensor that already is another
+   * parameter's data gets a handle of its own (a frozen flag or a gradient
+   * must not leak from one parameter to the other); the parameter owns it.
+   */
+  const adopt = (value: Tensor): Tensor => {
+    const owner = parameterOf(value);
+    const leaf = owner === undefined || owner === parameter ? value : keep(value.detach());
+    leaf.gradFn = undefined;
+    leaf.requiresGrad_(requiresGrad);
+    owners.set(leaf, parameter);
+    return leaf;
+  };
+  let current = adopt(data);
+  return parameter;
 }

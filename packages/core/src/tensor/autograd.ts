@@ -39,6 +39,40 @@ export function enableGrad<T>(fn: () => T): T {
 }
 
 /**
+ * A module's `forward` being executed. Ops recorded meanwhile remember the
+ * innermost frame, so that an error about an op can say in which module
+ * (and through which containers) it was called.
+ */
+export interface CallFrame {
+  /** The module running (the tensor layer does not know its type). */
+  readonly owner: object;
+  /** The frame of the forward that called it; `undefined` at the top. */
+  readonly parent: CallFrame | undefined;
+}
+
+let currentFrame: CallFrame | undefined;
+
+/** The innermost module forward being executed, if any. */
+export function currentCallFrame(): CallFrame | undefined {
+  return currentFrame;
+}
+
+/**
+ * Enters the forward of `owner`: ops recorded until {@link exitCallFrame}
+ * are attributed to it. Returns the frame to restore.
+ */
+export function enterCallFrame(owner: object): CallFrame | undefined {
+  const previous = currentFrame;
+  currentFrame = { owner, parent: previous };
+  return previous;
+}
+
+/** Leaves a forward entered with {@link enterCallFrame}, restoring the frame it returned. */
+export function exitCallFrame(previous: CallFrame | undefined): void {
+  currentFrame = previous;
+}
+
+/**
  * The derivative rules of one recorded op call. Both are written with core's
  * ops, so under `createGraph` they are recorded themselves and derivatives of
  * derivatives work.
@@ -78,6 +112,8 @@ export interface OpNode extends AutogradNode {
    * and second-order extensions refuse such an op between modules.
    */
   readonly mixesSamples: boolean;
+  /** The module forward that was running when the op was recorded (for messages); `undefined` outside modules. */
+  readonly calledIn: CallFrame | undefined;
 }
 
 /**
@@ -96,7 +132,7 @@ export function recordOp(
   mixesSamples = false,
 ): Tensor {
   if (!gradEnabled || !inputs.some((t) => t.requiresGrad)) return output;
-  const node: OpNode = { kind: 'op', name, inputs, derivatives: derivatives(), mixesSamples };
+  const node: OpNode = { kind: 'op', name, inputs, derivatives: derivatives(), mixesSamples, calledIn: currentFrame };
   output.gradFn = node;
   return output;
 }

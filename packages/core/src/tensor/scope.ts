@@ -16,6 +16,15 @@ export function keep<T extends Tensor>(tensor: T): T {
 }
 
 /**
+ * Hands `tensor` (one kept earlier) to the innermost open scope, which
+ * disposes it when it closes, unless returned or kept again; outside any
+ * scope it stays alive. For a tensor that may still be read until then.
+ */
+export function disposeLater(tensor: Tensor): void {
+  openScopes[openScopes.length - 1]?.add(tensor);
+}
+
+/**
  * Runs `fn`, then disposes every tensor it created except the ones reachable
  * in its result (a tensor, an array or a plain object of tensors, nested).
  * The kept tensors move to the enclosing scope, if any.

@@ -2,12 +2,32 @@ import type { Backend, DataArray, DType, Shape } from '../backend/backend.js';
 import { formatShape, sizeOf } from './shape.js';
 
 /**
- * Options of {@link Tensor.backward}. The fields (`extensions`,
+ * Options of {@link Tensor.backward}. The extension fields (`extensions`,
  * `extensionHook`) are declared where extensions are defined
  * (`extensions/backward-engine.ts`, by declaration merging), so that this
- * lowest layer names no type of a higher one.
+ * low layer names no type of a higher one.
  */
-export interface BackwardOptions {}
+export interface BackwardOptions {
+  /**
+   * The gradient of some scalar w.r.t. this tensor, of this tensor's shape
+   * (PyTorch's `gradient`); default 1, which only a one-element tensor may omit.
+   */
+  readonly gradient?: Tensor;
+  /**
+   * Keep the graph for another backward pass through it (default: the value
+   * of `createGraph`). Without it a second pass through the same recorded
+   * nodes is an error, as in PyTorch.
+   */
+  readonly retainGraph?: boolean;
+  /**
+   * Record the backward pass itself, so that the gradients (and the
+   * extensions' quantities) can be differentiated again: Hessian-vector
+   * products, gradients of the variance. Tensors the pass creates then belong
+   * to the enclosing `tidy` scope (see `tidy`), since the results' graphs
+   * refer to them.
+   */
+  readonly createGraph?: boolean;
+}
 
 type BackwardRunner = (loss: Tensor, options: BackwardOptions) => void;
 let runBackward: BackwardRunner | undefined;
@@ -31,11 +51,22 @@ export const openScopes: Set<Tensor>[] = [];
 /**
  * A recorded node of the graph: what produced a tensor. Ops record
  * `OpNode`s (`autograd.ts`); modules with hand-written derivatives record
- * nodes of their own kind (`modules/leaf-module.ts`).
+ * {@link ModuleCall}s.
  */
 export interface AutogradNode {
   /** The tensors the node was computed from, in order. */
   readonly inputs: readonly Tensor[];
+}
+
+/**
+ * One recorded call of a module with hand-written derivatives: a single node
+ * of the graph, however many ops the module ran. Its members are declared
+ * where the class is (`GraphNode` in `modules/leaf-module.ts`, by
+ * declaration merging).
+ */
+export interface ModuleCall extends AutogradNode {
+  /** Tells a module's node from an op's `OpNode`. */
+  readonly kind: 'module';
 }
 
 /**
@@ -49,6 +80,13 @@ export class Tensor {
   readonly isTensor = true;
   /** The recorded node that produced this tensor; `undefined` for leaves and for results computed without recording. */
   gradFn: AutogradNode | undefined = undefined;
+  /**
+   * The gradient accumulated into this leaf by backward passes, when it
+   * requires gradients and is not a parameter's data (parameters keep theirs
+   * as `parameter.grad`). Reset it with `undefined` (after disposing it, on
+   * backends with manual memory).
+   */
+  grad: Tensor | undefined = undefined;
   private disposed = false;
   private leafRequiresGrad = false;
 
@@ -98,6 +136,26 @@ export class Tensor {
     return this;
   }
 
+  /** The module call that produced this tensor (its `gradFn` when a module recorded it), else `undefined`. */
+  get producer(): ModuleCall | undefined {
+    const node = this.gradFn as Partial<ModuleCall> | undefined;
+    return node?.kind === 'module' ? (node as ModuleCall) : undefined;
+  }
+
+  /**
+   * A leaf on the same values that requires no gradient (PyTorch's
+   * `detach()`): ops on it are not recorded into this tensor's graph. It is a
+   * second handle on the same storage (backends count references), so either
+   * tensor can be disposed without the other.
+   */
+  detach(): Tensor {
+    this.assertAlive('detach');
+    // Kernels never see empty tensors; an empty one has no storage to share.
+    const handle =
+      this.size === 0 ? this.backend.full(this.shape, 0, this.dtype) : this.backend.reshape(this.handle, this.shape, this.shape, this.dtype);
+    return new Tensor(this.backend, handle, this.shape, this.dtype);
+  }
+
   /** Whether `dispose` has been called. */
   get isDisposed(): boolean {
     return this.disposed;
@@ -125,9 +183,10 @@ export class Tensor {
   }
 
   /**
-   * Backpropagates from this scalar loss through the recorded graph: fills
-   * `.grad` of every parameter reached and runs the extensions that
-   * `backpack()` (or `options`) names.
+   * Backpropagates from this tensor (a scalar loss, or any tensor with
+   * `options.gradient`) through the recorded graph: accumulates `.grad` of
+   * every parameter and every leaf that requires gradients, and runs the
+   * extensions that `backpack()` (or `options`) names.
    */
   backward(options: BackwardOptions = {}): void {
     if (runBackward === undefined) throw new Error('backward(): the backward engine is not loaded');

@@ -18,6 +18,7 @@ import {
   type GraphNode,
   type LeafModule,
   type LossModule,
+  type OpNode,
   type Parameter,
   type Quantity,
   type RecordedGraph,
@@ -107,7 +108,8 @@ function isShared(graph: RecordedGraph, parameter: Parameter): boolean {
  * The one mechanism behind DiagGGNExact/MC, BatchDiagGGNExact/MC and
  * SqrtGGNExact/MC: start at the loss with a square root S of its Hessian
  * (exact or sampled), backpropagate it through every module with the
- * module's `jacTMatProd` (summed where a tensor feeds several modules), and
+ * module's `jacTMatProd` and through the ops between modules with their
+ * vector-Jacobian products (summed where a tensor feeds several nodes), and
  * at each parameter reduce `P = J_θᵀ S` as `reduction` says.
  *
  * Rules: `Linear` has a default one ({@link linearGgnRule}); modules without
@@ -182,10 +184,20 @@ export abstract class GgnExtension extends BackpropExtension<Tensor, GgnExtensio
     return results;
   }
 
+  /** Every op passes: the GGN needs only first derivatives between the loss and the parameters. */
+  protected override opRefusal(): undefined {
+    return undefined;
+  }
+
+  /** `S ↦ Jᵀ S` by the op's own vector-Jacobian product over the leading dimension of S. */
+  protected override backpropagateThroughOp(node: OpNode, sqrt: Tensor): readonly (Tensor | undefined)[] {
+    return node.derivatives.vjp(sqrt);
+  }
+
   override begin(graph: RecordedGraph): ExtensionPass {
     const walk = super.begin(graph);
     return {
-      visit: (node, gradOutput) => walk.visit(node, gradOutput),
+      ...walk,
       // A shared parameter's contributions are its P of every use: sum, then reduce.
       finalize: (parameter, contributions) => {
         const total = (contributions as readonly Tensor[]).reduce((a, b) => add(a, b));

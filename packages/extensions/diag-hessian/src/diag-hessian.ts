@@ -4,20 +4,23 @@ import {
   RNNBase,
   rejectUnknownOptions,
   type NoOptions,
+  describeNode,
   type GraphNode,
   type LeafModule,
   type LossModule,
+  type OpNode,
   type ParameterJacobianOptions,
   type RecordedGraph,
 } from '@backpack-ts/core';
 import { recurrentHessianRule } from './recurrent-rules.js';
 import { affineInParametersRule, linearHessianRule, parameterFreeHessianRule, type HessianRule } from './rules.js';
-import { lossFactor, mergeFactors, type SqrtFactors } from './sqrt-factors.js';
+import { backpropFactorsThroughOp, lossFactor, mergeFactors, type SqrtFactors } from './sqrt-factors.js';
 
 /**
  * The mechanism shared by {@link DiagHessian} and {@link BatchDiagHessian}:
  * backpropagates the loss Hessian as signed square-root factors (see
- * `sqrt-factors.ts`), adding every curved module's residual on the way, and
+ * `sqrt-factors.ts`), adding every curved module's residual on the way
+ * (ops between modules pass only when piecewise linear), and
  * reads the exact Hessian diagonal of each parameter off the factors at its
  * module's output. The two differ only in `sumBatch`, which their rules read.
  *
@@ -60,6 +63,19 @@ export abstract class HessianDiagonalExtension extends BackpropExtension<SqrtFac
     return 'the traits perSampleParameterJacobian and affineInParameters';
   }
 
+  /** An op passes when its residual Hessian term vanishes (it is piecewise linear): ops give no second derivatives. */
+  protected override opRefusal(node: OpNode, graph: RecordedGraph): string | undefined {
+    if (graph.isPiecewiseLinear(node)) return undefined;
+    return (
+      `the Hessian diagonal needs the second derivative of every node between the loss and the parameters, ` +
+      `and ${describeNode(node)} is curved (ops give no second derivatives); compute it with a module there (e.g. Tanh)`
+    );
+  }
+
+  protected override backpropagateThroughOp(node: OpNode, factors: SqrtFactors): readonly (SqrtFactors | undefined)[] {
+    return backpropFactorsThroughOp(node, factors);
+  }
+
   /**
    * Also refuses shared parameters: the Hessian diagonal of a parameter used
    * by several modules contains cross terms between the uses (the sum over
@@ -67,7 +83,7 @@ export abstract class HessianDiagonalExtension extends BackpropExtension<SqrtFac
    */
   override check(node: GraphNode, graph: RecordedGraph): void {
     super.check(node, graph);
-    for (const [name, parameter] of node.module.ownNamedParameters()) {
+    for (const [name, parameter] of node.module.ownTrainableParameters()) {
       const uses = graph.parameterUses.get(parameter) ?? 0;
       if (uses > 1) {
         throw new Error(

@@ -41,6 +41,7 @@ import {
   zeros,
   type GraphNode,
   type LossModule,
+  type OpNode,
   type ParameterJacobianOptions,
   type Tensor,
 } from '@backpack-ts/core';
@@ -121,6 +122,22 @@ export function backpropFactor(node: GraphNode, factor: SqrtFactor, inputIndex: 
   }
   const dense = toDense(factor);
   return { ...dense, sqrt: node.module.jacTMatProd(node, dense.sqrt, inputIndex) };
+}
+
+/**
+ * The factors at each input of a piecewise linear op (`undefined` for an input that
+ * gets none): every factor, dense (an op's VJP has no diagonal shortcut),
+ * mapped by the op's vector-Jacobian product over its leading dimension.
+ */
+export function backpropFactorsThroughOp(node: OpNode, factors: SqrtFactors): (SqrtFactors | undefined)[] {
+  const mapped = factors.map((factor) => {
+    const dense = toDense(factor);
+    return { dense, atInputs: node.derivatives.vjp(dense.sqrt) };
+  });
+  return node.inputs.map((_, i) => {
+    const atInput = mapped.flatMap(({ dense, atInputs }) => (atInputs[i] === undefined ? [] : [{ ...dense, sqrt: atInputs[i] }]));
+    return atInput.length === 0 ? undefined : atInput;
+  });
 }
 
 /**

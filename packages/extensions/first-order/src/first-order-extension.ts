@@ -89,7 +89,7 @@ export abstract class FirstOrderExtension extends RuleBasedExtension<FirstOrderR
     }
     const mixing = node.module.sampleMixingMessage(node);
     if (mixing !== undefined) throw new Error(`${this.name} cannot run: ${mixing}`);
-    const parameters = node.module.ownNamedParameters();
+    const parameters = node.module.ownTrainableParameters();
     if (parameters.length === 0) return;
     this.requireRule(node.module);
     if (hasPerSampleJacobian(node.module)) return;

@@ -1,14 +1,19 @@
 import {
   abs,
   add,
+  batchAveragedJacTMatJacProd,
+  describeNode,
   eye,
   maximum,
   mul,
   rejectUnknownOptions,
   reshape,
   sum,
+  type BackpropContext,
   type GraphNode,
   type LossModule,
+  type OpNode,
+  type RecordedGraph,
   type Tensor,
 } from '@backpack-ts/core';
 import { batchAverageChannelFactor, batchAverageOutputFactor, batchAverageParameterFactor } from './factors.js';
@@ -71,6 +76,12 @@ export function backpropagateBatchAverage(
  * at its output and `A = XᵀX / N`. Where a tensor feeds several modules the
  * matrices are summed; unlike KFAC/KFLR this drops the cross terms between
  * the branches (`J₁ᵀ M J₂`), an approximation on top of KFRA's own.
+ *
+ * Ops between modules pass `M` on as a module without structure would:
+ * `(1/N) Σ_n J_nᵀ M J_n` from the op's vector-Jacobian product applied twice
+ * (`batchAveragedJacTMatJacProd`). With a curvature other than `'ggn'` an
+ * op must be piecewise linear (its residual vanishes), since ops give no
+ * second derivatives.
  */
 export class KFRA extends KroneckerExtension {
   /** How the activations' curvature (the residual) enters, see {@link KFRACurvature}. */
@@ -96,6 +107,23 @@ export class KFRA extends KroneckerExtension {
 
   backpropagateThrough(node: GraphNode, mat: Tensor, gradOutput: Tensor, inputIndex: number): Tensor {
     return backpropagateBatchAverage(node, mat, gradOutput, inputIndex, this.curvature);
+  }
+
+  protected override opRefusal(node: OpNode, graph: RecordedGraph): string | undefined {
+    if (this.curvature === 'ggn' || graph.isPiecewiseLinear(node)) return undefined;
+    return (
+      `with curvature '${this.curvature}' it adds every node's residual Hessian term, and ${describeNode(node)} is curved ` +
+      "(ops give no second derivatives); compute it with a module there, or use curvature 'ggn'"
+    );
+  }
+
+  protected override backpropagateThroughOp(node: OpNode, mat: Tensor, { graph }: BackpropContext<KroneckerExtension>): readonly (Tensor | undefined)[] {
+    const outputShape = graph.outputOf(node).shape;
+    return node.inputs.map((input, i) =>
+      graph.needsGradient(input)
+        ? batchAveragedJacTMatJacProd((m) => node.derivatives.vjp(m)[i]!, outputShape, input.shape, mat)
+        : undefined,
+    );
   }
 
   outputFactor(node: GraphNode, mat: Tensor): Tensor {

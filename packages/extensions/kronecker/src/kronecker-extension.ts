@@ -151,10 +151,10 @@ export abstract class KroneckerExtension extends BackpropExtension<Tensor, Krone
   /** Besides a rule for every module and no sample mixing, refuses shared parameters (before anything is computed). */
   override check(node: GraphNode, graph: RecordedGraph): void {
     super.check(node, graph);
-    for (const [name, parameter] of node.module.ownNamedParameters()) {
+    for (const [name, parameter] of node.module.ownTrainableParameters()) {
       if ((graph.parameterUses.get(parameter) ?? 0) > 1) {
         const users = graph.nodes
-          .filter((other) => other.module.ownNamedParameters().some(([, p]) => p === parameter))
+          .filter((other) => other.module.ownTrainableParameters().some(([, p]) => p === parameter))
           .map((other) => other.module.describe())
           .reverse(); // forward order
         throw new WeightSharingError(this.name, dottedName(node.module, name), users);
@@ -165,7 +165,7 @@ export abstract class KroneckerExtension extends BackpropExtension<Tensor, Krone
   override begin(graph: RecordedGraph): ExtensionPass {
     const pass = super.begin(graph);
     return {
-      visit: (node, gradOutput) => pass.visit(node, gradOutput),
+      ...pass,
       // `check` refused shared parameters, so each parameter has exactly one contribution;
       // never let the engine's default sum add Kronecker factors elementwise.
       finalize: (_parameter: Parameter, contributions: readonly Quantity[]): Quantity => {
@@ -295,7 +295,9 @@ export const batchNormKroneckerRule: KroneckerRule = {
  */
 export const embeddingKroneckerRule: KroneckerRule = {
   parameters: (node, backproped, { extension }) =>
-    new Map<string, Quantity>([['weight', [embeddingInputFactor(node), extension.outputFactor(node, backproped)]]]),
+    new Map<string, Quantity>(
+      (node.module as Embedding).weight.requiresGrad ? [['weight', [embeddingInputFactor(node), extension.outputFactor(node, backproped)]]] : [],
+    ),
   backpropagate: passThrough,
 };
 
