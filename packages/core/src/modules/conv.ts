@@ -4,6 +4,7 @@ import { reshape } from '../ops/layout.js';
 import { selectIndices } from '../ops/select.js';
 import { unfold, windowOutputSize } from '../ops/window.js';
 import { sizeOf } from '../tensor/shape.js';
+import { isGradEnabled, noGrad } from '../tensor/autograd.js';
 import type { Tensor } from '../tensor/tensor.js';
 import type { ParameterJacobianOptions } from './leaf-module.js';
 import { checkConvInput, ConvBase, type SpatialArg, type ConvOptions } from './conv-common.js';
@@ -40,13 +41,25 @@ export abstract class ConvNd extends ConvBase {
     windowOutputSize(x.shape.slice(2), this.window, this.describe());
   }
 
-  /** The unfolded input `[N, in · K, L]`: saved by the forward pass when it computed it, else unfolded now. */
+  /**
+   * The unfolded input `[N, in · K, L]` if the forward pass saved it and
+   * derivatives are not being recorded: the saved copy was computed without
+   * recording, so derivatives of derivatives (`createGraph`) unfold the input
+   * again to depend on it.
+   */
+  private savedColumns(node: GraphNode): Tensor | undefined {
+    return isGradEnabled() ? undefined : node.saved['columns'];
+  }
+
+  /** The unfolded input `[N, in · K, L]`: the saved one where it may be used, else unfolded now. */
   private columns(node: GraphNode): Tensor {
-    return node.saved['columns'] ?? unfold(node.input, this.window);
+    return this.savedColumns(node) ?? unfold(node.input, this.window);
   }
 
   protected compute(inputs: readonly Tensor[], saved: Record<string, Tensor>): Tensor {
-    const { output, columns } = conv(inputs[0]!, this.weight.data, this.window, this.groups, this.bias?.data);
+    // Unrecorded, so that the backend's convolution kernel may run: the module's
+    // node is what the backward pass sees, and its derivatives need nothing recorded here.
+    const { output, columns } = noGrad(() => conv(inputs[0]!, this.weight.data, this.window, this.groups, this.bias?.data));
     if (columns !== undefined) saved['columns'] = columns;
     return output;
   }
@@ -68,7 +81,7 @@ export abstract class ConvNd extends ConvBase {
   override paramJacTMatProd(node: GraphNode, name: string, mat: Tensor, options: ParameterJacobianOptions): Tensor {
     if (name === 'bias' && this.bias !== undefined) return this.biasJacTMatProd(node, mat, options);
     if (name !== 'weight') return super.paramJacTMatProd(node, name, mat, options);
-    if (options.sumBatch) return convWeightGrad(node.input, mat, this.window, this.groups, node.saved['columns']);
+    if (options.sumBatch) return convWeightGrad(node.input, mat, this.window, this.groups, this.savedColumns(node));
     const [v, n] = [mat.shape[0]!, mat.shape[1]!];
     const positions = sizeOf(node.output.shape.slice(2));
     const g = this.groups;

@@ -10,11 +10,13 @@
  */
 import type { WindowGeometry } from '../backend/backend.js';
 import { formatShape, shapesEqual, sizeOf } from '../tensor/shape.js';
+import { isGradEnabled } from '../tensor/autograd.js';
 import { Tensor } from '../tensor/tensor.js';
 import { assertFloat, sameBackend, sameDType } from './check.js';
 import { einsum } from './einsum.js';
 import { add } from './elementwise.js';
 import { reshape } from './layout.js';
+import { wantsGrad } from './record.js';
 import { matmul } from './matmul.js';
 import { sum } from './reduce.js';
 import { fold, unfold, windowOutputSize } from './window.js';
@@ -28,6 +30,15 @@ function convChannels(op: string, weight: Tensor, window: WindowGeometry, groups
     );
   }
   return { inChannels: weight.shape[1]! * groups, outChannels: weight.shape[0]! };
+}
+
+/**
+ * Whether a call may use the backend's kernel: only when nothing is being
+ * recorded, since the kernels have no derivative rules of their own; a
+ * recorded call takes the unfold path, whose ops record themselves.
+ */
+function mayRunNatively(operands: readonly Tensor[]): boolean {
+  return !isGradEnabled() || !operands.some(wantsGrad);
 }
 
 /** `[G, O/G, C/G · K]`: the weight as one matrix per group. */
@@ -69,7 +80,7 @@ export function conv(
   const outShape = [n, outChannels, ...outSpatial];
   // Kernels never see empty tensors: the path below handles them.
   const native =
-    x.size > 0 && weight.size > 0 && sizeOf(outShape) > 0
+    x.size > 0 && weight.size > 0 && sizeOf(outShape) > 0 && mayRunNatively(operands)
       ? backend.conv?.(x.handle, x.shape, weight.handle, weight.shape, bias?.handle, window, groups, dtype)
       : undefined;
   if (native !== undefined) return { output: new Tensor(backend, native, outShape, dtype) };
@@ -98,7 +109,7 @@ export function convTranspose(mat: Tensor, weight: Tensor, spatial: readonly num
   const b = mat.shape[0]!;
   const resultShape = [b, inChannels, ...spatial];
   const native =
-    mat.size > 0 && weight.size > 0 && sizeOf(resultShape) > 0
+    mat.size > 0 && weight.size > 0 && sizeOf(resultShape) > 0 && mayRunNatively([mat, weight])
       ? backend.convTranspose?.(mat.handle, mat.shape, weight.handle, weight.shape, spatial, window, groups, dtype)
       : undefined;
   if (native !== undefined) return new Tensor(backend, native, resultShape, dtype);
@@ -137,7 +148,7 @@ export function convWeightGrad(x: Tensor, mat: Tensor, window: WindowGeometry, g
   }
   const resultShape = [v, o, inChannels / groups, ...window.kernel];
   const native =
-    x.size > 0 && mat.size > 0 && sizeOf(resultShape) > 0
+    x.size > 0 && mat.size > 0 && sizeOf(resultShape) > 0 && mayRunNatively([x, mat])
       ? backend.convWeightGrad?.(x.handle, x.shape, mat.handle, mat.shape, window, groups, dtype)
       : undefined;
   if (native !== undefined) return new Tensor(backend, native, resultShape, dtype);
