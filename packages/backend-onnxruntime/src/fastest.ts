@@ -1,6 +1,7 @@
 import { cpu } from '@backpack-ts/backend-cpu';
 import type { Backend } from '@backpack-ts/core';
-import { OrtBackend, type OrtBackendOptions } from './ort-backend.js';
+import { OrtBackend } from './ort-backend.js';
+import type { OrtBackendOptions } from './ort-backend-options.js';
 
 /** The backend {@link loadFastestBackend} picked, and why faster ones were passed over. */
 export interface FastestBackend {

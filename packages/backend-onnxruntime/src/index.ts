@@ -10,12 +10,8 @@
  *
  * @module \@backpack-ts/backend-onnxruntime
  */
-export {
-  OrtBackend,
-  type OrtBackendOptions,
-  type OrtBackendStats,
-  type KernelCounts,
-} from './ort-backend.js';
+export { OrtBackend } from './ort-backend.js';
+export type { OrtBackendOptions, OrtBackendStats, KernelCounts } from './ort-backend-options.js';
 export { OrtHandle } from './storage.js';
 export { compileStep, type CompiledStep, type CompiledStepStats, type CompileStepOptions } from './compiled/compile-step.js';
 export type { SessionCacheStats } from './sessions.js';
