@@ -24,16 +24,11 @@ import {
   Sequential,
   Sigmoid,
   Tanh,
-  add,
   backpack,
   extend,
-  grad,
-  square,
-  sum,
   tensor,
   tidy,
   type Extension,
-  type Tensor,
 } from '@backpack-ts/core';
 import { BatchDiagGGNExact, BatchDiagGGNMC, DiagGGNExact, DiagGGNMC, SqrtGGNExact, SqrtGGNMC } from '@backpack-ts/diag-ggn';
 import { BatchDiagHessian, DiagHessian } from '@backpack-ts/diag-hessian';
@@ -41,6 +36,7 @@ import { BatchGrad, BatchL2Grad, SumGradSquared, Variance } from '@backpack-ts/f
 import { KFAC, KFLR, KFRA } from '@backpack-ts/kronecker';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
+import { doubleBackwardStep } from '@backpack-ts/conformance';
 import { expect, it } from 'vitest';
 import { OrtBackend, compileStep } from '../src/index.js';
 
@@ -200,24 +196,7 @@ it(`keeps live handles flat over ${PASSES} steps with retainGraph and createGrap
   const parameters = model.parameters();
   const x = g.normal([5, 8], { backend, dtype });
   const y = tensor([0, 1, 2, 3, 0], [5], { backend, dtype: 'int32' });
-  const squaredNorm = (tensors: readonly Tensor[]) => tensors.map((t) => sum(square(t))).reduce((a, b) => add(a, b));
-
-  const step = (i: number) =>
-    tidy(() => {
-      const loss = lossFunction.forward(model.forward(x), y);
-      if (i % 3 === 0) {
-        loss.backward({ retainGraph: true });
-        loss.backward();
-      } else if (i % 3 === 1) {
-        const gradients = grad(loss, parameters.map((p) => p.data), { createGraph: true });
-        squaredNorm(gradients.map((t) => t!)).backward();
-      } else {
-        loss.backward({ createGraph: true });
-        squaredNorm(parameters.map((p) => p.grad!)).backward();
-      }
-      if (parameters.some((p) => p.grad === undefined)) throw new Error(`step ${i} stored no gradient`);
-      model.zeroGrad();
-    });
+  const step = doubleBackwardStep(model, lossFunction, x, y);
 
   for (let i = 0; i < 12; i++) step(i);
   const live = backend.liveCount();

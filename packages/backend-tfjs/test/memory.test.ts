@@ -18,20 +18,16 @@ import {
   MaxPool2d,
   Sequential,
   Sigmoid,
-  add,
   backpack,
   extend,
-  grad,
-  square,
-  sum,
   tidy,
   type Extension,
-  type Tensor,
 } from '@backpack-ts/core';
 import { DiagGGNExact, DiagGGNMC } from '@backpack-ts/diag-ggn';
 import { BatchDiagHessian, DiagHessian } from '@backpack-ts/diag-hessian';
 import { BatchGrad, BatchL2Grad, SumGradSquared, Variance } from '@backpack-ts/first-order';
 import { KFAC, KFLR, KFRA } from '@backpack-ts/kronecker';
+import { doubleBackwardStep } from '@backpack-ts/conformance';
 import { expect, it } from 'vitest';
 import { fromTf, loadTfjsBackend, toTf } from '../src/index.js';
 
@@ -107,28 +103,10 @@ it(`tf.memory().numTensors is flat over ${PASSES} steps with retainGraph and cre
   const options = { backend, dtype: 'float32' as const };
   const model = new Sequential(new Conv2d(1, 2, 3, { padding: 1, ...options }), new Sigmoid(), new Flatten(), new Linear(32, 3, options));
   const lossFunction = new CrossEntropyLoss();
-  const parameters = model.parameters();
   const inputs = tf.randomNormal([4, 1, 4, 4], 0, 1, 'float32', 1);
   const labels = tf.tensor1d([0, 1, 2, 0], 'int32');
   const [x, y] = [fromTf(inputs), fromTf(labels)];
-  const squaredNorm = (tensors: readonly Tensor[]) => tensors.map((t) => sum(square(t))).reduce((a, b) => add(a, b));
-
-  const step = (i: number): void =>
-    tidy(() => {
-      const loss = lossFunction.forward(model.forward(x), y);
-      if (i % 3 === 0) {
-        loss.backward({ retainGraph: true });
-        loss.backward();
-      } else if (i % 3 === 1) {
-        const gradients = grad(loss, parameters.map((p) => p.data), { createGraph: true });
-        squaredNorm(gradients.map((t) => t!)).backward();
-      } else {
-        loss.backward({ createGraph: true });
-        squaredNorm(parameters.map((p) => p.grad!)).backward();
-      }
-      if (parameters.some((p) => p.grad === undefined)) throw new Error(`step ${i} stored no gradient`);
-      model.zeroGrad();
-    });
+  const step = doubleBackwardStep(model, lossFunction, x, y);
 
   for (let i = 0; i < 12; i++) step(i);
   const before = { tensors: tf.memory().numTensors, live: backend.liveCount() };

@@ -93,6 +93,7 @@ export {
 export { markdownCodeBlocks, runModuleCapturingLogs } from './run-example.js';
 export { LAYER_EXAMPLES, LAYERS_TABLE_MARKERS, supportedLayersTable, withLayersTable, type LayerExample } from './layers-table.js';
 export { PlainScaleShift, ScaleShift, type ScaleShiftOptions } from './scale-shift.js';
+export { doubleBackwardStep } from './double-backward-step.js';
 export * as recordedOps from './recorded-ops.js';
 export { runBackendConformance, defaultTolerance, type ConformanceOptions } from './kit/run-conformance.js';
 export {
