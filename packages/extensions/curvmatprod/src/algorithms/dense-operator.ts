@@ -8,12 +8,18 @@ import type { LinearOperator } from '../linear-operator.js';
  * not checked. Products are not recorded for gradients.
  */
 export class DenseOperator implements LinearOperator {
+  /** `[n, n]`. */
   readonly shape: readonly [number, number];
+  /** The matrix's dtype. */
   readonly dtype: FloatDType;
+  /** The matrix's backend. */
   readonly backend: Backend;
 
   /** `matrix` is `[n, n]`, float32 or float64; the operator keeps a reference to it (not a copy). */
-  constructor(readonly matrix: Tensor) {
+  constructor(
+    /** The matrix, as given (not copied). */
+    readonly matrix: Tensor,
+  ) {
     this.dtype = assertFloat('DenseOperator', matrix);
     if (matrix.rank !== 2 || matrix.shape[0] !== matrix.shape[1]) {
       throw new RangeError(`DenseOperator: the matrix must be square [n, n], got shape ${formatShape(matrix.shape)}`);
