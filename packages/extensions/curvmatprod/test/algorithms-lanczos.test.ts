@@ -70,6 +70,12 @@ describe('lanczosEigenvalues', () => {
     expect(result.iterations).toBe(5);
   });
 
+  it('converges on a float32 operator to its default tolerance 1e-5', () => {
+    const result = lanczosEigenvalues(operatorOf(a, 'float32'), { k: 1, seed: 0 });
+    expect(result.converged).toBe(true);
+    expect(Math.abs(result.eigenvalues[0]! - exact[n - 1]!)).toBeLessThan(1e-5 * scale);
+  });
+
   it('refuses bad options', () => {
     const op = operatorOf(a);
     expect(() => lanczosEigenvalues(op, { k: 81 })).toThrow('lanczosEigenvalues: k = 81 eigenvalues asked of an operator of size 80');

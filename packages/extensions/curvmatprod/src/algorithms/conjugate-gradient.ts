@@ -1,4 +1,4 @@
-import { formatShape, rejectUnknownOptions, shapesEqual, tensor, type Tensor } from '@backpack-ts/core';
+import { assertFloat, formatShape, rejectUnknownOptions, shapesEqual, tensor, type Tensor } from '@backpack-ts/core';
 import type { LinearOperator } from '../linear-operator.js';
 import { checkNonNegative, checkOnNonConvergence, type OnNonConvergence } from './non-convergence.js';
 import { applyOperator, column, dot, squareSize, stackColumns } from './operator-products.js';
@@ -115,7 +115,7 @@ function checkRightHandSide(owner: string, operator: LinearOperator, v: Tensor, 
     throw new RangeError(`${owner}: ${name} must be [${n}] or [${n}, K] for an operator of shape [${n}, ${n}], got ${formatShape(v.shape)}`);
   }
   if (v.backend !== operator.backend) throw new Error(`${owner}: ${name} lives on backend '${v.backend.name}', the operator on '${operator.backend.name}'`);
-  if (v.dtype !== 'float32' && v.dtype !== 'float64') throw new TypeError(`${owner}: ${name} must be float32 or float64, got ${v.dtype}`);
+  assertFloat(owner, v);
   return v.rank === 1 ? 1 : v.shape[1]!;
 }
 

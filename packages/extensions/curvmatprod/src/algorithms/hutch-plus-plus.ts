@@ -1,7 +1,7 @@
 import { rejectUnknownOptions } from '@backpack-ts/core';
 import type { LinearOperator } from '../linear-operator.js';
 import type { TraceEstimate } from './hutchinson-trace.js';
-import { applyOperator, squareSize } from './operator-products.js';
+import { applyOperator, columnDots, dot, squareSize } from './operator-products.js';
 import { RANDOM_OPTIONS, checkCount, checkDistribution, drawProbes, generatorFrom, type ProbeDistribution, type RandomOptions } from './random-probes.js';
 import { sampleMean } from './sample-mean.js';
 import { orthonormalBasis } from './small-dense.js';
@@ -35,8 +35,7 @@ export function hutchPlusPlusTrace(operator: LinearOperator, options: HutchPlusP
   const sketch = drawProbes(generator, distribution, n, sketchSize);
   const q = orthonormalBasis(operator, applyOperator(owner, operator, sketch, sketchSize), n, sketchSize);
   const aq = applyOperator(owner, operator, q, sketchSize);
-  let projected = 0;
-  for (let i = 0; i < q.length; i++) projected += q[i]! * aq[i]!;
+  const projected = dot(q, aq); // trace(Qᵀ A Q)
 
   // Probes projected off span(Q): G − Q (Qᵀ G).
   const probes = drawProbes(generator, distribution, n, probeCount);
@@ -52,11 +51,6 @@ export function hutchPlusPlusTrace(operator: LinearOperator, options: HutchPlusP
     }
   }
   const products = applyOperator(owner, operator, probes, probeCount);
-  const samples = Array.from({ length: probeCount }, (_, j) => {
-    let sample = 0;
-    for (let i = 0; i < n; i++) sample += probes[i * probeCount + j]! * products[i * probeCount + j]!;
-    return sample;
-  });
-  const rest = sampleMean(samples);
+  const rest = sampleMean(columnDots(probes, products, n, probeCount));
   return { estimate: projected + rest.mean, standardError: rest.standardError, matvecs };
 }

@@ -1,6 +1,6 @@
 import type { LinearOperator } from '../linear-operator.js';
 import { resolveHutchinsonOptions, type HutchinsonOptions } from './hutchinson-options.js';
-import { squareSize } from './operator-products.js';
+import { columnDots, squareSize } from './operator-products.js';
 import { forEachProbeBatch } from './probe-batches.js';
 import { sampleMean } from './sample-mean.js';
 
@@ -25,13 +25,7 @@ export function hutchinsonTrace(operator: LinearOperator, options: HutchinsonOpt
   const probe = resolveHutchinsonOptions(owner, options);
   const n = squareSize(owner, operator);
   const samples: number[] = [];
-  forEachProbeBatch(owner, operator, probe, (probes, products, count) => {
-    for (let j = 0; j < count; j++) {
-      let sample = 0;
-      for (let i = 0; i < n; i++) sample += probes[i * count + j]! * products[i * count + j]!;
-      samples.push(sample);
-    }
-  });
+  forEachProbeBatch(owner, operator, probe, (probes, products, count) => samples.push(...columnDots(probes, products, n, count)));
   const { mean, standardError } = sampleMean(samples);
   return { estimate: mean, standardError, matvecs: probe.matvecs };
 }

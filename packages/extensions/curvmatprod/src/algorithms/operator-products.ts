@@ -58,6 +58,13 @@ export function stackColumns(vectors: readonly Float64Array[], n: number): Float
   return result;
 }
 
+/** `x_jᵀ y_j` for each of the `count` columns of the row-major `[n, count]` arrays `x` and `y`. */
+export function columnDots(x: Float64Array, y: Float64Array, n: number, count: number): number[] {
+  const dots = new Array<number>(count).fill(0);
+  for (let i = 0; i < n; i++) for (let j = 0; j < count; j++) dots[j]! += x[i * count + j]! * y[i * count + j]!;
+  return dots;
+}
+
 /** `xᵀ y`. */
 export function dot(x: Float64Array, y: Float64Array): number {
   let sum = 0;
