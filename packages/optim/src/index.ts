@@ -1,6 +1,16 @@
 /**
  * @backpack-ts/optim: optimisers that step on `.grad` and on the curvature the extensions store.
  *
+ * - {@link SGD} and {@link Adam}: `torch.optim`'s update rules;
+ * - {@link DiagonalPreconditioner}: steps divided by a damped curvature
+ *   diagonal (`diagGgnExact`, `diagGgnMc`, `diagH`);
+ * - {@link KFACPreconditioner}: steps preconditioned by damped Kronecker
+ *   factors (`kfac`, `kflr`, `kfra`).
+ *
  * @module \@backpack-ts/optim
  */
-export {};
+export { Optimizer, type ParameterState, type ParameterUpdate } from './optimizer.js';
+export type { NamedParameter, ParameterSource } from './parameters.js';
+export { SGD, type SGDOptions } from './sgd.js';
+export { Adam, type AdamOptions } from './adam.js';
+export { DiagonalPreconditioner, type DiagonalCurvature, type DiagonalPreconditionerOptions } from './diagonal-preconditioner.js';
