@@ -14,3 +14,6 @@ export type { NamedParameter, ParameterSource } from './parameters.js';
 export { SGD, type SGDOptions } from './sgd.js';
 export { Adam, type AdamOptions } from './adam.js';
 export { DiagonalPreconditioner, type DiagonalCurvature, type DiagonalPreconditionerOptions } from './diagonal-preconditioner.js';
+export { PreconditionedOptimizer, type PreconditionedStepOptions, type PreconditionedState } from './preconditioned-optimizer.js';
+export { KFACPreconditioner, type KroneckerCurvature, type KFACPreconditionerOptions } from './kfac-preconditioner.js';
+export type { KroneckerDampingRule } from './damped-kronecker-solve.js';
