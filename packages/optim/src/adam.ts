@@ -21,13 +21,17 @@ export interface AdamOptions {
 
 const ADAM_OPTIONS = ['lr', 'betas', 'eps', 'weightDecay', 'amsgrad', 'maximize'] as const;
 
-/** Adam's state of a parameter: steps taken, moment averages, and AMSGrad's maximum. */
-type AdamState = {
+/** Adam's state of a parameter. */
+export interface AdamState {
+  /** Steps taken on this parameter, t. */
   readonly step: number;
+  /** The first moment average m. */
   readonly expAvg: Tensor;
+  /** The second moment average v. */
   readonly expAvgSq: Tensor;
+  /** AMSGrad's running maximum of v (absent without amsgrad). */
   readonly maxExpAvgSq?: Tensor;
-};
+}
 
 /**
  * Adam, `torch.optim.Adam`'s rule (t counts this parameter's steps from 1):

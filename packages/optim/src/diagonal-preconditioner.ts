@@ -4,15 +4,15 @@ import type { NamedParameter, ParameterSource } from './parameters.js';
 import { PreconditionedOptimizer, type PreconditionedStepOptions } from './preconditioned-optimizer.js';
 import { checkChoice, checkNumber } from './validate.js';
 
-/** The curvature diagonals a {@link DiagonalPreconditioner} can divide by: the `Parameter` field and the extension that stores it. */
-const EXTENSION_OF = {
+/** Which stored diagonal a {@link DiagonalPreconditioner} reads: `param.diagGgnExact`, `param.diagGgnMc` or `param.diagH`. */
+export type DiagonalCurvature = 'diagGgnExact' | 'diagGgnMc' | 'diagH';
+
+/** The extension that stores each diagonal, for messages. */
+const EXTENSION_OF: Readonly<Record<DiagonalCurvature, string>> = {
   diagGgnExact: 'DiagGGNExact',
   diagGgnMc: 'DiagGGNMC',
   diagH: 'DiagHessian',
-} as const;
-
-/** Which stored diagonal a {@link DiagonalPreconditioner} reads: `param.diagGgnExact`, `param.diagGgnMc` or `param.diagH`. */
-export type DiagonalCurvature = keyof typeof EXTENSION_OF;
+};
 
 /** Options of {@link DiagonalPreconditioner}. */
 export interface DiagonalPreconditionerOptions extends PreconditionedStepOptions {

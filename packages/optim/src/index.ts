@@ -9,10 +9,10 @@
  *
  * @module \@backpack-ts/optim
  */
-export { Optimizer, type ParameterState, type ParameterUpdate } from './optimizer.js';
+export { Optimizer, type ParameterUpdate } from './optimizer.js';
 export type { NamedParameter, ParameterSource } from './parameters.js';
-export { SGD, type SGDOptions } from './sgd.js';
-export { Adam, type AdamOptions } from './adam.js';
+export { SGD, type SGDOptions, type SGDState } from './sgd.js';
+export { Adam, type AdamOptions, type AdamState } from './adam.js';
 export { DiagonalPreconditioner, type DiagonalCurvature, type DiagonalPreconditionerOptions } from './diagonal-preconditioner.js';
 export { PreconditionedOptimizer, type PreconditionedStepOptions, type PreconditionedState } from './preconditioned-optimizer.js';
 export { KFACPreconditioner, type KroneckerCurvature, type KFACPreconditionerOptions } from './kfac-preconditioner.js';

@@ -6,11 +6,11 @@ import type { NamedParameter } from './parameters.js';
 import { PreconditionedOptimizer, type PreconditionedStepOptions } from './preconditioned-optimizer.js';
 import { checkChoice, checkNumber } from './validate.js';
 
-/** The Kronecker factors a {@link KFACPreconditioner} can read: the `Parameter` field and the extension that stores it. */
-const EXTENSION_OF = { kfac: 'KFAC', kflr: 'KFLR', kfra: 'KFRA' } as const;
-
 /** Which stored Kronecker factors a {@link KFACPreconditioner} reads: `param.kfac`, `param.kflr` or `param.kfra`. */
-export type KroneckerCurvature = keyof typeof EXTENSION_OF;
+export type KroneckerCurvature = 'kfac' | 'kflr' | 'kfra';
+
+/** The extension that stores each kind of factors, for messages. */
+const EXTENSION_OF: Readonly<Record<KroneckerCurvature, string>> = { kfac: 'KFAC', kflr: 'KFLR', kfra: 'KFRA' };
 
 /** Options of {@link KFACPreconditioner}. */
 export interface KFACPreconditionerOptions extends PreconditionedStepOptions {

@@ -1,20 +1,18 @@
 import { keep, noGrad, tidy, type Parameter, type Tensor } from '@backpack-ts/core';
 import { namedParameterList, type NamedParameter, type ParameterSource } from './parameters.js';
 
-/** What an optimiser remembers about one parameter between steps (momentum buffers, step counts). */
-export type ParameterState = Readonly<Record<string, Tensor | number>>;
-
 /** One parameter's new value and new state, computed by {@link Optimizer.update}. */
-export interface ParameterUpdate<S extends ParameterState> {
+export interface ParameterUpdate<S extends object> {
   /** The parameter's next `data`. */
   readonly data: Tensor;
-  /** The state to remember until the next step. */
+  /** What to remember about the parameter until the next step (momentum buffers, step counts); its tensors belong to the optimiser. */
   readonly state: S;
 }
 
 /**
  * Base class of the optimisers, as `torch.optim.Optimizer`: holds the
- * parameters and their state, and runs a step in three phases so that a
+ * parameters and their state `S` (what it remembers about each parameter
+ * between steps), and runs a step in three phases so that a
  * refused step changes nothing:
  *
  * 1. {@link checkParameter} on every parameter that has a gradient (those
@@ -29,7 +27,7 @@ export interface ParameterUpdate<S extends ParameterState> {
  * before stepping if you need them), so repeated steps leave no tensor behind
  * on backends with manual memory.
  */
-export abstract class Optimizer<S extends ParameterState = ParameterState> {
+export abstract class Optimizer<S extends object = object> {
   /** The parameters this optimiser steps, in order, with the names its messages use. */
   readonly parameters: readonly NamedParameter[];
   private readonly states = new Map<Parameter, S>();
@@ -103,6 +101,6 @@ export abstract class Optimizer<S extends ParameterState = ParameterState> {
   }
 }
 
-function tensorsOf(state: ParameterState): Tensor[] {
-  return Object.values(state).filter((value): value is Tensor => typeof value === 'object');
+function tensorsOf(state: object): Tensor[] {
+  return Object.values(state).filter((value): value is Tensor => (value as Partial<Tensor> | undefined)?.isTensor === true);
 }

@@ -14,7 +14,10 @@ export interface PreconditionedStepOptions {
 }
 
 /** A preconditioned optimiser's state of a parameter: the momentum buffer, once momentum is on. */
-export type PreconditionedState = { readonly momentumBuffer?: Tensor };
+export interface PreconditionedState {
+  /** `b`, the running preconditioned direction (absent without momentum). */
+  readonly momentumBuffer?: Tensor;
+}
 
 /**
  * Base class of the optimisers that step along a preconditioned gradient

@@ -21,8 +21,11 @@ export interface SGDOptions {
 
 const SGD_OPTIONS = ['lr', 'momentum', 'dampening', 'weightDecay', 'nesterov', 'maximize'] as const;
 
-/** SGD's state of a parameter: the momentum buffer, once momentum is on. */
-type SGDState = { readonly momentumBuffer?: Tensor };
+/** SGD's state of a parameter. */
+export interface SGDState {
+  /** The momentum buffer `b` (absent without momentum). */
+  readonly momentumBuffer?: Tensor;
+}
 
 /**
  * Stochastic gradient descent with momentum, `torch.optim.SGD`'s rule:
