@@ -68,12 +68,12 @@ export class KFACPreconditioner extends PreconditionedOptimizer {
   }
 
   protected override checkParameter(entry: NamedParameter): void {
-    this.layoutOf(entry);
+    this.layoutOf(entry, this.factorsOf(entry));
   }
 
   protected override precondition(entry: NamedParameter, g: Tensor): Tensor {
     const factors = this.factorsOf(entry);
-    const layout = this.layoutOf(entry);
+    const layout = this.layoutOf(entry, factors);
     try {
       return this.solve(factors, layout, g);
     } catch (error) {
@@ -92,8 +92,8 @@ export class KFACPreconditioner extends PreconditionedOptimizer {
     return transposed ? transpose(solved, 0, 1) : solved;
   }
 
-  private layoutOf(entry: NamedParameter): KroneckerLayout {
-    return kroneckerLayout(this.typeName, entry, this.curvature, this.factorsOf(entry), this.transposedKernels.has(entry.parameter));
+  private layoutOf(entry: NamedParameter, factors: readonly Tensor[]): KroneckerLayout {
+    return kroneckerLayout(this.typeName, entry, this.curvature, factors, this.transposedKernels.has(entry.parameter));
   }
 
   private factorsOf(entry: NamedParameter): readonly Tensor[] {

@@ -47,7 +47,7 @@ export abstract class Optimizer<S extends object = object> {
    */
   step(): void {
     const active = this.parameters.filter(({ parameter }) => parameter.requiresGrad && parameter.grad !== undefined);
-    for (const entry of active) this.checkParameter(entry);
+    for (const entry of active) this.checkParameter?.(entry);
     const updates = tidy(() => noGrad(() => active.map((entry) => this.update(entry, this.states.get(entry.parameter)))));
     // Kept out of every scope: a step inside the caller's tidy must not have them disposed with it.
     for (const { data, state } of updates) [data, ...tensorsOf(state)].forEach((t) => keep(t));
@@ -80,11 +80,9 @@ export abstract class Optimizer<S extends object = object> {
   /**
    * Throws, naming the optimiser and the parameter, if `entry` cannot be
    * updated (a needed quantity is missing or has the wrong shape). Runs for
-   * every parameter before any is changed. By default checks nothing.
+   * every parameter before any is changed, when a subclass defines it.
    */
-  protected checkParameter(entry: NamedParameter): void {
-    void entry;
-  }
+  protected checkParameter?(entry: NamedParameter): void;
 
   /**
    * The new value and state of `entry` (which has a gradient), given its state

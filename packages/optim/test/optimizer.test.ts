@@ -6,8 +6,9 @@
  */
 import { Linear, MSELoss, Sequential, Tanh, Generator, extend, tidy, backpack } from '@backpack-ts/core';
 import { DiagGGNExact } from '@backpack-ts/diag-ggn';
+import { KFLR } from '@backpack-ts/kronecker';
 import { describe, expect, it } from 'vitest';
-import { Adam, DiagonalPreconditioner, SGD, type Optimizer } from '../src/index.js';
+import { Adam, DiagonalPreconditioner, KFACPreconditioner, SGD, type Optimizer } from '../src/index.js';
 import { setGrad, smallLayer, valuesOf } from './helpers/arrays.js';
 import { countingCpu } from './helpers/counting-backend.js';
 
@@ -75,7 +76,7 @@ describe('stepping', () => {
 });
 
 describe('memory', () => {
-  /** A training step of a small extended network: forward, backward with DiagGGNExact, step, zeroGrad, all in tidy. */
+  /** A training step of a small extended network: forward, backward with DiagGGNExact and KFLR, step, zeroGrad, all in tidy. */
   function training(make: (model: Sequential) => Optimizer) {
     const { backend, live } = countingCpu();
     const options = { backend, dtype: 'float64' as const };
@@ -88,7 +89,7 @@ describe('memory', () => {
     const step = () =>
       tidy(() => {
         const loss = lossFunction.forward(model.forward(x), y);
-        backpack([new DiagGGNExact()], () => loss.backward());
+        backpack([new DiagGGNExact(), new KFLR()], () => loss.backward());
         optimizer.step();
         optimizer.zeroGrad();
       });
@@ -99,6 +100,8 @@ describe('memory', () => {
     ['SGD with momentum', (model) => new SGD(model, { lr: 0.1, momentum: 0.9, weightDecay: 0.01 })],
     ['Adam with amsgrad', (model) => new Adam(model, { amsgrad: true, weightDecay: 0.01 })],
     ['DiagonalPreconditioner with momentum', (model) => new DiagonalPreconditioner(model, { curvature: 'diagGgnExact', lr: 0.1, damping: 0.1, momentum: 0.5 })],
+    ["KFACPreconditioner 'factored' with momentum", (model) => new KFACPreconditioner(model, { curvature: 'kflr', lr: 0.1, damping: 0.1, momentum: 0.5 })],
+    ["KFACPreconditioner 'exact'", (model) => new KFACPreconditioner(model, { curvature: 'kflr', lr: 0.1, damping: 0.1, dampingRule: 'exact' })],
   ];
   for (const [name, make] of makers) {
     it(`${name}: the live handle count is flat over 20 steps`, () => {

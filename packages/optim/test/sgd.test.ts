@@ -3,9 +3,10 @@
  * on number arrays, over several steps of a nonlinear gradient field, and
  * against trajectories worked out by hand on f(θ) = θ² (gradient 2θ).
  */
-import { describe, expect, it } from 'vitest';
+import { tensor } from '@backpack-ts/core';
+import { describe, it } from 'vitest';
 import { SGD, type SGDOptions } from '../src/index.js';
-import { expectClose, setGrad, smallLayer, syntheticGradient, valuesOf } from './helpers/arrays.js';
+import { F64, expectClose, setGrad, smallLayer, syntheticGradient, valuesOf } from './helpers/arrays.js';
 
 /** torch.optim.SGD's rule, written out on arrays: one step from θ with gradient `grad` and buffer `buffer` (undefined before the first step). */
 function referenceSGD(theta: number[], grad: number[], buffer: number[] | undefined, o: Required<SGDOptions>) {
@@ -46,8 +47,7 @@ describe('SGD', () => {
   it('matches the trajectories worked out by hand on f(θ) = θ², θ₀ = 1, lr 0.1', () => {
     const trajectory = (options: SGDOptions): number[] => {
       const bias = smallLayer().parameter('bias');
-      setGrad(bias, [1, 0]);
-      bias.data = bias.grad!.detach();
+      bias.data = tensor([1, 0], [2], F64);
       const optimizer = new SGD([bias], { lr: 0.1, ...options });
       const thetas: number[] = [];
       for (let step = 0; step < 2; step++) {
