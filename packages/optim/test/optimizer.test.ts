@@ -2,9 +2,11 @@
  * What every optimiser shares: options validated with errors that name the
  * optimiser and the option, parameters listed once, PyTorch's skipping of
  * parameters without a gradient, zeroGrad, the version counter, and memory:
- * steps inside or outside the caller's tidy leave the live handle count flat.
+ * steps inside or outside the caller's tidy leave the live handle count flat;
+ * float32 parameters step as float64 ones do.
  */
-import { Linear, MSELoss, Sequential, Tanh, Generator, extend, tidy, backpack } from '@backpack-ts/core';
+import { cpu } from '@backpack-ts/backend-cpu';
+import { Linear, MSELoss, Sequential, Tanh, Generator, extend, tidy, backpack, tensor } from '@backpack-ts/core';
 import { DiagGGNExact } from '@backpack-ts/diag-ggn';
 import { KFLR } from '@backpack-ts/kronecker';
 import { describe, expect, it } from 'vitest';
@@ -129,4 +131,35 @@ describe('memory', () => {
     // Each parameter's data was replaced one for one; its moments are gone.
     expect(live()).toBe(before);
   });
+});
+
+describe('float32', () => {
+  /** One step of `make` on a Linear(3, 2) in `dtype` with set gradients, diagonals and Kronecker factors; the new values. */
+  function stepIn(dtype: 'float32' | 'float64', make: (layer: Sequential) => Optimizer): number[] {
+    const like = { backend: cpu, dtype };
+    const model = new Sequential(new Linear(3, 2, { ...like, generator: new Generator(9) }));
+    for (const p of model.parameters()) {
+      const values = Array.from(p.data.toArray());
+      p.grad = tensor(values.map((v, i) => Math.sin(v) + i / 5), p.data.shape, like);
+      p.diagGgnExact = tensor(values.map((v) => v * v + 0.5), p.data.shape, like);
+      const sizes = p.data.rank === 2 ? [2, 3] : [2];
+      p.kflr = sizes.map((n) => tensor(Array.from({ length: n * n }, (_, k) => (k % (n + 1) === 0 ? 1 + k / 10 : 0.1)), [n, n], like));
+    }
+    make(model).step();
+    return model.parameters().flatMap((p) => Array.from(p.data.toArray()));
+  }
+
+  const makers: [string, (model: Sequential) => Optimizer][] = [
+    ['SGD', (model) => new SGD(model, { lr: 0.1, momentum: 0.9, nesterov: true })],
+    ['Adam', (model) => new Adam(model, { lr: 0.1, amsgrad: true })],
+    ['DiagonalPreconditioner', (model) => new DiagonalPreconditioner(model, { curvature: 'diagGgnExact', lr: 0.1, damping: 0.1 })],
+    ['KFACPreconditioner', (model) => new KFACPreconditioner(model, { curvature: 'kflr', lr: 0.1, damping: 0.1, dampingRule: 'exact' })],
+  ];
+  for (const [name, make] of makers) {
+    it(`${name} steps float32 parameters as float64 ones, to float32 precision`, () => {
+      const [single, double] = [stepIn('float32', make), stepIn('float64', make)];
+      expect(single.length).toBe(6 + 2);
+      single.forEach((value, i) => expect(Math.abs(value - double[i]!)).toBeLessThan(1e-6 * Math.max(1, Math.abs(double[i]!))));
+    });
+  }
 });
