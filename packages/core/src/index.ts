@@ -35,7 +35,7 @@ export type { Parameter } from './modules/parameter.js';
 export { Sequential } from './modules/sequential.js';
 export { ModuleList } from './modules/module-list.js';
 export { Parallel } from './modules/parallel.js';
-export { rejectUnknownOptions, type NoOptions } from './modules/options.js';
+export { rejectUnknownOptions, type NoOptions } from './ops/options.js';
 export { Linear, type LinearOptions } from './modules/linear.js';
 export { Flatten } from './modules/flatten.js';
 export { Identity } from './modules/identity.js';

@@ -10,3 +10,6 @@ export * from './window.js';
 export { conv, convTranspose, convWeightGrad } from './conv.js';
 export { assertFloat, isFloat } from './check.js';
 export * from './select.js';
+export { gather } from './gather.js';
+export * from './clamp.js';
+export * from './norm.js';

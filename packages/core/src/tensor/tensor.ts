@@ -40,6 +40,16 @@ export function installBackwardRunner(runner: BackwardRunner): void {
   runBackward = runner;
 }
 
+let cloneOp: ((x: Tensor) => Tensor) | undefined;
+
+/**
+ * Installed by the ops when core is loaded: {@link Tensor.clone} reaches the
+ * recorded `clone` op (a higher layer) through this hook rather than an import.
+ */
+export function installCloneOp(op: (x: Tensor) => Tensor): void {
+  cloneOp = op;
+}
+
 /**
  * The open `tidy` scopes, innermost last; each tracks the tensors created
  * while it is open (see `scope.ts`, which manages them). Here, so that the
@@ -154,6 +164,17 @@ export class Tensor {
     const handle =
       this.size === 0 ? this.backend.full(this.shape, 0, this.dtype) : this.backend.reshape(this.handle, this.shape, this.shape, this.dtype);
     return new Tensor(this.backend, handle, this.shape, this.dtype);
+  }
+
+  /**
+   * A copy (PyTorch's `clone()`, the op `clone`): a tensor of its own, alive
+   * after this one is disposed, through which gradients flow back unchanged.
+   * The way to keep a value its owner will dispose, such as an extension's
+   * quantity on a parameter, across backward passes.
+   */
+  clone(): Tensor {
+    if (cloneOp === undefined) throw new Error('clone(): the ops are not loaded');
+    return cloneOp(this);
   }
 
   /** Whether `dispose` has been called. */
