@@ -102,7 +102,7 @@ export {
   type ModuleClass,
   type ModuleRules,
 } from './extensions/rule-registry.js';
-export { backpack, type BackpackOptions } from './extensions/backpack.js';
+export { backpack, type BackpackOptions, type Extensions } from './extensions/backpack.js';
 export { BackpropExtension, type BackpropContext, type BackpropRule } from './extensions/backprop-extension.js';
 export { validateSubsampling, checkSubsamplingFits, restrictCall, sampleChunks, CHUNK_ENTRIES } from './extensions/subsampling.js';
 export { diagonalSqrtHessian, constantSqrtHessian } from './losses/loss-hessian.js';

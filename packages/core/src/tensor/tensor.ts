@@ -98,6 +98,8 @@ export class Tensor {
    */
   grad: Tensor | undefined = undefined;
   private disposed = false;
+  /** Who disposed the tensor, when they said (see {@link dispose}). */
+  private disposedBy: string | undefined = undefined;
   private leafRequiresGrad = false;
 
   constructor(
@@ -196,10 +198,16 @@ export class Tensor {
     return this.toArray()[0] as number;
   }
 
-  /** Releases the storage (needed on backends with manual memory; harmless elsewhere). */
-  dispose(): void {
+  /**
+   * Releases the storage (needed on backends with manual memory; harmless
+   * elsewhere). `reason` says who disposed it and why (`"by zeroGrad() of
+   * Sequential"`): any later use of the tensor fails with an error that
+   * repeats it. A second call changes nothing.
+   */
+  dispose(reason?: string): void {
     if (this.disposed) return;
     this.disposed = true;
+    this.disposedBy = reason;
     this.backend.dispose(this.handle);
   }
 
@@ -214,9 +222,11 @@ export class Tensor {
     runBackward(this, options);
   }
 
-  /** Throws if the tensor was disposed. */
+  /** Throws if the tensor was disposed, saying by whom when {@link dispose} was told. */
   assertAlive(where: string): void {
-    if (this.disposed) throw new Error(`${where}: the tensor of shape ${formatShape(this.shape)} was disposed`);
+    if (!this.disposed) return;
+    const by = this.disposedBy === undefined ? '' : ` ${this.disposedBy}`;
+    throw new Error(`${where}: the tensor of shape ${formatShape(this.shape)} was disposed${by}`);
   }
 
   /** `Tensor([2, 3], float64, cpu)`: shape, dtype and backend, not the values. */
