@@ -14,7 +14,7 @@ import { randomTensor } from './helpers/tensors.js';
 
 /** Multiplies its input by a float32 matrix: every float64 input makes matmul fail inside compute. */
 class Float32Mixer extends LeafModule {
-  readonly typeName = 'Float32Mixer';
+  readonly typeName: string = 'Float32Mixer';
   protected checkInputs(): void {}
   protected compute(inputs: readonly Tensor[]): Tensor {
     return matmul(inputs[0]!, tensor([1, 0, 0, 1], [2, 2], { backend: cpu, dtype: 'float32' }));

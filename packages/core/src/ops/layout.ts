@@ -253,16 +253,17 @@ function padDerivatives(inShape: Shape, before: readonly number[], after: readon
   };
 }
 
-/** Converts to another dtype. */
-export function cast(x: Tensor, dtype: DType): Tensor {
+/** Converts to another dtype; the result's type says which (`Tensor<'float64'>`). */
+export function cast<D extends DType>(x: Tensor, dtype: D): Tensor<D> {
   const backend = sameBackend('cast', [x]);
   if (!backend.dtypes.includes(dtype)) {
     throw new TypeError(`cast: backend '${backend.name}' does not support ${dtype}`);
   }
   const out = dtype === x.dtype ? reshapeKernel(x, x.shape) : runKernel(backend, [x], x.shape, dtype, () => backend.cast(x.handle, x.shape, x.dtype, dtype));
   // Between float dtypes the derivative is the identity, cast back; to or from int32 nothing is recorded.
-  return record('cast', [x], out, () => ({
+  const recorded = record('cast', [x], out, () => ({
     vjp: (g) => [cast(g, x.dtype)],
     jvp: ([t]) => cast(t!, dtype),
   }));
+  return recorded as Tensor<D>;
 }

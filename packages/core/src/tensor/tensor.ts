@@ -1,4 +1,4 @@
-import type { Backend, DataArray, DType, Shape } from '../backend/backend.js';
+import type { ArrayOf, Backend, DataArray, DType, Shape } from '../backend/backend.js';
 import { formatShape, sizeOf } from './shape.js';
 
 /**
@@ -84,8 +84,13 @@ export interface ModuleCall extends AutogradNode {
  *
  * Tensors are immutable: every op returns a new tensor. Create them with the
  * functions in `ops` (`tensor`, `zeros`, ...) rather than with the constructor.
+ *
+ * `D` is the dtype when known statically: `tensor(data, shape, { dtype:
+ * 'float64' })` and `cast(x, 'float64')` give a `Tensor<'float64'>`, whose
+ * `toArray()` is a `Float64Array`. Ops return `Tensor` (any dtype); read
+ * those with `toArray('float64')` (checked at run time) or `toNumbers()`.
  */
-export class Tensor {
+export class Tensor<D extends DType = DType> {
   /** Marks tensors without `instanceof`, so two copies of core still recognise each other's tensors. */
   readonly isTensor = true;
   /** The recorded node that produced this tensor; `undefined` for leaves and for results computed without recording. */
@@ -110,7 +115,7 @@ export class Tensor {
     /** Dimensions, outermost first (row-major); `[]` is a scalar. */
     readonly shape: Shape,
     /** Element type. */
-    readonly dtype: DType,
+    readonly dtype: D,
   ) {
     openScopes[openScopes.length - 1]?.add(this);
   }
@@ -160,7 +165,7 @@ export class Tensor {
    * second handle on the same storage (backends count references), so either
    * tensor can be disposed without the other.
    */
-  detach(): Tensor {
+  detach(): Tensor<D> {
     this.assertAlive('detach');
     // Kernels never see empty tensors; an empty one has no storage to share.
     const handle =
@@ -174,9 +179,9 @@ export class Tensor {
    * The way to keep a value its owner will dispose, such as an extension's
    * quantity on a parameter, across backward passes.
    */
-  clone(): Tensor {
+  clone(): Tensor<D> {
     if (cloneOp === undefined) throw new Error('clone(): the ops are not loaded');
-    return cloneOp(this);
+    return cloneOp(this) as Tensor<D>;
   }
 
   /** Whether `dispose` has been called. */
@@ -184,10 +189,30 @@ export class Tensor {
     return this.disposed;
   }
 
-  /** Copies the elements to JavaScript, row-major. A synchronisation point on native backends. */
-  toArray(): DataArray {
+  /**
+   * Copies the elements to JavaScript, row-major, as the typed array of the
+   * dtype (a `Float64Array` for float64, ...). A synchronisation point on
+   * native backends.
+   */
+  toArray(): ArrayOf<D>;
+  /**
+   * {@link toArray} as the typed array of `dtype`, which must be this
+   * tensor's dtype (checked: an error names the actual one), for a tensor
+   * whose dtype is not known statically: `loss.toArray('float64')` is a
+   * `Float64Array`.
+   */
+  toArray<E extends DType>(dtype: E): ArrayOf<E>;
+  toArray(dtype?: DType): DataArray {
     this.assertAlive('toArray');
+    if (dtype !== undefined && dtype !== this.dtype) {
+      throw new TypeError(`toArray('${dtype}'): the tensor is ${this.dtype} (${this.toString()}); read it as '${this.dtype}', or cast it first`);
+    }
     return this.backend.read(this.handle, this.shape, this.dtype);
+  }
+
+  /** Copies the elements to a plain JavaScript array of numbers, row-major, whatever the dtype. */
+  toNumbers(): number[] {
+    return Array.from(this.toArray());
   }
 
   /** The value of a one-element tensor. */
