@@ -5,7 +5,8 @@
  * the errors.
  */
 import { describe, expect, it } from 'vitest';
-import { clone, concat, gather, indexSelect, isOpNode, noGrad, select, stack, sum, type Tensor } from '../src/index.js';
+import { clone, concat, crossEntropy, gather, grad, indexSelect, isOpNode, logSoftmax, mean, neg, noGrad, reshape, select, stack, sum, type Tensor } from '../src/index.js';
+import { expectClose } from './helpers/close.js';
 import { vjpWalk } from './helpers/autograd-walk.js';
 import { checkOps } from './helpers/gradcheck.js';
 import { indices, offsetOf, randomTensor, t, values } from './helpers/tensors.js';
@@ -52,6 +53,17 @@ describe('gather', () => {
     expect(mixes(gather(v, 1, alongMiddle))).toBe(false);
     expect(mixes(gather(v, 0, t([0, 1, 2], [3, 1, 1], 'int32')))).toBe(true);
     expect(mixes(gather(v, 2, t([0, 1], [2, 1, 1], 'int32')))).toBe(true);
+  });
+
+  it('written into a negative log-likelihood, gives cross-entropy and its gradient through backward', () => {
+    const logits = randomTensor([4, 3], 8).requiresGrad_();
+    const targets = t([2, 0, 1, 2], [4], 'int32');
+    const nll = neg(mean(gather(logSoftmax(logits, 1), 1, reshape(targets, [4, 1]))));
+    const reference = crossEntropy(logits, targets);
+    expectClose(values(nll), values(reference), 1e-14);
+    const [viaGather] = grad([nll], [logits]);
+    const [viaLoss] = grad([reference], [logits]);
+    expectClose(viaGather!, values(viaLoss!), 1e-14);
   });
 
   it('refuses indices out of range, of another dtype or rank, and larger than the input', () => {
