@@ -35,7 +35,7 @@ export type { Parameter } from './modules/parameter.js';
 export { Sequential } from './modules/sequential.js';
 export { ModuleList } from './modules/module-list.js';
 export { Parallel } from './modules/parallel.js';
-export { rejectUnknownOptions, type NoOptions } from './modules/options.js';
+export { rejectUnknownOptions, type NoOptions } from './ops/options.js';
 export { Linear, type LinearOptions } from './modules/linear.js';
 export { Flatten } from './modules/flatten.js';
 export { Identity } from './modules/identity.js';
@@ -102,7 +102,7 @@ export {
   type ModuleClass,
   type ModuleRules,
 } from './extensions/rule-registry.js';
-export { backpack, type BackpackOptions } from './extensions/backpack.js';
+export { backpack, type BackpackOptions, type Extensions } from './extensions/backpack.js';
 export { BackpropExtension, type BackpropContext, type BackpropRule } from './extensions/backprop-extension.js';
 export { validateSubsampling, checkSubsamplingFits, restrictCall, sampleChunks, CHUNK_ENTRIES } from './extensions/subsampling.js';
 export { diagonalSqrtHessian, constantSqrtHessian } from './losses/loss-hessian.js';

@@ -206,7 +206,9 @@ describe('tensors of two different backends in one op', () => {
 
   it('are refused inside a model, which stays unchanged', () => {
     const foreign = tensor(values(input()), [5, 2, 3], { backend: other });
-    expect(() => model.forward(foreign)).toThrow(/matmul: tensors live on different backends \('cpu-twin' and 'cpu'\)/);
+    expect(() => model.forward(foreign)).toThrow(
+      "Linear '1': the input is float64 on 'cpu-twin', but parameter 'weight' is float64 on 'cpu'; inputs and parameters must live on one backend",
+    );
     expectUnchanged();
   });
 });

@@ -27,6 +27,13 @@ export type DType = FloatDType | 'int32';
 export type Shape = readonly number[];
 /** The typed array that holds data of each dtype when read back to JavaScript. */
 export type DataArray = Float32Array | Float64Array | Int32Array;
+/**
+ * The typed array that holds data of dtype `D` when read back:
+ * `Float64Array` for `'float64'`, `Float32Array` for `'float32'`,
+ * `Int32Array` for `'int32'`, and the union {@link DataArray} when the dtype
+ * is not known statically.
+ */
+export type ArrayOf<D extends DType> = D extends 'float64' ? Float64Array : D extends 'float32' ? Float32Array : Int32Array;
 
 /** Elementwise functions of one argument. */
 export type UnaryOp =

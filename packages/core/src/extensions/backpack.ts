@@ -15,23 +15,33 @@ export function activeBackpackOptions(): BackpackOptions | undefined {
   return stack[stack.length - 1];
 }
 
+/** One extension or several, as `backpack()` and `backward({ extensions })` take them. */
+export type Extensions = Extension | readonly Extension[];
+
+/** The extensions as a list. */
+export function extensionList(extensions: Extensions): readonly Extension[] {
+  return Array.isArray(extensions) ? (extensions as readonly Extension[]) : [extensions as Extension];
+}
+
 /**
- * Runs `fn` (typically `() => loss.backward()`) with `extensions` active: the
- * backward pass computes their quantities alongside `.grad`, as BackPACK's
- * `with backpack(...)`. An optional hook runs after each module's extensions.
- * `fn` must be synchronous: one returning a Promise is an error.
+ * Runs `fn` (typically `() => loss.backward()`) with `extensions` (one, or
+ * a list) active: the backward pass computes their quantities alongside
+ * `.grad`, as BackPACK's `with backpack(...)`. An optional hook runs after
+ * each module's extensions. `fn` must be synchronous: one returning a
+ * Promise is an error.
  *
  * ```ts
+ * backpack(new BatchGrad(), () => loss.backward());
  * backpack([new BatchGrad(), new Variance()], () => loss.backward());
  * model.parameter('weight').gradBatch; // [N, out, in]
  * ```
  */
 export function backpack<T>(
-  extensions: readonly Extension[],
+  extensions: Extensions,
   fn: () => T,
   options: { extensionHook?: ExtensionHook } = {},
 ): T {
-  stack.push({ extensions, ...options });
+  stack.push({ extensions: extensionList(extensions), ...options });
   let result: T;
   try {
     result = fn();

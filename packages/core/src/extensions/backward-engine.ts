@@ -9,13 +9,13 @@ import type { GraphNode } from '../modules/leaf-module.js';
 import { backpropagate } from '../graph/backpropagate.js';
 import { checkNotFreed, checkRecording, checkSeeds, free } from '../graph/graph-checks.js';
 import { RecordedGraph } from '../graph/recorded-graph.js';
-import { activeBackpackOptions } from './backpack.js';
+import { activeBackpackOptions, extensionList, type Extensions } from './backpack.js';
 
 // The options of Tensor.backward, declared here because the tensor layer names no extension type.
 declare module '../tensor/tensor.js' {
   interface BackwardOptions {
-    /** Extensions to run during this backward pass (see `backpack`). */
-    readonly extensions?: readonly Extension[];
+    /** Extensions to run during this backward pass, one or a list (see `backpack`). */
+    readonly extensions?: Extensions;
     /** Called after the extensions of each module ran (BackPACK's `extension_hook`). */
     readonly extensionHook?: ExtensionHook;
   }
@@ -44,7 +44,7 @@ function addQuantities(a: Quantity, b: Quantity): Quantity {
  */
 export function runBackward(root: Tensor, options: BackwardOptions): void {
   const active = activeBackpackOptions();
-  const extensions = options.extensions ?? active?.extensions ?? [];
+  const extensions = options.extensions === undefined ? (active?.extensions ?? []) : extensionList(options.extensions);
   const hook = options.extensionHook ?? active?.extensionHook;
   const createGraph = options.createGraph ?? false;
   const graph = new RecordedGraph(root);
@@ -60,7 +60,7 @@ export function runBackward(root: Tensor, options: BackwardOptions): void {
     const contributions = new Map<Parameter, Map<Extension, Quantity[]>>();
     const stored = new Set<Tensor>([...(options.gradient === undefined ? [] : [options.gradient])]);
     // Replaced gradients may still be read by this very pass (a gradient penalty differentiates them): freed after it.
-    const replaced: Tensor[] = [];
+    const replaced = new Map<Tensor, Tensor>();
     // A gradient stored twice, or the caller's own seed, gets a handle of its own.
     const own = (gradient: Tensor) => {
       const result = stored.has(gradient) ? gradient.detach() : gradient;
@@ -77,11 +77,11 @@ export function runBackward(root: Tensor, options: BackwardOptions): void {
       },
       gradient: (tensor, gradient, parameter) => {
         if (parameter === undefined) {
-          tensor.grad = accumulate(tensor.grad, own(gradient), replaced);
+          tensor.grad = accumulate(tensor, tensor.grad, own(gradient), replaced);
           return;
         }
-        parameter.grad = accumulate(parameter.grad, own(gradient), replaced);
-        storeQuantities(parameter, contributions.get(parameter), passes);
+        parameter.grad = accumulate(tensor, parameter.grad, own(gradient), replaced);
+        storeQuantities(parameter, contributions.get(parameter), passes, graph);
         contributions.delete(parameter);
       },
       afterNode: (node) => {
@@ -89,9 +89,9 @@ export function runBackward(root: Tensor, options: BackwardOptions): void {
       },
     });
     // Under createGraph the new sums' graphs refer to the replaced gradients: the enclosing scope frees them.
-    for (const previous of replaced) {
+    for (const [previous, leaf] of replaced) {
       if (createGraph) disposeLater(previous);
-      else previous.dispose();
+      else previous.dispose(`by the backward pass that accumulated into the .grad of ${graph.describeLeaf(leaf)} (call clone() on a gradient to keep it)`);
     }
   };
   if (createGraph) run();
@@ -114,24 +114,33 @@ function collect(
   }
 }
 
-/** `.grad` accumulates (as in PyTorch); the replaced one goes to `replaced`, to be freed after the pass. */
-function accumulate(previous: Tensor | undefined, gradient: Tensor, replaced: Tensor[]): Tensor {
+/** `.grad` of `leaf` accumulates (as in PyTorch); the replaced one goes to `replaced` (with the leaf), to be freed after the pass. */
+function accumulate(leaf: Tensor, previous: Tensor | undefined, gradient: Tensor, replaced: Map<Tensor, Tensor>): Tensor {
   if (previous === undefined) return keep(gradient);
-  replaced.push(previous);
+  replaced.set(previous, leaf);
   return keep(add(previous, gradient));
 }
 
-/** Extension fields are replaced (the previous quantity disposed). */
+/**
+ * Extension fields are replaced, and the previous quantity disposed: the
+ * parameter owns its quantities, and a later use of a replaced one fails
+ * with an error saying which pass replaced it.
+ */
 function storeQuantities(
   parameter: Parameter,
   contributions: ReadonlyMap<Extension, Quantity[]> | undefined,
   passes: ReadonlyMap<Extension, ExtensionPass>,
+  graph: RecordedGraph,
 ): void {
   for (const [extension, quantities] of contributions ?? []) {
     const pass = passes.get(extension)!;
     const quantity = pass.finalize?.(parameter, quantities) ?? quantities.reduce(addQuantities);
     const fields = parameter as unknown as Record<string, Quantity | undefined>;
-    disposeQuantity(fields[extension.savefield]);
+    const previous = fields[extension.savefield];
+    if (previous !== undefined) {
+      const where = `'${extension.savefield}' (${extension.name}) of ${graph.describeLeaf(parameter.data)}`;
+      disposeQuantity(previous, `by the backward pass that replaced ${where} (call clone() on a quantity to keep it across passes)`);
+    }
     fields[extension.savefield] = keepQuantity(quantity);
   }
 }
@@ -141,9 +150,9 @@ function keepQuantity(quantity: Quantity): Quantity {
   return keep(quantity as Tensor);
 }
 
-function disposeQuantity(quantity: Quantity | undefined): void {
-  if (quantity === undefined) return;
-  for (const t of Array.isArray(quantity) ? quantity : [quantity as Tensor]) t.dispose();
+/** Disposes every tensor of a quantity, saying why (`reason` is repeated by any later use). */
+function disposeQuantity(quantity: Quantity, reason: string): void {
+  for (const t of Array.isArray(quantity) ? quantity : [quantity as Tensor]) t.dispose(reason);
 }
 
 /** `.grad` accumulates, so an existing one must be alive and fit the new gradient (the tensor's shape, dtype and backend). */

@@ -21,3 +21,26 @@ export function expectFloatInput(module: Module, input: Tensor, minRank: number)
     );
   }
 }
+
+/**
+ * Throws unless every input lives on the backend of the module's parameters,
+ * and every float input has their dtype: an error naming the module, the
+ * input, the parameter and both dtypes and backends, before any op fails on
+ * the mix.
+ */
+export function expectParametersMatch(module: Module, inputs: readonly Tensor[]): void {
+  const parameters = module.ownNamedParameters();
+  inputs.forEach((x, i) => {
+    for (const [name, { data }] of parameters) {
+      const sameBackend = x.backend === data.backend;
+      if (sameBackend && (x.dtype === 'int32' || x.dtype === data.dtype)) continue;
+      const input = inputs.length === 1 ? 'the input' : `input ${i}`;
+      const advice = sameBackend
+        ? `cast the input (cast(x, '${data.dtype}')) or create the module with { dtype: '${x.dtype}' }`
+        : 'inputs and parameters must live on one backend';
+      throw new TypeError(
+        `${module.describe()}: ${input} is ${x.dtype} on '${x.backend.name}', but parameter '${name}' is ${data.dtype} on '${data.backend.name}'; ${advice}`,
+      );
+    }
+  });
+}

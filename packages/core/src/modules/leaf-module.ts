@@ -2,7 +2,9 @@ import { selectIndices } from '../ops/select.js';
 import { currentCallFrame, isGradEnabled, type CallFrame } from '../tensor/autograd.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { batchAveragedJacTMatJacProd } from './batch-averaged-product.js';
+import { expectParametersMatch } from './input-checks.js';
 import { Module } from './module.js';
+import { naming } from './module-errors.js';
 
 /**
  * What extensions may assume about a module class without a rule written for
@@ -68,9 +70,15 @@ export abstract class LeafModule extends Module {
    * hand-written derivatives the backward pass uses.
    */
   override forward(...inputs: Tensor[]): Tensor {
-    this.checkInputs(inputs);
     const saved: Record<string, Tensor> = {};
-    const output = this.compute(inputs, saved);
+    let output: Tensor;
+    try {
+      this.checkInputs(inputs);
+      expectParametersMatch(this, inputs);
+      output = this.compute(inputs, saved);
+    } catch (error) {
+      throw naming(this, error);
+    }
     if (isGradEnabled() && (inputs.some((x) => x.requiresGrad) || this.ownNamedParameters().some(([, p]) => p.requiresGrad))) {
       if (inputs.includes(output) || this.ownNamedParameters().some(([, p]) => p.data === output)) {
         // The node would become the input's own gradFn: a cycle.
@@ -81,10 +89,18 @@ export abstract class LeafModule extends Module {
     return output;
   }
 
-  /** Throws a clear error (naming the module and the shapes) if the inputs do not fit. */
+  /**
+   * Throws a clear error (naming the module and the shapes) if the inputs do
+   * not fit. `forward` then checks that float inputs have the dtype, and all
+   * inputs the backend, of the module's parameters.
+   */
   protected abstract checkInputs(inputs: readonly Tensor[]): void;
 
-  /** The forward math. Tensors put into `saved` are kept on the graph node for the derivatives. */
+  /**
+   * The forward math. Tensors put into `saved` are kept on the graph node for
+   * the derivatives. An error it throws reaches the caller prefixed with the
+   * module (`Linear '0': matmul: ...`), the original as its `cause`.
+   */
   protected abstract compute(inputs: readonly Tensor[], saved: Record<string, Tensor>): Tensor;
 
   /** Indices of the inputs that gradients flow into (targets of a loss do not). */

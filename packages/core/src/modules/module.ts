@@ -142,11 +142,15 @@ export abstract class Module {
 
   /**
    * Forgets the gradient of every parameter (PyTorch's `zero_grad(set_to_none=True)`),
-   * disposing it: the engine created it, so on backends with manual memory nobody else frees it.
+   * disposing it: the engine created it, so on backends with manual memory nobody else
+   * frees it. A gradient read afterwards fails with an error naming this call; keep a copy
+   * with `grad.clone()` before. Extension quantities (`gradBatch`, ...) stay until the next
+   * pass that computes them replaces them.
    */
   zeroGrad(): void {
+    const reason = `by zeroGrad() of ${this.describe()} (call clone() on a gradient to keep it)`;
     for (const parameter of this.parameters()) {
-      parameter.grad?.dispose();
+      parameter.grad?.dispose(reason);
       parameter.grad = undefined;
     }
   }

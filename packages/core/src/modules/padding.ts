@@ -4,7 +4,7 @@ import { formatShape } from '../tensor/shape.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { expectFloatInput, expectInputCount } from './input-checks.js';
 import { LeafModule } from './leaf-module.js';
-import { rejectUnknownOptions } from './options.js';
+import { rejectUnknownOptions } from '../ops/options.js';
 import { sameJacobianJacTMatJac } from './same-jacobian.js';
 import { expectSpatialInput } from './spatial.js';
 

@@ -13,6 +13,14 @@ import { keep } from '../tensor/scope.js';
  *   interface Parameter { gradBatch?: Tensor }
  * }
  * ```
+ *
+ * Ownership: the parameter owns `grad` and every extension field. The next
+ * backward pass that computes a field replaces it and disposes the previous
+ * tensors (`.grad` accumulates into a new tensor and disposes the old one),
+ * and `zeroGrad()` disposes `grad`. A tensor read from a field is valid until
+ * then: using it afterwards (`toArray()`, any op) throws an error that names
+ * who disposed it. To hold a value across passes, keep a copy:
+ * `parameter.gradBatch.clone()` (inside `tidy`, also `keep(...)` it).
  */
 export interface Parameter {
   /**
@@ -23,7 +31,11 @@ export interface Parameter {
    * optimizer step outside `noGrad`) drops its recorded history.
    */
   data: Tensor;
-  /** Gradient of the loss, accumulated over backward passes as in PyTorch; reset with `zeroGrad()`. */
+  /**
+   * Gradient of the loss, accumulated over backward passes as in PyTorch;
+   * reset with `zeroGrad()`. Each pass and `zeroGrad()` dispose the previous
+   * tensor (see Ownership above): `clone()` it to keep it.
+   */
   grad: Tensor | undefined;
   /**
    * How many times `data` was replaced (PyTorch's version counter). A forward

@@ -2,12 +2,15 @@ import type { Backend, DType, Shape } from '../backend/backend.js';
 import { formatShape, sizeOf } from '../tensor/shape.js';
 import { Tensor } from '../tensor/tensor.js';
 
-/** Where and how to create a tensor. */
-export interface CreateOptions {
+/**
+ * Where and how to create a tensor. A `dtype` written as a literal types the
+ * result (`Tensor<'float64'>`, whose `toArray()` is a `Float64Array`).
+ */
+export interface CreateOptions<D extends DType = DType> {
   /** Backend to allocate on; defaults to the one set with {@link setDefaultBackend}. */
   readonly backend?: Backend;
   /** Element type; default float64, or float32 where the backend has no float64. */
-  readonly dtype?: DType;
+  readonly dtype?: D;
 }
 
 let defaultBackend: Backend | undefined;
@@ -27,9 +30,10 @@ export function getDefaultBackend(): Backend {
   return defaultBackend;
 }
 
-function resolve(options: CreateOptions): { backend: Backend; dtype: DType } {
+function resolve<D extends DType>(options: CreateOptions<D>): { backend: Backend; dtype: D } {
   const backend = options.backend ?? getDefaultBackend();
-  const dtype = options.dtype ?? (backend.dtypes.includes('float64') ? 'float64' : 'float32');
+  // Without a dtype, D is DType (the default type argument): the fallback is one of them.
+  const dtype = options.dtype ?? ((backend.dtypes.includes('float64') ? 'float64' : 'float32') as D);
   if (!backend.dtypes.includes(dtype)) {
     throw new TypeError(
       `backend '${backend.name}' does not support ${dtype} (it supports ${backend.dtypes.join(', ')})`,
@@ -39,7 +43,7 @@ function resolve(options: CreateOptions): { backend: Backend; dtype: DType } {
 }
 
 /** A tensor holding a copy of `data` (row-major) in the given shape. */
-export function tensor(data: ArrayLike<number>, shape: Shape, options: CreateOptions = {}): Tensor {
+export function tensor<D extends DType = DType>(data: ArrayLike<number>, shape: Shape, options: CreateOptions<D> = {}): Tensor<D> {
   const { backend, dtype } = resolve(options);
   assertValidShape(shape);
   if (data.length !== sizeOf(shape)) {
@@ -50,24 +54,24 @@ export function tensor(data: ArrayLike<number>, shape: Shape, options: CreateOpt
 }
 
 /** A tensor of `shape` filled with `value`. */
-export function full(shape: Shape, value: number, options: CreateOptions = {}): Tensor {
+export function full<D extends DType = DType>(shape: Shape, value: number, options: CreateOptions<D> = {}): Tensor<D> {
   const { backend, dtype } = resolve(options);
   assertValidShape(shape);
   return new Tensor(backend, backend.full(shape, value, dtype), [...shape], dtype);
 }
 
 /** A tensor of `shape` filled with zeros. */
-export function zeros(shape: Shape, options: CreateOptions = {}): Tensor {
+export function zeros<D extends DType = DType>(shape: Shape, options: CreateOptions<D> = {}): Tensor<D> {
   return full(shape, 0, options);
 }
 
 /** A tensor of `shape` filled with ones. */
-export function ones(shape: Shape, options: CreateOptions = {}): Tensor {
+export function ones<D extends DType = DType>(shape: Shape, options: CreateOptions<D> = {}): Tensor<D> {
   return full(shape, 1, options);
 }
 
 /** The `n x n` identity matrix. */
-export function eye(n: number, options: CreateOptions = {}): Tensor {
+export function eye<D extends DType = DType>(n: number, options: CreateOptions<D> = {}): Tensor<D> {
   const data = new Float64Array(n * n);
   for (let i = 0; i < n; i++) data[i * n + i] = 1;
   return tensor(data, [n, n], options);

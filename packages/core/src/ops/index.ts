@@ -16,3 +16,6 @@ export * from './select.js';
  * `linalg.choleskySolve`), in float64 on the data; not differentiable.
  */
 export * as linalg from './linalg/index.js';
+export { gather } from './gather.js';
+export * from './clamp.js';
+export * from './norm.js';

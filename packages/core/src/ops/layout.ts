@@ -1,8 +1,9 @@
 /**
- * Layout ops: reshape, permute, slice, concat, pad, cast, and the ones built
- * on them (transpose, flatten, unsqueeze). Every one is linear, so each
+ * Layout ops: reshape, permute, slice, concat, pad, cast, clone, and the ones
+ * built on them (transpose, flatten, unsqueeze, stack). Every one is linear, so each
  * derivative rule applies the op's own transpose (reshape back, the inverse
- * permutation, pad for slice and slice for pad and concat, cast back).
+ * permutation, pad for slice and slice for pad and concat, cast back, the
+ * identity for clone).
  *
  * Sample mixing (axis 0 of input and output read as the batch axis): a
  * reshape, slice or pad mixes samples when the output's axis 0 differs in
@@ -14,8 +15,8 @@
  */
 import type { DType, Shape } from '../backend/backend.js';
 import type { OpDerivatives } from '../tensor/autograd.js';
-import { formatShape, normalizeAxis, sizeOf } from '../tensor/shape.js';
-import type { Tensor } from '../tensor/tensor.js';
+import { formatShape, normalizeAxis, shapesEqual, sizeOf } from '../tensor/shape.js';
+import { installCloneOp, type Tensor } from '../tensor/tensor.js';
 import { sameBackend, sameDType } from './check.js';
 import { zeros } from './create.js';
 import { axis0Changes, leadingShape, record, wantsGrad } from './record.js';
@@ -146,8 +147,8 @@ function sliceDerivatives(inShape: Shape, begin: readonly number[], size: Shape)
   };
 }
 
-/** Joins tensors along `axis`. */
-export function concat(xs: readonly Tensor[], axis: number): Tensor {
+/** Joins tensors along `axis` (default 0), as `torch.cat`: their shapes agree outside it. */
+export function concat(xs: readonly Tensor[], axis = 0): Tensor {
   const backend = sameBackend('concat', xs);
   const dtype = sameDType('concat', xs);
   const first = xs[0]!;
@@ -194,6 +195,42 @@ function concatDerivatives(xs: readonly Tensor[], axis: number): OpDerivatives {
   };
 }
 
+/**
+ * Joins tensors of one shape along a new dimension `dim` (default 0), as
+ * `torch.stack`: `n` tensors of shape `[a, b]` stacked at 1 give `[a, n, b]`.
+ * Recorded as an unsqueeze of each and a concat.
+ */
+export function stack(xs: readonly Tensor[], dim = 0): Tensor {
+  const first = xs[0];
+  if (first === undefined) throw new RangeError('stack: needs at least one tensor');
+  xs.forEach((x, i) => {
+    if (!shapesEqual(x.shape, first.shape)) {
+      throw new RangeError(`stack: tensor ${i} has shape ${formatShape(x.shape)}, but tensor 0 has ${formatShape(first.shape)}; stacked tensors share one shape`);
+    }
+  });
+  const at = normalizeAxis(dim, first.rank + 1, 'stack');
+  return concat(
+    xs.map((x) => unsqueeze(x, at)),
+    at,
+  );
+}
+
+/**
+ * A copy of `x` (PyTorch's `clone()`): a tensor of its own, which stays
+ * valid when `x` is disposed, and through which gradients flow to `x`
+ * unchanged (the identity is recorded). Use it to hold on to a value that
+ * its owner will dispose, such as an extension's quantity on a parameter.
+ */
+export function clone(x: Tensor): Tensor {
+  sameBackend('clone', [x]);
+  return record('clone', [x], reshapeKernel(x, x.shape), () => ({
+    vjp: (g) => [g],
+    jvp: ([t]) => t!,
+  }));
+}
+
+installCloneOp(clone);
+
 /** Constant padding: `before[i]` and `after[i]` elements around dimension i. */
 export function pad(x: Tensor, before: readonly number[], after: readonly number[], value = 0): Tensor {
   const backend = sameBackend('pad', [x]);
@@ -216,16 +253,17 @@ function padDerivatives(inShape: Shape, before: readonly number[], after: readon
   };
 }
 
-/** Converts to another dtype. */
-export function cast(x: Tensor, dtype: DType): Tensor {
+/** Converts to another dtype; the result's type says which (`Tensor<'float64'>`). */
+export function cast<D extends DType>(x: Tensor, dtype: D): Tensor<D> {
   const backend = sameBackend('cast', [x]);
   if (!backend.dtypes.includes(dtype)) {
     throw new TypeError(`cast: backend '${backend.name}' does not support ${dtype}`);
   }
   const out = dtype === x.dtype ? reshapeKernel(x, x.shape) : runKernel(backend, [x], x.shape, dtype, () => backend.cast(x.handle, x.shape, x.dtype, dtype));
   // Between float dtypes the derivative is the identity, cast back; to or from int32 nothing is recorded.
-  return record('cast', [x], out, () => ({
+  const recorded = record('cast', [x], out, () => ({
     vjp: (g) => [cast(g, x.dtype)],
     jvp: ([t]) => cast(t!, dtype),
   }));
+  return recorded as Tensor<D>;
 }

@@ -1,4 +1,4 @@
-import type { Backend, DataArray, DType, Shape } from '../backend/backend.js';
+import type { ArrayOf, Backend, DataArray, DType, Shape } from '../backend/backend.js';
 import { formatShape, sizeOf } from './shape.js';
 
 /**
@@ -40,6 +40,16 @@ export function installBackwardRunner(runner: BackwardRunner): void {
   runBackward = runner;
 }
 
+let cloneOp: ((x: Tensor) => Tensor) | undefined;
+
+/**
+ * Installed by the ops when core is loaded: {@link Tensor.clone} reaches the
+ * recorded `clone` op (a higher layer) through this hook rather than an import.
+ */
+export function installCloneOp(op: (x: Tensor) => Tensor): void {
+  cloneOp = op;
+}
+
 /**
  * The open `tidy` scopes, innermost last; each tracks the tensors created
  * while it is open (see `scope.ts`, which manages them). Here, so that the
@@ -74,8 +84,13 @@ export interface ModuleCall extends AutogradNode {
  *
  * Tensors are immutable: every op returns a new tensor. Create them with the
  * functions in `ops` (`tensor`, `zeros`, ...) rather than with the constructor.
+ *
+ * `D` is the dtype when known statically: `tensor(data, shape, { dtype:
+ * 'float64' })` and `cast(x, 'float64')` give a `Tensor<'float64'>`, whose
+ * `toArray()` is a `Float64Array`. Ops return `Tensor` (any dtype); read
+ * those with `toArray('float64')` (checked at run time) or `toNumbers()`.
  */
-export class Tensor {
+export class Tensor<D extends DType = DType> {
   /** Marks tensors without `instanceof`, so two copies of core still recognise each other's tensors. */
   readonly isTensor = true;
   /** The recorded node that produced this tensor; `undefined` for leaves and for results computed without recording. */
@@ -88,6 +103,8 @@ export class Tensor {
    */
   grad: Tensor | undefined = undefined;
   private disposed = false;
+  /** Who disposed the tensor, when they said (see {@link dispose}). */
+  private disposedBy: string | undefined = undefined;
   private leafRequiresGrad = false;
 
   constructor(
@@ -98,7 +115,7 @@ export class Tensor {
     /** Dimensions, outermost first (row-major); `[]` is a scalar. */
     readonly shape: Shape,
     /** Element type. */
-    readonly dtype: DType,
+    readonly dtype: D,
   ) {
     openScopes[openScopes.length - 1]?.add(this);
   }
@@ -148,7 +165,7 @@ export class Tensor {
    * second handle on the same storage (backends count references), so either
    * tensor can be disposed without the other.
    */
-  detach(): Tensor {
+  detach(): Tensor<D> {
     this.assertAlive('detach');
     // Kernels never see empty tensors; an empty one has no storage to share.
     const handle =
@@ -156,15 +173,46 @@ export class Tensor {
     return new Tensor(this.backend, handle, this.shape, this.dtype);
   }
 
+  /**
+   * A copy (PyTorch's `clone()`, the op `clone`): a tensor of its own, alive
+   * after this one is disposed, through which gradients flow back unchanged.
+   * The way to keep a value its owner will dispose, such as an extension's
+   * quantity on a parameter, across backward passes.
+   */
+  clone(): Tensor<D> {
+    if (cloneOp === undefined) throw new Error('clone(): the ops are not loaded');
+    return cloneOp(this) as Tensor<D>;
+  }
+
   /** Whether `dispose` has been called. */
   get isDisposed(): boolean {
     return this.disposed;
   }
 
-  /** Copies the elements to JavaScript, row-major. A synchronisation point on native backends. */
-  toArray(): DataArray {
+  /**
+   * Copies the elements to JavaScript, row-major, as the typed array of the
+   * dtype (a `Float64Array` for float64, ...). A synchronisation point on
+   * native backends.
+   */
+  toArray(): ArrayOf<D>;
+  /**
+   * {@link toArray} as the typed array of `dtype`, which must be this
+   * tensor's dtype (checked: an error names the actual one), for a tensor
+   * whose dtype is not known statically: `loss.toArray('float64')` is a
+   * `Float64Array`.
+   */
+  toArray<E extends DType>(dtype: E): ArrayOf<E>;
+  toArray(dtype?: DType): DataArray {
     this.assertAlive('toArray');
+    if (dtype !== undefined && dtype !== this.dtype) {
+      throw new TypeError(`toArray('${dtype}'): the tensor is ${this.dtype} (${this.toString()}); read it as '${this.dtype}', or cast it first`);
+    }
     return this.backend.read(this.handle, this.shape, this.dtype);
+  }
+
+  /** Copies the elements to a plain JavaScript array of numbers, row-major, whatever the dtype. */
+  toNumbers(): number[] {
+    return Array.from(this.toArray());
   }
 
   /** The value of a one-element tensor. */
@@ -175,10 +223,16 @@ export class Tensor {
     return this.toArray()[0] as number;
   }
 
-  /** Releases the storage (needed on backends with manual memory; harmless elsewhere). */
-  dispose(): void {
+  /**
+   * Releases the storage (needed on backends with manual memory; harmless
+   * elsewhere). `reason` says who disposed it and why (`"by zeroGrad() of
+   * Sequential"`): any later use of the tensor fails with an error that
+   * repeats it. A second call changes nothing.
+   */
+  dispose(reason?: string): void {
     if (this.disposed) return;
     this.disposed = true;
+    this.disposedBy = reason;
     this.backend.dispose(this.handle);
   }
 
@@ -193,9 +247,11 @@ export class Tensor {
     runBackward(this, options);
   }
 
-  /** Throws if the tensor was disposed. */
+  /** Throws if the tensor was disposed, saying by whom when {@link dispose} was told. */
   assertAlive(where: string): void {
-    if (this.disposed) throw new Error(`${where}: the tensor of shape ${formatShape(this.shape)} was disposed`);
+    if (!this.disposed) return;
+    const by = this.disposedBy === undefined ? '' : ` ${this.disposedBy}`;
+    throw new Error(`${where}: the tensor of shape ${formatShape(this.shape)} was disposed${by}`);
   }
 
   /** `Tensor([2, 3], float64, cpu)`: shape, dtype and backend, not the values. */

@@ -5,6 +5,11 @@
  * Importing this package adds the typed fields `gradBatch`, `variance`,
  * `sumGradSquared` and `batchL2` to core's `Parameter`.
  *
+ * The parameter owns these fields: the next backward pass that computes one
+ * replaces it and disposes the previous tensors, so a value read from a field
+ * is valid until then (a later use throws, naming that pass). Keep a copy
+ * with `clone()` to hold it across passes (see core's `Parameter`).
+ *
  * @module \@backpack-ts/first-order
  */
 import type { Tensor } from '@backpack-ts/core';

@@ -6,6 +6,11 @@
  * core's `Parameter`: lists of Kronecker factors in the reference's order
  * (Linear weight `[out x out, in x in]`, bias `[out x out]`).
  *
+ * The parameter owns these fields: the next backward pass that computes one
+ * replaces it and disposes the previous tensors, so a value read from a field
+ * is valid until then (a later use throws, naming that pass). Keep a copy
+ * with `clone()` to hold it across passes (see core's `Parameter`).
+ *
  * @module \@backpack-ts/kronecker
  */
 import type { Tensor } from '@backpack-ts/core';

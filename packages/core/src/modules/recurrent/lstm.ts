@@ -3,7 +3,7 @@ import { concat, slice } from '../../ops/layout.js';
 import type { Tensor } from '../../tensor/tensor.js';
 import type { GraphNode } from '../leaf-module.js';
 import type { CellDerivatives, CellStep } from './cell.js';
-import { rejectUnknownOptions } from '../options.js';
+import { rejectUnknownOptions } from '../../ops/options.js';
 import { RECURRENT_OPTIONS, RNNBase, type RecurrentOptions, type RecurrentState } from './rnn-base.js';
 import { previousSteps, timeStep } from './sequence.js';
 

@@ -16,7 +16,7 @@ import { sum } from '../../ops/reduce.js';
 import { formatShape, shapesEqual } from '../../tensor/shape.js';
 import type { Tensor } from '../../tensor/tensor.js';
 import { expectFloatInput, expectInputCount } from '../input-checks.js';
-import { rejectUnknownOptions } from '../options.js';
+import { rejectUnknownOptions } from '../../ops/options.js';
 import { LeafModule, type GraphNode, type ModuleTraits, type ParameterJacobianOptions } from '../leaf-module.js';
 import type { Parameter } from '../parameter.js';
 import type { CellDerivatives, CellStep } from './cell.js';

@@ -2,7 +2,7 @@ import { add, mul, relu, square, step, tanh } from '../../ops/elementwise.js';
 import type { Tensor } from '../../tensor/tensor.js';
 import type { GraphNode } from '../leaf-module.js';
 import type { CellDerivatives, CellStep } from './cell.js';
-import { rejectUnknownOptions } from '../options.js';
+import { rejectUnknownOptions } from '../../ops/options.js';
 import { RECURRENT_OPTIONS, RNNBase, type RecurrentOptions } from './rnn-base.js';
 import { timeStep } from './sequence.js';
 
