@@ -14,11 +14,22 @@ import { checkVectors, differentiableTensors, type Differentiable } from './para
 export function hessianVectorProduct(loss: Tensor, inputs: readonly Differentiable[], vectors: readonly Tensor[]): Tensor[] {
   const tensors = differentiableTensors(inputs);
   checkVectors('hessianVectorProduct', tensors, vectors, 'input');
+  return hessianColumnProducts(loss, tensors, [vectors])[0]!;
+}
+
+/**
+ * The Hessian of `loss` w.r.t. `tensors` times each of `columns` (each one
+ * tensor per input, shapes already checked), from one gradient computed with
+ * `createGraph`: one double-backward pass per column.
+ */
+export function hessianColumnProducts(loss: Tensor, tensors: readonly Tensor[], columns: readonly (readonly Tensor[])[]): Tensor[][] {
   return tidy(() => {
     const gradients = grad(loss, tensors, { createGraph: true });
-    const inner = gradients.map((g, i) => sum(mul(g!, vectors[i]!))).reduce((a, b) => add(a, b));
-    if (!inner.requiresGrad) return tensors.map(zerosLike);
-    const products = grad(inner, tensors, { retainGraph: true, allowUnused: true });
-    return products.map((product, i) => product ?? zerosLike(tensors[i]!));
+    return columns.map((vectors) => {
+      const inner = gradients.map((g, i) => sum(mul(g!, vectors[i]!))).reduce((a, b) => add(a, b));
+      if (!inner.requiresGrad) return tensors.map(zerosLike);
+      const products = grad(inner, tensors, { retainGraph: true, allowUnused: true });
+      return products.map((product, i) => product ?? zerosLike(tensors[i]!));
+    });
   });
 }

@@ -1,0 +1,144 @@
+import {
+  add,
+  concat,
+  enableGrad,
+  noGrad,
+  reshape,
+  rejectUnknownOptions,
+  tidy,
+  type Backend,
+  type FloatDType,
+  type Module,
+  type Tensor,
+} from '@backpack-ts/core';
+import { jacobianVectorProduct } from '../hessianfree/jacobian-vector-product.js';
+import { transposedJacobianVectorProduct } from '../hessianfree/transposed-jacobian-vector-product.js';
+import type { LinearOperator } from '../linear-operator.js';
+import type { CurvatureOperatorOptions } from './curvature-operator.js';
+import { batchesOf, batchSizes, type DataSet } from './data-set.js';
+import { ParameterSpace } from './parameter-space.js';
+
+/** What both Jacobian operators know of the data set: the output shape of each batch. */
+class OutputLayout {
+  readonly sizes: number[];
+  readonly outputShapes: number[][];
+  readonly rows: number;
+  readonly space: ParameterSpace;
+
+  constructor(
+    readonly name: string,
+    readonly model: Module,
+    readonly data: DataSet,
+    options: CurvatureOperatorOptions,
+  ) {
+    rejectUnknownOptions(name, options, ['parameters']);
+    this.space = new ParameterSpace(name, model, options.parameters);
+    this.sizes = batchSizes(name, data);
+    this.outputShapes = noGrad(() => [...batchesOf(name, data, this.sizes)].map(({ input }) => tidy(() => [...model.forward(input).shape])));
+    this.rows = this.outputShapes.reduce((s, shape) => s + shape.reduce((a, b) => a * b, 1), 0);
+  }
+
+  parameterShapes(): (readonly number[])[] {
+    return this.space.parameters.map((p) => p.data.shape);
+  }
+
+  check(x: Tensor, dtype: FloatDType, backend: Backend): void {
+    if (x.dtype !== dtype || x.backend !== backend) {
+      throw new TypeError(`${this.name}.matmat: x is ${x.dtype} on '${x.backend.name}', the parameters ${dtype} on '${backend.name}'`);
+    }
+  }
+}
+
+/**
+ * The Jacobian of the model's output w.r.t. the parameters on a data set,
+ * `[rows, P]`, as curvlinops' `JacobianLinearOperator`: the rows are the
+ * outputs of every batch flattened row-major and stacked in the data set's
+ * order (`rows` = Σ over batches of the output's size). Each column is one
+ * R-op per batch.
+ */
+export class JacobianOperator implements LinearOperator {
+  readonly shape: readonly [number, number];
+  readonly dtype: FloatDType;
+  readonly backend: Backend;
+  private readonly layout: OutputLayout;
+
+  constructor(model: Module, data: DataSet, options: CurvatureOperatorOptions = {}) {
+    this.layout = new OutputLayout('JacobianOperator', model, data, options);
+    this.shape = [this.layout.rows, this.layout.space.size];
+    const first = this.layout.space.parameters[0]!.data;
+    [this.dtype, this.backend] = [first.dtype as FloatDType, first.backend];
+  }
+
+  /** The parameters it differentiates w.r.t., in the order of the columns. */
+  get parameters() {
+    return this.layout.space.parameters;
+  }
+
+  /** `J x` for `x` `[P, K]` or `[P]`. */
+  matmat(x: Tensor): Tensor {
+    const { name, model, data, sizes, space } = this.layout;
+    this.layout.check(x, this.dtype, this.backend);
+    return tidy(() => {
+      const columns = ParameterSpace.splitColumns(`${name}.matmat`, x, this.layout.parameterShapes());
+      const blocks = [...batchesOf(`${name}.matmat`, data, sizes)].map(({ input }) =>
+        tidy(() =>
+          enableGrad(() => {
+            const output = model.forward(input);
+            return ParameterSpace.stackColumns(
+              columns.map((vectors) => jacobianVectorProduct([output], space.tensors(), vectors)),
+              x.rank === 1,
+            );
+          }),
+        ),
+      );
+      return concat(blocks, 0);
+    });
+  }
+}
+
+/**
+ * The transposed Jacobian `[P, rows]` of {@link JacobianOperator}, as
+ * curvlinops' `TransposedJacobianLinearOperator`: `x` holds the stacked
+ * outputs' entries; each column is one L-op per batch, summed.
+ */
+export class TransposedJacobianOperator implements LinearOperator {
+  readonly shape: readonly [number, number];
+  readonly dtype: FloatDType;
+  readonly backend: Backend;
+  private readonly layout: OutputLayout;
+
+  constructor(model: Module, data: DataSet, options: CurvatureOperatorOptions = {}) {
+    this.layout = new OutputLayout('TransposedJacobianOperator', model, data, options);
+    this.shape = [this.layout.space.size, this.layout.rows];
+    const first = this.layout.space.parameters[0]!.data;
+    [this.dtype, this.backend] = [first.dtype as FloatDType, first.backend];
+  }
+
+  /** The parameters it differentiates w.r.t., in the order of the rows. */
+  get parameters() {
+    return this.layout.space.parameters;
+  }
+
+  /** `Jᵀ x` for `x` `[rows, K]` or `[rows]`. */
+  matmat(x: Tensor): Tensor {
+    const { name, model, data, sizes, space, outputShapes } = this.layout;
+    this.layout.check(x, this.dtype, this.backend);
+    return tidy(() => {
+      const columns = ParameterSpace.splitColumns(`${name}.matmat`, x, outputShapes);
+      let total: Tensor | undefined;
+      for (const { input, index } of batchesOf(`${name}.matmat`, data, sizes)) {
+        total = tidy(() =>
+          enableGrad(() => {
+            const output = model.forward(input);
+            const product = ParameterSpace.stackColumns(
+              columns.map((perBatch) => transposedJacobianVectorProduct([output], space.tensors(), [reshape(perBatch[index]!, output.shape)])),
+              x.rank === 1,
+            );
+            return total === undefined ? product : add(total, product);
+          }),
+        );
+      }
+      return total!;
+    });
+  }
+}
