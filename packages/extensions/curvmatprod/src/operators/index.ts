@@ -6,3 +6,5 @@ export { GGNOperator } from './ggn-operator.js';
 export { EmpiricalFisherOperator } from './empirical-fisher-operator.js';
 export { MonteCarloFisherOperator, type MonteCarloFisherOptions } from './monte-carlo-fisher-operator.js';
 export { JacobianOperator, TransposedJacobianOperator } from './jacobian-operators.js';
+export { KroneckerProductOperator } from './kronecker-product-operator.js';
+export { KFACOperator, type KFACOperatorOptions } from './kfac-operator.js';
