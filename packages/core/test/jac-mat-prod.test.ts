@@ -35,10 +35,12 @@ import {
   Slicing,
   SumModule,
   ZeroPad2d,
+  LeafModule,
   extend,
+  mul,
+  noGrad,
   tensor,
   type GraphNode,
-  type LeafModule,
   type Reduction,
   type Tensor,
 } from '@backpack-ts/core';
@@ -213,7 +215,27 @@ describe.each(cases)('$name', ({ make }) => {
   });
 });
 
+/** A module whose forward runs unrecorded (as a backend kernel would): the default cannot follow it. */
+class Unrecorded extends LeafModule {
+  readonly typeName = 'Unrecorded';
+  protected checkInputs(): void {}
+  protected compute(inputs: readonly Tensor[]): Tensor {
+    return noGrad(() => mul(inputs[0]!, 2));
+  }
+  jacTMatProd(_node: GraphNode, mat: Tensor): Tensor {
+    return mul(mat, 2);
+  }
+}
+
 describe('jacMatProd errors', () => {
+  it('the default refuses a module whose compute() records nothing, naming it', () => {
+    const setup = one(new Unrecorded(), randomTensor([2, 3], 1));
+    const { node } = record(setup);
+    expect(() => setup.module.jacMatProd(node, randomTensor([1, 2, 3], 1), 0)).toThrow(
+      /Unrecorded: compute\(\) ran without recording its ops, so the default forward Jacobian product cannot follow them; override jacMatProd/,
+    );
+  });
+
   it('refuses a matrix of the wrong shape, naming the module', () => {
     const setup = one(new RNN(2, 3, g(1)), randomTensor([3, 2, 2], 1));
     const { node } = record(setup);

@@ -159,7 +159,7 @@ export abstract class LeafModule extends Module {
       if (output.gradFn === undefined) {
         throw new Error(`${this.describe()}: compute() ran without recording its ops, so the default forward Jacobian product cannot follow them; override jacMatProd and paramJacMatProd`);
       }
-      const [tangent] = pushTangents([output], new Map([[seed, mat]]), lead, stops);
+      const [tangent] = pushTangents([output], new Map([[seed, mat]]), lead, { stops });
       return tangent ?? zeros([...lead, ...output.shape], { backend: mat.backend, dtype: mat.dtype });
     };
     // Without recording nothing else refers to the second forward's tensors: free them.

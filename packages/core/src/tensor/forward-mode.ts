@@ -73,23 +73,32 @@ function stepsFrom(outputs: readonly Tensor[], seeds: ReadonlyMap<Tensor, Tensor
   return steps;
 }
 
+/** Options of {@link pushTangents}. */
+export interface PushOptions {
+  /** Tensors taken as constants: their history is not walked. */
+  readonly stops?: ReadonlySet<Tensor>;
+  /** Runs on the nodes the walk visits, before any product: the caller's refusals (a freed graph, say). */
+  readonly check?: (nodes: readonly AutogradNode[]) => void;
+}
+
 /**
  * The tangents of `outputs` given the tangents `seeds` (tensor to tangent,
  * each `[...lead, ...tensor.shape]` with one common `lead`), through the
  * recorded graph; `undefined` for an output that depends on no seed. The
- * tensors in `stops` are taken as constants: their history is not walked.
- * The products run in the current recording mode (recorded under
+ * products run in the current recording mode (recorded under
  * `enableGrad`, so they can be differentiated again).
  */
 export function pushTangents(
   outputs: readonly Tensor[],
   seeds: ReadonlyMap<Tensor, Tensor>,
   lead: readonly number[],
-  stops: ReadonlySet<Tensor> = new Set(),
+  options: PushOptions = {},
 ): (Tensor | undefined)[] {
+  const steps = stepsFrom(outputs, seeds, options.stops ?? new Set());
+  options.check?.(steps.map((step) => step.node));
   const tangents = new Map(seeds);
   const tangentOf = (tensor: Tensor) => tangents.get(tensor);
-  for (const { node, output } of stepsFrom(outputs, seeds, stops)) {
+  for (const { node, output } of steps) {
     const tangent = isOpNode(node) ? node.derivatives.jvp(node.inputs.map(tangentOf)) : (node as ForwardRule).forwardTangent(tangentOf);
     if (tangent === undefined) continue;
     if (!shapesEqual(tangent.shape, [...lead, ...output.shape])) {
