@@ -1,5 +1,10 @@
+import { add } from '../ops/elementwise.js';
+import { zeros } from '../ops/create.js';
 import { selectIndices } from '../ops/select.js';
-import { currentCallFrame, isGradEnabled, type CallFrame } from '../tensor/autograd.js';
+import { currentCallFrame, enableGrad, isGradEnabled, type CallFrame } from '../tensor/autograd.js';
+import { pushTangents, type ForwardRule } from '../tensor/forward-mode.js';
+import { tidy } from '../tensor/scope.js';
+import { formatShape, shapesEqual } from '../tensor/shape.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { batchAveragedJacTMatJacProd } from './batch-averaged-product.js';
 import { Module } from './module.js';
@@ -105,6 +110,63 @@ export abstract class LeafModule extends Module {
   }
 
   /**
+   * Jacobian of the output w.r.t. input `inputIndex` times `mat` (the
+   * forward, R-op counterpart of {@link jacTMatProd}):
+   * `[V, N, ...in] -> [V, N, ...out]`.
+   *
+   * This default is exact for every module whose `compute` is a
+   * deterministic function of its inputs and parameters: it runs `compute`
+   * again with recording on and pushes `mat` through the recorded ops'
+   * `jvp` rules. Modules with structure override it with a direct product;
+   * modules with randomness or state in `compute` (Dropout, BatchNorm) must.
+   */
+  jacMatProd(node: GraphNode, mat: Tensor, inputIndex: number): Tensor {
+    return this.forwardThroughCompute(node, mat, (inputs) => {
+      const x = inputs[inputIndex]!;
+      // An input that requires no gradient records no ops: a leaf copy that does stands in for it.
+      const seed = x.requiresGrad ? x : x.detach().requiresGrad_();
+      return [inputs.map((input, i) => (i === inputIndex ? seed : input)), seed];
+    });
+  }
+
+  /**
+   * Jacobian of the output w.r.t. the parameter `name` times `mat`:
+   * `[V, ...param] -> [V, N, ...out]`. The default runs `compute` again, as
+   * {@link jacMatProd}'s, seeding the parameter's data.
+   */
+  paramJacMatProd(node: GraphNode, name: string, mat: Tensor): Tensor {
+    const parameter = this.ownTrainableParameters().find(([local]) => local === name)?.[1];
+    if (parameter === undefined) throw new Error(`${this.describe()} has no trainable parameter '${name}' to differentiate`);
+    return this.forwardThroughCompute(node, mat, (inputs) => [inputs, parameter.data]);
+  }
+
+  /**
+   * Runs `compute` again on the recorded inputs (as `choose` replaces them)
+   * with recording on and pushes `mat`, the tangent of the chosen seed,
+   * through the recorded ops to the output. The recorded inputs and the
+   * parameters' data bound the walk, so the result stays connected to them
+   * (differentiable again under recording) without walking their history.
+   */
+  private forwardThroughCompute(node: GraphNode, mat: Tensor, choose: (inputs: readonly Tensor[]) => [readonly Tensor[], Tensor]): Tensor {
+    const run = () => {
+      const [inputs, seed] = choose(node.inputs);
+      const output = enableGrad(() => this.compute(inputs, {}));
+      const stops = new Set([...inputs, ...this.ownNamedParameters().map(([, p]) => p.data)]);
+      const lead = mat.shape.slice(0, mat.rank - seed.rank);
+      if (lead.length !== 1 || !shapesEqual(mat.shape.slice(1), seed.shape)) {
+        throw new RangeError(`${this.describe()}: forward Jacobian product of a matrix of shape ${formatShape(mat.shape)}; expected [V, ${formatShape(seed.shape).slice(1)}`);
+      }
+      if (output.gradFn === undefined) {
+        throw new Error(`${this.describe()}: compute() ran without recording its ops, so the default forward Jacobian product cannot follow them; override jacMatProd and paramJacMatProd`);
+      }
+      const [tangent] = pushTangents([output], new Map([[seed, mat]]), lead, { stops });
+      return tangent ?? zeros([...lead, ...output.shape], { backend: mat.backend, dtype: mat.dtype });
+    };
+    // Without recording nothing else refers to the second forward's tensors: free them.
+    return isGradEnabled() ? run() : tidy(run);
+  }
+
+  /**
    * The batch-averaged product `(1/N) Σ_n J_nᵀ M J_n` (KFRA's expectation
    * approximation), for a symmetric `mat` M of shape `[D_out, D_out]` over the
    * flattened per-sample output; returns `[D_in, D_in]` for input
@@ -168,7 +230,7 @@ let nextNodeId = 0;
  * backward engine walks, next to the nodes of ops; the edges it contributes
  * lead to its differentiable inputs and to its parameters' data.
  */
-export class GraphNode {
+export class GraphNode implements ForwardRule {
   /** Tells a module's node from an op's `OpNode`. */
   readonly kind = 'module';
   /** Creation order; later nodes were recorded later. */
@@ -203,6 +265,32 @@ export class GraphNode {
   /** Batch size: the leading dimension of the first input. */
   get batchSize(): number {
     return this.input.shape[0] ?? 1;
+  }
+
+  /** For forward mode: the differentiable inputs and the trainable parameters' data. */
+  forwardSources(): readonly Tensor[] {
+    const inputs = this.module.differentiableInputs(this).map((i) => this.inputs[i]!);
+    return [...inputs, ...this.module.ownTrainableParameters().map(([, parameter]) => parameter.data)];
+  }
+
+  /** For forward mode: the sum of the module's `jacMatProd` and `paramJacMatProd` over the sources with a tangent. */
+  forwardTangent(tangentOf: (tensor: Tensor) => Tensor | undefined): Tensor | undefined {
+    let total: Tensor | undefined;
+    const accumulate = (term: Tensor) => (total = total === undefined ? term : add(total, term));
+    for (const i of this.module.differentiableInputs(this)) {
+      const tangent = tangentOf(this.inputs[i]!);
+      if (tangent !== undefined) accumulate(this.module.jacMatProd(this, tangent, i));
+    }
+    for (const [name, parameter] of this.module.ownTrainableParameters()) {
+      const tangent = tangentOf(parameter.data);
+      if (tangent !== undefined) accumulate(this.module.paramJacMatProd(this, name, tangent));
+    }
+    return total;
+  }
+
+  /** The module, for messages. */
+  describe(): string {
+    return this.module.describe();
   }
 }
 
