@@ -14,7 +14,7 @@ import {
 } from '@backpack-ts/core';
 import type { LinearOperator } from '../linear-operator.js';
 import { batchesOf, batchSizes, type DataSet } from './data-set.js';
-import { ParameterSpace } from './parameter-space.js';
+import { ParameterSpace, fromBlocks, toBlocks } from './parameter-space.js';
 
 /** Options every curvature operator takes. */
 export interface CurvatureOperatorOptions {
@@ -83,7 +83,7 @@ export abstract class CurvatureOperator implements LinearOperator {
     const shapes = this.parameters.map((p) => p.data.shape);
     this.beginProduct();
     return tidy(() => {
-      const columns = ParameterSpace.splitColumns(`${this.name}.matmat`, x, shapes);
+      const blocks = toBlocks(`${this.name}.matmat`, x, shapes);
       let total: Tensor | undefined;
       for (const { input, target, index } of batchesOf(`${this.name}.matmat`, this.data, this.sizes)) {
         const weight = this.lossFunction.reduction === 'mean' ? this.sizes[index]! / this.samples : 1;
@@ -95,7 +95,7 @@ export abstract class CurvatureOperator implements LinearOperator {
             if (lossNode === undefined || lossNode.module !== this.lossFunction) {
               throw new Error(`${this.name}: the loss's output was not recorded as a call of ${this.lossFunction.describe()}`);
             }
-            return ParameterSpace.stackColumns(this.batchProduct({ output, loss, lossNode, tensors: this.space.tensors() }, columns), x.rank === 1);
+            return fromBlocks(this.batchProduct({ output, loss, lossNode, tensors: this.space.tensors() }, blocks), x.rank === 1);
           });
           const weighted = weight === 1 ? product : mul(product, weight);
           return total === undefined ? weighted : add(total, weighted);
@@ -109,8 +109,8 @@ export abstract class CurvatureOperator implements LinearOperator {
   protected beginProduct(): void {}
 
   /**
-   * The curvature of one batch's loss times each column (one tensor per
-   * parameter, shaped like it): one list per column.
+   * The curvature of one batch's loss times K vectors, given and returned as
+   * one block `[K, ...shape]` per parameter.
    */
-  protected abstract batchProduct(pass: BatchPass, columns: readonly (readonly Tensor[])[]): Tensor[][];
+  protected abstract batchProduct(pass: BatchPass, blocks: readonly Tensor[]): Tensor[];
 }

@@ -26,9 +26,9 @@ export class EmpiricalFisherOperator extends CurvatureOperator {
     super('EmpiricalFisherOperator', model, lossFunction, data, options, []);
   }
 
-  protected batchProduct({ output, lossNode, tensors }: BatchPass, columns: readonly (readonly Tensor[])[]): Tensor[][] {
+  protected batchProduct({ output, lossNode, tensors }: BatchPass, blocks: readonly Tensor[]): Tensor[] {
     const gradient = this.lossFunction.gradient(lossNode);
     const sqrt = mul(reshape(gradient, [1, ...gradient.shape]), 1 / Math.sqrt(reductionFactor(this.lossFunction, output)));
-    return sqrtCurvatureProduct(output, sqrt, tensors, columns);
+    return sqrtCurvatureProduct(output, sqrt, tensors, blocks);
   }
 }

@@ -15,7 +15,7 @@ export class GGNOperator extends CurvatureOperator {
     super('GGNOperator', model, lossFunction, data, options, []);
   }
 
-  protected batchProduct({ output, lossNode, tensors }: BatchPass, columns: readonly (readonly Tensor[])[]): Tensor[][] {
-    return sqrtCurvatureProduct(output, this.lossFunction.sqrtHessian(lossNode), tensors, columns);
+  protected batchProduct({ output, lossNode, tensors }: BatchPass, blocks: readonly Tensor[]): Tensor[] {
+    return sqrtCurvatureProduct(output, this.lossFunction.sqrtHessian(lossNode), tensors, blocks);
   }
 }

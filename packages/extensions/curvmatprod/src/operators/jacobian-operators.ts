@@ -2,21 +2,22 @@ import {
   add,
   concat,
   enableGrad,
+  jvp,
   noGrad,
   reshape,
   rejectUnknownOptions,
   tidy,
+  transpose,
   type Backend,
   type FloatDType,
   type Module,
   type Tensor,
 } from '@backpack-ts/core';
-import { jacobianVectorProduct } from '../hessianfree/jacobian-vector-product.js';
-import { transposedJacobianVectorProduct } from '../hessianfree/transposed-jacobian-vector-product.js';
 import type { LinearOperator } from '../linear-operator.js';
 import type { CurvatureOperatorOptions } from './curvature-operator.js';
 import { batchesOf, batchSizes, type DataSet } from './data-set.js';
-import { ParameterSpace } from './parameter-space.js';
+import { ParameterSpace, fromBlocks, toBlocks } from './parameter-space.js';
+import { transposedJacobianBlocks } from './transposed-jacobian-blocks.js';
 
 /** What both Jacobian operators know of the data set: the output shape of each batch. */
 class OutputLayout {
@@ -79,19 +80,18 @@ export class JacobianOperator implements LinearOperator {
     const { name, model, data, sizes, space } = this.layout;
     this.layout.check(x, this.dtype, this.backend);
     return tidy(() => {
-      const columns = ParameterSpace.splitColumns(`${name}.matmat`, x, this.layout.parameterShapes());
-      const blocks = [...batchesOf(`${name}.matmat`, data, sizes)].map(({ input }) =>
+      const tangents = toBlocks(`${name}.matmat`, x, this.layout.parameterShapes());
+      const k = tangents[0]!.shape[0]!;
+      const perBatch = [...batchesOf(`${name}.matmat`, data, sizes)].map(({ input }) =>
         tidy(() =>
           enableGrad(() => {
-            const output = model.forward(input);
-            return ParameterSpace.stackColumns(
-              columns.map((vectors) => jacobianVectorProduct([output], space.tensors(), vectors)),
-              x.rank === 1,
-            );
+            const [product] = jvp([model.forward(input)], space.tensors(), tangents, { batched: true });
+            return reshape(product!, [k, product!.size / k]);
           }),
         ),
       );
-      return concat(blocks, 0);
+      const rows = concat(perBatch, 1); // [K, rows]
+      return x.rank === 1 ? reshape(rows, [rows.size]) : transpose(rows);
     });
   }
 }
@@ -124,16 +124,12 @@ export class TransposedJacobianOperator implements LinearOperator {
     const { name, model, data, sizes, space, outputShapes } = this.layout;
     this.layout.check(x, this.dtype, this.backend);
     return tidy(() => {
-      const columns = ParameterSpace.splitColumns(`${name}.matmat`, x, outputShapes);
+      const cotangents = toBlocks(`${name}.matmat`, x, outputShapes);
       let total: Tensor | undefined;
       for (const { input, index } of batchesOf(`${name}.matmat`, data, sizes)) {
         total = tidy(() =>
           enableGrad(() => {
-            const output = model.forward(input);
-            const product = ParameterSpace.stackColumns(
-              columns.map((perBatch) => transposedJacobianVectorProduct([output], space.tensors(), [reshape(perBatch[index]!, output.shape)])),
-              x.rank === 1,
-            );
+            const product = fromBlocks(transposedJacobianBlocks(model.forward(input), space.tensors(), cotangents[index]!), x.rank === 1);
             return total === undefined ? product : add(total, product);
           }),
         );

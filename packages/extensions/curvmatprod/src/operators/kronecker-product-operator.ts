@@ -1,5 +1,6 @@
-import { concat, einsum, formatShape, reshape, slice, tidy, transpose, type Backend, type FloatDType, type Tensor } from '@backpack-ts/core';
+import { einsum, tidy, type Backend, type FloatDType, type Tensor } from '@backpack-ts/core';
 import type { LinearOperator } from '../linear-operator.js';
+import { fromBlocks, toBlocks } from './parameter-space.js';
 
 /**
  * A block-diagonal matrix over parameters whose blocks are Kronecker
@@ -27,28 +28,17 @@ export class KroneckerProductOperator implements LinearOperator {
 
   /** The product with `x` `[P, K]` or `[P]`, block by block. */
   matmat(x: Tensor): Tensor {
-    const size = this.shape[0];
-    if (x.rank < 1 || x.rank > 2 || x.shape[0] !== size) {
-      throw new RangeError(`${this.name}.matmat: expected a matrix [${size}, K] or a vector [${size}], got shape ${formatShape(x.shape)}`);
-    }
     if (x.dtype !== this.dtype || x.backend !== this.backend) {
       throw new TypeError(`${this.name}.matmat: x is ${x.dtype} on '${x.backend.name}', the factors ${this.dtype} on '${this.backend.name}'`);
     }
     return tidy(() => {
-      const rows = x.rank === 1 ? reshape(x, [1, size]) : transpose(x); // [K, P]
-      const k = rows.shape[0]!;
-      let offset = 0;
-      const blocks = this.factors.map((list) => {
-        const dims = list.map((f) => f.shape[0]!);
-        const blockSize = dims.reduce((a, b) => a * b, 1);
-        const v = slice(rows, [0, offset], [k, blockSize]);
-        offset += blockSize;
+      const shapes = this.factors.map((list) => list.map((f) => f.shape[0]!));
+      const blocks = toBlocks(`${this.name}.matmat`, x, shapes).map((v, i) => {
+        const list = this.factors[i]!;
         if (list.length === 1) return einsum('ij,kj->ki', list[0]!, v);
-        const left = einsum('ij,kjl->kil', list[0]!, reshape(v, [k, dims[0]!, dims[1]!]));
-        return reshape(einsum('kil,lm->kim', left, list[1]!), [k, blockSize]);
+        return einsum('kil,lm->kim', einsum('ij,kjl->kil', list[0]!, v), list[1]!);
       });
-      const product = concat(blocks, 1);
-      return x.rank === 1 ? reshape(product, [size]) : transpose(product);
+      return fromBlocks(blocks, x.rank === 1);
     });
   }
 }

@@ -43,7 +43,7 @@ export class MonteCarloFisherOperator extends CurvatureOperator {
     this.generator.manualSeed(this.seed);
   }
 
-  protected batchProduct({ output, lossNode, tensors }: BatchPass, columns: readonly (readonly Tensor[])[]): Tensor[][] {
-    return sqrtCurvatureProduct(output, this.lossFunction.sqrtHessianSampled(lossNode, this.mcSamples, this.generator), tensors, columns);
+  protected batchProduct({ output, lossNode, tensors }: BatchPass, blocks: readonly Tensor[]): Tensor[] {
+    return sqrtCurvatureProduct(output, this.lossFunction.sqrtHessianSampled(lossNode, this.mcSamples, this.generator), tensors, blocks);
   }
 }

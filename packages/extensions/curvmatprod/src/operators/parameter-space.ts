@@ -1,8 +1,8 @@
-import { concat, formatShape, reshape, slice, transpose, type Module, type Parameter, type Tensor } from '@backpack-ts/core';
+import { concat, formatShape, reshape, sizeOf, slice, transpose, type Module, type Parameter, type Tensor } from '@backpack-ts/core';
 
 /**
- * The parameters an operator acts on, and the conversion between its flat
- * `[P, K]` matrices and per-parameter tensors.
+ * The parameters an operator acts on (checked: the model's, trainable,
+ * each once).
  */
 export class ParameterSpace {
   /** The parameters, in the order of the flat vectors. */
@@ -27,33 +27,48 @@ export class ParameterSpace {
   tensors(): Tensor[] {
     return this.parameters.map((p) => p.data);
   }
+}
 
-  /**
-   * The columns of `x` (`[rows, K]`, or `[rows]` for one column), each split
-   * into tensors of the given `shapes` (their sizes summed must be `rows`).
-   */
-  static splitColumns(caller: string, x: Tensor, shapes: readonly (readonly number[])[]): Tensor[][] {
-    const rows = shapes.reduce((s, shape) => s + shape.reduce((a, b) => a * b, 1), 0);
-    if (x.rank < 1 || x.rank > 2 || x.shape[0] !== rows) {
-      throw new RangeError(`${caller}: expected a matrix [${rows}, K] or a vector [${rows}], got shape ${formatShape(x.shape)}`);
-    }
-    const columns = x.rank === 1 ? reshape(x, [1, rows]) : transpose(x);
-    const k = columns.shape[0]!;
-    return Array.from({ length: k }, (_, column) => {
-      let offset = 0;
-      return shapes.map((shape) => {
-        const size = shape.reduce((a, b) => a * b, 1);
-        const part = reshape(slice(columns, [column, offset], [1, size]), shape);
-        offset += size;
-        return part;
-      });
-    });
+/**
+ * `x` (`[rows, K]`, or `[rows]` for one column) as blocks `[K, ...shape]`,
+ * one per entry of `shapes` (their sizes summed must be `rows`): row block
+ * i of every column, shaped like `shapes[i]`.
+ */
+export function toBlocks(caller: string, x: Tensor, shapes: readonly (readonly number[])[]): Tensor[] {
+  const rows = shapes.reduce((s, shape) => s + sizeOf(shape), 0);
+  if (x.rank < 1 || x.rank > 2 || x.shape[0] !== rows) {
+    throw new RangeError(`${caller}: expected a matrix [${rows}, K] or a vector [${rows}], got shape ${formatShape(x.shape)}`);
   }
+  const columns = x.rank === 1 ? reshape(x, [1, rows]) : transpose(x);
+  const k = columns.shape[0]!;
+  let offset = 0;
+  return shapes.map((shape) => {
+    const size = sizeOf(shape);
+    const block = reshape(slice(columns, [0, offset], [k, size]), [k, ...shape]);
+    offset += size;
+    return block;
+  });
+}
 
-  /** The inverse of {@link ParameterSpace.splitColumns}: `[rows, K]`, or `[rows]` when `vector`. */
-  static stackColumns(columns: readonly (readonly Tensor[])[], vector: boolean): Tensor {
-    const flat = columns.map((parts) => concat(parts.map((t) => reshape(t, [t.size])), 0));
-    if (vector) return flat[0]!;
-    return transpose(concat(flat.map((column) => reshape(column, [1, column.size])), 0));
-  }
+/** The inverse of {@link toBlocks}: `[rows, K]`, or `[rows]` when `vector`. */
+export function fromBlocks(blocks: readonly Tensor[], vector: boolean): Tensor {
+  const k = blocks[0]!.shape[0]!;
+  const columns = concat(
+    blocks.map((block) => reshape(block, [k, block.size / k])),
+    1,
+  );
+  return vector ? reshape(columns, [columns.size]) : transpose(columns);
+}
+
+/** Entry `index` of the leading axis of `t`, without that axis. */
+export function leadingEntry(t: Tensor, index: number): Tensor {
+  return reshape(slice(t, [index, ...t.shape.slice(1).map(() => 0)], [1, ...t.shape.slice(1)]), t.shape.slice(1));
+}
+
+/** Tensors of one shape stacked along a new leading axis. */
+export function stackLeading(tensors: readonly Tensor[]): Tensor {
+  return concat(
+    tensors.map((t) => reshape(t, [1, ...t.shape])),
+    0,
+  );
 }
