@@ -44,8 +44,11 @@ export interface BatchPass {
  * loss terms.
  */
 export abstract class CurvatureOperator implements LinearOperator {
+  /** `[rows, columns]`. */
   readonly shape: readonly [number, number];
+  /** The dtype of the parameters, and of the vectors it takes and returns. */
   readonly dtype: FloatDType;
+  /** The backend of the parameters, and of the vectors it takes and returns. */
   readonly backend: Backend;
   /** The parameters it acts on, in the order of the flat vectors. */
   readonly parameters: readonly Parameter[];
@@ -57,8 +60,11 @@ export abstract class CurvatureOperator implements LinearOperator {
   protected constructor(
     /** The operator's name in messages. */
     readonly name: string,
+    /** The model whose curvature it is. */
     readonly model: Module,
+    /** The loss, with reduction 'mean' or 'sum'. */
     readonly lossFunction: LossModule,
+    /** The batches it runs the model on, in every product. */
     readonly data: DataSet,
     options: CurvatureOperatorOptions,
     knownOptions: readonly string[],

@@ -11,6 +11,7 @@ import {
   type Backend,
   type FloatDType,
   type Module,
+  type Parameter,
   type Tensor,
 } from '@backpack-ts/core';
 import type { LinearOperator } from '../linear-operator.js';
@@ -58,8 +59,11 @@ class OutputLayout {
  * R-op per batch.
  */
 export class JacobianOperator implements LinearOperator {
+  /** `[rows, columns]`. */
   readonly shape: readonly [number, number];
+  /** The dtype of the parameters, and of the vectors it takes and returns. */
   readonly dtype: FloatDType;
+  /** The backend of the parameters, and of the vectors it takes and returns. */
   readonly backend: Backend;
   private readonly layout: OutputLayout;
 
@@ -71,7 +75,7 @@ export class JacobianOperator implements LinearOperator {
   }
 
   /** The parameters it differentiates w.r.t., in the order of the columns. */
-  get parameters() {
+  get parameters(): readonly Parameter[] {
     return this.layout.space.parameters;
   }
 
@@ -102,8 +106,11 @@ export class JacobianOperator implements LinearOperator {
  * outputs' entries; each column is one L-op per batch, summed.
  */
 export class TransposedJacobianOperator implements LinearOperator {
+  /** `[rows, columns]`. */
   readonly shape: readonly [number, number];
+  /** The dtype of the parameters, and of the vectors it takes and returns. */
   readonly dtype: FloatDType;
+  /** The backend of the parameters, and of the vectors it takes and returns. */
   readonly backend: Backend;
   private readonly layout: OutputLayout;
 
@@ -115,7 +122,7 @@ export class TransposedJacobianOperator implements LinearOperator {
   }
 
   /** The parameters it differentiates w.r.t., in the order of the rows. */
-  get parameters() {
+  get parameters(): readonly Parameter[] {
     return this.layout.space.parameters;
   }
 

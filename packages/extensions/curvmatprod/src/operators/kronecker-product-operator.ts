@@ -9,8 +9,11 @@ import { fromBlocks, toBlocks } from './parameter-space.js';
  * row-major entries seen as a `[rows(F₁), rows(F₂)]` matrix V: `F₁ V F₂`.
  */
 export class KroneckerProductOperator implements LinearOperator {
+  /** `[rows, columns]`. */
   readonly shape: readonly [number, number];
+  /** The dtype of the parameters, and of the vectors it takes and returns. */
   readonly dtype: FloatDType;
+  /** The backend of the parameters, and of the vectors it takes and returns. */
   readonly backend: Backend;
 
   constructor(
