@@ -75,6 +75,11 @@ describe.each(problems())('$name', (problem) => {
     expectMatrixClose(hessian(), byDifferences, FINITE_DIFFERENCES);
   });
 
+  it('the reference Jacobian (rows by backward passes) equals central differences of the output', () => {
+    const byDifferences = finiteDifferenceJacobian(parameters, () => flatValues([forward(problem).output]), 1e-4);
+    expectMatrixClose(jacobianByRows(() => forward(problem).output, parameters), byDifferences, FINITE_DIFFERENCES);
+  });
+
   it('hessianVectorProduct: all parameters, and a chosen block', () => {
     const dense = hessian();
     const vectors = randomVectors(parameters.map((p) => p.data), 1);

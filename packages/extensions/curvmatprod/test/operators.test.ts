@@ -205,4 +205,23 @@ describe('flat vectors and errors', () => {
     expect(() => new GGNOperator(model, lossFunction, generated).matmat(eye(operator.shape[0], float64))).toThrow(/the data set gave 0 batches, but 3/);
     expect(() => new HessianOperator(model, new CrossEntropyLoss('none'), data)).toThrow(/HessianOperator cannot run/);
   });
+
+  it('parameters not of the model, frozen or listed twice; a model in training mode', () => {
+    const { model, lossFunction, data } = problem;
+    const other = problems()[1]!.model.parameters()[0]!;
+    expect(() => new GGNOperator(model, lossFunction, data, { parameters: [parameters[0]!, other] })).toThrow(/GGNOperator: parameter 1 \(shape \[2, 1, 3, 3\]\) is not a parameter of the model/);
+    expect(() => new JacobianOperator(model, data, { parameters: [parameters[1]!, parameters[1]!] })).toThrow(/JacobianOperator: parameter 1 is listed twice/);
+    parameters[0]!.requiresGrad = false;
+    try {
+      expect(() => new HessianOperator(model, lossFunction, data, { parameters: [parameters[0]!] })).toThrow(/parameter 0 \(shape \[2, 1, 3, 3\]\) is frozen/);
+    } finally {
+      parameters[0]!.requiresGrad = true;
+    }
+    model.train();
+    try {
+      expect(() => new EmpiricalFisherOperator(model, lossFunction, data)).toThrow(/EmpiricalFisherOperator: BatchNorm2d '3' is in training mode.*call model.eval\(\)/);
+    } finally {
+      model.eval();
+    }
+  });
 });

@@ -1,8 +1,9 @@
 import { concat, formatShape, reshape, sizeOf, slice, transpose, type Module, type Parameter, type Tensor } from '@backpack-ts/core';
+import { requireFixedModel } from './fixed-model.js';
 
 /**
  * The parameters an operator acts on (checked: the model's, trainable,
- * each once).
+ * each once), of a model that computes one fixed function.
  */
 export class ParameterSpace {
   /** The parameters, in the order of the flat vectors. */
@@ -11,6 +12,7 @@ export class ParameterSpace {
   readonly size: number;
 
   constructor(caller: string, model: Module, parameters: readonly Parameter[] | undefined) {
+    requireFixedModel(caller, model);
     const own = model.parameters();
     const chosen = parameters ?? own.filter((parameter) => parameter.requiresGrad);
     if (chosen.length === 0) throw new RangeError(`${caller}: no parameters to act on (the model has none that requires gradients)`);
