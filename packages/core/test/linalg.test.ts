@@ -8,6 +8,7 @@
 import { describe, expect, it } from 'vitest';
 import { cpu } from '@backpack-ts/backend-cpu';
 import { linalg, matmul, noGrad, tensor, type Tensor } from '@backpack-ts/core';
+import { wrapBackend } from './helpers/backends.js';
 import { randomNumbers, t } from './helpers/tensors.js';
 
 type Matrix = number[][];
@@ -217,6 +218,26 @@ describe('linalg errors shared by every function', () => {
 
   it('refuses operands on different dtypes', () => {
     expect(() => linalg.solve(t([1, 0, 0, 1], [2, 2]), t([1, 1], [2], 'float32'))).toThrow('linalg.solve: dtypes differ (float64 and float32)');
+  });
+
+  it('computes float32 inputs to float32 accuracy and returns float32', () => {
+    const a = withSpectrum([1, 2, 5, 9], 51);
+    const { eigenvalues, eigenvectors } = linalg.eigh(fromMatrix(a, 'float32'));
+    expect([eigenvalues.dtype, eigenvectors.dtype]).toEqual(['float32', 'float32']);
+    Array.from(eigenvalues.toArray()).forEach((x, i) => expect(Math.abs(x - [1, 2, 5, 9][i]!)).toBeLessThan(1e-5));
+    const { Q, R } = linalg.qr(fromMatrix(a, 'float32'));
+    expect(difference(product(toMatrices(Q)[0]!, toMatrices(R)[0]!), a) / frobenius(a)).toBeLessThan(1e-6);
+    const x = linalg.solve(fromMatrix(a, 'float32'), t([1, 1, 1, 1], [4], 'float32'));
+    expect(x.dtype).toBe('float32');
+  });
+
+  it('returns results on the backend of the input', () => {
+    const other = wrapBackend(cpu, 'other-cpu');
+    const a = tensor(spd(3, 52).flat(), [3, 3], { backend: other });
+    expect(linalg.cholesky(a).backend).toBe(other);
+    expect(linalg.eigh(a).eigenvectors.backend).toBe(other);
+    expect(linalg.qr(a).Q.backend).toBe(other);
+    expect(linalg.inv(a).backend).toBe(other);
   });
 
   it('returns results on the input backend usable by other ops', () => {
