@@ -2,7 +2,7 @@ import { add, mul } from '../ops/elementwise.js';
 import { zeros } from '../ops/create.js';
 import { selectIndices } from '../ops/select.js';
 import { currentCallFrame, enableGrad, isGradEnabled, type CallFrame } from '../tensor/autograd.js';
-import { pushTangents, type ForwardRule } from '../tensor/forward-mode.js';
+import { pushTangents } from '../tensor/forward-mode.js';
 import { tidy } from '../tensor/scope.js';
 import { formatShape, shapesEqual } from '../tensor/shape.js';
 import type { Tensor } from '../tensor/tensor.js';
@@ -265,7 +265,7 @@ let nextNodeId = 0;
  * backward engine walks, next to the nodes of ops; the edges it contributes
  * lead to its differentiable inputs and to its parameters' data.
  */
-export class GraphNode implements ForwardRule {
+export class GraphNode {
   /** Tells a module's node from an op's `OpNode`. */
   readonly kind = 'module';
   /** Creation order; later nodes were recorded later. */
@@ -302,7 +302,7 @@ export class GraphNode implements ForwardRule {
     return this.input.shape[0] ?? 1;
   }
 
-  /** For forward mode: the differentiable inputs and the trainable parameters' data. */
+  /** For forward mode (a module call's `ForwardRule`): the differentiable inputs and the trainable parameters' data. */
   forwardSources(): readonly Tensor[] {
     const inputs = this.module.differentiableInputs(this).map((i) => this.inputs[i]!);
     return [...inputs, ...this.module.ownTrainableParameters().map(([, parameter]) => parameter.data)];

@@ -28,14 +28,10 @@ import {
   Tanh,
   backpack,
   extend,
-  grad,
-  mul,
   reshape,
-  sum,
   tensor,
   type LeafModule,
   type LossModule,
-  type Parameter,
   type Reduction,
   type Tensor,
 } from '@backpack-ts/core';
@@ -45,15 +41,13 @@ import { GGNMP, HMP, PCHMP } from '../src/index.js';
 import {
   denseHessian,
   denseJacobian,
+  densePositiveCurvature,
   expectDenseClose,
   identityLike,
-  mapEigenvalues,
   matmul,
-  plus,
   rowsOf,
   sandwich,
   transpose,
-  type Dense,
 } from './helpers/dense-curvature.js';
 
 const RTOL = 1e-10;
@@ -149,21 +143,6 @@ function run(network: Network, lossCase: LossCase, reduction: Reduction) {
     return { z, loss: lossModule.forward(z[z.length - 1]!, target) };
   };
   return { layers, model, forward };
-}
-
-/** Each parameter's block of the positive-curvature Hessian, by the dense recursion with eigen-modified residuals. */
-function densePositiveCurvature(layers: readonly LeafModule[], z: readonly Tensor[], loss: Tensor, modify: (lambda: number) => number): Map<Parameter, Dense> {
-  const blocks = new Map<Parameter, Dense>();
-  let h = denseHessian(loss, z[layers.length]!);
-  for (let l = layers.length - 1; l >= 0; l--) {
-    const [input, output] = [z[l]!, z[l + 1]!];
-    for (const [, parameter] of layers[l]!.ownTrainableParameters()) blocks.set(parameter, sandwich(denseJacobian(output, parameter.data), h));
-    if (l === 0) break;
-    const [gradOutput] = grad(loss, [output], { retainGraph: true });
-    const residual = denseHessian(sum(mul(gradOutput!.detach(), output)), input);
-    h = plus(sandwich(denseJacobian(output, input), h), mapEigenvalues(residual, modify));
-  }
-  return blocks;
 }
 
 describe.each(networks)('$name', (network) => {

@@ -37,7 +37,7 @@ export const curvatureProductRule: CurvatureProductRule = {
 };
 
 /**
- * The mechanism of {@link HMP}, {@link GGNMP} and {@link PCHMP} (BackPACK's
+ * The mechanism of `HMP`, `GGNMP` and `PCHMP` (BackPACK's
  * curvmatprod): the loss's Hessian product is backpropagated as a function
  * through the modules, and each parameter gets the function that multiplies
  * its block of the curvature by a batch of matrices `[V, ...param]`.

@@ -4,7 +4,7 @@
  * mode, and symmetric eigendecompositions by the cyclic Jacobi method.
  */
 import { cpu } from '@backpack-ts/backend-cpu';
-import { grad, tensor, type LeafModule, type Tensor } from '@backpack-ts/core';
+import { grad, mul, sum, tensor, type LeafModule, type Parameter, type Tensor } from '@backpack-ts/core';
 import { expect } from 'vitest';
 
 /** A dense matrix as rows. */
@@ -139,4 +139,25 @@ export function expectDenseClose(actual: Dense | readonly number[], expected: De
     const tolerance = rtol * (Math.abs(ei) + scale);
     if (!(Math.abs(a[i]! - ei) <= tolerance)) expect.fail(`${what}: entry ${i}: got ${a[i]}, expected ${ei} (tolerance ${tolerance.toExponential(2)})`);
   });
+}
+
+/**
+ * Each parameter's block of the positive-curvature Hessian of a sequence of
+ * `layers` (`z[l + 1] = layers[l](z[l])`, `loss` computed from the last),
+ * by its dense recursion: `H_l = J_lᵀ H_{l+1} J_l + modify(R_l)`, the
+ * residual `R_l` (Hessian of `<g, z[l + 1]>` w.r.t. `z[l]`, g fixed)
+ * eigendecomposed and its eigenvalues mapped by `modify`.
+ */
+export function densePositiveCurvature(layers: readonly LeafModule[], z: readonly Tensor[], loss: Tensor, modify: (lambda: number) => number): Map<Parameter, Dense> {
+  const blocks = new Map<Parameter, Dense>();
+  let h = denseHessian(loss, z[layers.length]!);
+  for (let l = layers.length - 1; l >= 0; l--) {
+    const [input, output] = [z[l]!, z[l + 1]!];
+    for (const [, parameter] of layers[l]!.ownTrainableParameters()) blocks.set(parameter, sandwich(denseJacobian(output, parameter.data), h));
+    if (l === 0) break;
+    const [gradOutput] = grad(loss, [output], { retainGraph: true });
+    const residual = denseHessian(sum(mul(gradOutput!.detach(), output)), input);
+    h = plus(sandwich(denseJacobian(output, input), h), mapEigenvalues(residual, modify));
+  }
+  return blocks;
 }
