@@ -95,7 +95,7 @@ export { jvp, type JvpOptions } from './graph/jvp.js';
 export { extend } from './graph/extend.js';
 export { runBackward } from './extensions/backward-engine.js';
 
-export type { Extension, ExtensionPass, ExtensionHook, Quantity } from './extensions/extension.js';
+export type { Extension, ExtensionPass, ExtensionHook, Quantity, ProductQuantity } from './extensions/extension.js';
 export {
   RuleBasedExtension,
   RuleRegistry,

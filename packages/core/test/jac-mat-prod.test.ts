@@ -7,18 +7,23 @@
 import { describe, expect, it } from 'vitest';
 import { cpu } from '@backpack-ts/backend-cpu';
 import {
+  AdaptiveAvgPool1d,
   AdaptiveAvgPool2d,
+  AdaptiveAvgPool3d,
   Add,
   AvgPool1d,
   AvgPool2d,
+  AvgPool3d,
   BatchNorm1d,
   BatchNorm2d,
+  BatchNorm3d,
   BCEWithLogitsLoss,
   Conv1d,
   Conv2d,
   Conv3d,
   ConvTranspose1d,
   ConvTranspose2d,
+  ConvTranspose3d,
   CrossEntropyLoss,
   Dropout,
   Embedding,
@@ -26,10 +31,13 @@ import {
   Generator,
   Identity,
   LSTM,
+  MaxPool1d,
   MaxPool2d,
+  MaxPool3d,
   MSELoss,
   Pad,
   Permute,
+  ReduceTuple,
   RNN,
   ScaleModule,
   Slicing,
@@ -69,7 +77,7 @@ const g = (seed: number) => ({ backend: cpu, generator: new Generator(seed) });
 const one = (module: LeafModule, x: Tensor): Setup => ({ module, inputs: [x], wrt: [0] });
 const loss = (module: LeafModule, prediction: Tensor, target: Tensor): Setup => ({ module, inputs: [prediction, target], wrt: [0] });
 
-function batchNorm<M extends BatchNorm1d | BatchNorm2d>(module: M, evaluation: boolean): M {
+function batchNorm<M extends BatchNorm1d | BatchNorm2d | BatchNorm3d>(module: M, evaluation: boolean): M {
   const c = module.numFeatures;
   module.loadStateDict({
     weight: randomTensor([c], 11, { low: 0.5, high: 2 }),
@@ -96,12 +104,18 @@ const cases: { name: string; make: () => Setup }[] = [
   { name: 'Conv2d, stride 2, groups 2', make: () => one(new Conv2d(2, 4, 3, { stride: 2, padding: 1, groups: 2, ...g(2) }), randomTensor([2, 2, 4, 4], 1)) },
   { name: 'Conv3d without bias', make: () => one(new Conv3d(1, 2, 2, { bias: false, ...g(2) }), randomTensor([2, 1, 3, 2, 3], 1)) },
   { name: 'ConvTranspose1d, groups 2', make: () => one(new ConvTranspose1d(2, 4, 3, { groups: 2, stride: 2, ...g(3) }), randomTensor([2, 2, 3], 1)) },
+  { name: 'ConvTranspose3d', make: () => one(new ConvTranspose3d(1, 2, 2, { stride: [1, 2, 1], ...g(3) }), randomTensor([2, 1, 2, 2, 2], 1)) },
   {
     name: 'ConvTranspose2d, outputPadding',
     make: () => one(new ConvTranspose2d(2, 2, 2, { stride: 2, outputPadding: 1, dilation: 2, ...g(3) }), randomTensor([2, 2, 2, 2], 1)),
   },
   ...activations.map(({ name, make }) => ({ name, make: () => one(make(), randomTensor([3, 4], 2, { minAbs: 0.05 })) })),
   { name: 'MaxPool2d', make: () => one(new MaxPool2d(2), randomTensor([2, 2, 4, 4], 3)) },
+  { name: 'MaxPool1d, stride 1, padding 1, dilation 2', make: () => one(new MaxPool1d(3, { stride: 1, padding: 1, dilation: 2 }), randomTensor([2, 2, 6], 3)) },
+  { name: 'MaxPool3d', make: () => one(new MaxPool3d(2), randomTensor([1, 2, 2, 4, 2], 3)) },
+  { name: 'AvgPool3d', make: () => one(new AvgPool3d(2), randomTensor([1, 2, 2, 4, 2], 3)) },
+  { name: 'AdaptiveAvgPool1d', make: () => one(new AdaptiveAvgPool1d(3), randomTensor([2, 2, 5], 3)) },
+  { name: 'AdaptiveAvgPool3d', make: () => one(new AdaptiveAvgPool3d([1, 2, 2]), randomTensor([1, 2, 2, 3, 3], 3)) },
   { name: 'AvgPool1d, stride 1, padding', make: () => one(new AvgPool1d(3, { stride: 1, padding: 1, countIncludePad: false }), randomTensor([2, 2, 5], 3)) },
   { name: 'AvgPool2d', make: () => one(new AvgPool2d(2), randomTensor([2, 2, 4, 4], 3)) },
   { name: 'AdaptiveAvgPool2d', make: () => one(new AdaptiveAvgPool2d(3), randomTensor([2, 2, 4, 4], 3)) },
@@ -122,6 +136,7 @@ const cases: { name: string; make: () => Setup }[] = [
   { name: 'BatchNorm1d (training)', make: () => one(batchNorm(new BatchNorm1d(3, { backend: cpu }), false), randomTensor([4, 3], 4)) },
   { name: 'BatchNorm2d (evaluation)', make: () => one(batchNorm(new BatchNorm2d(2, { backend: cpu }), true), randomTensor([2, 2, 3, 3], 4)) },
   { name: 'BatchNorm2d (training)', make: () => one(batchNorm(new BatchNorm2d(2, { backend: cpu }), false), randomTensor([2, 2, 3, 3], 4)) },
+  { name: 'BatchNorm3d (training)', make: () => one(batchNorm(new BatchNorm3d(2, { backend: cpu }), false), randomTensor([2, 2, 2, 2, 2], 4)) },
   { name: 'Dropout (training)', make: dropout },
   { name: 'Dropout (evaluation)', make: () => one(new Dropout(0.4).eval(), randomTensor([4, 5], 1)) },
   { name: 'Embedding', make: () => ({ module: new Embedding(5, 3, g(6)), inputs: [tensor([1, 4, 0, 4], [2, 2], { backend: cpu, dtype: 'int32' })], wrt: [] }) },
@@ -212,6 +227,20 @@ describe.each(cases)('$name', ({ make }) => {
       const adjoint = setup.module.paramJacTMatProd(node, name, u, { sumBatch: true });
       expectClose([dot(u, product)], [dot(adjoint, mat)], EXACT_RTOL);
     }
+  });
+});
+
+describe('ReduceTuple (the output of a recurrent layer)', () => {
+  it('jacMatProd is the identity, the adjoint of jacTMatProd', () => {
+    const rnn = new RNN(2, 3, g(1));
+    const reduce = new ReduceTuple();
+    extend(reduce);
+    const output = reduce.forward(rnn.forward(randomTensor([3, 2, 2], 1).requiresGrad_()));
+    const node = output.producer!;
+    const mat = randomTensor([V, ...output.shape], 2);
+    expect(Array.from(reduce.jacMatProd(node, mat, 0).toArray())).toEqual(Array.from(mat.toArray()));
+    const u = randomTensor([V, ...output.shape], 3);
+    expectClose([dot(u, reduce.jacMatProd(node, mat, 0))], [dot(reduce.jacTMatProd(node, u, 0), mat)], EXACT_RTOL);
   });
 });
 

@@ -29,7 +29,7 @@ export interface JvpOptions {
  * Jacobian-vector products over the recorded graph (forward mode, the
  * R-op): the directional derivatives of `outputs` when `inputs` move along
  * `tangents`, one result per output in the order of `outputs`. It is the
- * forward counterpart of {@link grad}: the graph recorded by the forward
+ * forward counterpart of `grad()`: the graph recorded by the forward
  * pass is walked from `inputs` to `outputs`, producers first, through each
  * op's `jvp` rule and each module call's `jacMatProd` (for its inputs) and
  * `paramJacMatProd` (for its parameters whose data is among `inputs`).

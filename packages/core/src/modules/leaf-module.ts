@@ -1,8 +1,8 @@
-import { add } from '../ops/elementwise.js';
+import { add, mul } from '../ops/elementwise.js';
 import { zeros } from '../ops/create.js';
 import { selectIndices } from '../ops/select.js';
 import { currentCallFrame, enableGrad, isGradEnabled, type CallFrame } from '../tensor/autograd.js';
-import { pushTangents, type ForwardRule } from '../tensor/forward-mode.js';
+import { pushTangents } from '../tensor/forward-mode.js';
 import { tidy } from '../tensor/scope.js';
 import { formatShape, shapesEqual } from '../tensor/shape.js';
 import type { Tensor } from '../tensor/tensor.js';
@@ -35,6 +35,14 @@ export interface ModuleTraits {
    * Hessian-diagonal extensions keep such factors compact through it.
    */
   readonly diagonalJacobian?: boolean;
+  /**
+   * The residual term of the Hessian (`Σ_k g_k ∇²y_k`, w.r.t. the input or a
+   * parameter) is not diagonal, so only its products are known
+   * (`residualHessianMatProd`, `paramResidualHessianMatProd`): recurrent
+   * layers, whose residual couples the time steps. Extensions that need the
+   * residual's eigenvalues (PCHMP) refuse such a module.
+   */
+  readonly nonDiagonalResidual?: boolean;
 }
 
 /** How {@link LeafModule.paramJacTMatProd} treats the batch. */
@@ -219,6 +227,33 @@ export abstract class LeafModule extends Module {
   residualHessianDiagonal(_node: GraphNode, _gradOutput: Tensor): Tensor | undefined {
     return undefined;
   }
+
+  /**
+   * The residual term `Σ_k g_k ∇²_x y_k` of the Hessian w.r.t. input
+   * `inputIndex` times `mat`, per sample: `[V, N, ...in] -> [V, N, ...in]`
+   * (g is the gradient w.r.t. the output y); `undefined` when it vanishes.
+   * By default it is {@link residualHessianDiagonal} times `mat`; modules
+   * whose residual is not diagonal (trait `nonDiagonalResidual`) override it.
+   */
+  residualHessianMatProd(node: GraphNode, gradOutput: Tensor, mat: Tensor, _inputIndex: number): Tensor | undefined {
+    const diagonal = this.residualHessianDiagonal(node, gradOutput);
+    return diagonal === undefined ? undefined : mul(mat, diagonal);
+  }
+
+  /**
+   * The residual term `Σ_k g_k ∇²_θ y_k` of the Hessian w.r.t. the parameter
+   * `name` times `mat`, summed over the batch: `[V, ...param] -> [V, ...param]`;
+   * `undefined` when the output is affine in the parameter (the trait
+   * `affineInParameters`, the default answer). Modules curved in a
+   * parameter override it; others are refused here, naming the module.
+   */
+  paramResidualHessianMatProd(_node: GraphNode, _gradOutput: Tensor, name: string, _mat: Tensor): Tensor | undefined {
+    if (this.traits.affineInParameters === true) return undefined;
+    throw new Error(
+      `${this.describe()} gives no second derivative w.r.t. its parameter '${name}': declare the trait affineInParameters if the output is affine in it, ` +
+        'or override paramResidualHessianMatProd',
+    );
+  }
 }
 
 let nextNodeId = 0;
@@ -230,7 +265,7 @@ let nextNodeId = 0;
  * backward engine walks, next to the nodes of ops; the edges it contributes
  * lead to its differentiable inputs and to its parameters' data.
  */
-export class GraphNode implements ForwardRule {
+export class GraphNode {
   /** Tells a module's node from an op's `OpNode`. */
   readonly kind = 'module';
   /** Creation order; later nodes were recorded later. */
@@ -267,7 +302,7 @@ export class GraphNode implements ForwardRule {
     return this.input.shape[0] ?? 1;
   }
 
-  /** For forward mode: the differentiable inputs and the trainable parameters' data. */
+  /** For forward mode (a module call's `ForwardRule`): the differentiable inputs and the trainable parameters' data. */
   forwardSources(): readonly Tensor[] {
     const inputs = this.module.differentiableInputs(this).map((i) => this.inputs[i]!);
     return [...inputs, ...this.module.ownTrainableParameters().map(([, parameter]) => parameter.data)];
