@@ -1,8 +1,8 @@
 /**
  * The rows of the main table: the extension configurations of `extensions.ts`
  * and the reference's two Hessian-free products (`GGNVP`, `HVP`, named as in
- * its JSON). backpack-ts has no such products yet, so their rows show the
- * reference's time and why ours is missing, and nothing is measured for them.
+ * its JSON), measured with @backpack-ts/curvmatprod's products
+ * (`products.ts`).
  */
 import { EXTENSION_LABELS, EXTENSION_NAMES, type ExtensionName } from './extensions.js';
 
@@ -19,16 +19,10 @@ export const CONFIGURATION_LABELS: Readonly<Record<ConfigurationName, string>> =
   HVP: 'Hessian-vector product',
 };
 
-/** Why backpack-ts cannot be measured on a configuration. */
-export const NOT_AVAILABLE: Readonly<Record<ProductName, string>> = {
-  GGNVP: 'not available in backpack-ts yet: no GGN-vector product',
-  HVP: 'not available in backpack-ts yet: no Hessian-vector product',
-};
-
 /** Configurations the reference has no figure for (BackPACK times each first-order extension alone, and in the default memory mode). */
 export const WITHOUT_REFERENCE: readonly ConfigurationName[] = ['FirstOrder', 'BatchGradConvSaveMemory', 'DiagGGNExactConvSaveMemory'];
 
-/** Whether a configuration is one of backpack-ts's extension configurations (and so can be measured). */
+/** Whether a configuration is one of the extension configurations (rather than a Hessian-free product). */
 export function isExtensionName(name: ConfigurationName): name is ExtensionName {
   return (EXTENSION_NAMES as readonly string[]).includes(name);
 }

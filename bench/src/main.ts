@@ -8,7 +8,7 @@ import { loadavg } from 'node:os';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BACKEND_NAMES, describeError, loadBackend, type BackendName } from './backends.js';
-import { CONFIGURATION_NAMES, isExtensionName, NOT_AVAILABLE, type ConfigurationName } from './configurations.js';
+import { CONFIGURATION_NAMES, isExtensionName, type ConfigurationName } from './configurations.js';
 import type { ExtensionName } from './extensions.js';
 import { measureAll, type Config, type Outcome } from './measure.js';
 import { createProgress, formatMs } from './progress.js';
@@ -32,7 +32,7 @@ const USAGE = `usage: pnpm bench [options]
   --threads 1|2               thread count (comma list; default 1): ORT intra-op threads;
                               recorded for cpu, which is single-threaded
   --extension NAME            configurations (comma list; default all ${CONFIGURATION_NAMES.length}: ${CONFIGURATION_NAMES.join(', ')};
-                              GGNVP and HVP are listed with the reference's time only: backpack-ts has no such products yet)
+                              GGNVP and HVP are the Hessian-free products, never compiled and not in --scaling)
   --quick                     smoke run for CI: N=${QUICK_BATCH}, 1 warm-up + 1 timed step, one child per backend,
                               budget 20 s, cnn KFRA left out
   --scaling                   the scaling run instead: seed and cnn at N=${SCALING_SIZES.join(', ')}
@@ -191,7 +191,7 @@ function fromCallerDir(path: string): string {
 interface Planned {
   readonly kind: ResultRow['kind'];
   readonly config: Config;
-  readonly skip?: Extract<Outcome, { status: 'skipped' | 'unavailable' }>;
+  readonly skip?: Extract<Outcome, { status: 'skipped' }>;
 }
 
 /** Configurations --quick leaves out: a smoke run must take seconds. */
@@ -210,11 +210,11 @@ function stepCounts(options: Options): { warmup: number; steps: number } {
 /** The backends that compile steps (`--compiled`). */
 const COMPILING_BACKENDS: readonly BackendName[] = ['onnxruntime'];
 
-/** The configurations of a run, in table order; with `--compiled`, each measurable one of a compiling backend again, compiled, right after. */
+/** The configurations of a run, in table order; with `--compiled`, each extension configuration run on a compiling backend again, compiled, right after. */
 function plan(options: Options, backend: BackendName, threads: number): Planned[] {
   const planned = planEager(options, backend, threads);
   if (!options.compiled || !COMPILING_BACKENDS.includes(backend)) return planned;
-  return planned.flatMap((p) => (p.skip === undefined ? [p, { ...p, config: { ...p.config, compiled: true } }] : [p]));
+  return planned.flatMap((p) => (p.skip === undefined && isExtensionName(p.config.extension) ? [p, { ...p, config: { ...p.config, compiled: true } }] : [p]));
 }
 
 function planEager(options: Options, backend: BackendName, threads: number): Planned[] {
@@ -232,10 +232,6 @@ function planEager(options: Options, backend: BackendName, threads: number): Pla
       const batchSize = options.batch ?? (options.quick ? QUICK_BATCH : REFERENCE_BATCH[workload]);
       for (const extension of options.extensions) {
         const config = { ...base, workload, batchSize, extension };
-        if (!isExtensionName(extension)) {
-          configs.push({ kind: 'main', config, skip: { status: 'unavailable', reason: NOT_AVAILABLE[extension] } });
-          continue;
-        }
         const reason = options.quick ? QUICK_SKIPS.find((s) => s.workload === workload && s.extension === extension)?.reason : undefined;
         configs.push({ kind: 'main', config, ...(reason === undefined ? {} : { skip: { status: 'skipped', reason } }) });
       }
@@ -465,7 +461,7 @@ function summarize(row: ResultRow): string {
   const outcome: Outcome = row.outcome;
   if (outcome.status === 'timeout') return `timeout: ${outcome.phase} took more than ${outcome.budgetS} s`;
   if (outcome.status === 'error') return `error: ${outcome.message}`;
-  if (outcome.status === 'skipped' || outcome.status === 'unavailable') return `${outcome.status}: ${outcome.reason}`;
+  if (outcome.status === 'skipped') return `${outcome.status}: ${outcome.reason}`;
   const ratio = row.ratio?.median === undefined ? '' : ` (${formatRatio(row.ratio.median)} ref.)`;
   return `median ${formatMs(outcome.medianMs)}${ratio}, min ${formatMs(outcome.minMs)}, peak RSS ${Math.round(outcome.peakRssMiB)} MiB`;
 }

@@ -7,7 +7,8 @@
  * One step = `zeroGrad`, extended forward, loss, backward with the
  * configuration's extensions, and reading every quantity (the loss, `.grad`
  * and each extension's field of every parameter) back into JS memory with
- * `toArray()`. Everything the step created is disposed at its end (`tidy`),
+ * `toArray()`; for a Hessian-free product (`products.ts`), `zeroGrad`,
+ * forward, loss and the product, read back the same way. Everything the step created is disposed at its end (`tidy`),
  * which backends with manual memory need. A compiled configuration runs the
  * same pass through the backend's compiled step (traced in the first warm-up
  * step, replayed from the second on).
@@ -19,6 +20,7 @@ import { fileURLToPath } from 'node:url';
 import { loadBackend, describeError, type BackendName, type CompiledStepLike } from './backends.js';
 import { isExtensionName, type ConfigurationName } from './configurations.js';
 import { makeExtensions } from './extensions.js';
+import { makeProduct } from './products.js';
 import { buildWorkload, type Workload, type WorkloadName } from './workloads.js';
 
 /** One configuration: what to build and how many steps to time. */
@@ -67,9 +69,7 @@ export type Outcome =
   | ({ readonly status: 'ok' } & Timing)
   | { readonly status: 'timeout'; readonly budgetS: number; readonly phase: string; readonly completedMs: readonly number[] }
   | { readonly status: 'error'; readonly message: string; readonly completedMs: readonly number[] }
-  | { readonly status: 'skipped'; readonly reason: string }
-  /** backpack-ts has no such computation (yet): nothing to measure. */
-  | { readonly status: 'unavailable'; readonly reason: string };
+  | { readonly status: 'skipped'; readonly reason: string };
 
 /** Messages from the child to the parent. */
 type WorkerMessage =
@@ -231,18 +231,25 @@ export async function runWorker(configs: readonly Config[], send: (message: Work
 }
 
 async function measureHere(config: Config, index: number, send: (message: WorkerMessage) => void): Promise<Timing> {
-  if (!isExtensionName(config.extension)) throw new Error(`${config.extension} is not an extension configuration of backpack-ts`);
   const loaded = await loadBackend(config.backend, config.threads);
   const setupStart = performance.now();
   const workload = buildWorkload(config.workload, { backend: loaded.backend, dtype: config.dtype, batchSize: config.batchSize });
-  const extensions = makeExtensions(config.extension);
-  let runPass: (pass: () => Tensor) => Tensor = (pass) => pass();
+  let measuredStep: () => number;
   let compiled: CompiledStepLike<Tensor> | undefined;
-  if (config.compiled === true) {
-    if (loaded.compileStep === undefined) throw new Error(`the ${config.backend} backend compiles no steps`);
-    compiled = loaded.compileStep(() => extendedPass(workload, extensions));
-    const replay = compiled;
-    runPass = () => replay.run();
+  if (isExtensionName(config.extension)) {
+    const extensions = makeExtensions(config.extension);
+    let runPass: (pass: () => Tensor) => Tensor = (pass) => pass();
+    if (config.compiled === true) {
+      if (loaded.compileStep === undefined) throw new Error(`the ${config.backend} backend compiles no steps`);
+      compiled = loaded.compileStep(() => extendedPass(workload, extensions));
+      const replay = compiled;
+      runPass = () => replay.run();
+    }
+    measuredStep = () => runStep(workload, () => extensionWork(workload, extensions, runPass));
+  } else {
+    if (config.compiled === true) throw new Error(`${config.extension} is a Hessian-free product, which is not compiled`);
+    const product = makeProduct(config.extension, workload);
+    measuredStep = () => runStep(workload, () => productWork(product));
   }
   const setupMs = performance.now() - setupStart;
   const baselineRssMiB = maxRssMiB();
@@ -255,7 +262,7 @@ async function measureHere(config: Config, index: number, send: (message: Worker
     send({ type: 'step-start', index, step, warmup });
     const cpuStart = process.cpuUsage();
     const start = performance.now();
-    const checksum = runStep(workload, extensions, runPass);
+    const checksum = measuredStep();
     const ms = performance.now() - start;
     const cpu = process.cpuUsage(cpuStart);
     if (!Number.isFinite(checksum)) throw new Error(`step ${step + 1} read back a non-finite value`);
@@ -289,30 +296,35 @@ function extendedPass(workload: Workload, extensions: readonly Extension[]): Ten
 }
 
 /**
- * One timed step, the extended pass run by `runPass` (as it is, or through a
- * compiled step). Returns a number computed from everything read back, so
- * that no read can be skipped.
+ * One timed step: `zeroGrad`, then `work` (which returns a number computed
+ * from everything it read back, so that no read can be skipped), everything
+ * it created disposed at the end. Profiles are summarised within this
+ * function (`profile.ts`).
  */
-export function runStep(
-  workload: Workload,
-  extensions: readonly Extension[],
-  runPass: (pass: () => Tensor) => Tensor = (pass) => pass(),
-): number {
+export function runStep(workload: Workload, work: () => number): number {
   workload.model.zeroGrad();
-  return tidy(() => {
-    const loss = runPass(() => extendedPass(workload, extensions));
-    let checksum = loss.item();
-    for (const [name, parameter] of workload.model.namedParameters()) {
-      checksum += readBack(parameter.grad, name, 'grad');
-      const fields = parameter as unknown as Record<string, Quantity | undefined>;
-      for (const { savefield } of extensions) checksum += readBack(fields[savefield], name, savefield);
-    }
-    return checksum;
-  });
+  return tidy(work);
+}
+
+/** The extended pass run by `runPass` (as it is, or through a compiled step), the loss, `.grad` and every extension quantity read back. */
+function extensionWork(workload: Workload, extensions: readonly Extension[], runPass: (pass: () => Tensor) => Tensor): number {
+  const loss = runPass(() => extendedPass(workload, extensions));
+  let checksum = loss.item();
+  for (const [name, parameter] of workload.model.namedParameters()) {
+    checksum += readBack(parameter.grad, name, 'grad');
+    const fields = parameter as unknown as Record<string, Quantity | undefined>;
+    for (const { savefield } of extensions) checksum += readBack(fields[savefield], name, savefield);
+  }
+  return checksum;
+}
+
+/** A Hessian-free product (forward, loss, product), every result read back. */
+function productWork(product: () => Tensor[]): number {
+  return product().reduce((checksum, result, i) => checksum + readBack(result, `parameter ${i}`, 'product'), 0);
 }
 
 function readBack(quantity: Quantity | undefined, parameter: string, field: string): number {
-  if (quantity === undefined) throw new Error(`parameter '${parameter}' has no .${field} after the backward pass`);
+  if (quantity === undefined) throw new Error(`parameter '${parameter}' has no .${field} after the step`);
   const tensors = Array.isArray(quantity) ? (quantity as readonly Tensor[]) : [quantity as Tensor];
   let checksum = 0;
   for (const tensor of tensors) {

@@ -24,7 +24,7 @@ function timeCell(row: ResultRow, which: 'medianMs' | 'minMs'): string {
   const { outcome } = row;
   if (outcome.status === 'ok') return formatMs(outcome[which]);
   if (outcome.status === 'timeout') return `timeout >${outcome.budgetS} s`;
-  return outcome.status === 'unavailable' ? 'n/a' : outcome.status;
+  return outcome.status;
 }
 
 function ratioCell(row: ResultRow, which: 'median' | 'min'): string {
@@ -73,7 +73,7 @@ function notesCell(row: ResultRow, rows: readonly ResultRow[]): string {
     if (eager?.outcome.status === 'ok') notes.push(`${formatRatio(row.outcome.medianMs / eager.outcome.medianMs)} the eager median`);
     if (row.outcome.notReplayed !== undefined) notes.push(`not replayed: ${row.outcome.notReplayed}`);
   }
-  if (row.outcome.status === 'unavailable' || row.outcome.status === 'skipped') notes.push(row.outcome.reason);
+  if (row.outcome.status === 'skipped') notes.push(row.outcome.reason);
   if (row.outcome.status === 'error') notes.push(`error: ${row.outcome.message}`);
   const reference = row.reference;
   if (reference?.skipped !== undefined) notes.push(`reference skipped: ${reference.skipped}`);

@@ -28,7 +28,6 @@ export function mainTargetLines(rows: readonly ResultRow[]): string[] {
   const timeouts = rows.filter((row) => row.outcome.status === 'timeout');
   const errors = rows.filter((row) => row.outcome.status === 'error');
   const skipped = rows.filter((row) => row.outcome.status === 'skipped');
-  const unavailable = rows.filter((row) => row.outcome.status === 'unavailable');
   const name = (row: ResultRow) => `${row.config.workload} ${row.config.extension}${row.config.compiled === true ? ' compiled' : ''}`;
   const lines = [
     `target median <= ${formatRatio(limit)} the reference: ${compared.length - over.length} of ${compared.length} compared configurations hold` +
@@ -44,9 +43,6 @@ export function mainTargetLines(rows: readonly ResultRow[]): string[] {
   if (errors.length > 0) lines.push(`errors: ${errors.map((row) => `${name(row)} (${row.outcome.status === 'error' ? row.outcome.message : ''})`).join('; ')}`);
   if (skipped.length > 0) {
     lines.push(`not run: ${skipped.map((row) => `${name(row)} (${row.outcome.status === 'skipped' ? row.outcome.reason : ''})`).join('; ')}`);
-  }
-  if (unavailable.length > 0) {
-    lines.push(`not available in backpack-ts yet (not counted; the table shows the reference's time where it has one): ${unavailable.map(name).join(', ')}`);
   }
   const kfra = rows.find((row) => row.config.workload === 'cnn' && row.config.extension === 'KFRA');
   if (kfra !== undefined) {

@@ -91,10 +91,11 @@ export { GraphNode } from './modules/leaf-module.js';
 export { describeNode } from './modules/call-site.js';
 export { RecordedGraph, type Edge, type GraphOptions, type Node as RecordedNode } from './graph/recorded-graph.js';
 export { grad, type GradOptions } from './graph/grad.js';
+export { jvp, type JvpOptions } from './graph/jvp.js';
 export { extend } from './graph/extend.js';
 export { runBackward } from './extensions/backward-engine.js';
 
-export type { Extension, ExtensionPass, ExtensionHook, Quantity } from './extensions/extension.js';
+export type { Extension, ExtensionPass, ExtensionHook, Quantity, ProductQuantity } from './extensions/extension.js';
 export {
   RuleBasedExtension,
   RuleRegistry,

@@ -23,7 +23,16 @@ declare module '../tensor/tensor.js' {
 
 function addQuantities(a: Quantity, b: Quantity): Quantity {
   if (Array.isArray(a) && Array.isArray(b)) return a.map((t: Tensor, i: number) => add(t, b[i]!));
+  if (typeof a === 'function' && typeof b === 'function') {
+    return Object.assign((mat: Tensor) => add(a(mat), b(mat)), { tensors: [...a.tensors, ...b.tensors] });
+  }
   return add(a as Tensor, b as Tensor);
+}
+
+/** The tensors a quantity holds (a product function's are those it reads). */
+function tensorsOf(quantity: Quantity): readonly Tensor[] {
+  if (typeof quantity === 'function') return quantity.tensors;
+  return Array.isArray(quantity) ? quantity : [quantity as Tensor];
 }
 
 /**
@@ -146,13 +155,13 @@ function storeQuantities(
 }
 
 function keepQuantity(quantity: Quantity): Quantity {
-  if (Array.isArray(quantity)) return quantity.map((t: Tensor) => keep(t));
-  return keep(quantity as Tensor);
+  for (const t of tensorsOf(quantity)) keep(t);
+  return quantity;
 }
 
 /** Disposes every tensor of a quantity, saying why (`reason` is repeated by any later use). */
 function disposeQuantity(quantity: Quantity, reason: string): void {
-  for (const t of Array.isArray(quantity) ? quantity : [quantity as Tensor]) t.dispose(reason);
+  for (const t of tensorsOf(quantity)) t.dispose(reason);
 }
 
 /** `.grad` accumulates, so an existing one must be alive and fit the new gradient (the tensor's shape, dtype and backend). */

@@ -5,8 +5,21 @@ import type { Parameter } from '../modules/parameter.js';
 import type { OpNode } from '../tensor/autograd.js';
 import type { Tensor } from '../tensor/tensor.js';
 
-/** What an extension stores on a parameter: a tensor, or a list (Kronecker factors). */
-export type Quantity = Tensor | readonly Tensor[];
+/**
+ * A quantity that is a function (HMP's `param.hmp`): it multiplies a batch
+ * of matrices by a block of a curvature, reading `tensors`, which the
+ * engine keeps alive while it is stored and disposes when a later pass
+ * replaces it, as it does tensor quantities.
+ */
+export interface ProductQuantity {
+  /** The product with `mat`. */
+  (mat: Tensor): Tensor;
+  /** The tensors the function reads that the backward pass created (the forward pass's own belong to the caller). */
+  readonly tensors: readonly Tensor[];
+}
+
+/** What an extension stores on a parameter: a tensor, a list (Kronecker factors), or a product function. */
+export type Quantity = Tensor | readonly Tensor[] | ProductQuantity;
 
 /**
  * An extension computes a quantity for every parameter during a backward pass

@@ -18,7 +18,7 @@ const freed = new WeakSet<Node>();
  * freed nodes have lost their saved tensors): backpropagating twice through
  * one recording is almost always a forgotten forward pass.
  */
-export function checkNotFreed(graph: RecordedGraph, caller: string): void {
+export function checkNotFreed(graph: Pick<RecordedGraph, 'steps'>, caller: string): void {
   const used = graph.steps.find((node) => freed.has(node));
   if (used !== undefined) {
     throw new Error(
@@ -40,7 +40,7 @@ export function free(graph: RecordedGraph): void {
  * values, as PyTorch refuses tensors modified in place), or a tensor the
  * walk reads disposed.
  */
-export function checkRecording(graph: RecordedGraph, caller: string): void {
+export function checkRecording(graph: Pick<RecordedGraph, 'steps'>, caller: string): void {
   for (const node of graph.steps) {
     // Described only when refused: naming a module through its callers walks the model.
     const where = () => describeNode(node);

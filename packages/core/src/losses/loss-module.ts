@@ -112,6 +112,17 @@ export abstract class LossModule extends LeafModule {
     return mul(reshape(mat, [v, ...this.perElementShapeInPrediction(node.input)]), gradient);
   }
 
+  /**
+   * `mat` `[V, N, ...pred]` times the gradient, summed over what each loss
+   * term sums over: `[V, ...loss]` (`[V]` for a reduced loss).
+   */
+  override jacMatProd(node: GraphNode, mat: Tensor): Tensor {
+    const perElement = this.perElementShapeInPrediction(node.input);
+    const summed = perElement.flatMap((size, i) => (size === 1 ? [i + 1] : []));
+    const product = mul(mat, this.gradient(node));
+    return reshape(summed.length === 0 ? product : sum(product, summed), [mat.shape[0]!, ...node.output.shape]);
+  }
+
   /** Where the per-element losses sit in the prediction's shape (1 for an axis they do not have): the prediction's shape, or 1s for a reduced loss. */
   protected perElementShapeInPrediction(prediction: Tensor): number[] {
     return this.reduction === 'none' ? [...prediction.shape] : prediction.shape.map(() => 1);

@@ -30,6 +30,11 @@ export class Add extends LeafModule {
     return mat;
   }
 
+  /** The Jacobian w.r.t. each input is the identity. */
+  override jacMatProd(_node: GraphNode, mat: Tensor): Tensor {
+    return mat;
+  }
+
   /** The Jacobian is the identity. */
   override eaJacTMatJacProd(_node: GraphNode, mat: Tensor): Tensor {
     return mat;

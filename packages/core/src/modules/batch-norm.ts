@@ -4,6 +4,7 @@ import { add, mul, reciprocal, sqrt, square, sub } from '../ops/elementwise.js';
 import { reshape } from '../ops/layout.js';
 import { selectIndices } from '../ops/select.js';
 import { mean, sum } from '../ops/reduce.js';
+import { broadcastTo } from '../ops/sum.js';
 import { keep } from '../tensor/scope.js';
 import { formatShape, sizeOf } from '../tensor/shape.js';
 import type { Tensor } from '../tensor/tensor.js';
@@ -207,6 +208,24 @@ export abstract class BatchNormNd extends LeafModule {
     const centered = sub(mat, mean(mat, axes, true));
     const projection = mul(normalized, mean(mul(mat, normalized), axes, true));
     return mul(sub(centered, projection), scale);
+  }
+
+  /**
+   * The Jacobian is its own transpose (per channel: the scale times, in
+   * training mode, a symmetric projection), so this is {@link jacTMatProd}.
+   * Direct, since running the forward again would update the running statistics.
+   */
+  override jacMatProd(node: GraphNode, mat: Tensor): Tensor {
+    return this.jacTMatProd(node, mat);
+  }
+
+  /** `mat` `[V, C]` per channel: times the normalised input for the weight, broadcast for the bias. */
+  override paramJacMatProd(node: GraphNode, name: string, mat: Tensor): Tensor {
+    if (this.weight === undefined || (name !== 'weight' && name !== 'bias')) return super.paramJacMatProd(node, name, mat);
+    const v = mat.shape[0]!;
+    const perChannel = reshape(mat, [v, 1, this.numFeatures, ...node.input.shape.slice(2).map(() => 1)]);
+    const outShape = [v, ...node.output.shape];
+    return name === 'weight' ? mul(perChannel, node.saved['normalized']!) : broadcastTo(perChannel, outShape);
   }
 
   override paramJacTMatProd(node: GraphNode, name: string, mat: Tensor, options: ParameterJacobianOptions): Tensor {

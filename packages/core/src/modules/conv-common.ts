@@ -5,6 +5,7 @@
 import type { GraphNode } from './leaf-module.js';
 import { concat, reshape, slice, transpose } from '../ops/layout.js';
 import { sum } from '../ops/reduce.js';
+import { broadcastTo } from '../ops/sum.js';
 import { defaultGenerator } from '../ops/default-generator.js';
 import { tidy } from '../tensor/scope.js';
 import { formatShape, sizeOf } from '../tensor/shape.js';
@@ -194,6 +195,12 @@ export abstract class ConvBase extends LeafModule {
       parts.push(tidy(() => reshape(this.jacTMatProd(node, reshape(part, [1, size, ...outShape]), 0), [size, dIn])));
     }
     return parts.length === 1 ? parts[0]! : concat(parts, 0);
+  }
+
+  /** `paramJacMatProd` of the bias: `mat` `[V, out]` broadcast over the batch and the positions. */
+  protected biasJacMatProd(node: GraphNode, mat: Tensor): Tensor {
+    const outShape = node.output.shape;
+    return broadcastTo(reshape(mat, [mat.shape[0]!, 1, this.outChannels, ...outShape.slice(2).map(() => 1)]), [mat.shape[0]!, ...outShape]);
   }
 
   /** `paramJacTMatProd` of the bias: `mat` `[V, N, out, ...o]` summed over positions (and the batch). */

@@ -114,6 +114,20 @@ export abstract class ConvTransposeNd extends ConvBase {
     return slice(result, [], [v, n, ...inShape.slice(1)]);
   }
 
+  /** The transposed convolution (without bias) of `mat` `[V, N, in, ...spatial]`: `[V, N, out, ...o]`. */
+  override jacMatProd(node: GraphNode, mat: Tensor): Tensor {
+    const [v, n] = [mat.shape[0]!, mat.shape[1]!];
+    const outSpatial = node.output.shape.slice(2);
+    const padded = this.padInput(reshape(mat, [v * n, ...mat.shape.slice(2)]), this.positions(outSpatial));
+    return reshape(convTranspose(padded, this.weight.data, outSpatial, this.window, this.groups), [v, ...node.output.shape]);
+  }
+
+  /** The bias broadcast; the weight through the recorded forward (the default). */
+  override paramJacMatProd(node: GraphNode, name: string, mat: Tensor): Tensor {
+    if (name === 'bias' && this.bias !== undefined) return this.biasJacMatProd(node, mat);
+    return super.paramJacMatProd(node, name, mat);
+  }
+
   override paramJacTMatProd(node: GraphNode, name: string, mat: Tensor, options: ParameterJacobianOptions): Tensor {
     if (name === 'bias' && this.bias !== undefined) return this.biasJacTMatProd(node, mat, options);
     if (name !== 'weight') return super.paramJacTMatProd(node, name, mat, options);

@@ -1,5 +1,6 @@
 import { GraphNode } from './leaf-module.js';
 import { contractPositions, conv, convTranspose, convWeightGrad } from '../ops/conv.js';
+import { einsum } from '../ops/einsum.js';
 import { reshape } from '../ops/layout.js';
 import { selectIndices } from '../ops/select.js';
 import { unfold, windowOutputSize } from '../ops/window.js';
@@ -76,6 +77,26 @@ export abstract class ConvNd extends ConvBase {
     const flat = reshape(mat, [v * n, ...mat.shape.slice(2)]);
     const result = convTranspose(flat, this.weight.data, node.input.shape.slice(2), this.window, this.groups);
     return reshape(result, [v, n, ...node.input.shape.slice(1)]);
+  }
+
+  /** The convolution (without bias) of `mat` `[V, N, in, ...spatial]`: `[V, N, out, ...o]`. */
+  override jacMatProd(node: GraphNode, mat: Tensor): Tensor {
+    const [v, n] = [mat.shape[0]!, mat.shape[1]!];
+    const { output } = conv(reshape(mat, [v * n, ...mat.shape.slice(2)]), this.weight.data, this.window, this.groups);
+    return reshape(output, [v, ...node.output.shape]);
+  }
+
+  /** The convolution of the input with each weight tangent of `mat` `[V, ...weight]`; the bias broadcast. */
+  override paramJacMatProd(node: GraphNode, name: string, mat: Tensor): Tensor {
+    if (name === 'bias' && this.bias !== undefined) return this.biasJacMatProd(node, mat);
+    if (name !== 'weight') return super.paramJacMatProd(node, name, mat);
+    const v = mat.shape[0]!;
+    const g = this.groups;
+    const columns = this.columns(node);
+    const [n, rows, positions] = columns.shape as [number, number, number];
+    const matGrouped = reshape(mat, [v, g, this.outChannels / g, rows / g]);
+    const columnsGrouped = reshape(columns, [n, g, rows / g, positions]);
+    return reshape(einsum('vgor,ngrl->vngol', matGrouped, columnsGrouped), [v, ...node.output.shape]);
   }
 
   override paramJacTMatProd(node: GraphNode, name: string, mat: Tensor, options: ParameterJacobianOptions): Tensor {

@@ -47,6 +47,11 @@ export class Dropout extends LeafModule {
     return new GraphNode(this, [select(node.input)], select(node.output), mask === undefined ? {} : { mask: select(mask) });
   }
 
+  /** The recorded mask (diagonal Jacobian). */
+  override jacMatProd(node: GraphNode, mat: Tensor): Tensor {
+    return this.jacTMatProd(node, mat);
+  }
+
   jacTMatProd(node: GraphNode, mat: Tensor): Tensor {
     const mask = node.saved['mask'];
     return mask === undefined ? mat : mul(mat, mask);

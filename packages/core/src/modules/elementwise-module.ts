@@ -41,6 +41,11 @@ export abstract class ElementwiseModule extends LeafModule {
     return mul(mat, this.df(node.input, node.output));
   }
 
+  /** The Jacobian is diagonal: `mat ⊙ f'`. */
+  override jacMatProd(node: GraphNode, mat: Tensor): Tensor {
+    return this.jacTMatProd(node, mat);
+  }
+
   /** J_n = diag(f'_n), so `(1/N) Σ_n J_nᵀ M J_n = M ⊙ (1/N) Σ_n f'_n f'_nᵀ`. */
   override eaJacTMatJacProd(node: GraphNode, mat: Tensor): Tensor {
     // Scoped: the [D, D] average is released as soon as the product exists.

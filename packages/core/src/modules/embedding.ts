@@ -101,6 +101,18 @@ export class Embedding extends LeafModule {
     throw new Error(`${this.describe()}: its input holds indices, which are not differentiable`);
   }
 
+  override jacMatProd(node: GraphNode, mat: Tensor, inputIndex = 0): Tensor {
+    return this.jacTMatProd(node, mat, inputIndex);
+  }
+
+  /** `[V, num, dim] -> [V, N, ..., dim]`: the rows the indices select. */
+  override paramJacMatProd(node: GraphNode, name: string, mat: Tensor): Tensor {
+    if (name !== 'weight') return super.paramJacMatProd(node, name, mat);
+    const n = node.batchSize;
+    const selected = reshape(node.saved['oneHot']!, [n, -1, this.numEmbeddings]);
+    return reshape(einsum('npe,ved->vnpd', selected, mat), [mat.shape[0]!, ...node.output.shape]);
+  }
+
   override paramJacTMatProd(node: GraphNode, name: string, mat: Tensor, options: ParameterJacobianOptions): Tensor {
     if (name !== 'weight') return super.paramJacTMatProd(node, name, mat, options);
     // mat [V, N, ..., dim] and the one-hot [N, ..., num], positions flattened.

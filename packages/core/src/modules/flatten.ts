@@ -41,6 +41,10 @@ export class Flatten extends LeafModule {
     return reshape(mat, [mat.shape[0]!, ...node.input.shape]);
   }
 
+  override jacMatProd(node: GraphNode, mat: Tensor): Tensor {
+    return reshape(mat, [mat.shape[0]!, ...node.output.shape]);
+  }
+
   /** Flattening keeps the row-major order, so the Jacobian is the identity. */
   override eaJacTMatJacProd(_node: GraphNode, mat: Tensor): Tensor {
     return mat;

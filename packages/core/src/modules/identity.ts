@@ -22,6 +22,10 @@ export class Identity extends LeafModule {
     return mat;
   }
 
+  override jacMatProd(_node: GraphNode, mat: Tensor): Tensor {
+    return mat;
+  }
+
   /** The Jacobian is the identity. */
   override eaJacTMatJacProd(_node: GraphNode, mat: Tensor): Tensor {
     return mat;

@@ -1,5 +1,10 @@
+import { add, mul } from '../ops/elementwise.js';
+import { zeros } from '../ops/create.js';
 import { selectIndices } from '../ops/select.js';
-import { currentCallFrame, isGradEnabled, type CallFrame } from '../tensor/autograd.js';
+import { currentCallFrame, enableGrad, isGradEnabled, type CallFrame } from '../tensor/autograd.js';
+import { pushTangents } from '../tensor/forward-mode.js';
+import { tidy } from '../tensor/scope.js';
+import { formatShape, shapesEqual } from '../tensor/shape.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { batchAveragedJacTMatJacProd } from './batch-averaged-product.js';
 import { expectParametersMatch } from './input-checks.js';
@@ -32,6 +37,14 @@ export interface ModuleTraits {
    * Hessian-diagonal extensions keep such factors compact through it.
    */
   readonly diagonalJacobian?: boolean;
+  /**
+   * The residual term of the Hessian (`Σ_k g_k ∇²y_k`, w.r.t. the input or a
+   * parameter) is not diagonal, so only its products are known
+   * (`residualHessianMatProd`, `paramResidualHessianMatProd`): recurrent
+   * layers, whose residual couples the time steps. Extensions that need the
+   * residual's eigenvalues (PCHMP) refuse such a module.
+   */
+  readonly nonDiagonalResidual?: boolean;
 }
 
 /** How {@link LeafModule.paramJacTMatProd} treats the batch. */
@@ -121,6 +134,63 @@ export abstract class LeafModule extends Module {
   }
 
   /**
+   * Jacobian of the output w.r.t. input `inputIndex` times `mat` (the
+   * forward, R-op counterpart of {@link jacTMatProd}):
+   * `[V, N, ...in] -> [V, N, ...out]`.
+   *
+   * This default is exact for every module whose `compute` is a
+   * deterministic function of its inputs and parameters: it runs `compute`
+   * again with recording on and pushes `mat` through the recorded ops'
+   * `jvp` rules. Modules with structure override it with a direct product;
+   * modules with randomness or state in `compute` (Dropout, BatchNorm) must.
+   */
+  jacMatProd(node: GraphNode, mat: Tensor, inputIndex: number): Tensor {
+    return this.forwardThroughCompute(node, mat, (inputs) => {
+      const x = inputs[inputIndex]!;
+      // An input that requires no gradient records no ops: a leaf copy that does stands in for it.
+      const seed = x.requiresGrad ? x : x.detach().requiresGrad_();
+      return [inputs.map((input, i) => (i === inputIndex ? seed : input)), seed];
+    });
+  }
+
+  /**
+   * Jacobian of the output w.r.t. the parameter `name` times `mat`:
+   * `[V, ...param] -> [V, N, ...out]`. The default runs `compute` again, as
+   * {@link jacMatProd}'s, seeding the parameter's data.
+   */
+  paramJacMatProd(node: GraphNode, name: string, mat: Tensor): Tensor {
+    const parameter = this.ownTrainableParameters().find(([local]) => local === name)?.[1];
+    if (parameter === undefined) throw new Error(`${this.describe()} has no trainable parameter '${name}' to differentiate`);
+    return this.forwardThroughCompute(node, mat, (inputs) => [inputs, parameter.data]);
+  }
+
+  /**
+   * Runs `compute` again on the recorded inputs (as `choose` replaces them)
+   * with recording on and pushes `mat`, the tangent of the chosen seed,
+   * through the recorded ops to the output. The recorded inputs and the
+   * parameters' data bound the walk, so the result stays connected to them
+   * (differentiable again under recording) without walking their history.
+   */
+  private forwardThroughCompute(node: GraphNode, mat: Tensor, choose: (inputs: readonly Tensor[]) => [readonly Tensor[], Tensor]): Tensor {
+    const run = () => {
+      const [inputs, seed] = choose(node.inputs);
+      const output = enableGrad(() => this.compute(inputs, {}));
+      const stops = new Set([...inputs, ...this.ownNamedParameters().map(([, p]) => p.data)]);
+      const lead = mat.shape.slice(0, mat.rank - seed.rank);
+      if (lead.length !== 1 || !shapesEqual(mat.shape.slice(1), seed.shape)) {
+        throw new RangeError(`${this.describe()}: forward Jacobian product of a matrix of shape ${formatShape(mat.shape)}; expected [V, ${formatShape(seed.shape).slice(1)}`);
+      }
+      if (output.gradFn === undefined) {
+        throw new Error(`${this.describe()}: compute() ran without recording its ops, so the default forward Jacobian product cannot follow them; override jacMatProd and paramJacMatProd`);
+      }
+      const [tangent] = pushTangents([output], new Map([[seed, mat]]), lead, { stops });
+      return tangent ?? zeros([...lead, ...output.shape], { backend: mat.backend, dtype: mat.dtype });
+    };
+    // Without recording nothing else refers to the second forward's tensors: free them.
+    return isGradEnabled() ? run() : tidy(run);
+  }
+
+  /**
    * The batch-averaged product `(1/N) Σ_n J_nᵀ M J_n` (KFRA's expectation
    * approximation), for a symmetric `mat` M of shape `[D_out, D_out]` over the
    * flattened per-sample output; returns `[D_in, D_in]` for input
@@ -173,6 +243,33 @@ export abstract class LeafModule extends Module {
   residualHessianDiagonal(_node: GraphNode, _gradOutput: Tensor): Tensor | undefined {
     return undefined;
   }
+
+  /**
+   * The residual term `Σ_k g_k ∇²_x y_k` of the Hessian w.r.t. input
+   * `inputIndex` times `mat`, per sample: `[V, N, ...in] -> [V, N, ...in]`
+   * (g is the gradient w.r.t. the output y); `undefined` when it vanishes.
+   * By default it is {@link residualHessianDiagonal} times `mat`; modules
+   * whose residual is not diagonal (trait `nonDiagonalResidual`) override it.
+   */
+  residualHessianMatProd(node: GraphNode, gradOutput: Tensor, mat: Tensor, _inputIndex: number): Tensor | undefined {
+    const diagonal = this.residualHessianDiagonal(node, gradOutput);
+    return diagonal === undefined ? undefined : mul(mat, diagonal);
+  }
+
+  /**
+   * The residual term `Σ_k g_k ∇²_θ y_k` of the Hessian w.r.t. the parameter
+   * `name` times `mat`, summed over the batch: `[V, ...param] -> [V, ...param]`;
+   * `undefined` when the output is affine in the parameter (the trait
+   * `affineInParameters`, the default answer). Modules curved in a
+   * parameter override it; others are refused here, naming the module.
+   */
+  paramResidualHessianMatProd(_node: GraphNode, _gradOutput: Tensor, name: string, _mat: Tensor): Tensor | undefined {
+    if (this.traits.affineInParameters === true) return undefined;
+    throw new Error(
+      `${this.describe()} gives no second derivative w.r.t. its parameter '${name}': declare the trait affineInParameters if the output is affine in it, ` +
+        'or override paramResidualHessianMatProd',
+    );
+  }
 }
 
 let nextNodeId = 0;
@@ -219,6 +316,32 @@ export class GraphNode {
   /** Batch size: the leading dimension of the first input. */
   get batchSize(): number {
     return this.input.shape[0] ?? 1;
+  }
+
+  /** For forward mode (a module call's `ForwardRule`): the differentiable inputs and the trainable parameters' data. */
+  forwardSources(): readonly Tensor[] {
+    const inputs = this.module.differentiableInputs(this).map((i) => this.inputs[i]!);
+    return [...inputs, ...this.module.ownTrainableParameters().map(([, parameter]) => parameter.data)];
+  }
+
+  /** For forward mode: the sum of the module's `jacMatProd` and `paramJacMatProd` over the sources with a tangent. */
+  forwardTangent(tangentOf: (tensor: Tensor) => Tensor | undefined): Tensor | undefined {
+    let total: Tensor | undefined;
+    const accumulate = (term: Tensor) => (total = total === undefined ? term : add(total, term));
+    for (const i of this.module.differentiableInputs(this)) {
+      const tangent = tangentOf(this.inputs[i]!);
+      if (tangent !== undefined) accumulate(this.module.jacMatProd(this, tangent, i));
+    }
+    for (const [name, parameter] of this.module.ownTrainableParameters()) {
+      const tangent = tangentOf(parameter.data);
+      if (tangent !== undefined) accumulate(this.module.paramJacMatProd(this, name, tangent));
+    }
+    return total;
+  }
+
+  /** The module, for messages. */
+  describe(): string {
+    return this.module.describe();
   }
 }
 

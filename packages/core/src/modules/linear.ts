@@ -5,6 +5,7 @@ import { einsum } from '../ops/einsum.js';
 import { reshape } from '../ops/layout.js';
 import { matmul } from '../ops/matmul.js';
 import { sum } from '../ops/reduce.js';
+import { broadcastTo } from '../ops/sum.js';
 import { defaultGenerator } from '../ops/default-generator.js';
 import type { Generator } from '../ops/random.js';
 import { formatShape, sizeOf } from '../tensor/shape.js';
@@ -72,6 +73,19 @@ export class Linear extends LeafModule {
 
   jacTMatProd(_node: GraphNode, mat: Tensor): Tensor {
     return matmul(mat, this.weight.data);
+  }
+
+  override jacMatProd(_node: GraphNode, mat: Tensor): Tensor {
+    return matmul(mat, this.weight.data, false, true);
+  }
+
+  /** `[V, ...param] -> [V, N, ..., out]`: `x Vᵀ` for the weight, the bias broadcast over every position. */
+  override paramJacMatProd(node: GraphNode, name: string, mat: Tensor): Tensor {
+    const v = mat.shape[0]!;
+    const outShape = [v, ...node.output.shape];
+    if (name === 'bias') return broadcastTo(reshape(mat, [v, ...node.output.shape.map((_, i) => (i === node.output.rank - 1 ? this.outFeatures : 1))]), outShape);
+    if (name !== 'weight') return super.paramJacMatProd(node, name, mat);
+    return reshape(matmul(reshape(node.input, [1, -1, this.inFeatures]), mat, false, true), outShape);
   }
 
   /** `Wᵀ M W`: the Jacobian is W for every sample (inputs `[N, in]` only; extra dimensions use the general path). */

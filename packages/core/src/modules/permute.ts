@@ -84,6 +84,11 @@ export class Permute extends LeafModule {
     return permute(mat, [0, ...inverse.map((p) => p + 1)]);
   }
 
+  /** `[V, N, ...in] -> [V, N, ...out]`: the permutation, behind the leading V. */
+  override jacMatProd(_node: GraphNode, mat: Tensor): Tensor {
+    return permute(mat, [0, ...this.permutation(mat.rank - 1).map((p) => p + 1)]);
+  }
+
   /** `Pᵀ M P` with the per-sample permutation P. */
   override eaJacTMatJacProd(node: GraphNode, mat: Tensor): Tensor {
     return sameJacobianJacTMatJac(this, node, mat);

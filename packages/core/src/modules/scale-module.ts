@@ -34,6 +34,10 @@ export class ScaleModule extends LeafModule {
     return mul(mat, this.weight);
   }
 
+  override jacMatProd(_node: GraphNode, mat: Tensor): Tensor {
+    return mul(mat, this.weight);
+  }
+
   /** `weight² M`. */
   override eaJacTMatJacProd(_node: GraphNode, mat: Tensor): Tensor {
     return mul(mat, this.weight * this.weight);

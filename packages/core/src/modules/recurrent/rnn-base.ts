@@ -125,7 +125,7 @@ function checkPositiveInteger(owner: string, what: string, value: number): void 
  */
 export abstract class RNNBase extends LeafModule {
   /** Per-sample parameter Jacobians (first-order and GGN extensions). Not affine in its parameters, not diagonal. */
-  override readonly traits: ModuleTraits = { perSampleParameterJacobian: true };
+  override readonly traits: ModuleTraits = { perSampleParameterJacobian: true, nonDiagonalResidual: true };
   /** Stacked layers; layer l > 0 reads the hidden states of layer l - 1. */
   readonly numLayers: number;
   /** Whether the layers have the biases `bias_ih_l{k}` and `bias_hh_l{k}`. */
@@ -488,6 +488,16 @@ export abstract class RNNBase extends LeafModule {
       throw new RangeError(`${this.describe()}: eaJacTMatJacProd needs the batch in dimension 0; this module is time-major (batchFirst: false)`);
     }
     return super.eaJacTMatJacProd(node, mat, inputIndex);
+  }
+
+  /** The input block of {@link residualHessianProduct}. */
+  override residualHessianMatProd(node: GraphNode, gradOutput: Tensor, mat: Tensor): Tensor {
+    return this.residualHessianProduct(node, gradOutput, { input: mat }, []).input;
+  }
+
+  /** The block of parameter `name` of {@link residualHessianProduct}, summed over the batch. */
+  override paramResidualHessianMatProd(node: GraphNode, gradOutput: Tensor, name: string, mat: Tensor): Tensor {
+    return sum(this.residualHessianProduct(node, gradOutput, { parameters: new Map([[name, mat]]) }, [name]).parameters.get(name)!, [1]);
   }
 
   /** Refuses: the residual of a recurrent layer couples time steps, so it is not diagonal; see {@link residualHessianProduct}. */

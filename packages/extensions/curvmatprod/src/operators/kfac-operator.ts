@@ -1,0 +1,159 @@
+import {
+  ConvTransposeNd,
+  Embedding,
+  add,
+  backpack,
+  enableGrad,
+  eye,
+  linalg,
+  mul,
+  rejectUnknownOptions,
+  tidy,
+  keep,
+  type LossModule,
+  type Module,
+  type Parameter,
+  type Tensor,
+} from '@backpack-ts/core';
+import { KFAC, KFLR } from '@backpack-ts/kronecker';
+import type { LinearOperator } from '../linear-operator.js';
+import type { CurvatureOperatorOptions } from './curvature-operator.js';
+import { batchesOf, batchSizes, type DataSet } from './data-set.js';
+import { KroneckerProductOperator } from './kronecker-product-operator.js';
+import { ParameterSpace } from './parameter-space.js';
+
+/** Options of {@link KFACOperator}. */
+export interface KFACOperatorOptions extends CurvatureOperatorOptions {
+  /**
+   * Where the loss-side factors come from: `'mc'` (default) KFAC's Monte-Carlo
+   * square root of the loss Hessian, `'exact'` KFLR's exact one (curvlinops'
+   * `'type-2'`).
+   */
+  readonly fisherType?: 'mc' | 'exact';
+  /** Monte-Carlo samples per data point for `'mc'` (default 1). */
+  readonly mcSamples?: number;
+  /** Seed of the Monte-Carlo draws for `'mc'` (default 0). */
+  readonly seed?: number;
+  /** Added to the diagonal of every factor (default 0): the operator is `(F₁ + δI) ⊗ (F₂ + δI)` per parameter. */
+  readonly damping?: number;
+}
+
+/**
+ * Which factor of a parameter's list is the input side (averaged over samples
+ * whatever the loss's reduction): none for one factor, the first for an
+ * Embedding (`[A, G]`), the second otherwise (`[G, A]`).
+ */
+function inputFactorIndex(module: Module, count: number): number | undefined {
+  if (count < 2) return undefined;
+  return module instanceof Embedding ? 0 : 1;
+}
+
+/** The module that owns each parameter. */
+function owners(model: Module): Map<Parameter, Module> {
+  return new Map(model.namedModules().flatMap(([, module]) => module.ownNamedParameters().map(([, p]) => [p, module] as [Parameter, Module])));
+}
+
+/**
+ * KFAC over a data set, as curvlinops' `KFACLinearOperator`: per parameter
+ * the Kronecker product of the factors of `@backpack-ts/kronecker`'s KFAC
+ * (`fisherType: 'mc'`) or KFLR (`'exact'`) extension, averaged exactly over
+ * the batches: the input-side factor `A` (a mean over samples) with weights
+ * `N_b / N`, the loss-side factor `G` (which holds the loss's reduction) with
+ * `N_b / N` for 'mean' and 1 for 'sum', so that on batches of any sizes the
+ * factors equal those of the whole data set taken as one batch (for KFLR
+ * exactly; for KFAC with other draws).
+ *
+ * The factors are computed once, when the operator is built (one backward
+ * pass per batch; the parameters' `.grad` are left as they were), with
+ * `damping` added to each. {@link KFACOperator.inverse} applies the inverse
+ * of every damped factor, the exact inverse of this operator.
+ */
+export class KFACOperator extends KroneckerProductOperator {
+  /** The parameters it acts on, in the order of the flat vectors. */
+  readonly parameters: readonly Parameter[];
+  /** Added to the diagonal of every factor. */
+  readonly damping: number;
+
+  constructor(model: Module, lossFunction: LossModule, data: DataSet, options: KFACOperatorOptions = {}) {
+    const name = 'KFACOperator';
+    rejectUnknownOptions(name, options, ['parameters', 'fisherType', 'mcSamples', 'seed', 'damping']);
+    const fisherType = options.fisherType ?? 'mc';
+    if (fisherType !== 'mc' && fisherType !== 'exact') throw new RangeError(`${name}: fisherType must be 'mc' or 'exact', got '${String(fisherType)}'`);
+    if (fisherType === 'exact' && (options.mcSamples !== undefined || options.seed !== undefined)) {
+      throw new TypeError(`${name}: mcSamples and seed are for fisherType 'mc'; 'exact' draws nothing`);
+    }
+    const damping = options.damping ?? 0;
+    if (!Number.isFinite(damping) || damping < 0) throw new RangeError(`${name}: damping must be a finite number >= 0, got ${String(damping)}`);
+    lossFunction.requireReduced(name);
+    const space = new ParameterSpace(name, model, options.parameters);
+    const owner = owners(model);
+    for (const [i, parameter] of space.parameters.entries()) {
+      const module = owner.get(parameter)!;
+      if (module instanceof ConvTransposeNd) {
+        throw new RangeError(`${name}: parameter ${i} belongs to ${module.describe()}, whose Kronecker factors describe the weight with its first two axes swapped; KFACOperator does not support transposed convolutions`);
+      }
+    }
+    const sizes = batchSizes(name, data);
+    const samples = sizes.reduce((a, b) => a + b, 0);
+    const extension = fisherType === 'mc' ? new KFAC({ mcSamples: options.mcSamples ?? 1, seed: options.seed ?? 0 }) : new KFLR();
+    const field = fisherType === 'mc' ? 'kfac' : 'kflr';
+
+    let sums: Tensor[][] | undefined;
+    for (const { input, target, index } of batchesOf(name, data, sizes)) {
+      const inputWeight = sizes[index]! / samples;
+      const lossWeight = lossFunction.reduction === 'mean' ? inputWeight : 1;
+      const previous = sums;
+      sums = tidy(() => {
+        const grads = model.parameters().map((p) => p.grad);
+        const batchFactors = enableGrad(() => {
+          const loss = lossFunction.forward(model.forward(input), target);
+          backpack([extension], () => loss.backward());
+          return space.parameters.map((parameter) => parameter[field]!);
+        });
+        model.parameters().forEach((p, i) => {
+          if (p.grad !== grads[i]) p.grad?.dispose();
+          p.grad = grads[i];
+          p.kfac = undefined;
+          p.kflr = undefined;
+        });
+        return batchFactors.map((list, i) => {
+          if (list.some((f) => f.rank !== 2)) {
+            throw new RangeError(`${name}: parameter ${i} (${owner.get(space.parameters[i]!)!.describe()}) has Kronecker factors of rank ${list.map((f) => f.rank).join(', ')}; KFACOperator needs matrices (convolutions with groups > 1 are not supported)`);
+          }
+          const inputIndex = inputFactorIndex(owner.get(space.parameters[i]!)!, list.length);
+          return list.map((factor, j) => {
+            const weighted = mul(factor, j === inputIndex ? inputWeight : lossWeight);
+            return previous === undefined ? weighted : add(previous[i]![j]!, weighted);
+          });
+        });
+      });
+      previous?.flat().forEach((f) => f.dispose());
+    }
+    const damped = tidy(() =>
+      sums!.map((list) => list.map((f) => (damping === 0 ? f : add(f, mul(eye(f.shape[0]!, { backend: f.backend, dtype: f.dtype }), damping))))),
+    );
+    if (damping !== 0) sums!.flat().forEach((f) => f.dispose());
+    super(name, damped);
+    this.parameters = space.parameters;
+    this.damping = damping;
+  }
+
+  /**
+   * The inverse operator: per parameter the Kronecker product of the damped
+   * factors' inverses (computed once, with `linalg.inv`). A singular factor
+   * (damping 0 and, say, a unit that never activates) is an error naming the
+   * parameter; pass `damping > 0`.
+   */
+  inverse(): LinearOperator {
+    const inverses = this.factors.map((list, i) =>
+      list.map((factor, j) => {
+        try {
+          return keep(linalg.inv(factor));
+        } catch (error) {
+          throw new Error(`KFACOperator.inverse: factor ${j} of parameter ${i} cannot be inverted (${(error as Error).message}); pass damping > 0`);
+        }
+      }),
+    );
+    return new KroneckerProductOperator('KFACOperator inverse', inverses);
+  }
+}

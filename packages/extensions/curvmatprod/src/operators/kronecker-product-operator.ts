@@ -1,0 +1,47 @@
+import { einsum, tidy, type Backend, type FloatDType, type Tensor } from '@backpack-ts/core';
+import type { LinearOperator } from '../linear-operator.js';
+import { fromBlocks, toBlocks } from './parameter-space.js';
+
+/**
+ * A block-diagonal matrix over parameters whose blocks are Kronecker
+ * products of symmetric factors: one factor `[p, p]` for a parameter of p
+ * entries, or two `[F₁, F₂]` with `F₁ ⊗ F₂` acting on the parameter's
+ * row-major entries seen as a `[rows(F₁), rows(F₂)]` matrix V: `F₁ V F₂`.
+ */
+export class KroneckerProductOperator implements LinearOperator {
+  /** `[rows, columns]`. */
+  readonly shape: readonly [number, number];
+  /** The dtype of the parameters, and of the vectors it takes and returns. */
+  readonly dtype: FloatDType;
+  /** The backend of the parameters, and of the vectors it takes and returns. */
+  readonly backend: Backend;
+
+  constructor(
+    /** The operator's name in messages. */
+    readonly name: string,
+    /** Each parameter's factors, in the order of the flat vectors. */
+    readonly factors: readonly (readonly Tensor[])[],
+  ) {
+    const sizes = factors.map((list) => list.reduce((s, f) => s * f.shape[0]!, 1));
+    const size = sizes.reduce((a, b) => a + b, 0);
+    this.shape = [size, size];
+    const first = factors[0]![0]!;
+    [this.dtype, this.backend] = [first.dtype as FloatDType, first.backend];
+  }
+
+  /** The product with `x` `[P, K]` or `[P]`, block by block. */
+  matmat(x: Tensor): Tensor {
+    if (x.dtype !== this.dtype || x.backend !== this.backend) {
+      throw new TypeError(`${this.name}.matmat: x is ${x.dtype} on '${x.backend.name}', the factors ${this.dtype} on '${this.backend.name}'`);
+    }
+    return tidy(() => {
+      const shapes = this.factors.map((list) => list.map((f) => f.shape[0]!));
+      const blocks = toBlocks(`${this.name}.matmat`, x, shapes).map((v, i) => {
+        const list = this.factors[i]!;
+        if (list.length === 1) return einsum('ij,kj->ki', list[0]!, v);
+        return einsum('kil,lm->kim', einsum('ij,kjl->kil', list[0]!, v), list[1]!);
+      });
+      return fromBlocks(blocks, x.rank === 1);
+    });
+  }
+}

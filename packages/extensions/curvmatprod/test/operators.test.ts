@@ -1,0 +1,227 @@
+/**
+ * The curvature operators on data sets of unequal batches against dense
+ * matrices of the whole data set taken as one batch, built in the test:
+ *
+ * - Hessian: rows by double backward of each gradient entry (the helpers'
+ *   reference, itself checked against finite differences in
+ *   hessianfree.test.ts);
+ * - GGN: `Jᵀ H J` with J row by row from one backward pass per output entry
+ *   and H the loss Hessian written out by hand;
+ * - empirical Fisher: `c Σ_n ∇ℓ_n ∇ℓ_nᵀ` from per-sample gradients, each of a
+ *   forward and backward pass on that sample alone;
+ * - Monte-Carlo Fisher: `Σ_b w_b Σ_m J_bᵀ s s ᵀ J_b` from the loss's samples
+ *   drawn with a generator of the same seed;
+ * - Jacobian and transposed Jacobian: J row by row.
+ *
+ * Each operator is applied to the identity (all columns at once), to one
+ * vector, and over a chosen block of parameters.
+ */
+import { describe, expect, it } from 'vitest';
+import {
+  CrossEntropyLoss,
+  Generator,
+  MSELoss,
+  concat,
+  eye,
+  grad,
+  slice,
+  type LossModule,
+  type Parameter,
+  type Tensor,
+} from '@backpack-ts/core';
+import {
+  EmpiricalFisherOperator,
+  GGNOperator,
+  HessianOperator,
+  JacobianOperator,
+  MonteCarloFisherOperator,
+  TransposedJacobianOperator,
+  flattenTensors,
+  unflattenVector,
+  type LinearOperator,
+} from '@backpack-ts/curvmatprod';
+import {
+  addMatrices,
+  expectMatrixClose,
+  flatValues,
+  hessianByRows,
+  jacobianByRows,
+  matMul,
+  matVec,
+  scaleMatrix,
+  toMatrix,
+  transposeMatrix,
+  zerosMatrix,
+  type Matrix,
+} from './helpers/dense.js';
+import { lossHessian } from './helpers/loss-hessian.js';
+import { float64, problems, trainable, type Problem } from './helpers/problems.js';
+
+const EXACT = 1e-10;
+
+/** The operator applied to the identity: its dense matrix. */
+function denseOf(operator: LinearOperator): Matrix {
+  return toMatrix(operator.matmat(eye(operator.shape[1], float64)));
+}
+
+/** The whole data set as one batch. */
+function wholeBatch(problem: Problem): [Tensor, Tensor] {
+  return [concat(problem.data.map(([x]) => x), 0), concat(problem.data.map(([, y]) => y), 0)];
+}
+
+/** The same loss with reduction 'sum'. */
+function summed(lossFunction: LossModule): LossModule {
+  return lossFunction instanceof CrossEntropyLoss ? new CrossEntropyLoss('sum') : new MSELoss('sum');
+}
+
+function ggnOfWholeBatch(problem: Problem, parameters: readonly Parameter[]): Matrix {
+  const [x] = wholeBatch(problem);
+  const jacobian = jacobianByRows(() => problem.model.forward(x), parameters);
+  return matMul(transposeMatrix(jacobian), matMul(lossHessian(problem.lossFunction, problem.model.forward(x)), jacobian));
+}
+
+/** Applies to one random vector too, against the dense matrix. */
+function expectVectorProduct(operator: LinearOperator, dense: Matrix, seed: number): void {
+  const v = new Generator(seed).normal([operator.shape[1]], float64);
+  const product = operator.matmat(v);
+  expect(product.shape).toEqual([operator.shape[0]]);
+  expectMatrixClose(flatValues([product]), matVec(dense, flatValues([v])), EXACT);
+}
+
+describe.each(problems())('$name, batches of 3, 1 and 2', (problem) => {
+  const parameters = trainable(problem);
+  const chosen = [parameters[parameters.length - 1]!, parameters[0]!];
+
+  it('HessianOperator equals the Hessian of the whole data set', () => {
+    const [x, y] = wholeBatch(problem);
+    const dense = hessianByRows(() => problem.lossFunction.forward(problem.model.forward(x), y), parameters);
+    const operator = new HessianOperator(problem.model, problem.lossFunction, problem.data);
+    expect(operator.shape).toEqual([dense.length, dense.length]);
+    expectMatrixClose(denseOf(operator), dense, EXACT);
+    expectVectorProduct(operator, dense, 1);
+    const block = hessianByRows(() => problem.lossFunction.forward(problem.model.forward(x), y), chosen);
+    expectMatrixClose(denseOf(new HessianOperator(problem.model, problem.lossFunction, problem.data, { parameters: chosen })), block, EXACT);
+  });
+
+  it('GGNOperator equals Jᵀ H J of the whole data set', () => {
+    const dense = ggnOfWholeBatch(problem, parameters);
+    const operator = new GGNOperator(problem.model, problem.lossFunction, problem.data);
+    expectMatrixClose(denseOf(operator), dense, EXACT);
+    expectVectorProduct(operator, dense, 2);
+    expectMatrixClose(denseOf(new GGNOperator(problem.model, problem.lossFunction, problem.data, { parameters: chosen })), ggnOfWholeBatch(problem, chosen), EXACT);
+  });
+
+  it('EmpiricalFisherOperator equals c Σ_n ∇ℓ_n ∇ℓ_nᵀ from per-sample gradients', () => {
+    const [x, y] = wholeBatch(problem);
+    const n = x.shape[0]!;
+    const sumLoss = summed(problem.lossFunction);
+    const outputs = problem.model.forward(x).shape[1]!;
+    const c = problem.lossFunction.reduction === 'sum' ? 1 : problem.lossFunction instanceof CrossEntropyLoss ? 1 / n : 1 / (n * outputs);
+    let dense = zerosMatrix(0, 0);
+    for (let i = 0; i < n; i++) {
+      const g = flatValues(grad(sumLoss.forward(problem.model.forward(sampleOf(x, i)), sampleOf(y, i)), parameters.map((p) => p.data)) as Tensor[]);
+      const outer = g.map((a) => g.map((b) => c * a * b));
+      dense = i === 0 ? outer : addMatrices(dense, outer);
+    }
+    const operator = new EmpiricalFisherOperator(problem.model, problem.lossFunction, problem.data);
+    expectMatrixClose(denseOf(operator), dense, EXACT);
+    expectVectorProduct(operator, dense, 3);
+  });
+
+  it('MonteCarloFisherOperator equals Σ_b w_b J_bᵀ S Sᵀ J_b with the same draws, and is one fixed matrix', () => {
+    const mcSamples = 3;
+    const generator = new Generator(5);
+    const samples = problem.data.reduce((s, [x]) => s + x.shape[0]!, 0);
+    let dense = zerosMatrix(0, 0);
+    problem.data.forEach(([x, y], b) => {
+      const jacobian = jacobianByRows(() => problem.model.forward(x), parameters);
+      const loss = problem.lossFunction.forward(problem.model.forward(x), y);
+      const sqrt = toMatrix(problem.lossFunction.sqrtHessianSampled(loss.producer!, mcSamples, generator));
+      // sqrt rows: one per (m, n), the outputs as columns. Each (m, n) adds J_nᵀ s s ᵀ J_n (samples do not mix).
+      const perSample = x.shape[0]!;
+      const outputs = sqrt[0]!.length;
+      const weight = problem.lossFunction.reduction === 'mean' ? perSample / samples : 1;
+      const batch = sqrt.reduce((acc, s, row) => {
+        const n = row % perSample;
+        const jacobianOfSample = jacobian.slice(n * outputs, (n + 1) * outputs);
+        const u = matVec(transposeMatrix(jacobianOfSample), s);
+        return addMatrices(acc, u.map((a) => u.map((c) => a * c)));
+      }, zerosMatrix(jacobian[0]!.length, jacobian[0]!.length));
+      dense = b === 0 ? scaleMatrix(batch, weight) : addMatrices(dense, batch, weight);
+    });
+    const operator = new MonteCarloFisherOperator(problem.model, problem.lossFunction, problem.data, { mcSamples, seed: 5 });
+    expectMatrixClose(denseOf(operator), dense, EXACT);
+    expectVectorProduct(operator, dense, 4);
+  });
+
+  it('JacobianOperator and TransposedJacobianOperator stack the model output over the batches', () => {
+    const [x] = wholeBatch(problem);
+    const dense = jacobianByRows(() => problem.model.forward(x), parameters);
+    const jacobian = new JacobianOperator(problem.model, problem.data);
+    expect(jacobian.shape).toEqual([dense.length, dense[0]!.length]);
+    expectMatrixClose(denseOf(jacobian), dense, EXACT);
+    expectVectorProduct(jacobian, dense, 5);
+    const transposed = new TransposedJacobianOperator(problem.model, problem.data);
+    expect(transposed.shape).toEqual([dense[0]!.length, dense.length]);
+    expectMatrixClose(denseOf(transposed), transposeMatrix(dense), EXACT);
+    expectVectorProduct(transposed, transposeMatrix(dense), 6);
+    const block = jacobianByRows(() => problem.model.forward(x), chosen);
+    expectMatrixClose(denseOf(new JacobianOperator(problem.model, problem.data, { parameters: chosen })), block, EXACT);
+  });
+});
+
+/** Sample i of a batch, `[1, ...]`. */
+function sampleOf(t: Tensor, i: number): Tensor {
+  return slice(t, [i, ...t.shape.slice(1).map(() => 0)], [1, ...t.shape.slice(1)]);
+}
+
+describe('flat vectors and errors', () => {
+  const problem = problems()[0]!;
+  const parameters = trainable(problem);
+
+  it('flattenTensors and unflattenVector are inverse, in parameter order', () => {
+    const values = parameters.map((p) => p.data);
+    const flat = flattenTensors(values);
+    expect(flat.shape).toEqual([values.reduce((s, t) => s + t.size, 0)]);
+    expect(Array.from(flat.toArray())).toEqual(flatValues(values));
+    const back = unflattenVector(flat, parameters);
+    back.forEach((t, i) => {
+      expect(t.shape).toEqual(values[i]!.shape);
+      expect(Array.from(t.toArray())).toEqual(Array.from(values[i]!.toArray()));
+    });
+    expect(() => unflattenVector(flat, parameters.slice(1))).toThrow(/unflattenVector: expected a vector of \d+ entries/);
+  });
+
+  it('unknown options, wrong shapes, a data set that runs once', () => {
+    const { model, lossFunction, data } = problem;
+    expect(() => new GGNOperator(model, lossFunction, data, { parameter: [] } as never)).toThrow(/GGNOperator: unknown option 'parameter'/);
+    expect(() => new MonteCarloFisherOperator(model, lossFunction, data, { mcSamples: 0 })).toThrow(/mcSamples must be a positive integer, got 0/);
+    const operator = new HessianOperator(model, lossFunction, data);
+    expect(() => operator.matmat(eye(3, float64))).toThrow(/HessianOperator.matmat: expected a matrix \[\d+, K\] or a vector \[\d+\], got shape \[3, 3\]/);
+    function* once() {
+      yield* data;
+    }
+    const generated = once();
+    expect(() => new GGNOperator(model, lossFunction, generated).matmat(eye(operator.shape[0], float64))).toThrow(/the data set gave 0 batches, but 3/);
+    expect(() => new HessianOperator(model, new CrossEntropyLoss('none'), data)).toThrow(/HessianOperator cannot run/);
+  });
+
+  it('parameters not of the model, frozen or listed twice; a model in training mode', () => {
+    const { model, lossFunction, data } = problem;
+    const other = problems()[1]!.model.parameters()[0]!;
+    expect(() => new GGNOperator(model, lossFunction, data, { parameters: [parameters[0]!, other] })).toThrow(/GGNOperator: parameter 1 \(shape \[2, 1, 3, 3\]\) is not a parameter of the model/);
+    expect(() => new JacobianOperator(model, data, { parameters: [parameters[1]!, parameters[1]!] })).toThrow(/JacobianOperator: parameter 1 is listed twice/);
+    parameters[0]!.requiresGrad = false;
+    try {
+      expect(() => new HessianOperator(model, lossFunction, data, { parameters: [parameters[0]!] })).toThrow(/parameter 0 \(shape \[2, 1, 3, 3\]\) is frozen/);
+    } finally {
+      parameters[0]!.requiresGrad = true;
+    }
+    model.train();
+    try {
+      expect(() => new EmpiricalFisherOperator(model, lossFunction, data)).toThrow(/EmpiricalFisherOperator: BatchNorm2d '3' is in training mode.*call model.eval\(\)/);
+    } finally {
+      model.eval();
+    }
+  });
+});
