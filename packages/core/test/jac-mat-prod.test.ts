@@ -233,7 +233,7 @@ describe.each(cases)('$name', ({ make }) => {
 describe('ReduceTuple (the output of a recurrent layer)', () => {
   it('jacMatProd is the identity, the adjoint of jacTMatProd', () => {
     const rnn = new RNN(2, 3, g(1));
-    const reduce = new ReduceTuple();
+    const reduce: LeafModule = new ReduceTuple();
     extend(reduce);
     const output = reduce.forward(rnn.forward(randomTensor([3, 2, 2], 1).requiresGrad_()));
     const node = output.producer!;

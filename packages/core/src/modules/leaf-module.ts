@@ -174,15 +174,15 @@ export abstract class LeafModule extends Module {
   private forwardThroughCompute(node: GraphNode, mat: Tensor, choose: (inputs: readonly Tensor[]) => [readonly Tensor[], Tensor]): Tensor {
     const run = () => {
       const [inputs, seed] = choose(node.inputs);
-      const output = enableGrad(() => this.compute(inputs, {}));
-      const stops = new Set([...inputs, ...this.ownNamedParameters().map(([, p]) => p.data)]);
-      const lead = mat.shape.slice(0, mat.rank - seed.rank);
-      if (lead.length !== 1 || !shapesEqual(mat.shape.slice(1), seed.shape)) {
+      if (mat.rank !== seed.rank + 1 || !shapesEqual(mat.shape.slice(1), seed.shape)) {
         throw new RangeError(`${this.describe()}: forward Jacobian product of a matrix of shape ${formatShape(mat.shape)}; expected [V, ${formatShape(seed.shape).slice(1)}`);
       }
+      const output = enableGrad(() => this.compute(inputs, {}));
       if (output.gradFn === undefined) {
         throw new Error(`${this.describe()}: compute() ran without recording its ops, so the default forward Jacobian product cannot follow them; override jacMatProd and paramJacMatProd`);
       }
+      const stops = new Set([...inputs, ...this.ownNamedParameters().map(([, p]) => p.data)]);
+      const lead = [mat.shape[0]!];
       const [tangent] = pushTangents([output], new Map([[seed, mat]]), lead, { stops });
       return tangent ?? zeros([...lead, ...output.shape], { backend: mat.backend, dtype: mat.dtype });
     };
