@@ -1,6 +1,6 @@
 import { zeros } from '../ops/create.js';
 import { reshape } from '../ops/layout.js';
-import { rejectUnknownOptions } from '../modules/options.js';
+import { rejectUnknownOptions } from '../ops/options.js';
 import { enableGrad, noGrad } from '../tensor/autograd.js';
 import { pushTangents } from '../tensor/forward-mode.js';
 import { tidy } from '../tensor/scope.js';
