@@ -186,3 +186,12 @@ export function runIfMain(url: string, main: (args: readonly string[]) => void):
     process.exitCode = 1;
   }
 }
+
+/** The largest absolute elementwise difference of two tensors of one shape (what the use cases print as their checks). */
+export function maxAbsDifference(a: Tensor, b: Tensor): number {
+  if (a.size !== b.size) throw new RangeError(`maxAbsDifference: ${formatShape(a.shape)} and ${formatShape(b.shape)} differ in size`);
+  const [x, y] = [a.toArray(), b.toArray()];
+  let worst = 0;
+  for (let i = 0; i < x.length; i++) worst = Math.max(worst, Math.abs(x[i]! - y[i]!));
+  return worst;
+}
