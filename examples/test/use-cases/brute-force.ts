@@ -3,7 +3,7 @@
  * sample at a time (ordinary autograd, no extension), Jacobians row by row,
  * and closed forms written in plain JavaScript.
  */
-import { grad, slice, type Module, type Parameter, type Tensor } from '@backpack-ts/core';
+import { grad, slice, tensor, type FloatDType, type Module, type Parameter, type Tensor } from '@backpack-ts/core';
 import { expect } from 'vitest';
 
 /** The elements of `t` as plain numbers, row-major. */
@@ -66,11 +66,14 @@ export function trainable(model: Module): Parameter[] {
  * flattened and concatenated: one `grad` per row with a one-hot
  * `gradOutputs`.
  */
-export function jacobianRows(model: Module, output: Tensor, oneHot: (k: number) => Tensor): number[][] {
+export function jacobianRows(model: Module, output: Tensor): number[][] {
   const parameters = trainable(model);
   const result: number[][] = [];
   for (let k = 0; k < output.size; k++) {
-    const gradients = grad(output, parameters.map((p) => p.data), { gradOutputs: oneHot(k), retainGraph: true });
+    const unit = new Float64Array(output.size);
+    unit[k] = 1;
+    const gradOutputs = tensor(unit, output.shape, { backend: output.backend, dtype: output.dtype as FloatDType });
+    const gradients = grad(output, parameters.map((p) => p.data), { gradOutputs, retainGraph: true });
     result.push(gradients.flatMap((g) => numbers(g!)));
   }
   return result;
