@@ -24,6 +24,7 @@ import {
   Linear,
   Sequential,
   backpack,
+  formatShape,
   extend,
   grad,
   mul,
@@ -136,7 +137,7 @@ export function main(args: readonly string[] = [], print: (line: string) => void
   const gradBatch = scale.weight.gradBatch!;
   const gradBatchValues = gradBatch.toArray();
   const gradBatchMatch = gradBatchAutograd.every((g, n) => Math.abs(g - gradBatchValues[n]!) <= 1e-10 * Math.max(1, Math.abs(g)));
-  print(`weight.shape: [1], gradBatch.shape: ${JSON.stringify(gradBatch.shape)}`);
+  print(`weight.shape: [1], gradBatch.shape: ${formatShape(gradBatch.shape)}`);
   print(`autograd and BackPACK individual gradients match? ${gradBatchMatch}`);
 
   // The GGN diagonal of w by hand: y = w z with z the linear layer's output,

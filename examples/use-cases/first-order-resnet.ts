@@ -16,6 +16,7 @@ import {
   Module,
   add,
   backpack,
+  formatShape,
   crossEntropy,
   extend,
   flatten,
@@ -75,7 +76,7 @@ export function main(args: readonly string[] = [], print: (line: string) => void
   const loss = crossEntropy(model.forward(images), labels, { reduction: 'sum' });
   backpack([new BatchGrad()], () => loss.backward());
   const gradBatch = model.parameters().map((p) => p.gradBatch!);
-  for (const [name, parameter] of model.namedParameters()) print(`${name.padStart(16)}'s gradBatch shape: ${JSON.stringify(parameter.gradBatch!.shape)}`);
+  for (const [name, parameter] of model.namedParameters()) print(`${name.padStart(16)}'s gradBatch shape: ${formatShape(parameter.gradBatch!.shape)}`);
 
   // One sample alone, by an ordinary backward pass: its .grad is that sample's gradient.
   const sample = Math.min(SAMPLE_TO_CHECK, batchSize - 1);

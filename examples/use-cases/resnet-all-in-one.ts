@@ -23,6 +23,7 @@ import {
   ReLU,
   Sequential,
   backpack,
+  formatShape,
   extend,
   sum,
   type Backend,
@@ -66,7 +67,7 @@ export function main(args: readonly string[] = [], print: (line: string) => void
   let trace = 0;
   for (const [name, parameter] of model.namedParameters()) {
     trace += sum(parameter.diagGgnExact!).item();
-    print(`${name}: gradBatch ${JSON.stringify(parameter.gradBatch!.shape)}, diagGgnExact ${JSON.stringify(parameter.diagGgnExact!.shape)}`);
+    print(`${name}: gradBatch ${formatShape(parameter.gradBatch!.shape)}, diagGgnExact ${formatShape(parameter.diagGgnExact!.shape)}`);
   }
   print(`Tr(GGN): ${trace.toFixed(6)}`);
   return { model, lossFunction, images, labels };

@@ -6,7 +6,7 @@
  *
  *   pnpm example subsampling [--batch-size 128] [--backend cpu]
  */
-import { CrossEntropyLoss, Flatten, Linear, Sequential, backpack, extend, selectIndices, type Tensor } from '@backpack-ts/core';
+import { CrossEntropyLoss, Flatten, Linear, Sequential, backpack, extend, formatShape, selectIndices, type Tensor } from '@backpack-ts/core';
 import { BatchGrad } from '@backpack-ts/first-order';
 import { exampleDType, maxAbsDifference, mnistBatch, parseArgs, runIfMain } from '../shared/report.js';
 
@@ -45,7 +45,7 @@ export function main(args: readonly string[] = [], print: (line: string) => void
   const efficient = model.parameters().map((p) => p.gradBatch!);
 
   for (const [i, [name, parameter]] of model.namedParameters().entries()) {
-    print(`${name}: gradBatch ${JSON.stringify(parameter.gradBatch!.shape)}, largest difference to the naive rows ${maxAbsDifference(naive[i]!, efficient[i]!).toExponential(2)}`);
+    print(`${name}: gradBatch ${formatShape(parameter.gradBatch!.shape)}, largest difference to the naive rows ${maxAbsDifference(naive[i]!, efficient[i]!).toExponential(2)}`);
   }
   return { model, images, labels, subsampling, naive, efficient };
 }

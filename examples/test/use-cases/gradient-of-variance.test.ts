@@ -16,7 +16,7 @@ function totalVariance(perSample: readonly (readonly (readonly number[])[])[]): 
 }
 
 describe('use case: gradient-of-variance', () => {
-  it("gives the total variance of one-sample-at-a-time gradients, and its gradient as autograd's (and finite differences') ", () => {
+  it("gives the total variance of one-sample-at-a-time gradients, and its gradient as autograd's (and finite differences')", () => {
     const n = 4;
     const { problems, backpack, autograd } = main(['--backend', 'cpu', '--batch-size', String(n)], () => undefined);
     expect(problems.map((p) => p.name)).toEqual(['linear model, random data, MSE', 'linear classifier, MNIST', 'CNN, MNIST']);
