@@ -12,7 +12,8 @@
  * that sample's own gradient, the quantity DP-SGD clips. (BackPACK's
  * example computes the factor as `clamp_max(‖g_n‖ / C, 1)`, which scales the
  * small gradients down and leaves the large ones; this is the formula it
- * states, `min(1, C / ‖g_n‖)`.)
+ * states, `min(1, C / ‖g_n‖)`.) The noise of the mean step is σ·C/N per
+ * coordinate: with a small batch it drowns the gradient.
  *
  *   pnpm example differential-privacy [--batch-size 64] [--steps 60] [--backend cpu]
  */
@@ -49,6 +50,7 @@ import {
   type Tensor,
 } from '@backpack-ts/core';
 import { BatchGrad, BatchL2Grad } from '@backpack-ts/first-order';
+import { createProgress, type ProgressStream } from '@backpack-ts/onnx/cli';
 import { exampleDType, mnistBatch, parseArgs, runIfMain } from '../shared/report.js';
 
 /** DP-SGD's settings. */
@@ -157,7 +159,12 @@ export interface DifferentialPrivacyResult {
   readonly heldOutLoss: { readonly before: number; readonly after: number };
 }
 
-export function main(args: readonly string[] = [], print: (line: string) => void = console.log): DifferentialPrivacyResult {
+/** Runs the example; on a terminal, `progress` shows a bar of the steps. */
+export function main(
+  args: readonly string[] = [],
+  print: (line: string) => void = console.log,
+  progress: ProgressStream = process.stderr,
+): DifferentialPrivacyResult {
   const { backend, backendNote, batchSize, integers } = parseArgs(args, { name: 'differential-privacy', batchSize: 64, integers: { steps: 60 } });
   const steps = integers['steps']!;
   const dtype = exampleDType(backend);
@@ -174,12 +181,20 @@ export function main(args: readonly string[] = [], print: (line: string) => void
   const losses: number[] = [];
   const accuracies: number[] = [];
   const every = Math.max(1, Math.floor(steps / 10));
-  for (let step = 0; step < steps; step++) {
-    const { images, labels } = mnistBatch(batchSize, backend, dtype, { offset: step * batchSize });
-    const { loss, accuracy } = dpSgdStep(model, lossFunction, images, labels, DP_SGD, noise);
-    losses.push(loss);
-    accuracies.push(accuracy);
-    if (step % every === 0 || step === steps - 1) print(`step ${String(step + 1).padStart(4)}/${steps}  minibatch loss ${loss.toFixed(3)}  accuracy ${accuracy.toFixed(3)}`);
+  const bar = createProgress({ total: steps, label: 'differential-privacy', stream: progress });
+  try {
+    for (let step = 0; step < steps; step++) {
+      bar.update(step, 'DP-SGD steps');
+      const { images, labels } = mnistBatch(batchSize, backend, dtype, { offset: step * batchSize });
+      const { loss, accuracy } = dpSgdStep(model, lossFunction, images, labels, DP_SGD, noise);
+      losses.push(loss);
+      accuracies.push(accuracy);
+      if (step % every === 0 || step === steps - 1) {
+        bar.interrupt(() => print(`step ${String(step + 1).padStart(4)}/${steps}  minibatch loss ${loss.toFixed(3)}  accuracy ${accuracy.toFixed(3)}`));
+      }
+    }
+  } finally {
+    bar.done();
   }
   const after = heldOutLoss();
   print(`held-out loss: ${before.toFixed(3)} before training, ${after.toFixed(3)} after`);
