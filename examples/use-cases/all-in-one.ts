@@ -39,6 +39,7 @@ export interface AllInOneResult {
   readonly labels: Tensor;
 }
 
+/** Runs the example: its report goes line by line to `print`; returns what it computed (for the tests). */
 export function main(
   args: readonly string[] = [],
   print: (line: string) => void = console.log,

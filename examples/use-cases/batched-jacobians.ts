@@ -90,6 +90,7 @@ export interface BatchedJacobiansResult {
   readonly sqrtGgn: readonly Tensor[];
 }
 
+/** Runs the example: its report goes line by line to `print`; returns what it computed (for the tests). */
 export function main(args: readonly string[] = [], print: (line: string) => void = console.log): BatchedJacobiansResult {
   const { backend, backendNote, batchSize } = parseArgs(args, { name: 'batched-jacobians', batchSize: 15 });
   const dtype = exampleDType(backend);

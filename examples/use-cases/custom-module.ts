@@ -112,6 +112,7 @@ export interface CustomModuleResult {
   readonly diagGgn: Tensor;
 }
 
+/** Runs the example: its report goes line by line to `print`; returns what it computed (for the tests). */
 export function main(args: readonly string[] = [], print: (line: string) => void = console.log): CustomModuleResult {
   const { backend, backendNote, batchSize } = parseArgs(args, { name: 'custom-module', batchSize: 10 });
   const dtype = exampleDType(backend);

@@ -43,6 +43,7 @@ export interface ExtensionHookResult {
   readonly leftOver: number;
 }
 
+/** Runs the example: its report goes line by line to `print`; returns what it computed (for the tests). */
 export function main(args: readonly string[] = [], print: (line: string) => void = console.log): ExtensionHookResult {
   const { backend, backendNote, batchSize } = parseArgs(args, { name: 'extension-hook', batchSize: 128 });
   const dtype = exampleDType(backend);

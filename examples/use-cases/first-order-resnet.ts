@@ -66,6 +66,7 @@ export interface FirstOrderResNetResult {
 /** The sample whose gradient the example recomputes alone, as BackPACK's does. */
 export const SAMPLE_TO_CHECK = 1;
 
+/** Runs the example: its report goes line by line to `print`; returns what it computed (for the tests). */
 export function main(args: readonly string[] = [], print: (line: string) => void = console.log): FirstOrderResNetResult {
   const { backend, backendNote, batchSize } = parseArgs(args, { name: 'first-order-resnet', batchSize: 32 });
   const dtype = exampleDType(backend);

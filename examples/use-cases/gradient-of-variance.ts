@@ -132,6 +132,7 @@ export interface GradientOfVarianceResult {
   readonly autograd: readonly VarianceAndGradient[];
 }
 
+/** Runs the example: its report goes line by line to `print`; returns what it computed (for the tests). */
 export function main(args: readonly string[] = [], print: (line: string) => void = console.log): GradientOfVarianceResult {
   const { backend, backendNote, batchSize } = parseArgs(args, { name: 'gradient-of-variance', batchSize: 32 });
   const dtype = exampleDType(backend);

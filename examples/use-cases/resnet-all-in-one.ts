@@ -54,6 +54,7 @@ export interface ResNetAllInOneResult {
   readonly labels: Tensor;
 }
 
+/** Runs the example: its report goes line by line to `print`; returns what it computed (for the tests). */
 export function main(args: readonly string[] = [], print: (line: string) => void = console.log): ResNetAllInOneResult {
   const { backend, backendNote, batchSize } = parseArgs(args, { name: 'resnet-all-in-one', batchSize: 32 });
   const dtype = exampleDType(backend);

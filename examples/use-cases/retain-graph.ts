@@ -85,6 +85,7 @@ export interface RetainGraphResult {
   readonly chunked: ReadonlyMap<number, readonly Tensor[]>;
 }
 
+/** Runs the example: its report goes line by line to `print`; returns what it computed (for the tests). */
 export function main(args: readonly string[] = [], print: (line: string) => void = console.log): RetainGraphResult {
   const { backend, backendNote, batchSize, integers } = parseArgs(args, { name: 'retain-graph', batchSize: 5, integers: { hidden: 10, 'max-chunks': 49 } });
   const dtype = exampleDType(backend);

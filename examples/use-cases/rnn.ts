@@ -81,6 +81,7 @@ export interface RnnResult {
   readonly targets: Tensor;
 }
 
+/** Runs the example: its report goes line by line to `print`; returns what it computed (for the tests). */
 export function main(args: readonly string[] = [], print: (line: string) => void = console.log): RnnResult {
   const { backend, backendNote, batchSize, integers } = parseArgs(args, { name: 'rnn', batchSize: 8, integers: { rows: 28, hidden: 16 } });
   const [rows, hidden] = [Math.min(integers['rows']!, 28), integers['hidden']!];

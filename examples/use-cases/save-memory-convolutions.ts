@@ -76,6 +76,7 @@ export interface SaveMemoryResult {
   readonly normal: readonly Tensor[];
 }
 
+/** Runs the example: its report goes line by line to `print`; returns what it computed (for the tests). */
 export function main(args: readonly string[] = [], print: (line: string) => void = console.log): SaveMemoryResult {
   const { backend, backendNote, batchSize } = parseArgs(args, { name: 'save-memory-convolutions', batchSize: 64 });
   const dtype = exampleDType(backend);

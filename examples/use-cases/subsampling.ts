@@ -23,6 +23,7 @@ export interface SubsamplingResult {
   readonly efficient: readonly Tensor[];
 }
 
+/** Runs the example: its report goes line by line to `print`; returns what it computed (for the tests). */
 export function main(args: readonly string[] = [], print: (line: string) => void = console.log): SubsamplingResult {
   const { backend, backendNote, batchSize } = parseArgs(args, { name: 'subsampling', batchSize: 128 });
   const dtype = exampleDType(backend);
