@@ -81,6 +81,18 @@ describe('use case: all-in-one', () => {
       });
       return fits.length;
     };
+    // DiagGGNMC sums one drawn column per sample: some draw k_n per sample gives Σ_n q_n² ⊗ x_n².
+    const diagonalMc = numbers(weight!.diagGgnMc!);
+    const squaredCandidates = Array.from({ length: n }, (_, s) => candidates(s).map((q) => q.map((v) => v * v)));
+    const everyDraw = Array.from({ length: classes ** n }, (_, d) => Array.from({ length: n }, (_, s) => Math.floor(d / classes ** s) % classes));
+    const fitsMc = everyDraw.filter((draw) =>
+      diagonalMc.every((v, e) => {
+        const [o, i] = [Math.floor(e / pixels), e % pixels];
+        const expected = draw.reduce((a, k, s) => a + squaredCandidates[s]![k]![o]! * xs[s]![i]! ** 2, 0);
+        return Math.abs(v - expected) <= 1e-10 * Math.max(1, expected);
+      }),
+    );
+    expect(fitsMc.length, 'diagGgnMc from one draw per sample').toBeGreaterThanOrEqual(1);
     const sqrtMc = numbers(weight!.sqrtGgnMc!);
     const batchMc = numbers(weight!.diagGgnMcBatch!);
     for (let s = 0; s < n; s++) {
@@ -101,9 +113,7 @@ describe('use case: all-in-one', () => {
     const [kfacG, kfacA] = weight!.kfac!;
     expectClose(numbers(kfacA!), inputFactor, 1e-10, 'kfac weight, input factor');
     const g = numbers(kfacG!);
-    const draws: number[][] = [[]];
-    for (let s = 0; s < n; s++) draws.splice(0, draws.length, ...draws.flatMap((d) => Array.from({ length: classes }, (_, k) => [...d, k])));
-    const fitting = draws.filter((d) => {
+    const fitting = everyDraw.filter((d) => {
       const q = d.map((k, s) => ps[s]!.map((po, o) => po - (o === k ? 1 : 0)));
       return g.every((v, e) => Math.abs(v - q.reduce((a, qs) => a + qs[Math.floor(e / classes)]! * qs[e % classes]!, 0) / n) <= 1e-10);
     });
