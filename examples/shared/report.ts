@@ -40,12 +40,18 @@ export function exampleDType(backend: Backend): FloatDType {
 }
 
 /**
- * `batchSize` real MNIST digits (`@backpack-ts/mnist`, seed 0) as tensors on
- * `backend`: images `[N, 1, 28, 28]` normalised as in BackPACK's examples,
- * labels int32 class indices `[N]`.
+ * `batchSize` real MNIST digits (`@backpack-ts/mnist`, seed 0, from position
+ * `offset` of its seeded order: consecutive offsets give disjoint batches) as
+ * tensors on `backend`: images `[N, 1, 28, 28]` normalised as in BackPACK's
+ * examples, labels int32 class indices `[N]`.
  */
-export function mnistBatch(batchSize: number, backend: Backend, dtype: FloatDType): { images: Tensor; labels: Tensor } {
-  const { pixels, labels, shape } = loadMnistBatch(batchSize, { dtype });
+export function mnistBatch(
+  batchSize: number,
+  backend: Backend,
+  dtype: FloatDType,
+  options: { offset?: number } = {},
+): { images: Tensor; labels: Tensor } {
+  const { pixels, labels, shape } = loadMnistBatch(batchSize, { dtype, offset: options.offset ?? 0 });
   return {
     images: tensor(pixels, shape, { backend, dtype }),
     labels: tensor(labels, [batchSize], { backend, dtype: 'int32' }),
@@ -96,38 +102,50 @@ export interface ExampleArgs {
   readonly backendNote: string;
   /** `--batch-size N`, or the example's default. */
   readonly batchSize: number;
+  /** The example's own integer options (`--steps N`), by name, each its default unless given. */
+  readonly integers: Readonly<Record<string, number>>;
 }
 
 /**
  * Parses `--backend NAME` / `--backend=NAME` (default: the fastest backend
  * that loads, see `loadFastestBackend`) and, when the example has a default
- * batch size, `--batch-size N` / `--batch-size=N`.
+ * batch size, `--batch-size N` / `--batch-size=N`, and the example's own
+ * positive integer options (`integers`, e.g. `{ steps: 50 }` for `--steps N`,
+ * the value its default).
  */
-export function parseArgs(args: readonly string[], example: { name: string; batchSize?: number }): ExampleArgs {
-  const usage = `usage: ${example.name} [--backend ${BACKEND_NAMES.join('|')}]${example.batchSize === undefined ? '' : ' [--batch-size N]'}`;
+export function parseArgs(
+  args: readonly string[],
+  example: { name: string; batchSize?: number; integers?: Readonly<Record<string, number>> },
+): ExampleArgs {
+  const integers: Record<string, number> = { ...example.integers };
+  if (example.batchSize !== undefined) integers['batch-size'] = example.batchSize;
+  const usage = `usage: ${example.name} [--backend ${BACKEND_NAMES.join('|')}]${Object.keys(integers)
+    .map((option) => ` [--${option} N]`)
+    .join('')}`;
   let name: string | undefined;
-  let batchSize = example.batchSize ?? 0;
   for (let i = 0; i < args.length; i++) {
     const arg = args[i]!;
-    let value: string | undefined;
     if (arg === '--') continue;
-    if (arg === '--backend') name = args[++i] ?? '';
-    else if (arg.startsWith('--backend=')) name = arg.slice('--backend='.length);
-    else if (example.batchSize !== undefined && (arg === '--batch-size' || arg.startsWith('--batch-size='))) {
-      value = arg === '--batch-size' ? args[++i] : arg.slice('--batch-size='.length);
-      batchSize = Number(value);
-      if (!Number.isInteger(batchSize) || batchSize < 1) throw new Error(`--batch-size must be a positive integer, got '${value ?? ''}'\n${usage}`);
+    const [flag, inline] = arg.startsWith('--') && arg.includes('=') ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)] : [arg, undefined];
+    const value = inline ?? (flag === arg ? args[i + 1] : undefined);
+    if (inline === undefined && (flag === '--backend' || integers[flag.slice(2)] !== undefined)) i++;
+    if (flag === '--backend') name = value ?? '';
+    else if (flag.startsWith('--') && integers[flag.slice(2)] !== undefined) {
+      const number = Number(value);
+      if (!Number.isInteger(number) || number < 1) throw new Error(`${flag} must be a positive integer, got '${value ?? ''}'\n${usage}`);
+      integers[flag.slice(2)] = number;
     } else throw new Error(`unknown argument '${arg}'\n${usage}`);
   }
+  const batchSize = integers['batch-size'] ?? 0;
   if (name === undefined) {
     const { backend, skipped } = loadFastestBackend();
     const why = skipped.map((s) => `${s.name} did not load: ${s.reason}`).join('; ');
-    return { backend, backendNote: ` (the fastest that loads${why === '' ? '' : `; ${why}`}; choose with --backend)`, batchSize };
+    return { backend, backendNote: ` (the fastest that loads${why === '' ? '' : `; ${why}`}; choose with --backend)`, batchSize, integers };
   }
   if (!isBackendName(name)) {
     throw new Error(`backend '${name}' is not available (available: ${BACKEND_NAMES.join(', ')})\n${usage}`);
   }
-  return { backend: backends[name](), backendNote: '', batchSize };
+  return { backend: backends[name](), backendNote: '', batchSize, integers };
 }
 
 /**
@@ -167,4 +185,13 @@ export function runIfMain(url: string, main: (args: readonly string[]) => void):
     console.error(error instanceof Error ? error.message : error);
     process.exitCode = 1;
   }
+}
+
+/** The largest absolute elementwise difference of two tensors of one shape (what the use cases print as their checks). */
+export function maxAbsDifference(a: Tensor, b: Tensor): number {
+  if (a.size !== b.size) throw new RangeError(`maxAbsDifference: ${formatShape(a.shape)} and ${formatShape(b.shape)} differ in size`);
+  const [x, y] = [a.toArray(), b.toArray()];
+  let worst = 0;
+  for (let i = 0; i < x.length; i++) worst = Math.max(worst, Math.abs(x[i]! - y[i]!));
+  return worst;
 }
