@@ -9,8 +9,7 @@
  * modules' traits and `sampleMixingMessage` decide, so the table cannot
  * drift from the code (a test regenerates and compares it).
  */
-import { EXTENSIONS } from '@backpack-ts/catalog';
-import { GGNMP, HMP, PCHMP } from '@backpack-ts/curvmatprod';
+import { CURVATURE_PRODUCT_EXTENSIONS, EXTENSIONS } from '@backpack-ts/catalog';
 import {
   AdaptiveAvgPool1d,
   AdaptiveAvgPool2d,
@@ -69,17 +68,10 @@ import {
   type Tensor,
 } from '@backpack-ts/core';
 
-/**
- * The table's columns: the catalog's extensions (in its order), then the
- * curvature-product extensions of `@backpack-ts/curvmatprod`, which the
- * catalog leaves out because they store functions rather than tensors.
- */
-const COLUMNS: ReadonlyMap<string, () => Extension> = new Map([
-  ...[...EXTENSIONS.values()].map((entry) => [entry.name, () => entry.create()] as const),
-  ['HMP', () => new HMP()],
-  ['GGNMP', () => new GGNMP()],
-  ['PCHMP', () => new PCHMP()],
-]);
+/** The table's columns: the catalog's extensions, then its curvature-product extensions, each in its order. */
+const COLUMNS: ReadonlyMap<string, () => Extension> = new Map(
+  [...EXTENSIONS.values(), ...CURVATURE_PRODUCT_EXTENSIONS.values()].map((entry) => [entry.name, () => entry.create()]),
+);
 
 /** One row of the table: a module (in a mode), and the inputs of one recorded call. */
 export interface LayerExample {

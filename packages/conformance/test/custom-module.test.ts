@@ -46,7 +46,7 @@ import {
   type Quantity,
   type Tensor,
 } from '@backpack-ts/core';
-import { EXTENSIONS } from '@backpack-ts/catalog';
+import { CURVATURE_PRODUCT_EXTENSIONS, EXTENSIONS } from '@backpack-ts/catalog';
 import { GGNMP, HMP, PCHMP } from '@backpack-ts/curvmatprod';
 import { GgnExtension, genericGgnRule } from '@backpack-ts/diag-ggn';
 import { HessianDiagonalExtension, affineInParametersRule } from '@backpack-ts/diag-hessian';
@@ -66,9 +66,9 @@ function allFifteen(): Extension[] {
   return [...EXTENSIONS.values()].map((entry) => entry.create({ mcSamples: MC_SAMPLES, seed: SEEDS[entry.name as keyof typeof SEEDS] }));
 }
 
-/** The curvature-matrix products of @backpack-ts/curvmatprod (PCHMP with its default, clipping). */
+/** The curvature-matrix products from the catalog (PCHMP with its default, clipping). */
 function curvatureProducts(): Extension[] {
-  return [new HMP(), new GGNMP(), new PCHMP()];
+  return [...CURVATURE_PRODUCT_EXTENSIONS.values()].map((entry) => entry.create());
 }
 
 /** PlainScaleShift's rule for each first-order extension, from its per-sample gradients. */
