@@ -37,6 +37,7 @@ import {
   Tanh,
   backpack,
   extend,
+  mul,
   reshape,
   square,
   sum,
@@ -48,11 +49,11 @@ import {
 } from '@backpack-ts/core';
 import { CURVATURE_PRODUCT_EXTENSIONS, EXTENSIONS } from '@backpack-ts/catalog';
 import { GGNMP, HMP, PCHMP } from '@backpack-ts/curvmatprod';
-import { GgnExtension, genericGgnRule } from '@backpack-ts/diag-ggn';
+import { BatchDiagGGNExact, DiagGGNExact, GgnExtension, SqrtGGNExact, genericGgnRule } from '@backpack-ts/diag-ggn';
 import { HessianDiagonalExtension, affineInParametersRule } from '@backpack-ts/diag-hessian';
 import { FirstOrderExtension, centeredVariance, perSampleGradient, type FirstOrderRule } from '@backpack-ts/first-order';
 import { KroneckerExtension, parameterBlockKroneckerRule } from '@backpack-ts/kronecker';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, expectTypeOf, it } from 'vitest';
 import { PlainScaleShift, ScaleShift, compareArrays, failedMessages, type CompareReport } from '../src/index.js';
 
 // ---------------------------------------------------------------------------
@@ -492,6 +493,19 @@ describe('a new module with parameters, with all 15 extensions and the curvature
 
   it('without traits: a rule set on each extension with setModuleRule', () => {
     expect(failedMessages(run(PlainScaleShift, allFifteen().map(withRule)))).toEqual([]);
+  });
+
+  it("without traits: a rule written inline reads the module's own fields, typed by setModuleRule (no cast)", () => {
+    const extensions = [new DiagGGNExact(), new BatchDiagGGNExact(), new SqrtGGNExact()].map((extension) =>
+      extension.setModuleRule(PlainScaleShift, {
+        // The input Jacobian is diag(scale): S at the input is S ⊙ scale.
+        backpropagate: (node, sqrt) => {
+          expectTypeOf(node.module).toEqualTypeOf<PlainScaleShift>();
+          return mul(sqrt, node.module.scale.data);
+        },
+      }),
+    );
+    expect(failedMessages(run(PlainScaleShift, extensions))).toEqual([]);
   });
 
   it('without traits: GGNMP needs no rule (Jacobian products alone); PCHMP refuses before the pass, HMP when its product is taken, naming the trait', () => {

@@ -5,12 +5,29 @@ import type { Extension, ExtensionPass } from './extension.js';
 /**
  * A module class: abstract or concrete, with a public or a protected
  * constructor (`ConvNd`; a protected constructor has no construct signature,
- * hence `Function`).
+ * hence `Function`). `M` is the type of its instances.
  */
-export type ModuleClass = Function & {
+export type ModuleClass<M extends LeafModule = LeafModule> = Function & {
   /** Its instances' prototype: a `LeafModule`. */
-  readonly prototype: LeafModule;
+  readonly prototype: M;
 };
+
+/** `F` taking a `GraphNode<M>` as its first parameter where it takes a `GraphNode`; anything else as it is. */
+type WithNodeOf<F, M extends LeafModule> = F extends (node: GraphNode, ...rest: infer Rest) => infer Result
+  ? (node: GraphNode<M>, ...rest: Rest) => Result
+  : F;
+
+/**
+ * A rule as it reads for the modules of class `M`: the rule itself when it
+ * is a function, or each of its methods, takes a `GraphNode<M>` where it
+ * takes a `GraphNode`, so that `node.module` has the type `M`. What
+ * {@link RuleBasedExtension.setModuleRule} takes for `M`'s class.
+ */
+export type RuleForModule<Rule, M extends LeafModule> = Rule extends (...args: never[]) => unknown
+  ? WithNodeOf<Rule, M>
+  : Rule extends object
+    ? { [K in keyof Rule]: WithNodeOf<Rule[K], M> }
+    : Rule;
 
 /** Rules by module class, e.g. a package's default rules for one extension. */
 export type ModuleRules<Rule> = Iterable<readonly [ModuleClass, Rule]>;
@@ -65,9 +82,14 @@ export abstract class RuleBasedExtension<Rule> implements Extension {
    * rule of their own, in this instance only; replaces a package default for
    * that class. Returns the extension, so that it can be set up inline:
    * `backpack([new DiagHessian().setModuleRule(MyModule, rule)], ...)`.
+   *
+   * The rule's node is typed by the class (`GraphNode<MyModule>`), so a
+   * rule written inline reads `node.module`'s own fields without a cast; a
+   * rule written for any module (a package's generic rule) fits too.
    */
-  setModuleRule(moduleClass: ModuleClass, rule: Rule): this {
-    this.rules.set(moduleClass, rule);
+  setModuleRule<M extends LeafModule>(moduleClass: ModuleClass<M>, rule: RuleForModule<Rule, M>): this {
+    // Sound: the registry hands this rule only nodes of modules whose prototype chain holds moduleClass, that is, instances of M.
+    this.rules.set(moduleClass, rule as unknown as Rule);
     return this;
   }
 
