@@ -12,22 +12,24 @@ export type ModuleClass<M extends LeafModule = LeafModule> = Function & {
   readonly prototype: M;
 };
 
-/** `F` taking a `GraphNode<M>` as its first parameter where it takes a `GraphNode`; anything else as it is. */
-type WithNodeOf<F, M extends LeafModule> = F extends (node: GraphNode, ...rest: infer Rest) => infer Result
-  ? (node: GraphNode<M>, ...rest: Rest) => Result
-  : F;
-
 /**
  * A rule as it reads for the modules of class `M`: the rule itself when it
- * is a function, or each of its methods, takes a `GraphNode<M>` where it
- * takes a `GraphNode`, so that `node.module` has the type `M`. What
+ * is a function, or each of its methods (optional ones too), takes a
+ * `GraphNode<M>` where it takes a `GraphNode`, so that `node.module` has the
+ * type `M`; anything else is left as it is. What
  * {@link RuleBasedExtension.setModuleRule} takes for `M`'s class.
  */
-export type RuleForModule<Rule, M extends LeafModule> = Rule extends (...args: never[]) => unknown
-  ? WithNodeOf<Rule, M>
-  : Rule extends object
-    ? { [K in keyof Rule]: WithNodeOf<Rule[K], M> }
-    : Rule;
+export type RuleForModule<Rule, M extends LeafModule> = Rule extends (node: GraphNode, ...rest: infer Rest) => infer Result
+  ? (node: GraphNode<M>, ...rest: Rest) => Result
+  : Rule extends (...args: never[]) => unknown
+    ? Rule
+    : Rule extends object
+      ? {
+          [K in keyof Rule]: NonNullable<Rule[K]> extends (node: GraphNode, ...rest: infer Rest) => infer Result
+            ? (node: GraphNode<M>, ...rest: Rest) => Result
+            : Rule[K];
+        }
+      : Rule;
 
 /** Rules by module class, e.g. a package's default rules for one extension. */
 export type ModuleRules<Rule> = Iterable<readonly [ModuleClass, Rule]>;
