@@ -232,7 +232,7 @@ const GRAPH_EXAMPLES: readonly GraphExample[] = [
   },
 ];
 
-/** One markdown table with reasons numbered from `reasons.length + 1` (appended to `reasons`): a cell is `Y` or `N (k)`. */
+/** One markdown table, a column per extension: a cell is `Y`, or `N (k)` with k the reason's number in `reasons`, where a new reason is appended. */
 function markdownTable(header: string, rows: readonly (readonly [string, readonly (string | undefined)[]])[], reasons: string[]): string[] {
   const names = [...COLUMNS.keys()];
   return [
