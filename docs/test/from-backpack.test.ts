@@ -14,9 +14,10 @@ describe('docs/FROM-BACKPACK.md', () => {
     api = new ApiNames();
   });
 
-  it('names only exports of the named package in its backpack-ts columns', () => {
-    const rows = tablesWith(page, ['BackPACK', 'backpack-ts', 'package']);
+  it('names only exports of the named package in its backpack-ts columns (BackPACK and curvlinops tables)', () => {
+    const rows = [...tablesWith(page, ['BackPACK', 'backpack-ts', 'package']), ...tablesWith(page, ['curvlinops', 'backpack-ts', 'package'])];
     expect(rows.length).toBeGreaterThan(30);
+    expect(rows.some((row) => row['curvlinops'] !== undefined)).toBe(true);
     const problems: string[] = [];
     let checked = 0;
     for (const row of rows) {
@@ -54,9 +55,12 @@ describe('docs/FROM-BACKPACK.md', () => {
       if (problem !== undefined) problems.push(`line ${row.line}: ${problem}`);
     }
     expect(problems).toEqual([]);
-    // Every savefield of the 15 extensions, and .grad.
+    // Every savefield of the 15 extensions and the 3 curvature products, and .grad.
     expect(rows.map((r) => codeSpans(r['backpack-ts field']!)[0]).sort()).toEqual(
-      ['grad', 'gradBatch', 'batchL2', 'sumGradSquared', 'variance', 'diagGgnExact', 'diagGgnMc', 'diagGgnExactBatch', 'diagGgnMcBatch', 'sqrtGgnExact', 'sqrtGgnMc', 'diagH', 'diagHBatch', 'kfac', 'kflr', 'kfra'].sort(),
+      [
+        'grad', 'gradBatch', 'batchL2', 'sumGradSquared', 'variance', 'diagGgnExact', 'diagGgnMc', 'diagGgnExactBatch', 'diagGgnMcBatch',
+        'sqrtGgnExact', 'sqrtGgnMc', 'diagH', 'diagHBatch', 'kfac', 'kflr', 'kfra', 'hmp', 'ggnmp', 'pchmp',
+      ].sort(),
     );
   });
 

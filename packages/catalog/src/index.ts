@@ -9,6 +9,7 @@
  * @module \@backpack-ts/catalog
  */
 import type { Extension } from '@backpack-ts/core';
+import { GGNMP, HMP, PCHMP, type CurvatureProductExtension } from '@backpack-ts/curvmatprod';
 import { BatchDiagGGNExact, BatchDiagGGNMC, DiagGGNExact, DiagGGNMC, SqrtGGNExact, SqrtGGNMC } from '@backpack-ts/diag-ggn';
 import { BatchDiagHessian, DiagHessian } from '@backpack-ts/diag-hessian';
 import { BatchGrad, BatchL2Grad, SumGradSquared, Variance } from '@backpack-ts/first-order';
@@ -99,6 +100,30 @@ export const EXTENSIONS: ReadonlyMap<string, ExtensionEntry> = new Map([
   entry('KFLR', () => new KFLR(), 'kronecker', 'exact-sqrt'),
   entry('KFRA', () => new KFRA(), 'kronecker', 'averaged-ggn'),
 ]);
+
+/** One curvature-product extension of the table {@link CURVATURE_PRODUCT_EXTENSIONS}. */
+export interface CurvatureProductEntry {
+  /** BackPACK's name, e.g. `HMP`. */
+  readonly name: string;
+  /** A new instance with its default options. */
+  readonly create: () => CurvatureProductExtension;
+}
+
+/**
+ * The curvature-matrix-product extensions of `@backpack-ts/curvmatprod`
+ * (BackPACK's `curvmatprod`), in BackPACK's order: HMP, GGNMP, PCHMP. They
+ * are a table of their own, apart from {@link EXTENSIONS}, because each
+ * stores a function on every parameter (`param.hmp(mat)`) rather than
+ * tensors, which what reads {@link EXTENSIONS} (the CLI's printing and
+ * memory estimate, the golden suite) expects.
+ */
+export const CURVATURE_PRODUCT_EXTENSIONS: ReadonlyMap<string, CurvatureProductEntry> = new Map(
+  [
+    { name: 'HMP', create: () => new HMP() },
+    { name: 'GGNMP', create: () => new GGNMP() },
+    { name: 'PCHMP', create: () => new PCHMP() },
+  ].map((entry) => [entry.name, entry]),
+);
 
 /** The names of {@link EXTENSIONS}, in its order. */
 export const EXTENSION_NAMES: readonly string[] = [...EXTENSIONS.keys()];

@@ -2,7 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { BACKENDS, BACKEND_NAMES, EXTENSIONS, EXTENSION_NAMES, MONTE_CARLO_EXTENSION_NAMES, findBackend, findExtension, isBackendName } from '../src/index.js';
+import { BACKENDS, BACKEND_NAMES, CURVATURE_PRODUCT_EXTENSIONS, EXTENSIONS, EXTENSION_NAMES, MONTE_CARLO_EXTENSION_NAMES, findBackend, findExtension, isBackendName } from '../src/index.js';
 
 const packages = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -16,6 +16,14 @@ describe('catalog', () => {
     expect(MONTE_CARLO_EXTENSION_NAMES).toEqual(['DiagGGNMC', 'BatchDiagGGNMC', 'SqrtGGNMC', 'KFAC']);
     const kfac = EXTENSIONS.get('KFAC')!.create({ mcSamples: 3, seed: 7 }) as unknown as { mcSamples: number };
     expect(kfac.mcSamples).toBe(3);
+  });
+
+  it('names each curvature-product extension as its instance names itself', () => {
+    expect([...CURVATURE_PRODUCT_EXTENSIONS.keys()]).toEqual(['HMP', 'GGNMP', 'PCHMP']);
+    for (const [name, entry] of CURVATURE_PRODUCT_EXTENSIONS) {
+      expect(entry.name).toBe(name);
+      expect(entry.create().name).toBe(name);
+    }
   });
 
   it('finds extensions case-insensitively and backends exactly, and never a property of Object', () => {

@@ -1,12 +1,15 @@
 /**
  * The supported-layers table of the README, generated: every leaf module of
- * core (and the losses) against all 15 extensions, each cell what the
+ * core (and the losses) against the catalog's 15 extensions and the
+ * curvature-product extensions (HMP, GGNMP, PCHMP), each cell what the
  * extension's own `check` says about a recorded call of the module: Y, or N
- * with the reason it gives. Nothing here lists what is supported; the rule
- * registries, the modules' traits and `sampleMixingMessage` decide, so the
- * table cannot drift from the code (a test regenerates and compares it).
+ * with the reason it gives; then two graphs (a branching one, one sharing a
+ * parameter) against every extension, each cell what a backward pass with it
+ * says. Nothing here lists what is supported; the rule registries, the
+ * modules' traits and `sampleMixingMessage` decide, so the table cannot
+ * drift from the code (a test regenerates and compares it).
  */
-import { EXTENSIONS } from '@backpack-ts/catalog';
+import { CURVATURE_PRODUCT_EXTENSIONS, EXTENSIONS } from '@backpack-ts/catalog';
 import {
   AdaptiveAvgPool1d,
   AdaptiveAvgPool2d,
@@ -52,16 +55,23 @@ import {
   SumModule,
   Tanh,
   ZeroPad2d,
+  backpack,
   extend,
   tensor,
   zeros,
   type Backend,
+  type Extension,
   type GraphNode,
   LossModule,
   type LeafModule,
   type RecordedGraph,
   type Tensor,
 } from '@backpack-ts/core';
+
+/** The table's columns: the catalog's extensions, then its curvature-product extensions, each in its order. */
+const COLUMNS: ReadonlyMap<string, () => Extension> = new Map(
+  [...EXTENSIONS.values(), ...CURVATURE_PRODUCT_EXTENSIONS.values()].map((entry) => [entry.name, () => entry.create()]),
+);
 
 /** One row of the table: a module (in a mode), and the inputs of one recorded call. */
 export interface LayerExample {
@@ -160,56 +170,116 @@ function record(example: LayerExample, backend: Backend): GraphNode {
 }
 
 /**
- * What `extension.check` says about the node: undefined (supported), or its
- * refusal without the extension's name in front. A loss is checked as the
- * root of a pass, any other module as a node inside one, its parameters
- * used once.
+ * The message of what `attempt` throws, without the extension's name in
+ * front and with `subject` (a module's description) made generic, so one
+ * reason reads the same in every cell; undefined when it throws nothing.
  */
-function refusal(extensionName: string, node: GraphNode): string | undefined {
-  const extension = EXTENSIONS.get(extensionName)!.create();
-  const graph = {
-    root: node.module instanceof LossModule ? node : undefined,
-    nodes: [node],
-    parameterUses: new Map(node.module.ownNamedParameters().map(([, p]) => [p, 1])),
-  } as unknown as RecordedGraph;
+function refusalOf(extensionName: string, attempt: () => void, subject?: string): string | undefined {
   try {
-    extension.check(node, graph);
+    attempt();
     return undefined;
   } catch (error) {
     // "BatchNorm2d is in training mode" and "BatchNorm1d is ..." are one reason.
     // Messages that name the extension inside (an UnsupportedModuleError) read the same for every extension.
-    return (error as Error).message
-      .replace(new RegExp(`^${extensionName}( cannot run)?: `), '')
-      .replaceAll(node.module.describe(), 'the module')
-      .replaceAll(extensionName, 'the extension');
+    const message = (error as Error).message.replace(new RegExp(`^${extensionName}( cannot run)?: `), '');
+    return (subject === undefined ? message : message.replaceAll(subject, 'the module')).replaceAll(extensionName, 'the extension');
   }
 }
 
 /**
- * The markdown table: one row per {@link LAYER_EXAMPLES} entry, one column
- * per extension (catalog order); a cell is `Y`, or `N (k)` with reason k
- * listed below the table.
+ * What `extension.check` says about the node: undefined (supported), or its
+ * refusal. A loss is checked as the root of a pass, any other module as the
+ * only call inside one, its output consumed by nothing else and its
+ * parameters used once.
+ */
+function refusal(extensionName: string, node: GraphNode): string | undefined {
+  const extension = COLUMNS.get(extensionName)!();
+  const graph = {
+    root: node.module instanceof LossModule ? node : undefined,
+    steps: [node],
+    nodes: [node],
+    edgesOf: () => [],
+    parameterUses: new Map(node.module.ownNamedParameters().map(([, p]) => [p, 1])),
+  } as unknown as RecordedGraph;
+  return refusalOf(extensionName, () => extension.check(node, graph), node.module.describe());
+}
+
+/** A graph of the second table: its label, and its loss, recorded afresh for each extension. */
+interface GraphExample {
+  /** The row's label. */
+  readonly label: string;
+  /** Records the forward pass on `backend` and returns the loss. */
+  readonly loss: (backend: Backend) => Tensor;
+}
+
+/** The graphs whose structure, not their modules, some extensions refuse. */
+const GRAPH_EXAMPLES: readonly GraphExample[] = [
+  {
+    label: 'a tensor feeding two modules (a residual connection: `h + relu(h)`)',
+    loss: (b) => {
+      const h = extend(new Linear(3, 3, float64(b))).forward(zeros([2, 3], { backend: b, dtype: 'float64' }));
+      const output = extend(new Add()).forward(extend(new ReLU()).forward(h), h);
+      return extend(new MSELoss()).forward(output, zeros([2, 3], { backend: b, dtype: 'float64' }));
+    },
+  },
+  {
+    label: 'a parameter used by two calls (one `Linear` applied twice)',
+    loss: (b) => {
+      const linear = extend(new Linear(3, 3, float64(b)));
+      const output = linear.forward(extend(new Tanh()).forward(linear.forward(zeros([2, 3], { backend: b, dtype: 'float64' }))));
+      return extend(new MSELoss()).forward(output, zeros([2, 3], { backend: b, dtype: 'float64' }));
+    },
+  },
+];
+
+/** One markdown table, a column per extension: a cell is `Y`, or `N (k)` with k the reason's number in `reasons`, where a new reason is appended. */
+function markdownTable(header: string, rows: readonly (readonly [string, readonly (string | undefined)[]])[], reasons: string[]): string[] {
+  const names = [...COLUMNS.keys()];
+  return [
+    `| ${header} | ${names.join(' | ')} |`,
+    `| --- | ${names.map(() => '---').join(' | ')} |`,
+    ...rows.map(([label, cells]) => {
+      const marks = cells.map((reason) => {
+        if (reason === undefined) return 'Y';
+        if (!reasons.includes(reason)) reasons.push(reason);
+        return `N (${reasons.indexOf(reason) + 1})`;
+      });
+      return `| ${label} | ${marks.join(' | ')} |`;
+    }),
+  ];
+}
+
+/**
+ * The markdown tables, one column per extension (the catalog's in its
+ * order, then HMP, GGNMP, PCHMP): one row per {@link LAYER_EXAMPLES} entry,
+ * then a second table of graphs whose structure some extensions refuse
+ * (branching, weight sharing), each cell what a backward pass with the
+ * extension says. A cell is `Y`, or `N (k)` with reason k listed below the
+ * tables.
  */
 export function supportedLayersTable(backend: Backend): string {
-  const names = [...EXTENSIONS.keys()];
+  const names = [...COLUMNS.keys()];
   const reasons: string[] = [];
-  const rows = LAYER_EXAMPLES.map((example) => {
-    const node = record(example, backend);
-    const cells = names.map((name) => {
-      const reason = refusal(name, node);
-      if (reason === undefined) return 'Y';
-      if (!reasons.includes(reason)) reasons.push(reason);
-      return `N (${reasons.indexOf(reason) + 1})`;
-    });
-    return `| ${example.label} | ${cells.join(' | ')} |`;
-  });
-  return [
-    `| module | ${names.join(' | ')} |`,
-    `| --- | ${names.map(() => '---').join(' | ')} |`,
-    ...rows,
-    '',
-    ...reasons.map((reason, i) => `${i + 1}. ${reason}`),
-  ].join('\n');
+  const modules = markdownTable(
+    'module',
+    LAYER_EXAMPLES.map((example) => {
+      const node = record(example, backend);
+      return [example.label, names.map((name) => refusal(name, node))];
+    }),
+    reasons,
+  );
+  const graphs = markdownTable(
+    'graph',
+    GRAPH_EXAMPLES.map((example) => [
+      example.label,
+      names.map((name) => {
+        const loss = example.loss(backend);
+        return refusalOf(name, () => backpack([COLUMNS.get(name)!()], () => loss.backward()));
+      }),
+    ]),
+    reasons,
+  );
+  return [...modules, '', ...graphs, '', ...reasons.map((reason, i) => `${i + 1}. ${reason}`)].join('\n');
 }
 
 /** The README markers between which the generated table stands. */

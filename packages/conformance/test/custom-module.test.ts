@@ -1,12 +1,14 @@
 /**
  * Adding a module (docs/ARCHITECTURE.md, "Adding a module"): a new layer with
  * parameters, `ScaleShift` (`y = x ⊙ scale + shift` over the last dimension,
- * src/scale-shift.ts), written as a third party would, works with all 15
- * extensions
+ * src/scale-shift.ts), written as a third party would, works with the
+ * catalog's 15 extensions and the curvature-matrix products HMP, GGNMP and
+ * PCHMP
  *
  * - with nothing registered, through the traits it declares; and
  * - without traits (`PlainScaleShift`), through a rule set on each extension
- *   instance with `setModuleRule`, the one registration mechanism;
+ *   instance with `setModuleRule`, the one registration mechanism (GGNMP
+ *   needs neither: its generic rule uses Jacobian products alone);
  *
  * and every quantity of every parameter of a small float64 network
  * (Linear, ScaleShift, Tanh, Linear, CrossEntropyLoss) equals a brute-force
@@ -16,6 +18,12 @@
  * per-sample Jacobians, gradients and Hessian diagonals exactly; GGN blocks
  * are `Σ_n J_nᵀ H_n J_n` with the CrossEntropyLoss Hessian written out; the
  * Kronecker factors follow their definitions on dense matrices. The
+ * curvature products are applied to the identity and compared with dense
+ * blocks: the Hessian's from mixed second derivatives of the jets
+ * (polarization, `H_ij = (∂²_{e_i+e_j} - ∂²_{e_i} - ∂²_{e_j}) / 2`), the
+ * GGN's as above, and the positive-curvature Hessian's as the GGN plus
+ * `Σ_n J_uᵀ diag(m(r_n)) J_u`, where u is Tanh's input, r_n the Tanh
+ * residual `g_a ⊙ tanh''(u)` and m clips or takes absolute values. The
  * Monte-Carlo extensions use the classes the loss draws (from a generator
  * with the extension's seed): each drawn column is checked to be
  * `(p_n - e_k) / √(N M)` for some class k and then rebuilt here.
@@ -29,6 +37,7 @@ import {
   Tanh,
   backpack,
   extend,
+  mul,
   reshape,
   square,
   sum,
@@ -38,12 +47,13 @@ import {
   type Quantity,
   type Tensor,
 } from '@backpack-ts/core';
-import { EXTENSIONS } from '@backpack-ts/catalog';
-import { GgnExtension, genericGgnRule } from '@backpack-ts/diag-ggn';
+import { CURVATURE_PRODUCT_EXTENSIONS, EXTENSIONS } from '@backpack-ts/catalog';
+import { GGNMP, HMP, PCHMP } from '@backpack-ts/curvmatprod';
+import { BatchDiagGGNExact, DiagGGNExact, GgnExtension, SqrtGGNExact, genericGgnRule } from '@backpack-ts/diag-ggn';
 import { HessianDiagonalExtension, affineInParametersRule } from '@backpack-ts/diag-hessian';
 import { FirstOrderExtension, centeredVariance, perSampleGradient, type FirstOrderRule } from '@backpack-ts/first-order';
 import { KroneckerExtension, parameterBlockKroneckerRule } from '@backpack-ts/kronecker';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, expectTypeOf, it } from 'vitest';
 import { PlainScaleShift, ScaleShift, compareArrays, failedMessages, type CompareReport } from '../src/index.js';
 
 // ---------------------------------------------------------------------------
@@ -55,6 +65,11 @@ const SEEDS = { DiagGGNMC: 11, BatchDiagGGNMC: 12, SqrtGGNMC: 13, KFAC: 14 } as 
 /** All 15 from the catalog, the Monte-Carlo ones with their own seed. */
 function allFifteen(): Extension[] {
   return [...EXTENSIONS.values()].map((entry) => entry.create({ mcSamples: MC_SAMPLES, seed: SEEDS[entry.name as keyof typeof SEEDS] }));
+}
+
+/** The curvature-matrix products from the catalog (PCHMP with its default, clipping). */
+function curvatureProducts(): Extension[] {
+  return [...CURVATURE_PRODUCT_EXTENSIONS.values()].map((entry) => entry.create());
 }
 
 /** PlainScaleShift's rule for each first-order extension, from its per-sample gradients. */
@@ -157,7 +172,7 @@ function bruteForce(theta: readonly number[], x: Matrix) {
   const total = theta.length;
   let at = 0;
   const take = (count: number) => [at, (at += count)] as const;
-  const [w0, b0, scale, shift, w3, b3] = [take(HIDDEN * IN), take(HIDDEN), take(HIDDEN), take(HIDDEN), take(CLASSES * HIDDEN), take(CLASSES)];
+  const [w0, b0, scale, shift, w3Range, b3] = [take(HIDDEN * IN), take(HIDDEN), take(HIDDEN), take(HIDDEN), take(CLASSES * HIDDEN), take(CLASSES)];
   const param = (jets: readonly Jet[], [start]: readonly [number, number], i: number) => jets[start + i]!;
   const constant = (v: number) => new Jet(v);
 
@@ -168,27 +183,45 @@ function bruteForce(theta: readonly number[], x: Matrix) {
     );
     const u = h.map((hi, o) => hi.mul(param(jets, scale, o)).add(param(jets, shift, o)));
     const a = u.map((ui) => ui.tanh());
-    const z = Array.from({ length: CLASSES }, (_, c) => a.reduce((s, ai, o) => s.add(param(jets, w3, c * HIDDEN + o).mul(ai)), param(jets, b3, c)));
+    const z = Array.from({ length: CLASSES }, (_, c) => a.reduce((s, ai, o) => s.add(param(jets, w3Range, c * HIDDEN + o).mul(ai)), param(jets, b3, c)));
     // loss_n / N = (log Σ_c exp(z_c - max) + max - z_y) / N, the maximum a constant shift.
     const top = Math.max(...z.map((zc) => zc.v));
     const logSumExp = z.map((zc) => zc.add(constant(-top)).exp()).reduce((s, e) => s.add(e)).log().add(constant(top));
     const loss = logSumExp.add(z[TARGETS[n]!]!.mul(constant(-1))).mul(constant(1 / N));
-    return { h, a, z, loss };
+    return { h, u, a, z, loss };
   };
 
-  return Array.from({ length: N }, (_, n) => {
+  /** `Σ_n ∂²(loss_n / N)` along `direction`. */
+  const curvatureAlong = (direction: (k: number) => number) =>
+    Array.from({ length: N }, (_, n) => forward(theta.map((v, k) => new Jet(v, direction(k))), n).loss.dd).reduce((s, v) => s + v);
+  /** The block `[offset, offset + size)` of the Hessian of the loss, by polarization of second derivatives along `e_i + e_j`. */
+  const hessianBlock = (offset: number, size: number): Matrix => {
+    const diagonal = Array.from({ length: size }, (_, i) => curvatureAlong((k) => (k === offset + i ? 1 : 0)));
+    return Array.from({ length: size }, (_, i) =>
+      Array.from({ length: size }, (_, j) =>
+        i === j ? diagonal[i]! : (curvatureAlong((k) => (k === offset + i || k === offset + j ? 1 : 0)) - diagonal[i]! - diagonal[j]!) / 2,
+      ),
+    );
+  };
+
+  const samples = Array.from({ length: N }, (_, n) => {
     const jacobian = zeros(CLASSES, total);
+    const tanhInputJacobian = zeros(HIDDEN, total);
     const gradient = new Array<number>(total).fill(0);
     const hessianDiagonal = new Array<number>(total).fill(0);
     for (let j = 0; j < total; j++) {
-      const { z, loss } = forward(theta.map((v, k) => new Jet(v, k === j ? 1 : 0)), n);
+      const { u, z, loss } = forward(theta.map((v, k) => new Jet(v, k === j ? 1 : 0)), n);
       z.forEach((zc, c) => (jacobian[c]![j] = zc.d));
+      u.forEach((uo, o) => (tanhInputJacobian[o]![j] = uo.d));
       gradient[j] = loss.d;
       hessianDiagonal[j] = loss.dd;
     }
     const { h, a, z } = forward(theta.map((v) => new Jet(v)), n);
     const e = z.map((zc) => Math.exp(zc.v - Math.max(...z.map((zz) => zz.v))));
     const p = e.map((v) => v / e.reduce((s, w) => s + w, 0));
+    const w3 = Array.from({ length: CLASSES }, (_, c) => theta.slice(w3Range[0] + c * HIDDEN, w3Range[0] + (c + 1) * HIDDEN));
+    // Gradient of loss_n / N w.r.t. Tanh's output: W3ᵀ (p - e_y) / N; Tanh's residual is g_a ⊙ tanh''(u).
+    const gradA = Array.from({ length: HIDDEN }, (_, o) => p.reduce((s, pc, c) => s + w3[c]![o]! * (pc - (c === TARGETS[n] ? 1 : 0)), 0) / N);
     return {
       loss: forward(theta.map((v) => new Jet(v)), n).loss.v,
       x: x[n]!,
@@ -196,17 +229,21 @@ function bruteForce(theta: readonly number[], x: Matrix) {
       a: a.map((j) => j.v),
       p,
       jacobian,
+      tanhInputJacobian,
+      tanhResidual: a.map((aj, o) => gradA[o]! * -2 * aj.v * (1 - aj.v * aj.v)),
       gradient,
       hessianDiagonal,
       /** ∇²_z (loss_n / N) = (diag p - p pᵀ) / N. */
       lossHessian: scaled(plus(diag(p), scaled(outerSum([p]), -1)), 1 / N),
       scale: theta.slice(scale[0], scale[1]),
-      w3: Array.from({ length: CLASSES }, (_, c) => theta.slice(w3[0] + c * HIDDEN, w3[0] + (c + 1) * HIDDEN)),
+      w3,
     };
   });
+  return { samples, hessianBlock };
 }
 
-type Sample = ReturnType<typeof bruteForce>[number];
+type BruteForce = ReturnType<typeof bruteForce>;
+type Sample = BruteForce['samples'][number];
 
 /** An expected tensor: shape and row-major values. */
 interface Expected {
@@ -236,11 +273,25 @@ function sampledSqrt(samples: readonly Sample[], lossFunction: CrossEntropyLoss,
   );
 }
 
+/** `Σ_n J_uᵀ diag(m(r_n)) J_u` for the parameters `[offset, offset + size)`: Tanh's residual, each entry mapped by `m`, pulled back to them. */
+function tanhResidualBlock(samples: readonly Sample[], offset: number, size: number, m: (r: number) => number): Matrix {
+  return samples
+    .map((s) => {
+      const j = s.tanhInputJacobian.map((row) => row.slice(offset, offset + size));
+      return matMul(matMul(transpose(j), diag(s.tanhResidual.map(m))), j);
+    })
+    .reduce(plus);
+}
+
+/** How PCHMP makes Tanh's residual positive: its `modify` option, on each (diagonal) entry. */
+const MODIFY = { clip: (r: number) => Math.max(r, 0), abs: Math.abs } as const;
+
 /** Every quantity of every parameter, by extension field and parameter name, from the brute force. */
 function expectedQuantities(
   lay: ReturnType<typeof layout>,
-  samples: readonly Sample[],
+  { samples, hessianBlock }: BruteForce,
   sqrt: (seed: number) => number[][][],
+  modify: keyof typeof MODIFY,
 ): Map<string, Map<string, Expected | Expected[]>> {
   const result = new Map<string, Map<string, Expected | Expected[]>>();
   const set = (field: string, name: string, value: Expected | Expected[]) => {
@@ -291,6 +342,12 @@ function expectedQuantities(
     });
     set('diagH', name, { shape, data: samples.map((s) => s.hessianDiagonal.slice(offset, offset + size)).reduce((acc, d) => acc.map((v, i) => v + d[i]!)) });
     set('diagHBatch', name, { shape: [N, ...shape], data: samples.flatMap((s) => s.hessianDiagonal.slice(offset, offset + size)) });
+
+    // The curvature products applied to the identity [size, ...shape]: the (symmetric) blocks, row by row.
+    const ggn = blocks.reduce(plus);
+    set('hmp', name, { shape: [size, ...shape], data: hessianBlock(offset, size).flat() });
+    set('ggnmp', name, { shape: [size, ...shape], data: ggn.flat() });
+    set('pchmp', name, { shape: [size, ...shape], data: plus(ggn, tanhResidualBlock(samples, offset, size, MODIFY[modify])).flat() });
   }
 
   // Kronecker factors: Linear weight [G, A], bias [G] with G the GGN block of the bias (its
@@ -326,11 +383,26 @@ function sqrtOuterProducts(sqrt: Tensor): Expected {
   return { shape: [n, size, size], data: perSample.flat() };
 }
 
-function run(Layer: typeof PlainScaleShift, extensions: readonly Extension[]): CompareReport[] {
+/** The identity as a batch of matrices `[size, ...shape]`, for a curvature product. */
+function identity(shape: readonly number[]): Tensor {
+  const size = shape.reduce((a, b) => a * b, 1);
+  return tensor(
+    Array.from({ length: size * size }, (_, k) => (Math.floor(k / size) === k % size ? 1 : 0)),
+    [size, ...shape],
+    { backend: cpu, dtype: 'float64' },
+  );
+}
+
+/**
+ * Runs `extensions` on the problem and compares what each stored on every
+ * parameter with the brute force; PCHMP's expected blocks use `modify`.
+ */
+function run(Layer: typeof PlainScaleShift, extensions: readonly Extension[], modify: keyof typeof MODIFY = 'clip'): CompareReport[] {
   const { model, input, target, lossFunction } = problem(Layer);
   const lay = layout(model);
   const xs = Array.from({ length: N }, (_, n) => Array.from(input.toArray().subarray(n * IN, (n + 1) * IN)));
-  const samples = bruteForce(lay.theta, xs);
+  const brute = bruteForce(lay.theta, xs);
+  const samples = brute.samples;
   const loss = lossFunction.forward(model.forward(input), target);
   const node = loss.producer!;
   const drawn = new Map<number, number[][][]>();
@@ -338,7 +410,10 @@ function run(Layer: typeof PlainScaleShift, extensions: readonly Extension[]): C
     if (!drawn.has(seed)) drawn.set(seed, sampledSqrt(samples, lossFunction, node, seed));
     return drawn.get(seed)!;
   };
-  const expected = expectedQuantities(lay, samples, sqrt);
+  const expected = expectedQuantities(lay, brute, sqrt, modify);
+  const savefields = new Set(extensions.map((extension) => extension.savefield));
+  // Every extension run has brute-force values to meet.
+  expect([...savefields].filter((field) => ![...expected.keys()].some((key) => key.split(' ')[0] === field))).toEqual([]);
 
   backpack(extensions, () => loss.backward());
 
@@ -350,9 +425,13 @@ function run(Layer: typeof PlainScaleShift, extensions: readonly Extension[]): C
   for (const [name, parameter] of model.namedParameters()) {
     const stored = parameter as unknown as Record<string, Quantity | undefined>;
     for (const [field, byName] of expected) {
+      if (!savefields.has(field.split(' ')[0]!)) continue;
       const wanted = byName.get(name)!;
       const label = `${Layer.name} ${name} ${field}`;
-      if (field === 'sqrtGgnExact (outer products)') {
+      const quantity = stored[field];
+      if (typeof quantity === 'function') {
+        compare(quantity(identity(parameter.data.shape)), wanted as Expected, label);
+      } else if (field === 'sqrtGgnExact (outer products)') {
         compare(sqrtOuterProducts(stored['sqrtGgnExact'] as Tensor), wanted as Expected, label);
       } else if (Array.isArray(wanted)) {
         const factors = stored[field] as readonly Tensor[];
@@ -366,15 +445,15 @@ function run(Layer: typeof PlainScaleShift, extensions: readonly Extension[]): C
   return reports;
 }
 
-describe('a new module with parameters, with all 15 extensions', () => {
+describe('a new module with parameters, with all 15 extensions and the curvature products', () => {
   it('the brute force agrees with finite differences of its own loss (a check of the jets)', () => {
     const { model, input } = problem(ScaleShift);
     const lay = layout(model);
     const xs = Array.from({ length: N }, (_, n) => Array.from(input.toArray().subarray(n * IN, (n + 1) * IN)));
-    const samples = bruteForce(lay.theta, xs);
+    const { samples } = bruteForce(lay.theta, xs);
     const step = 1e-4;
     for (let j = 0; j < lay.total; j += 5) {
-      const lossesAt = (delta: number) => bruteForce(lay.theta.map((v, k) => (k === j ? v + delta : v)), xs).map((s) => s.loss);
+      const lossesAt = (delta: number) => bruteForce(lay.theta.map((v, k) => (k === j ? v + delta : v)), xs).samples.map((s) => s.loss);
       const [up, down] = [lossesAt(step), lossesAt(-step)];
       samples.forEach((s, n) => {
         expect(Math.abs(s.gradient[j]! - (up[n]! - down[n]!) / (2 * step))).toBeLessThan(1e-9);
@@ -383,14 +462,65 @@ describe('a new module with parameters, with all 15 extensions', () => {
     }
   });
 
+  it("the brute force's Hessian blocks (polarization) are the GGN plus Tanh's residual pulled back, which has both signs", () => {
+    const { model, input } = problem(ScaleShift);
+    const lay = layout(model);
+    const xs = Array.from({ length: N }, (_, n) => Array.from(input.toArray().subarray(n * IN, (n + 1) * IN)));
+    const { samples, hessianBlock } = bruteForce(lay.theta, xs);
+    // Both signs: clipping, absolute values and the exact residual give three different blocks.
+    const residuals = samples.flatMap((s) => s.tanhResidual);
+    expect(Math.min(...residuals)).toBeLessThan(-1e-3);
+    expect(Math.max(...residuals)).toBeGreaterThan(1e-3);
+    for (const { name, values } of lay.entries) {
+      const [offset, size] = [lay.offsets.get(name)!, values.length];
+      const ggn = samples.map((s) => matMul(matMul(transpose(columns(s, offset, size)), s.lossHessian), columns(s, offset, size))).reduce(plus);
+      const decomposed = plus(ggn, tanhResidualBlock(samples, offset, size, (r) => r));
+      const block = hessianBlock(offset, size);
+      block.forEach((row, i) => row.forEach((v, k) => expect(Math.abs(v - decomposed[i]![k]!), `${name} [${i}, ${k}]`).toBeLessThan(1e-13)));
+      block.forEach((row, i) => expect(row[i]).toBeCloseTo(samples.reduce((acc, s) => acc + s.hessianDiagonal[offset + i]!, 0), 13));
+    }
+  });
+
   it('with nothing registered: its traits are enough for every extension', () => {
-    const extensions = allFifteen();
-    expect(new Set(extensions.map((e) => e.name)).size).toBe(15);
+    const extensions = [...allFifteen(), ...curvatureProducts()];
+    expect(new Set(extensions.map((e) => e.name)).size).toBe(18);
     expect(failedMessages(run(ScaleShift, extensions))).toEqual([]);
+  });
+
+  it("PCHMP with modify 'abs': the absolute values of Tanh's residual", () => {
+    expect(failedMessages(run(ScaleShift, [new PCHMP({ modify: 'abs' })], 'abs'))).toEqual([]);
   });
 
   it('without traits: a rule set on each extension with setModuleRule', () => {
     expect(failedMessages(run(PlainScaleShift, allFifteen().map(withRule)))).toEqual([]);
+  });
+
+  it("without traits: a rule written inline reads the module's own fields, typed by setModuleRule (no cast)", () => {
+    const extensions = [new DiagGGNExact(), new BatchDiagGGNExact(), new SqrtGGNExact()].map((extension) =>
+      extension.setModuleRule(PlainScaleShift, {
+        // The input Jacobian is diag(scale): S at the input is S ⊙ scale.
+        backpropagate: (node, sqrt) => {
+          expectTypeOf(node.module).toEqualTypeOf<PlainScaleShift>();
+          return mul(sqrt, node.module.scale.data);
+        },
+      }),
+    );
+    expect(failedMessages(run(PlainScaleShift, extensions))).toEqual([]);
+  });
+
+  it('without traits: GGNMP needs no rule (Jacobian products alone); PCHMP refuses before the pass, HMP when its product is taken, naming the trait', () => {
+    expect(failedMessages(run(PlainScaleShift, [new GGNMP()]))).toEqual([]);
+
+    const { model, input, target, lossFunction } = problem(PlainScaleShift);
+    const loss = lossFunction.forward(model.forward(input), target);
+    expect(() => backpack([new PCHMP()], () => loss.backward({ retainGraph: true }))).toThrow(
+      /^PCHMP cannot run: PlainScaleShift '1' is not declared affine in its parameters \(trait affineInParameters\)/,
+    );
+    for (const parameter of model.parameters()) expect(parameter.grad).toBeUndefined();
+    backpack([new HMP()], () => loss.backward());
+    expect(() => (model.layers[1] as PlainScaleShift).scale.hmp!(identity([HIDDEN]))).toThrow(
+      /^PlainScaleShift '1' gives no second derivative w\.r\.t\. its parameter 'scale': declare the trait affineInParameters/,
+    );
   });
 
   it('without traits and without rules: refused, naming extension and module, before anything changes', () => {

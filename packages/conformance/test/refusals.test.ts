@@ -1,10 +1,10 @@
 /**
- * What every one of the 15 extensions refuses, before the backward pass
+ * What every one of the 15 extensions and the 3 curvature products refuses, before the backward pass
  * changes anything, with a message naming the extension, the module and
  * the reason.
  */
 import { cpu } from '@backpack-ts/backend-cpu';
-import { EXTENSIONS } from '@backpack-ts/catalog';
+import { CURVATURE_PRODUCT_EXTENSIONS, EXTENSIONS } from '@backpack-ts/catalog';
 import { CrossEntropyLoss, Generator, Linear, backpack, extend, tensor } from '@backpack-ts/core';
 import { describe, expect, it } from 'vitest';
 
@@ -19,11 +19,15 @@ const KNOWN_OPTIONS: Readonly<Record<string, string>> = {
   BatchDiagGGNMC: 'mcSamples, generator, seed, convSaveMemory',
   KFAC: 'mcSamples, seed, generator',
   KFRA: 'curvature',
+  PCHMP: 'modify',
 };
 
-describe.each([...EXTENSIONS.keys()])('%s', (name) => {
+/** A new instance of the extension called `name`, from either table of the catalog. */
+const create = (name: string) => EXTENSIONS.get(name)?.create({ seed: 0 }) ?? CURVATURE_PRODUCT_EXTENSIONS.get(name)!.create();
+
+describe.each([...EXTENSIONS.keys(), ...CURVATURE_PRODUCT_EXTENSIONS.keys()])('%s', (name) => {
   it('refuses an unknown option, listing the known ones', () => {
-    const make = EXTENSIONS.get(name)!.create().constructor as new (options: object) => unknown;
+    const make = create(name).constructor as new (options: object) => unknown;
     const known = KNOWN_OPTIONS[name];
     expect(() => new make({ mcSampels: 2 })).toThrow(
       `${name}: unknown option 'mcSampels' (${known === undefined ? 'it takes no options' : `known options: ${known}`})`,
@@ -34,7 +38,7 @@ describe.each([...EXTENSIONS.keys()])('%s', (name) => {
     const layer = extend(new Linear(2, 3, { backend: cpu, dtype: 'float64', generator: new Generator(1) }));
     const loss = extend(new CrossEntropyLoss('none'));
     const value = loss.forward(layer.forward(tensor([0.5, -1], [1, 2], { backend: cpu, dtype: 'float64' })), tensor([2], [1], { backend: cpu, dtype: 'int32' }));
-    expect(() => backpack([EXTENSIONS.get(name)!.create({ seed: 0 })], () => value.backward())).toThrow(
+    expect(() => backpack([create(name)], () => value.backward())).toThrow(
       `${name} cannot run: CrossEntropyLoss has reduction 'none', which gives one loss per element rather than one objective`,
     );
     expect(layer.weight.grad).toBeUndefined();

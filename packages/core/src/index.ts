@@ -102,6 +102,7 @@ export {
   UnsupportedModuleError,
   type ModuleClass,
   type ModuleRules,
+  type RuleForModule,
 } from './extensions/rule-registry.js';
 export { backpack, type BackpackOptions, type Extensions } from './extensions/backpack.js';
 export { BackpropExtension, type BackpropContext, type BackpropRule } from './extensions/backprop-extension.js';

@@ -14,11 +14,13 @@ import {
   RuleBasedExtension,
   SELU,
   UnsupportedModuleError,
+  tensor,
   type GraphNode,
   type ModuleRules,
+  type RuleForModule,
   type Tensor,
 } from '@backpack-ts/core';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, expectTypeOf, it } from 'vitest';
 import { linear } from './helpers/models.js';
 
 /** Rules are plain labels here: which rule was found is all these tests look at. */
@@ -102,5 +104,61 @@ describe('rule lookup', () => {
     expect(() => extension.require(new Lonely())).toThrow(
       "LabelExtension has no rule for Lonely (module type Lonely); set one with LabelExtension's setModuleRule(Lonely, rule)",
     );
+  });
+});
+
+/** Rules of the two forms the packages use: a function (first-order) and an object of methods (second-order). */
+type FunctionRule = (node: GraphNode, name: string) => number;
+interface MethodRule {
+  backpropagate(node: GraphNode, inputIndex: number): number;
+  parameters?(node: GraphNode): string[];
+}
+
+/** An extension with rules of type `Rule`, which only stores and finds them. */
+class RulesOf<Rule> extends RuleBasedExtension<Rule> {
+  readonly name = 'RulesOf';
+  readonly savefield = 'rulesOf';
+  constructor() {
+    super([]);
+  }
+  check(): void {}
+  begin() {
+    return { visit: () => undefined };
+  }
+}
+
+describe('typed rules', () => {
+  const layer = linear(3, 2, 1);
+  const node = layer.forward(tensor([1, 2, 3], [1, 3], { backend: cpu }).requiresGrad_()).producer!;
+
+  it("a rule set for a class gets nodes of that class's modules: node.module is typed by the class, no cast", () => {
+    const functions = new RulesOf<FunctionRule>().setModuleRule(Linear, (linearNode, name) => {
+      expectTypeOf(linearNode).toEqualTypeOf<GraphNode<Linear>>();
+      expectTypeOf(linearNode.module).toEqualTypeOf<Linear>();
+      return linearNode.module.outFeatures * 10 + name.length;
+    });
+    const methods = new RulesOf<MethodRule>().setModuleRule(Linear, {
+      backpropagate: (linearNode, inputIndex) => linearNode.module.inFeatures + inputIndex,
+      parameters: (linearNode) => linearNode.module.ownNamedParameters().map(([name]) => name),
+    });
+    expect(functions.ruleFor(layer)!(node, 'weight')).toBe(26);
+    expect(methods.ruleFor(layer)!.backpropagate(node, 1)).toBe(4);
+    expect(methods.ruleFor(layer)!.parameters!(node)).toEqual(['weight', 'bias']);
+  });
+
+  it('RuleForModule narrows the node of a function rule and of each method, optional ones included', () => {
+    expectTypeOf<RuleForModule<FunctionRule, Linear>>().toEqualTypeOf<(node: GraphNode<Linear>, name: string) => number>();
+    expectTypeOf<Parameters<RuleForModule<MethodRule, ReLU>['backpropagate']>[0]>().toEqualTypeOf<GraphNode<ReLU>>();
+    expectTypeOf<Parameters<NonNullable<RuleForModule<MethodRule, ReLU>['parameters']>>[0]>().toEqualTypeOf<GraphNode<ReLU>>();
+    expectTypeOf<RuleForModule<string, ReLU>>().toEqualTypeOf<string>();
+  });
+
+  it("a rule for any module (a package's generic rule) still fits every class; one for another class does not", () => {
+    const generic: FunctionRule = (anyNode) => anyNode.module.ownNamedParameters().length;
+    expect(new RulesOf<FunctionRule>().setModuleRule(Linear, generic).ruleFor(layer)!(node, '')).toBe(2);
+    const linearOnly = (linearNode: GraphNode<Linear>) => linearNode.module.inFeatures;
+    // @ts-expect-error a rule that reads Linear's fields cannot be set for ReLU
+    new RulesOf<FunctionRule>().setModuleRule(ReLU, linearOnly);
+    expect(new RulesOf<FunctionRule>().setModuleRule(Linear, linearOnly).ruleFor(layer)!(node, '')).toBe(3);
   });
 });

@@ -1,6 +1,7 @@
-import { add, div, maximum, mul, neg, rejectUnknownOptions, sqrt, square, sub, type Tensor } from '@backpack-ts/core';
+import { add, div, maximum, mul, rejectUnknownOptions, sqrt, square, sub, type Tensor } from '@backpack-ts/core';
 import { Optimizer, type ParameterUpdate } from './optimizer.js';
 import type { NamedParameter, ParameterSource } from './parameters.js';
+import { regularizedGradient } from './regularized-gradient.js';
 import { checkBoolean, checkNumber } from './validate.js';
 
 /** Options of {@link Adam}, with `torch.optim.Adam`'s names (camelCase) and defaults. */
@@ -70,8 +71,7 @@ export class Adam extends Optimizer<AdamState> {
     const { lr, betas, eps, weightDecay, amsgrad, maximize } = this.options;
     const [beta1, beta2] = betas;
     const theta = parameter.data;
-    let g = maximize ? neg(parameter.grad!) : parameter.grad!;
-    if (weightDecay !== 0) g = add(g, mul(theta, weightDecay));
+    const g = regularizedGradient(parameter, weightDecay, maximize);
     const step = (state?.step ?? 0) + 1;
     const firstMoment = mul(g, 1 - beta1);
     const secondMoment = mul(square(g), 1 - beta2);

@@ -1,6 +1,7 @@
 import { add, mul, rejectUnknownOptions, sub, type Tensor } from '@backpack-ts/core';
 import { Optimizer, type ParameterUpdate } from './optimizer.js';
 import type { NamedParameter, ParameterSource } from './parameters.js';
+import { regularizedGradient } from './regularized-gradient.js';
 import { checkNumber } from './validate.js';
 
 /** The step options every preconditioned optimiser takes (besides its curvature and damping). */
@@ -54,7 +55,7 @@ export abstract class PreconditionedOptimizer extends Optimizer<PreconditionedSt
   protected override update(entry: NamedParameter, state: PreconditionedState | undefined): ParameterUpdate<PreconditionedState> {
     const { lr, weightDecay, momentum } = this.stepOptions;
     const theta = entry.parameter.data;
-    const g = weightDecay === 0 ? entry.parameter.grad! : add(entry.parameter.grad!, mul(theta, weightDecay));
+    const g = regularizedGradient(entry.parameter, weightDecay);
     const direction = this.precondition(entry, g);
     if (momentum === 0) return { data: sub(theta, mul(direction, lr)), state: {} };
     const previous = state?.momentumBuffer;

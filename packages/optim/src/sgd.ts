@@ -1,6 +1,7 @@
-import { add, mul, neg, rejectUnknownOptions, sub, type Tensor } from '@backpack-ts/core';
+import { add, mul, rejectUnknownOptions, sub, type Tensor } from '@backpack-ts/core';
 import { Optimizer, type ParameterUpdate } from './optimizer.js';
 import type { NamedParameter, ParameterSource } from './parameters.js';
+import { regularizedGradient } from './regularized-gradient.js';
 import { checkBoolean, checkNumber } from './validate.js';
 
 /** Options of {@link SGD}, with `torch.optim.SGD`'s names (camelCase) and defaults. */
@@ -61,8 +62,7 @@ export class SGD extends Optimizer<SGDState> {
   protected override update({ parameter }: NamedParameter, state: SGDState | undefined): ParameterUpdate<SGDState> {
     const { lr, momentum, dampening, weightDecay, nesterov, maximize } = this.options;
     const theta = parameter.data;
-    let g = maximize ? neg(parameter.grad!) : parameter.grad!;
-    if (weightDecay !== 0) g = add(g, mul(theta, weightDecay));
+    const g = regularizedGradient(parameter, weightDecay, maximize);
     if (momentum === 0) return { data: sub(theta, mul(g, lr)), state: {} };
     const previous = state?.momentumBuffer;
     // A handle of its own: the buffer outlives the gradient it may start as.

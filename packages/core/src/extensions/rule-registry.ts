@@ -5,12 +5,31 @@ import type { Extension, ExtensionPass } from './extension.js';
 /**
  * A module class: abstract or concrete, with a public or a protected
  * constructor (`ConvNd`; a protected constructor has no construct signature,
- * hence `Function`).
+ * hence `Function`). `M` is the type of its instances.
  */
-export type ModuleClass = Function & {
+export type ModuleClass<M extends LeafModule = LeafModule> = Function & {
   /** Its instances' prototype: a `LeafModule`. */
-  readonly prototype: LeafModule;
+  readonly prototype: M;
 };
+
+/**
+ * A rule as it reads for the modules of class `M`: the rule itself when it
+ * is a function, or each of its methods (optional ones too), takes a
+ * `GraphNode<M>` where it takes a `GraphNode`, so that `node.module` has the
+ * type `M`; anything else is left as it is. What
+ * {@link RuleBasedExtension.setModuleRule} takes for `M`'s class.
+ */
+export type RuleForModule<Rule, M extends LeafModule> = Rule extends (node: GraphNode, ...rest: infer Rest) => infer Result
+  ? (node: GraphNode<M>, ...rest: Rest) => Result
+  : Rule extends (...args: never[]) => unknown
+    ? Rule
+    : Rule extends object
+      ? {
+          [K in keyof Rule]: NonNullable<Rule[K]> extends (node: GraphNode, ...rest: infer Rest) => infer Result
+            ? (node: GraphNode<M>, ...rest: Rest) => Result
+            : Rule[K];
+        }
+      : Rule;
 
 /** Rules by module class, e.g. a package's default rules for one extension. */
 export type ModuleRules<Rule> = Iterable<readonly [ModuleClass, Rule]>;
@@ -65,9 +84,14 @@ export abstract class RuleBasedExtension<Rule> implements Extension {
    * rule of their own, in this instance only; replaces a package default for
    * that class. Returns the extension, so that it can be set up inline:
    * `backpack([new DiagHessian().setModuleRule(MyModule, rule)], ...)`.
+   *
+   * The rule's node is typed by the class (`GraphNode<MyModule>`), so a
+   * rule written inline reads `node.module`'s own fields without a cast; a
+   * rule written for any module (a package's generic rule) fits too.
    */
-  setModuleRule(moduleClass: ModuleClass, rule: Rule): this {
-    this.rules.set(moduleClass, rule);
+  setModuleRule<M extends LeafModule>(moduleClass: ModuleClass<M>, rule: RuleForModule<Rule, M>): this {
+    // Sound: the registry hands this rule only nodes of modules whose prototype chain holds moduleClass, that is, instances of M.
+    this.rules.set(moduleClass, rule as unknown as Rule);
     return this;
   }
 

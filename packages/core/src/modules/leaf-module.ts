@@ -280,8 +280,12 @@ let nextNodeId = 0;
  * its output's `gradFn` (and `tensor.producer`), one node of the graph the
  * backward engine walks, next to the nodes of ops; the edges it contributes
  * lead to its differentiable inputs and to its parameters' data.
+ *
+ * `M` is the module's class where it is known: a rule set with
+ * `setModuleRule(Scale, rule)` gets `GraphNode<Scale>`, so it reads
+ * `node.module.weight` without a cast.
  */
-export class GraphNode {
+export class GraphNode<M extends LeafModule = LeafModule> {
   /** Tells a module's node from an op's `OpNode`. */
   readonly kind = 'module';
   /** Creation order; later nodes were recorded later. */
@@ -295,7 +299,7 @@ export class GraphNode {
 
   constructor(
     /** The module that was called. */
-    readonly module: LeafModule,
+    readonly module: M,
     /** The call's inputs. */
     readonly inputs: readonly Tensor[],
     /** The call's output. */

@@ -22,3 +22,13 @@ export interface LinearOperator {
    */
   matmat(x: Tensor): Tensor;
 }
+
+/**
+ * Refuses `x` for `name.matmat` unless it has the operator's dtype and
+ * backend; `whose` says what fixed them (`'the parameters'`, `'the factors'`).
+ */
+export function checkOperand(name: string, operator: LinearOperator, x: Tensor, whose: string): void {
+  if (x.dtype !== operator.dtype || x.backend !== operator.backend) {
+    throw new TypeError(`${name}.matmat: x is ${x.dtype} on '${x.backend.name}', ${whose} ${operator.dtype} on '${operator.backend.name}'`);
+  }
+}

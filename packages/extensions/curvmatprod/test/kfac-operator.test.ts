@@ -76,4 +76,11 @@ describe('errors', () => {
     expect(() => new KFACOperator(model, lossFunction, data, { damping: -1 })).toThrow(/damping must be a finite number >= 0, got -1/);
     expect(() => new KFACOperator(model, lossFunction, data, { fisherType: 'type-2' as never })).toThrow(/fisherType must be 'mc' or 'exact'/);
   });
+
+  it("a vector of another dtype than the factors': refused, naming the operator", () => {
+    const operator = new KFACOperator(model, lossFunction, data, { fisherType: 'exact' });
+    expect(() => operator.matmat(eye(operator.shape[1], { ...float64, dtype: 'float32' }))).toThrow(
+      "KFACOperator.matmat: x is float32 on 'cpu', the factors float64 on 'cpu'",
+    );
+  });
 });

@@ -206,6 +206,18 @@ describe('flat vectors and errors', () => {
     expect(() => new HessianOperator(model, new CrossEntropyLoss('none'), data)).toThrow(/HessianOperator cannot run/);
   });
 
+  it("a vector of another dtype than the parameters': refused, naming the operator", () => {
+    const { model, lossFunction, data } = problem;
+    const size = new GGNOperator(model, lossFunction, data).shape[1];
+    const wrong = eye(size, { ...float64, dtype: 'float32' });
+    expect(() => new GGNOperator(model, lossFunction, data).matmat(wrong)).toThrow("GGNOperator.matmat: x is float32 on 'cpu', the parameters float64 on 'cpu'");
+    expect(() => new JacobianOperator(model, data).matmat(wrong)).toThrow("JacobianOperator.matmat: x is float32 on 'cpu', the parameters float64 on 'cpu'");
+    const rows = new TransposedJacobianOperator(model, data).shape[1];
+    expect(() => new TransposedJacobianOperator(model, data).matmat(eye(rows, { ...float64, dtype: 'float32' }))).toThrow(
+      "TransposedJacobianOperator.matmat: x is float32 on 'cpu', the parameters float64 on 'cpu'",
+    );
+  });
+
   it('parameters not of the model, frozen or listed twice; a model in training mode', () => {
     const { model, lossFunction, data } = problem;
     const other = problems()[1]!.model.parameters()[0]!;

@@ -12,7 +12,7 @@ import {
   type Parameter,
   type Tensor,
 } from '@backpack-ts/core';
-import type { LinearOperator } from '../linear-operator.js';
+import { checkOperand, type LinearOperator } from '../linear-operator.js';
 import { batchesOf, batchSizes, type DataSet } from './data-set.js';
 import { ParameterSpace, fromBlocks, toBlocks } from './parameter-space.js';
 
@@ -76,16 +76,12 @@ export abstract class CurvatureOperator implements LinearOperator {
     this.sizes = batchSizes(name, data);
     this.samples = this.sizes.reduce((a, b) => a + b, 0);
     this.shape = [this.space.size, this.space.size];
-    const first = this.parameters[0]!.data;
-    this.dtype = first.dtype as FloatDType;
-    this.backend = first.backend;
+    [this.dtype, this.backend] = [this.space.dtype, this.space.backend];
   }
 
   /** The product with `x` (`[P, K]` or `[P]`), summed over the data set's batches. */
   matmat(x: Tensor): Tensor {
-    if (x.dtype !== this.dtype || x.backend !== this.backend) {
-      throw new TypeError(`${this.name}.matmat: x is ${x.dtype} on '${x.backend.name}', the parameters ${this.dtype} on '${this.backend.name}'`);
-    }
+    checkOperand(this.name, this, x, 'the parameters');
     const shapes = this.parameters.map((p) => p.data.shape);
     this.beginProduct();
     return tidy(() => {

@@ -14,7 +14,7 @@ import {
   type Parameter,
   type Tensor,
 } from '@backpack-ts/core';
-import type { LinearOperator } from '../linear-operator.js';
+import { checkOperand, type LinearOperator } from '../linear-operator.js';
 import type { CurvatureOperatorOptions } from './curvature-operator.js';
 import { batchesOf, batchSizes, type DataSet } from './data-set.js';
 import { ParameterSpace, fromBlocks, toBlocks } from './parameter-space.js';
@@ -43,12 +43,6 @@ class OutputLayout {
   parameterShapes(): (readonly number[])[] {
     return this.space.parameters.map((p) => p.data.shape);
   }
-
-  check(x: Tensor, dtype: FloatDType, backend: Backend): void {
-    if (x.dtype !== dtype || x.backend !== backend) {
-      throw new TypeError(`${this.name}.matmat: x is ${x.dtype} on '${x.backend.name}', the parameters ${dtype} on '${backend.name}'`);
-    }
-  }
 }
 
 /**
@@ -70,8 +64,7 @@ export class JacobianOperator implements LinearOperator {
   constructor(model: Module, data: DataSet, options: CurvatureOperatorOptions = {}) {
     this.layout = new OutputLayout('JacobianOperator', model, data, options);
     this.shape = [this.layout.rows, this.layout.space.size];
-    const first = this.layout.space.parameters[0]!.data;
-    [this.dtype, this.backend] = [first.dtype as FloatDType, first.backend];
+    [this.dtype, this.backend] = [this.layout.space.dtype, this.layout.space.backend];
   }
 
   /** The parameters it differentiates w.r.t., in the order of the columns. */
@@ -82,7 +75,7 @@ export class JacobianOperator implements LinearOperator {
   /** `J x` for `x` `[P, K]` or `[P]`. */
   matmat(x: Tensor): Tensor {
     const { name, model, data, sizes, space } = this.layout;
-    this.layout.check(x, this.dtype, this.backend);
+    checkOperand(name, this, x, 'the parameters');
     return tidy(() => {
       const tangents = toBlocks(`${name}.matmat`, x, this.layout.parameterShapes());
       const k = tangents[0]!.shape[0]!;
@@ -117,8 +110,7 @@ export class TransposedJacobianOperator implements LinearOperator {
   constructor(model: Module, data: DataSet, options: CurvatureOperatorOptions = {}) {
     this.layout = new OutputLayout('TransposedJacobianOperator', model, data, options);
     this.shape = [this.layout.space.size, this.layout.rows];
-    const first = this.layout.space.parameters[0]!.data;
-    [this.dtype, this.backend] = [first.dtype as FloatDType, first.backend];
+    [this.dtype, this.backend] = [this.layout.space.dtype, this.layout.space.backend];
   }
 
   /** The parameters it differentiates w.r.t., in the order of the rows. */
@@ -129,7 +121,7 @@ export class TransposedJacobianOperator implements LinearOperator {
   /** `Jᵀ x` for `x` `[rows, K]` or `[rows]`. */
   matmat(x: Tensor): Tensor {
     const { name, model, data, sizes, space, outputShapes } = this.layout;
-    this.layout.check(x, this.dtype, this.backend);
+    checkOperand(name, this, x, 'the parameters');
     return tidy(() => {
       const cotangents = toBlocks(`${name}.matmat`, x, outputShapes);
       let total: Tensor | undefined;

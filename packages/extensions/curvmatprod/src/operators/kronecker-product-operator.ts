@@ -1,5 +1,5 @@
 import { einsum, tidy, type Backend, type FloatDType, type Tensor } from '@backpack-ts/core';
-import type { LinearOperator } from '../linear-operator.js';
+import { checkOperand, type LinearOperator } from '../linear-operator.js';
 import { fromBlocks, toBlocks } from './parameter-space.js';
 
 /**
@@ -31,9 +31,7 @@ export class KroneckerProductOperator implements LinearOperator {
 
   /** The product with `x` `[P, K]` or `[P]`, block by block. */
   matmat(x: Tensor): Tensor {
-    if (x.dtype !== this.dtype || x.backend !== this.backend) {
-      throw new TypeError(`${this.name}.matmat: x is ${x.dtype} on '${x.backend.name}', the factors ${this.dtype} on '${this.backend.name}'`);
-    }
+    checkOperand(this.name, this, x, 'the factors');
     return tidy(() => {
       const shapes = this.factors.map((list) => list.map((f) => f.shape[0]!));
       const blocks = toBlocks(`${this.name}.matmat`, x, shapes).map((v, i) => {

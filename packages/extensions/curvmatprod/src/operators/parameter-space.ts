@@ -1,4 +1,4 @@
-import { concat, formatShape, reshape, sizeOf, slice, transpose, type Module, type Parameter, type Tensor } from '@backpack-ts/core';
+import { concat, formatShape, reshape, sizeOf, slice, transpose, type Backend, type FloatDType, type Module, type Parameter, type Tensor } from '@backpack-ts/core';
 import { requireFixedModel } from './fixed-model.js';
 
 /**
@@ -10,6 +10,10 @@ export class ParameterSpace {
   readonly parameters: readonly Parameter[];
   /** Entries of all parameters, P. */
   readonly size: number;
+  /** The parameters' dtype: that of the vectors an operator on them takes and returns. */
+  readonly dtype: FloatDType;
+  /** The parameters' backend: that of the vectors an operator on them takes and returns. */
+  readonly backend: Backend;
 
   constructor(caller: string, model: Module, parameters: readonly Parameter[] | undefined) {
     requireFixedModel(caller, model);
@@ -23,6 +27,7 @@ export class ParameterSpace {
     });
     this.parameters = chosen;
     this.size = chosen.reduce((s, p) => s + p.data.size, 0);
+    [this.dtype, this.backend] = [chosen[0]!.data.dtype as FloatDType, chosen[0]!.data.backend];
   }
 
   /** The parameters' current tensors. */
