@@ -47,7 +47,9 @@ const CG_NEWTON_OPTIONS = ['curvature', 'damping', 'tolerance', 'absoluteToleran
  * `d = (C_θ + λI)⁻¹ g` by CG on the products `param[curvature]` (which the
  * matching extension stores in the backward pass before each step), then
  * `θ ← θ − lr·d`. A truncated solve, as BackPACK's: CG stops at its
- * tolerance or budget and the step takes what it has.
+ * tolerance or budget and the step takes what it has; where a block is
+ * indefinite (the Hessian's), CG also stops at the first direction of
+ * negative curvature (truncated Newton-CG), where BackPACK's CG steps on.
  */
 export class CGNewton extends PreconditionedOptimizer {
   readonly curvature: BlockCurvature;
