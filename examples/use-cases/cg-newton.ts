@@ -52,8 +52,11 @@ const CG_NEWTON_OPTIONS = ['curvature', 'damping', 'tolerance', 'absoluteToleran
  * negative curvature (truncated Newton-CG), where BackPACK's CG steps on.
  */
 export class CGNewton extends PreconditionedOptimizer {
+  /** The field whose block products the steps solve with. */
   readonly curvature: BlockCurvature;
+  /** λ, added to each block's diagonal. */
   readonly damping: number;
+  /** When each CG solve stops. */
   private readonly cg: { tolerance: number; absoluteTolerance: number; maxIterations: number };
 
   constructor(parameters: ParameterSource, options: CGNewtonOptions) {

@@ -29,6 +29,7 @@ import {
   ZeroPad2d,
   add,
   argmax,
+  assertFloat,
   backpack,
   clamp,
   equal,
@@ -138,8 +139,9 @@ export function dpSgdStep(
     const { clipped } = clipPerSampleGradients(parameters, options.maxNorm);
     noGrad(() =>
       parameters.forEach((parameter, i) => {
-        const { backend, dtype } = parameter.data;
-        const perturbed = add(sum(clipped[i]!, [0]), mul(noise.normal(parameter.data.shape, { backend, dtype: dtype as FloatDType }), options.noiseMultiplier * options.maxNorm));
+        const { backend, shape } = parameter.data;
+        const dtype = assertFloat('differential-privacy', parameter.data);
+        const perturbed = add(sum(clipped[i]!, [0]), mul(noise.normal(shape, { backend, dtype }), options.noiseMultiplier * options.maxNorm));
         parameter.grad!.dispose();
         // Kept past this tidy: the optimiser's zeroGrad disposes it.
         parameter.grad = keep(mul(perturbed, 1 / n));
