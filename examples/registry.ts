@@ -29,7 +29,7 @@ export const examples: readonly ExampleEntry[] = [
   { name: 'cnn', summary: 'every extension on a small MNIST CNN: the shape of each quantity', load: () => import('./cnn/main.js') },
   {
     name: 'all-in-one',
-    summary: 'all 15 extensions on a linear MNIST classifier, one backward pass per group',
+    summary: 'all 15 extensions on a linear MNIST classifier, one backward pass per group, then the HMP/GGNMP/PCHMP block products',
     reference: 'basic_usage/example_all_in_one.py',
     load: () => import('./use-cases/all-in-one.js'),
   },
