@@ -4,9 +4,9 @@
  * digits, one backward pass per group of extensions in BackPACK's order,
  * printing the shape of every quantity stored on each parameter under
  * BackPACK's field names. (The seed example is the first half of this one.)
- * Last, BackPACK's block-diagonal curvature products: one pass with HMP,
- * GGNMP and PCHMP, whose fields are functions that multiply a batch of V
- * matrices shaped like the parameter by its block; here with V = 1 and 3.
+ * Last, BackPACK's block-diagonal curvature products HMP, GGNMP and PCHMP,
+ * whose fields are functions that multiply a batch of V matrices shaped
+ * like the parameter by its block; here with V = 1 and 3.
  *
  *   pnpm example all-in-one [--batch-size 512] [--backend cpu]
  */
@@ -41,7 +41,9 @@ export interface BlockProducts {
   readonly vectors: Tensor;
   readonly hmp: Tensor;
   readonly ggnmp: Tensor;
-  readonly pchmp: Tensor;
+  /** PCHMP with `modify: 'clip'` and `'abs'`. */
+  readonly pchmpClip: Tensor;
+  readonly pchmpAbs: Tensor;
 }
 
 /** What the example ran on; each field keeps the quantity of the last pass that computed it. */
@@ -54,33 +56,39 @@ export interface AllInOneResult {
 }
 
 /**
- * One backward pass with HMP, GGNMP and PCHMP, then for V = 1 and V = 3 the
- * products of V random matrices with each parameter's blocks, their shapes
- * printed; returns the last round's.
+ * BackPACK's last section: the block products of HMP, GGNMP and PCHMP
+ * (`'clip'` and `'abs'`) with V = 1 and V = 3 random matrices per
+ * parameter, their shapes printed; returns the last round's. Both PCHMPs
+ * store `param.pchmp` (there is no `savefield` option), so `'abs'` takes a
+ * second backward pass.
  */
 export function reportBlockProducts(problem: { model: Sequential; lossFunction: CrossEntropyLoss; input: Tensor; target: Tensor }, print: (line: string) => void): BlockProducts[] {
   const { model, lossFunction, input, target } = problem;
-  print('');
-  print('Extensions: HMP, GGNMP, PCHMP');
-  model.zeroGrad();
-  const loss = lossFunction.forward(model.forward(input), target);
-  backpack([new HMP(), new GGNMP(), new PCHMP()], () => loss.backward());
   const generator = new Generator(4);
-  let products: BlockProducts[] = [];
-  for (const v of [1, 3]) {
-    print(`V = ${v}`);
-    products = model.namedParameters().map(([name, parameter]) => {
-      const vectors = generator.normal([v, ...parameter.data.shape], { backend: input.backend, dtype: assertFloat('all-in-one', input) });
-      const result = { parameter: name, vectors, hmp: parameter.hmp!(vectors), ggnmp: parameter.ggnmp!(vectors), pchmp: parameter.pchmp!(vectors) };
-      print(name);
-      print('.grad.shape:'.padEnd(LABEL_WIDTH) + formatShape(parameter.grad!.shape));
-      for (const [label, value] of [['vec', vectors], ['.hmp(vec)', result.hmp], ['.ggnmp(vec)', result.ggnmp], ['.pchmp(vec)', result.pchmp]] as const) {
-        print(`${label}.shape:`.padEnd(LABEL_WIDTH) + formatShape(value.shape));
-      }
-      return result;
-    });
-  }
-  return products;
+  const rounds = [1, 3].map((v) =>
+    model.namedParameters().map(([name, parameter]) => ({ name, parameter, vectors: generator.normal([v, ...parameter.data.shape], { backend: input.backend, dtype: assertFloat('all-in-one', input) }) })),
+  );
+  const pass = (extensions: Extension[]) => {
+    model.zeroGrad();
+    const loss = lossFunction.forward(model.forward(input), target);
+    backpack(extensions, () => loss.backward());
+  };
+  pass([new HMP(), new GGNMP(), new PCHMP({ modify: 'clip' })]);
+  const clipped = rounds.map((round) => round.map(({ parameter, vectors }) => ({ hmp: parameter.hmp!(vectors), ggnmp: parameter.ggnmp!(vectors), pchmpClip: parameter.pchmp!(vectors) })));
+  pass([new PCHMP({ modify: 'abs' })]);
+  const products = rounds.map((round, r) => round.map(({ name, parameter, vectors }, i): BlockProducts => ({ parameter: name, vectors, ...clipped[r]![i]!, pchmpAbs: parameter.pchmp!(vectors) })));
+
+  print('');
+  print("Extensions: HMP, GGNMP, PCHMP({ modify: 'clip' }), then PCHMP({ modify: 'abs' })");
+  products.forEach((round) => {
+    print(`V = ${round[0]!.vectors.shape[0]}`);
+    for (const { parameter, vectors, hmp, ggnmp, pchmpClip, pchmpAbs } of round) {
+      print(parameter);
+      const shapes = [['vec', vectors], ['.hmp(vec)', hmp], ['.ggnmp(vec)', ggnmp], ['.pchmp_clip(vec)', pchmpClip], ['.pchmp_abs(vec)', pchmpAbs]] as const;
+      for (const [label, value] of shapes) print(`${label}.shape:`.padEnd(LABEL_WIDTH) + formatShape(value.shape));
+    }
+  });
+  return products.at(-1)!;
 }
 
 /** Runs the example: its report goes line by line to `print`; returns what it computed (for the tests). */

@@ -138,7 +138,7 @@ describe('use case: all-in-one', () => {
         expectedBias.push(sumOver((s) => [Array.from({ length: classes }, (_, q) => hessian(s, o, q) * vb[k * classes + q]!).reduce((a, b) => a + b, 0)])[0]! / n);
       }
     }
-    for (const field of ['hmp', 'ggnmp', 'pchmp'] as const) {
+    for (const field of ['hmp', 'ggnmp', 'pchmpClip', 'pchmpAbs'] as const) {
       expectClose(numbers(weightProducts![field]), expectedWeight, 1e-10, `${field} weight`);
       expectClose(numbers(biasProducts![field]), expectedBias, 1e-10, `${field} bias`);
     }
