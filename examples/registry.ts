@@ -3,9 +3,8 @@
  * lists them: the seed and cnn examples, then BackPACK's 15 use cases
  * (`reference` names the BackPACK example each one ports).
  *
- * Adding a use case is its file in `use-cases/` (exporting
- * `main(args, print)`) and its `load` in the row below; a row without
- * `load` is listed as not written yet.
+ * Adding an example is its file (exporting `main(args, print)`) and a row
+ * below with its `load`.
  */
 import type { ProgressStream } from '@backpack-ts/onnx/cli';
 
@@ -20,8 +19,8 @@ export interface ExampleEntry {
   readonly summary: string;
   /** The BackPACK example it ports, under `docs_src/examples/` of f-dangel/backpack. */
   readonly reference?: string;
-  /** Imports the example (lazily: listing loads no backend). Absent: the example is not written yet. */
-  readonly load?: () => Promise<{ main: ExampleMain }>;
+  /** Imports the example (lazily: listing loads no backend). */
+  readonly load: () => Promise<{ main: ExampleMain }>;
 }
 
 /** The examples, in listing order. */
@@ -30,7 +29,7 @@ export const examples: readonly ExampleEntry[] = [
   { name: 'cnn', summary: 'every extension on a small MNIST CNN: the shape of each quantity', load: () => import('./cnn/main.js') },
   {
     name: 'all-in-one',
-    summary: 'all 15 extensions on a linear MNIST classifier, one backward pass per group',
+    summary: 'all 15 extensions on a linear MNIST classifier, one backward pass per group, then the HMP/GGNMP/PCHMP block products',
     reference: 'basic_usage/example_all_in_one.py',
     load: () => import('./use-cases/all-in-one.js'),
   },
@@ -42,8 +41,9 @@ export const examples: readonly ExampleEntry[] = [
   },
   {
     name: 'cg-newton',
-    summary: 'Newton steps solved by conjugate gradients on GGN, Hessian and PCH block products',
+    summary: 'damped Newton steps solved by CG on GGN, Hessian and PCH block products (GGNMP, HMP, PCHMP), against SGD',
     reference: 'use_cases/example_cg_newton.py',
+    load: () => import('./use-cases/cg-newton.js'),
   },
   {
     name: 'custom-module',
@@ -55,6 +55,7 @@ export const examples: readonly ExampleEntry[] = [
     name: 'diag-ggn-optimizer',
     summary: 'a Newton-like optimizer preconditioned by the damped GGN diagonal',
     reference: 'use_cases/example_diag_ggn_optimizer.py',
+    load: () => import('./use-cases/diag-ggn-optimizer.js'),
   },
   {
     name: 'differential-privacy',
@@ -114,23 +115,24 @@ export const examples: readonly ExampleEntry[] = [
     name: 'trace-estimation',
     summary: 'Hutchinson estimates of the GGN and Hessian traces against the exact ones',
     reference: 'use_cases/example_trace_estimation.py',
+    load: () => import('./use-cases/trace-estimation.js'),
   },
 ];
 
-/** The listing `pnpm example` prints: usage, then one line per example (name, summary; "not written yet" for a row without `load`). */
+/** The listing `pnpm example` prints: usage, then one line per example (name, summary). */
 export function listing(): string[] {
   const width = Math.max(...examples.map((e) => e.name.length)) + 2;
   return [
     'usage: pnpm example <name> [--backend cpu|onnxruntime|tfjs] [options of the example]',
     '',
-    ...examples.map((e) => `  ${e.name.padEnd(width)}${e.summary}${e.load === undefined ? ' (not written yet)' : ''}`),
+    ...examples.map((e) => `  ${e.name.padEnd(width)}${e.summary}`),
   ];
 }
 
 /**
  * `pnpm example [name] [args]`: without a name, prints {@link listing};
- * with one, runs that example on the remaining arguments. An unknown name,
- * or one not written yet, is an error that says so.
+ * with one, runs that example on the remaining arguments. An unknown name
+ * is an error that lists the available ones.
  */
 export async function runExample(args: readonly string[], print: (line: string) => void = console.log): Promise<void> {
   const rest = args[0] === '--' ? args.slice(1) : args;
@@ -141,9 +143,6 @@ export async function runExample(args: readonly string[], print: (line: string) 
   }
   const entry = examples.find((e) => e.name === name);
   if (entry === undefined) throw new Error(`unknown example '${name}' (available: ${examples.map((e) => e.name).join(', ')})`);
-  if (entry.load === undefined) {
-    throw new Error(`example '${name}' (${entry.reference ?? ''}) is not written yet; 'pnpm example' lists the ones that are`);
-  }
   const { main } = await entry.load();
   main(exampleArgs, print);
 }

@@ -3,19 +3,21 @@
  * classifier `Sequential(Flatten(), Linear(784, 10))` on a batch of MNIST
  * digits, one backward pass per group of extensions in BackPACK's order,
  * printing the shape of every quantity stored on each parameter under
- * BackPACK's field names. (The seed example is the first half of this one;
- * BackPACK's last section, the block curvature products HMP, GGNMP and
- * PCHMP, is left for `@backpack-ts/curvmatprod`.)
+ * BackPACK's field names. (The seed example is the first half of this one.)
+ * Last, BackPACK's block-diagonal curvature products HMP, GGNMP and PCHMP,
+ * whose fields are functions that multiply a batch of V matrices shaped
+ * like the parameter by its block; here with V = 1 and 3.
  *
  *   pnpm example all-in-one [--batch-size 512] [--backend cpu]
  */
-import { CrossEntropyLoss, Flatten, Generator, Linear, Sequential, extend, type Extension, type Tensor } from '@backpack-ts/core';
+import { CrossEntropyLoss, Flatten, Generator, Linear, Sequential, assertFloat, backpack, extend, formatShape, type Extension, type Tensor } from '@backpack-ts/core';
+import { GGNMP, HMP, PCHMP } from '@backpack-ts/curvmatprod';
 import { BatchDiagGGNExact, BatchDiagGGNMC, DiagGGNExact, DiagGGNMC, SqrtGGNExact, SqrtGGNMC } from '@backpack-ts/diag-ggn';
 import { BatchDiagHessian, DiagHessian } from '@backpack-ts/diag-hessian';
 import { BatchGrad, BatchL2Grad, SumGradSquared, Variance } from '@backpack-ts/first-order';
 import { KFAC, KFLR, KFRA } from '@backpack-ts/kronecker';
 import type { ProgressStream } from '@backpack-ts/onnx/cli';
-import { exampleDType, mnistBatch, parseArgs, reportExtensions, runIfMain } from '../shared/report.js';
+import { LABEL_WIDTH, exampleDType, mnistBatch, parseArgs, reportExtensions, runIfMain } from '../shared/report.js';
 import { withProgress } from '../seed/main.js';
 
 /** One backward pass per row, BackPACK's groups in its order (Monte-Carlo ones with one sample, seeded). */
@@ -32,11 +34,61 @@ export const runs: readonly (() => Extension[])[] = [
   () => [new SqrtGGNExact(), new SqrtGGNMC({ mcSamples: 1, seed: 3 })],
 ];
 
+/** One parameter's V random matrices and their products with its curvature blocks. */
+export interface BlockProducts {
+  readonly parameter: string;
+  /** `[V, ...param]`. */
+  readonly vectors: Tensor;
+  readonly hmp: Tensor;
+  readonly ggnmp: Tensor;
+  /** PCHMP with `modify: 'clip'` and `'abs'`. */
+  readonly pchmpClip: Tensor;
+  readonly pchmpAbs: Tensor;
+}
+
 /** What the example ran on; each field keeps the quantity of the last pass that computed it. */
 export interface AllInOneResult {
   readonly model: Sequential;
   readonly images: Tensor;
   readonly labels: Tensor;
+  /** The block products of the last round (V = 3), per parameter. */
+  readonly blockProducts: readonly BlockProducts[];
+}
+
+/**
+ * BackPACK's last section: the block products of HMP, GGNMP and PCHMP
+ * (`'clip'` and `'abs'`) with V = 1 and V = 3 random matrices per
+ * parameter, their shapes printed; returns the last round's. Both PCHMPs
+ * store `param.pchmp` (there is no `savefield` option), so `'abs'` takes a
+ * second backward pass.
+ */
+export function reportBlockProducts(problem: { model: Sequential; lossFunction: CrossEntropyLoss; input: Tensor; target: Tensor }, print: (line: string) => void): BlockProducts[] {
+  const { model, lossFunction, input, target } = problem;
+  const generator = new Generator(4);
+  const rounds = [1, 3].map((v) =>
+    model.namedParameters().map(([name, parameter]) => ({ name, parameter, vectors: generator.normal([v, ...parameter.data.shape], { backend: input.backend, dtype: assertFloat('all-in-one', input) }) })),
+  );
+  const pass = (extensions: Extension[]) => {
+    model.zeroGrad();
+    const loss = lossFunction.forward(model.forward(input), target);
+    backpack(extensions, () => loss.backward());
+  };
+  pass([new HMP(), new GGNMP(), new PCHMP({ modify: 'clip' })]);
+  const clipped = rounds.map((round) => round.map(({ parameter, vectors }) => ({ hmp: parameter.hmp!(vectors), ggnmp: parameter.ggnmp!(vectors), pchmpClip: parameter.pchmp!(vectors) })));
+  pass([new PCHMP({ modify: 'abs' })]);
+  const products = rounds.map((round, r) => round.map(({ name, parameter, vectors }, i): BlockProducts => ({ parameter: name, vectors, ...clipped[r]![i]!, pchmpAbs: parameter.pchmp!(vectors) })));
+
+  print('');
+  print("Extensions: HMP, GGNMP, PCHMP({ modify: 'clip' }), then PCHMP({ modify: 'abs' })");
+  products.forEach((round) => {
+    print(`V = ${round[0]!.vectors.shape[0]}`);
+    for (const { parameter, vectors, hmp, ggnmp, pchmpClip, pchmpAbs } of round) {
+      print(parameter);
+      const shapes = [['vec', vectors], ['.hmp(vec)', hmp], ['.ggnmp(vec)', ggnmp], ['.pchmp_clip(vec)', pchmpClip], ['.pchmp_abs(vec)', pchmpAbs]] as const;
+      for (const [label, value] of shapes) print(`${label}.shape:`.padEnd(LABEL_WIDTH) + formatShape(value.shape));
+    }
+  });
+  return products.at(-1)!;
 }
 
 /** Runs the example: its report goes line by line to `print`; returns what it computed (for the tests). */
@@ -51,10 +103,10 @@ export function main(
   const { images, labels } = mnistBatch(batchSize, backend, dtype);
   const model = extend(new Sequential(new Flatten(), new Linear(784, 10, { backend, dtype, generator: new Generator(0) })));
   const lossFunction = extend(new CrossEntropyLoss());
-  withProgress('all-in-one', runs, print, progress, (tracked, printLine) =>
-    reportExtensions({ model, lossFunction, input: images, target: labels }, tracked, printLine),
-  );
-  return { model, images, labels };
+  const problem = { model, lossFunction, input: images, target: labels };
+  withProgress('all-in-one', runs, print, progress, (tracked, printLine) => reportExtensions(problem, tracked, printLine));
+  const blockProducts = reportBlockProducts(problem, print);
+  return { model, images, labels, blockProducts };
 }
 
 runIfMain(import.meta.url, main);

@@ -19,13 +19,13 @@ import {
   ReLU,
   Sequential,
   backpack,
+  clone,
   formatShape,
-  concat,
   extend,
   grad,
   mul,
-  reshape,
   slice,
+  stack,
   sum,
   tensor,
   transpose,
@@ -67,17 +67,18 @@ export function batchGradJacobians(model: Sequential, fs: Tensor): Tensor[] {
   const columns: Tensor[][] = model.parameters().map(() => []);
   for (let j = 0; j < c; j++) {
     const f = sum(slice(fs, [0, j], [n, 1]));
-    backpack([new BatchGrad()], () => f.backward({ retainGraph: true }));
-    // [N, ...param] -> [N, 1, ...param]; a copy, as the next pass replaces (and frees) gradBatch.
-    model.parameters().forEach((p, k) => columns[k]!.push(reshape(p.gradBatch!, [n, 1, ...p.data.shape])));
+    backpack(new BatchGrad(), () => f.backward({ retainGraph: true }));
+    // A copy: the next pass replaces (and frees) gradBatch.
+    model.parameters().forEach((p, k) => columns[k]!.push(clone(p.gradBatch!)));
   }
-  return columns.map((column) => concat(column, 1));
+  // C tensors [N, ...param] -> [N, C, ...param].
+  return columns.map((column) => stack(column, 1));
 }
 
 /** The same from one backward pass with SqrtGGNExact on `Σ (fs - 0)²`: `sqrtGgnExact` `[C, N, ...]` transposed, over √2. */
 export function sqrtGgnJacobians(model: Sequential, fs: Tensor): Tensor[] {
   const loss = extend(new MSELoss('sum')).forward(fs, zerosLike(fs));
-  backpack([new SqrtGGNExact()], () => loss.backward());
+  backpack(new SqrtGGNExact(), () => loss.backward());
   return model.parameters().map((p) => mul(transpose(p.sqrtGgnExact!, 0, 1), Math.SQRT1_2));
 }
 

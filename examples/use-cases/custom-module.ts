@@ -134,7 +134,7 @@ export function main(args: readonly string[] = [], print: (line: string) => void
 
   // The same with BackPACK, BatchGrad knowing Scale through the rule.
   let loss = lossFunction.forward(model.forward(images), labels);
-  backpack([new BatchGrad().setModuleRule(Scale, scaleBatchGrad)], () => loss.backward());
+  backpack(new BatchGrad().setModuleRule(Scale, scaleBatchGrad), () => loss.backward());
   const gradBatch = scale.weight.gradBatch!;
   const gradBatchValues = gradBatch.toArray();
   const gradBatchMatch = gradBatchAutograd.every((g, n) => Math.abs(g - gradBatchValues[n]!) <= 1e-10 * Math.max(1, Math.abs(g)));
@@ -152,7 +152,7 @@ export function main(args: readonly string[] = [], print: (line: string) => void
 
   model.zeroGrad();
   loss = lossFunction.forward(model.forward(images), labels);
-  backpack([new DiagGGNExact().setModuleRule(Scale, scaleDiagGgn)], () => loss.backward());
+  backpack(new DiagGGNExact().setModuleRule(Scale, scaleDiagGgn), () => loss.backward());
   const diagGgn = scale.weight.diagGgnExact!;
   print(`GGN diagonal of w, by hand: ${diagGgnByHand.toFixed(6)}, BackPACK: ${diagGgn.item().toFixed(6)}`);
   print(`Do manual and BackPACK GGN match? ${Math.abs(diagGgnByHand - diagGgn.item()) <= 1e-10 * Math.abs(diagGgnByHand)}`);

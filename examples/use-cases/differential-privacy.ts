@@ -29,18 +29,18 @@ import {
   ZeroPad2d,
   add,
   argmax,
+  assertFloat,
   backpack,
+  clamp,
   equal,
   extend,
   keep,
   mean,
-  minimum,
   mul,
   noGrad,
   reciprocal,
   reshape,
   sqrt,
-  sub,
   sum,
   tidy,
   cast,
@@ -51,6 +51,7 @@ import {
 } from '@backpack-ts/core';
 import { BatchGrad, BatchL2Grad } from '@backpack-ts/first-order';
 import { createProgress, type ProgressStream } from '@backpack-ts/onnx/cli';
+import { SGD } from '@backpack-ts/optim';
 import { exampleDType, mnistBatch, parseArgs, runIfMain } from '../shared/report.js';
 
 /** DP-SGD's settings. */
@@ -105,7 +106,7 @@ export interface ClippedGradients {
 export function clipPerSampleGradients(parameters: readonly Parameter[], maxNorm: number): ClippedGradients {
   const norms = sqrt(parameters.map((p) => p.batchL2!).reduce((a, b) => add(a, b)));
   // min(1, C / ‖g_n‖); a zero gradient gets 1 (C / 0 = ∞).
-  const factors = minimum(mul(reciprocal(norms), maxNorm), 1);
+  const factors = clamp(mul(reciprocal(norms), maxNorm), { max: 1 });
   const clipped = parameters.map((p) => {
     const gradBatch = p.gradBatch!;
     // [N] -> [N, 1, ..., 1] to broadcast over the parameter's dimensions.
@@ -114,7 +115,12 @@ export function clipPerSampleGradients(parameters: readonly Parameter[], maxNorm
   return { norms, clipped };
 }
 
-/** One DP-SGD step on a batch; returns the batch's mean loss and accuracy (before the step). */
+/**
+ * One DP-SGD step on a batch: each parameter's gradient replaced by the
+ * private one, `(Σ_n g̃_n + noise) / N`, and `optimizer` (SGD with the
+ * learning rate) steps on it. Returns the batch's mean loss and accuracy
+ * (before the step).
+ */
 export function dpSgdStep(
   model: Sequential,
   lossFunction: CrossEntropyLoss,
@@ -122,10 +128,10 @@ export function dpSgdStep(
   labels: Tensor,
   options: DpSgdOptions,
   noise: Generator,
+  optimizer: SGD,
 ): { loss: number; accuracy: number } {
   return tidy(() => {
     const n = images.shape[0]!;
-    model.zeroGrad();
     const output = model.forward(images);
     const loss = lossFunction.forward(output, labels);
     backpack([new BatchGrad(), new BatchL2Grad()], () => loss.backward());
@@ -133,13 +139,16 @@ export function dpSgdStep(
     const { clipped } = clipPerSampleGradients(parameters, options.maxNorm);
     noGrad(() =>
       parameters.forEach((parameter, i) => {
-        const { backend, dtype } = parameter.data;
-        const perturbed = add(sum(clipped[i]!, [0]), mul(noise.normal(parameter.data.shape, { backend, dtype: dtype as FloatDType }), options.noiseMultiplier * options.maxNorm));
-        const previous = parameter.data;
-        parameter.data = keep(sub(previous, mul(perturbed, options.learningRate / n)));
-        previous.dispose();
+        const { backend, shape } = parameter.data;
+        const dtype = assertFloat('differential-privacy', parameter.data);
+        const perturbed = add(sum(clipped[i]!, [0]), mul(noise.normal(shape, { backend, dtype }), options.noiseMultiplier * options.maxNorm));
+        parameter.grad!.dispose();
+        // Kept past this tidy: the optimiser's zeroGrad disposes it.
+        parameter.grad = keep(mul(perturbed, 1 / n));
       }),
     );
+    optimizer.step();
+    optimizer.zeroGrad();
     return { loss: loss.item() / n, accuracy: accuracy(output, labels) };
   });
 }
@@ -172,6 +181,7 @@ export function main(
   const model = extend(smallCnn(backend, dtype, [16, 32], 32));
   const lossFunction = extend(new CrossEntropyLoss('sum'));
   const noise = new Generator(1);
+  const optimizer = new SGD(model, { lr: DP_SGD.learningRate });
 
   // Digits no step trains on: past the steps' batches in the seeded order.
   const heldOut = mnistBatch(256, backend, dtype, { offset: steps * batchSize });
@@ -186,7 +196,7 @@ export function main(
     for (let step = 0; step < steps; step++) {
       bar.update(step, 'DP-SGD steps');
       const { images, labels } = mnistBatch(batchSize, backend, dtype, { offset: step * batchSize });
-      const { loss, accuracy } = dpSgdStep(model, lossFunction, images, labels, DP_SGD, noise);
+      const { loss, accuracy } = dpSgdStep(model, lossFunction, images, labels, DP_SGD, noise, optimizer);
       losses.push(loss);
       accuracies.push(accuracy);
       if (step % every === 0 || step === steps - 1) {

@@ -54,7 +54,7 @@ export function main(args: readonly string[] = [], print: (line: string) => void
 
   // The trace after the backward pass, from the stored diagonals.
   let loss = lossFunction.forward(model.forward(images), labels);
-  backpack([new DiagHessian()], () => loss.backward());
+  backpack(new DiagHessian(), () => loss.backward());
   const traceAfterBackward = model.parameters().reduce((trace, p) => trace + sum(p.diagH!).item(), 0);
   print(`Tr(H) after backward: ${traceAfterBackward.toFixed(6)}`);
   for (const parameter of model.parameters()) {
@@ -66,7 +66,7 @@ export function main(args: readonly string[] = [], print: (line: string) => void
   const hook = new TraceHook();
   model.zeroGrad();
   loss = lossFunction.forward(model.forward(images), labels);
-  backpack([new DiagHessian()], () => loss.backward(), { extensionHook: hook.sumDiagH });
+  backpack(new DiagHessian(), () => loss.backward(), { extensionHook: hook.sumDiagH });
   const leftOver = model.parameters().filter((p) => p.diagH !== undefined).length;
   print(`Tr(H) while backward: ${hook.value.toFixed(6)} (${hook.consumed} diagonals consumed by the hook, ${leftOver} left on the parameters)`);
   print(`Same Tr(H)? ${Math.abs(hook.value - traceAfterBackward) <= 1e-10 * Math.abs(traceAfterBackward)}`);

@@ -75,7 +75,7 @@ export function main(args: readonly string[] = [], print: (line: string) => void
   const model = extend(new MyFirstResNet({ backend, dtype }));
 
   const loss = crossEntropy(model.forward(images), labels, { reduction: 'sum' });
-  backpack([new BatchGrad()], () => loss.backward());
+  backpack(new BatchGrad(), () => loss.backward());
   const gradBatch = model.parameters().map((p) => p.gradBatch!);
   for (const [name, parameter] of model.namedParameters()) print(`${name.padStart(16)}'s gradBatch shape: ${formatShape(parameter.gradBatch!.shape)}`);
 

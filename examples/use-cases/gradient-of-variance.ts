@@ -32,6 +32,7 @@ import {
   reshape,
   slice,
   square,
+  stack,
   sub,
   sum,
   tidy,
@@ -66,7 +67,7 @@ export function totalVarianceAndGradientBackpack({ model, lossFunction, input, t
   return tidy(() => {
     model.zeroGrad();
     const loss = lossFunction.forward(model.forward(input), target);
-    backpack([new Variance()], () => loss.backward({ retainGraph: true, createGraph: true }));
+    backpack(new Variance(), () => loss.backward({ retainGraph: true, createGraph: true }));
     const totalVariance = model.parameters().map((p) => sum(p.variance!)).reduce((a, b) => add(a, b));
     const gradient = grad(totalVariance, model.parameters().map((p) => p.data)).map((g) => g!);
     return { totalVariance: totalVariance.item(), gradient };
@@ -86,9 +87,9 @@ export function totalVarianceAndGradientAutograd({ model, lossFunction, input, t
       const x = slice(input, input.shape.map((_, a) => (a === 0 ? i : 0)), [1, ...input.shape.slice(1)]);
       const y = slice(target, target.shape.map((_, a) => (a === 0 ? i : 0)), [1, ...target.shape.slice(1)]);
       const gradients = grad(lossFunction.forward(model.forward(x), y), parameters, { createGraph: true });
-      return concat(gradients.map((g) => reshape(g!, [1, -1])), 1);
+      return concat(gradients.map((g) => reshape(g!, [-1])), 0);
     });
-    const perSample = concat(rows, 0);
+    const perSample = stack(rows, 0);
     const totalVariance = sum(mean(square(sub(perSample, mean(perSample, [0], true))), [0]));
     const gradient = grad(totalVariance, parameters).map((g) => g!);
     return { totalVariance: totalVariance.item(), gradient };

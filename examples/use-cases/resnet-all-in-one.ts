@@ -32,6 +32,7 @@ import {
 } from '@backpack-ts/core';
 import { DiagGGNExact } from '@backpack-ts/diag-ggn';
 import { BatchGrad } from '@backpack-ts/first-order';
+import { checkDiagGgnExact, type DiagonalEntry } from '../shared/autograd-diagonal.js';
 import { exampleDType, mnistBatch, parseArgs, runIfMain } from '../shared/report.js';
 
 /** The ResNet: a convolution, then `x + relu(conv(x))`, then a linear classifier. */
@@ -52,6 +53,8 @@ export interface ResNetAllInOneResult {
   readonly lossFunction: CrossEntropyLoss;
   readonly images: Tensor;
   readonly labels: Tensor;
+  /** DiagGGNExact's entries next to autograd's, as the example printed them. */
+  readonly diagonalCheck: readonly DiagonalEntry[];
 }
 
 /** Runs the example: its report goes line by line to `print`; returns what it computed (for the tests). */
@@ -71,7 +74,14 @@ export function main(args: readonly string[] = [], print: (line: string) => void
     print(`${name}: gradBatch ${formatShape(parameter.gradBatch!.shape)}, diagGgnExact ${formatShape(parameter.diagGgnExact!.shape)}`);
   }
   print(`Tr(GGN): ${trace.toFixed(6)}`);
-  return { model, lossFunction, images, labels };
+
+  // BackPACK's check: a few diagonal entries by autograd (GGN-vector products with unit vectors).
+  const diagonalCheck = checkDiagGgnExact(model, lossFunction, images, labels);
+  print('Do the exact GGN diagonals match?');
+  for (const { index, match } of diagonalCheck) print(`Diagonal entry ${String(index).padStart(6)}: ${match}`);
+  const mismatch = diagonalCheck.find((entry) => !entry.match);
+  if (mismatch !== undefined) throw new Error(`resnet-all-in-one: DiagGGNExact entry ${mismatch.index} is ${mismatch.backpack}, autograd gives ${mismatch.autograd}`);
+  return { model, lossFunction, images, labels, diagonalCheck };
 }
 
 runIfMain(import.meta.url, main);

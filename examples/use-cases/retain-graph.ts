@@ -21,6 +21,7 @@ import {
   Slicing,
   add,
   backpack,
+  clone,
   extend,
   flatten,
   mul,
@@ -47,7 +48,7 @@ export function autoEncoder(backend: Backend, dtype: FloatDType, hidden = 10): S
 /** The GGN diagonal of the mean squared reconstruction error in one backward pass, one tensor per parameter. */
 export function diagGgnOnePass(model: Sequential, images: Tensor): Tensor[] {
   const loss = extend(new MSELoss()).forward(model.forward(images), flatten(images, 1));
-  backpack([new DiagGGNExact()], () => loss.backward());
+  backpack(new DiagGGNExact(), () => loss.backward());
   return model.parameters().map((p) => p.diagGgnExact!);
 }
 
@@ -68,7 +69,7 @@ export function diagGgnMultiplePasses(model: Sequential, images: Tensor, numChun
   for (let chunk = 0; chunk < numChunks; chunk++) {
     const slicing = extend(new Slicing([{}, { start: chunk * size, stop: (chunk + 1) * size }]));
     const error = lossFunction.forward(slicing.forward(reconstruction), slice(target, [0, chunk * size], [n, size]));
-    backpack([new DiagGGNExact()], () => error.backward({ retainGraph: true }));
+    backpack(new DiagGGNExact(), () => error.backward({ retainGraph: true }));
     const diagonals = model.parameters().map((p) => p.diagGgnExact!);
     onChunk?.(chunk, diagonals);
     sums = sums.map((total, i) => add(total, diagonals[i]!));
@@ -94,7 +95,7 @@ export function main(args: readonly string[] = [], print: (line: string) => void
   const model = extend(autoEncoder(backend, dtype, integers['hidden']));
 
   let start = performance.now();
-  const onePass = diagGgnOnePass(model, images).map((d) => mul(d, 1)); // copies: the next passes replace diagGgnExact
+  const onePass = diagGgnOnePass(model, images).map(clone); // copies: the next passes replace diagGgnExact
   print(`GGN diagonal in one backward pass: ${(performance.now() - start).toFixed(0)} ms (output size ${784})`);
   const chunked = new Map<number, readonly Tensor[]>();
   for (const numChunks of CHUNKS.filter((count) => count <= integers['max-chunks']!)) {

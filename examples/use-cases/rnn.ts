@@ -39,6 +39,7 @@ import {
 } from '@backpack-ts/core';
 import { DiagGGNExact } from '@backpack-ts/diag-ggn';
 import { BatchGrad } from '@backpack-ts/first-order';
+import { checkDiagGgnExact, type DiagonalEntry } from '../shared/autograd-diagonal.js';
 import { exampleDType, mnistBatch, parseArgs, runIfMain } from '../shared/report.js';
 
 /** The recurrent classifier of sequences `[N, T, 28]`: `[N, 10, T]` logits, in evaluation mode, input-hidden biases frozen at zero. */
@@ -79,6 +80,8 @@ export interface RnnResult {
   readonly lossFunction: CrossEntropyLoss;
   readonly sequences: Tensor;
   readonly targets: Tensor;
+  /** DiagGGNExact's entries next to autograd's, as the example printed them. */
+  readonly diagonalCheck: readonly DiagonalEntry[];
 }
 
 /** Runs the example: its report goes line by line to `print`; returns what it computed (for the tests). */
@@ -103,7 +106,14 @@ export function main(args: readonly string[] = [], print: (line: string) => void
     print(`${name} ${formatShape(parameter.data.shape)}: gradBatch ${formatShape(parameter.gradBatch!.shape)}, diagGgnExact ${formatShape(parameter.diagGgnExact!.shape)}`);
   }
   print(`loss ${loss.item().toFixed(4)}, Tr(GGN) ${trace.toFixed(6)}`);
-  return { model, lossFunction, sequences, targets };
+
+  // BackPACK's check: a few diagonal entries by autograd (GGN-vector products with unit vectors).
+  const diagonalCheck = checkDiagGgnExact(model, lossFunction, sequences, targets);
+  print('Do the exact GGN diagonals match?');
+  for (const { index, match } of diagonalCheck) print(`Diagonal entry ${String(index).padStart(6)}: ${match}`);
+  const mismatch = diagonalCheck.find((entry) => !entry.match);
+  if (mismatch !== undefined) throw new Error(`rnn: DiagGGNExact entry ${mismatch.index} is ${mismatch.backpack}, autograd gives ${mismatch.autograd}`);
+  return { model, lossFunction, sequences, targets, diagonalCheck };
 }
 
 runIfMain(import.meta.url, main);

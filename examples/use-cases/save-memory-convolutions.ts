@@ -22,6 +22,7 @@ import {
   ReLU,
   Sequential,
   backpack,
+  clone,
   extend,
   type Backend,
   type FloatDType,
@@ -56,13 +57,9 @@ export function cnn(backend: Backend, dtype: FloatDType): Sequential {
 export function individualGradients(model: Sequential, lossFunction: CrossEntropyLoss, images: Tensor, labels: Tensor, convSaveMemory: boolean): Tensor[] {
   model.zeroGrad();
   const loss = lossFunction.forward(model.forward(images), labels);
-  backpack([new BatchGrad({ convSaveMemory })], () => loss.backward());
-  // The next pass replaces gradBatch: take the tensors off the parameters.
-  return model.parameters().map((p) => {
-    const gradBatch = p.gradBatch!;
-    p.gradBatch = undefined;
-    return gradBatch;
-  });
+  backpack(new BatchGrad({ convSaveMemory }), () => loss.backward());
+  // Copies: the next pass replaces (and frees) gradBatch.
+  return model.parameters().map((p) => clone(p.gradBatch!));
 }
 
 /** What the example computed. */

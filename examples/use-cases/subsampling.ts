@@ -36,13 +36,13 @@ export function main(args: readonly string[] = [], print: (line: string) => void
 
   // Naive: every sample's gradient, then the selected rows.
   let loss = lossFunction.forward(model.forward(images), labels);
-  backpack([new BatchGrad()], () => loss.backward());
+  backpack(new BatchGrad(), () => loss.backward());
   const naive = model.parameters().map((p) => selectIndices(p.gradBatch!, 0, subsampling));
 
   // Efficient: only the selected samples are computed.
   model.zeroGrad();
   loss = lossFunction.forward(model.forward(images), labels);
-  backpack([new BatchGrad({ subsampling })], () => loss.backward());
+  backpack(new BatchGrad({ subsampling }), () => loss.backward());
   const efficient = model.parameters().map((p) => p.gradBatch!);
 
   for (const [i, [name, parameter]] of model.namedParameters().entries()) {

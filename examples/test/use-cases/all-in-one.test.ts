@@ -13,8 +13,8 @@ describe('use case: all-in-one', () => {
   it("gives every extension's quantity of the linear classifier, equal to its closed form in plain JavaScript", () => {
     const [n, classes, pixels] = [3, 10, 784];
     const lines: string[] = [];
-    const { model, images, labels } = main(['--backend', 'cpu', '--batch-size', String(n)], (l) => lines.push(l), { isTTY: false, write: () => undefined });
-    expect(lines.filter((l) => l.startsWith('Extension'))).toHaveLength(runs.length);
+    const { model, images, labels, blockProducts } = main(['--backend', 'cpu', '--batch-size', String(n)], (l) => lines.push(l), { isTTY: false, write: () => undefined });
+    expect(lines.filter((l) => l.startsWith('Extension'))).toHaveLength(runs.length + 1);
     const [weight, bias] = model.parameters();
     const [w, b] = [numbers(weight!.data), numbers(bias!.data)];
     const xs = Array.from({ length: n }, (_, s) => numbers(images).slice(s * pixels, (s + 1) * pixels));
@@ -118,5 +118,29 @@ describe('use case: all-in-one', () => {
       return g.every((v, e) => Math.abs(v - q.reduce((a, qs) => a + qs[Math.floor(e / classes)]! * qs[e % classes]!, 0) / n) <= 1e-10);
     });
     expect(fitting.length, 'KFAC output factor from one draw per sample').toBeGreaterThanOrEqual(1);
+
+    // Block products: a linear classifier has no residual terms, so its Hessian, GGN and PCH blocks
+    // are all (1/N) Σ_n H_n ⊗ x_n x_nᵀ (weight) and (1/N) Σ_n H_n (bias); times each of V matrices.
+    const [weightProducts, biasProducts] = blockProducts;
+    expect([weightProducts!.parameter, biasProducts!.parameter]).toEqual(['1.weight', '1.bias']);
+    const v = weightProducts!.vectors.shape[0]!;
+    expect(v).toBe(3);
+    const vw = numbers(weightProducts!.vectors);
+    const vb = numbers(biasProducts!.vectors);
+    const expectedWeight: number[] = [];
+    const expectedBias: number[] = [];
+    for (let k = 0; k < v; k++) {
+      // (V x_n)[q] for each sample, then Σ_n Σ_q H_n[o, q] (V x_n)[q] x_n[i] / N.
+      const vx = xs.map((x) => Array.from({ length: classes }, (_, q) => x.reduce((a, xi, i) => a + vw[(k * classes + q) * pixels + i]! * xi, 0)));
+      for (let o = 0; o < classes; o++) {
+        const weights = xs.map((_, s) => Array.from({ length: classes }, (_, q) => hessian(s, o, q)).reduce((a, h, q) => a + h * vx[s]![q]!, 0) / n);
+        for (let i = 0; i < pixels; i++) expectedWeight.push(weights.reduce((a, w, s) => a + w * xs[s]![i]!, 0));
+        expectedBias.push(sumOver((s) => [Array.from({ length: classes }, (_, q) => hessian(s, o, q) * vb[k * classes + q]!).reduce((a, b) => a + b, 0)])[0]! / n);
+      }
+    }
+    for (const field of ['hmp', 'ggnmp', 'pchmpClip', 'pchmpAbs'] as const) {
+      expectClose(numbers(weightProducts![field]), expectedWeight, 1e-10, `${field} weight`);
+      expectClose(numbers(biasProducts![field]), expectedBias, 1e-10, `${field} bias`);
+    }
   });
 });

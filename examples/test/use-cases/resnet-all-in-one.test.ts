@@ -6,7 +6,8 @@ import { crossEntropyGgnDiagonal, expectClose, jacobianRows, numbers, oneAtATime
 describe('use case: resnet-all-in-one', () => {
   it('gives per-sample gradients (one sample at a time) and the exact GGN diagonal (Jacobian rows and the loss Hessian) of the Parallel ResNet', () => {
     const n = 2;
-    const { model, lossFunction, images, labels } = main(['--backend', 'cpu', '--batch-size', String(n)], () => undefined);
+    const lines: string[] = [];
+    const { model, lossFunction, images, labels, diagonalCheck } = main(['--backend', 'cpu', '--batch-size', String(n)], (l) => lines.push(l));
     expect(model.namedParameters().map(([name]) => name)).toEqual(['0.weight', '0.bias', '2.branch.1.0.weight', '2.branch.1.0.bias', '4.weight', '4.bias']);
 
     const perSample = oneAtATimeGradients(model, (o, t) => lossFunction.forward(o, t), images, labels);
@@ -20,5 +21,9 @@ describe('use case: resnet-all-in-one', () => {
     const expected = crossEntropyGgnDiagonal(jacobian, probabilities, 1 / n);
     const actual = trainable(model).flatMap((p) => numbers(p.diagGgnExact!));
     expectClose(actual, expected, 1e-10, 'diagGgnExact');
+    // The example's own check, by GGN-vector products, agrees with the Jacobian rows on its entries.
+    expect(diagonalCheck).toHaveLength(10);
+    expectClose(diagonalCheck.map((e) => e.autograd), diagonalCheck.map((e) => expected[e.index]!), 1e-10, 'autograd entries');
+    expect(lines.filter((l) => l.startsWith('Diagonal entry'))).toEqual(diagonalCheck.map((e) => `Diagonal entry ${String(e.index).padStart(6)}: true`));
   });
 });

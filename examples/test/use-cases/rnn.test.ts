@@ -7,7 +7,8 @@ describe('use case: rnn', () => {
   it('gives per-sample gradients (one sample at a time) and the exact GGN diagonal (Jacobian rows and the loss Hessian) of the stacked LSTM', () => {
     const [n, steps, classes] = [2, 4, 10];
     const lines: string[] = [];
-    const { model, lossFunction, sequences, targets } = main(['--backend', 'cpu', '--batch-size', String(n), '--rows', String(steps), '--hidden', '4'], (l) => lines.push(l));
+    const result = main(['--backend', 'cpu', '--batch-size', String(n), '--rows', String(steps), '--hidden', '4'], (l) => lines.push(l));
+    const { model, lossFunction, sequences, targets } = result;
     expect(sequences.shape).toEqual([n, steps, 28]);
     expect(lines.filter((l) => l.endsWith(': frozen'))).toEqual(['0.bias_ih_l0 [16]: frozen', '3.bias_ih_l0 [16]: frozen']);
 
@@ -24,5 +25,10 @@ describe('use case: rnn', () => {
     const probabilities = positions.map(([s, t]) => Array.from({ length: classes }, (_, c) => p[at(s, c, t)]!));
     const expected = crossEntropyGgnDiagonal(jacobian, probabilities, 1 / (n * steps));
     expectClose(trainable(model).flatMap((q) => numbers(q.diagGgnExact!)), expected, 1e-10, 'diagGgnExact');
+    // The example's own check, by GGN-vector products, agrees with the Jacobian rows on its entries.
+    const { diagonalCheck } = result;
+    expect(diagonalCheck).toHaveLength(10);
+    expectClose(diagonalCheck.map((e) => e.autograd), diagonalCheck.map((e) => expected[e.index]!), 1e-10, 'autograd entries');
+    expect(lines.filter((l) => l.startsWith('Diagonal entry'))).toEqual(diagonalCheck.map((e) => `Diagonal entry ${String(e.index).padStart(6)}: true`));
   });
 });

@@ -4,8 +4,8 @@
  * rebuilt here from the examples' seeds (test/helpers): Hessians row by row
  * from double backward, Jacobians row by row from backward passes, the loss
  * Hessian written out by hand, per-sample gradients for the empirical Fisher,
- * KFLR's factors of the whole data set for KFAC, DiagHessian and
- * DiagGGNExact for the traces.
+ * KFLR's factors of the whole data set for KFAC, the dense recursion of the
+ * positive-curvature Hessian for PCHMP's blocks.
  */
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -31,8 +31,6 @@ import {
   tensor,
   type Tensor,
 } from '@backpack-ts/core';
-import { DiagGGNExact } from '@backpack-ts/diag-ggn';
-import { DiagHessian } from '@backpack-ts/diag-hessian';
 import { KFLR } from '@backpack-ts/kronecker';
 import {
   addMatrices,
@@ -49,6 +47,7 @@ import {
   zerosMatrix,
   type Matrix,
 } from './helpers/dense.js';
+import { densePositiveCurvature } from './helpers/dense-curvature.js';
 import { lossHessian } from './helpers/loss-hessian.js';
 
 const EXACT = 1e-10;
@@ -160,16 +159,17 @@ describe('## Curvature linear operators', () => {
   });
 });
 
-describe('## CG-Newton and trace estimation (the operators part)', () => {
-  it('runs; the traces equal DiagGGNExact and DiagHessian summed, the steps solve the damped systems', async () => {
+describe('## CG-Newton and trace estimation', () => {
+  it('runs; each step solves its damped system, the exact traces equal the dense ones, the estimates are within 4 standard errors', async () => {
     const calls = await runSection('CG-Newton and trace estimation', 'readme-cg-newton');
+    // The example's model and batch, from its seed, with the layers at hand for the PCH recursion.
     const generator = new Generator(2);
-    const model = extend(new Sequential(new Linear(4, 3, { ...float64, generator }), new Sigmoid(), new Linear(3, 3, { ...float64, generator })));
+    const layers = [new Linear(4, 3, { ...float64, generator }), new Sigmoid(), new Linear(3, 3, { ...float64, generator })];
+    const model = extend(new Sequential(...layers));
     const lossFunction = extend(new CrossEntropyLoss());
-    const data = [4, 3].map((n) => [generator.normal([n, 4], float64), tensor(Array.from({ length: n }, (_, i) => i % 3), [n], { backend: cpu, dtype: 'int32' })] as const);
+    const x = generator.normal([7, 4], float64);
+    const y = tensor([0, 1, 2, 0, 1, 2, 0], [7], { backend: cpu, dtype: 'int32' });
     const parameters = model.parameters();
-    const x = concat(data.map(([input]) => input), 0);
-    const y = concat(data.map(([, labels]) => labels), 0);
     const loss = () => lossFunction.forward(model.forward(x), y);
     const gradient = flatValues(grad(loss(), parameters.map((p) => p.data)) as Tensor[]);
     const jacobian = jacobianByRows(() => model.forward(x), parameters);
@@ -177,12 +177,39 @@ describe('## CG-Newton and trace estimation (the operators part)', () => {
       ggn: matMul(transposeMatrix(jacobian), matMul(lossHessian(lossFunction, model.forward(x)), jacobian)),
       hessian: hessianByRows(loss, parameters),
     };
-    backpack([new DiagGGNExact(), new DiagHessian()], () => loss().backward());
-    const traces = { ggn: flatValues(parameters.map((p) => p.diagGgnExact!)), hessian: flatValues(parameters.map((p) => p.diagH!)) };
+    const z = [x];
+    for (const layer of layers) z.push(layer.forward(z.at(-1)!));
+    const pchBlocks = densePositiveCurvature(layers, z, lossFunction.forward(z.at(-1)!, y), (lambda) => Math.max(lambda, 0));
+    const damping = 0.5;
+
+    // The whole GGN and Hessian: (C + δI) step = -g.
     for (const name of ['ggn', 'hessian'] as const) {
-      const [, trace, , step] = logged(calls, name) as [string, number, string, number[]];
-      expect(Math.abs(trace - traces[name].reduce((a, b) => a + b, 0))).toBeLessThanOrEqual(EXACT * Math.abs(trace));
-      expectMatrixClose(matVec(damp(dense[name], 0.1), step), gradient.map((g) => -g), EXACT);
+      const [, step] = logged(calls, name) as [string, number[]];
+      expectMatrixClose(matVec(damp(dense[name], damping), step), gradient.map((g) => -g), EXACT);
+    }
+    // The PCH blocks: (P_θ + δI) step_θ = -g_θ for each parameter.
+    const [, pchStep] = logged(calls, 'pch') as [string, number[]];
+    let offset = 0;
+    for (const p of parameters) {
+      const size = p.data.size;
+      const [block, part] = [pchBlocks.get(p)!, pchStep.slice(offset, offset + size)];
+      expectMatrixClose(matVec(damp(block, damping), part), gradient.slice(offset, offset + size).map((g) => -g), EXACT);
+      offset += size;
+    }
+
+    // Traces: the exact ones against the dense matrices, the estimates within 4 standard errors of them.
+    const block = read('../README.md').split('\n## ').find((part) => part.startsWith('CG-Newton and trace estimation'))!;
+    for (const name of ['ggn', 'hessian'] as const) {
+      const printed = calls.find((args) => args[0] === name && args[1] === 'trace')!.slice(2);
+      const [exact, , hutchinson, , hutchinsonError, , hutchPP, , hutchPPError] = printed as number[];
+      const denseTrace = dense[name].reduce((trace, row, i) => trace + row[i]!, 0);
+      expect(Math.abs(exact! - denseTrace)).toBeLessThanOrEqual(EXACT * Math.abs(denseTrace));
+      expect(Math.abs(hutchinson! - exact!)).toBeLessThanOrEqual(4 * hutchinsonError!);
+      expect(Math.abs(hutchPP! - exact!)).toBeLessThanOrEqual(4 * hutchPPError!);
+      // The README's comment shows these numbers, rounded.
+      const comment = block.split('\n').find((line) => line.startsWith(`// ${name} trace `))!;
+      const shown = comment.match(/-?\d+\.\d+/g)!;
+      expect(shown.map((text, i) => Number([exact, hutchinson, hutchinsonError, hutchPP, hutchPPError][i]!.toFixed(text.split('.')[1]!.length)))).toEqual(shown.map(Number));
     }
   });
 });

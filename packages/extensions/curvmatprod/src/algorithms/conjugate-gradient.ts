@@ -18,6 +18,14 @@ export interface ConjugateGradientOptions {
   readonly x0?: Tensor;
   /** At `maxIterations` without convergence: `'throw'` (default) or `'return'` with `converged: false`. */
   readonly onNonConvergence?: OnNonConvergence;
+  /**
+   * When a search direction `p` has `pᵀ(A + λI)p <= 0` (an indefinite system,
+   * such as a Hessian's): `'throw'` (default), or `'stop'` that right-hand
+   * side and keep its iterate so far, or `x0 + p` if it is the first
+   * iteration (truncated Newton-CG, Nocedal and Wright's Algorithm 7.1:
+   * the steepest-descent direction when no progress was made).
+   */
+  readonly onNonPositiveCurvature?: 'throw' | 'stop';
 }
 
 /** The result of {@link conjugateGradient}. */
@@ -30,6 +38,8 @@ export interface ConjugateGradientResult {
   readonly residualNorms: number[];
   /** Whether every right-hand side met its tolerance. */
   readonly converged: boolean;
+  /** For each right-hand side, whether it was stopped by a direction of non-positive curvature (`onNonPositiveCurvature: 'stop'`). */
+  readonly nonPositiveCurvature: boolean[];
 }
 
 /**
@@ -41,17 +51,22 @@ export interface ConjugateGradientResult {
  *
  * Throws when a search direction has non-positive curvature (`A + λI` is not
  * positive definite: add damping, or use a positive semi-definite curvature
- * such as the GGN).
+ * such as the GGN), unless `onNonPositiveCurvature: 'stop'` asks for the
+ * truncated solve of Newton-CG.
  */
 export function conjugateGradient(operator: LinearOperator, b: Tensor, options: ConjugateGradientOptions = {}): ConjugateGradientResult {
   const owner = 'conjugateGradient';
-  rejectUnknownOptions(owner, options, ['damping', 'tolerance', 'absoluteTolerance', 'maxIterations', 'x0', 'onNonConvergence']);
+  rejectUnknownOptions(owner, options, ['damping', 'tolerance', 'absoluteTolerance', 'maxIterations', 'x0', 'onNonConvergence', 'onNonPositiveCurvature']);
   const n = squareSize(owner, operator);
   const damping = checkNonNegative(owner, 'damping', options.damping ?? 0);
   const tolerance = checkNonNegative(owner, 'tolerance', options.tolerance ?? 1e-6);
   const absoluteTolerance = checkNonNegative(owner, 'absoluteTolerance', options.absoluteTolerance ?? 0);
   const maxIterations = checkCount(owner, 'maxIterations', options.maxIterations ?? 10 * n, 0);
   const onNonConvergence = checkOnNonConvergence(owner, options.onNonConvergence ?? 'throw');
+  const onNonPositiveCurvature = options.onNonPositiveCurvature ?? 'throw';
+  if (onNonPositiveCurvature !== 'throw' && onNonPositiveCurvature !== 'stop') {
+    throw new RangeError(`${owner}: onNonPositiveCurvature must be 'throw' or 'stop', got '${String(onNonPositiveCurvature)}'`);
+  }
   const count = checkRightHandSide(owner, operator, b, 'b');
   if (options.x0 !== undefined) {
     checkRightHandSide(owner, operator, options.x0, 'x0');
@@ -70,7 +85,9 @@ export function conjugateGradient(operator: LinearOperator, b: Tensor, options: 
   const p = r.map((v) => v.slice());
   const squaredNorms = r.map((v) => dot(v, v));
   const thresholds = rhs.map((v) => Math.max(tolerance * Math.sqrt(dot(v, v)), absoluteTolerance));
-  const active = () => squaredNorms.flatMap((s, c) => (Math.sqrt(s) > thresholds[c]! ? [c] : []));
+  const stopped = rhs.map(() => false);
+  const stepsTaken = rhs.map(() => 0);
+  const active = () => squaredNorms.flatMap((s, c) => (!stopped[c] && Math.sqrt(s) > thresholds[c]! ? [c] : []));
 
   let iterations = 0;
   for (let working = active(); working.length > 0 && iterations < maxIterations; working = active()) {
@@ -78,6 +95,19 @@ export function conjugateGradient(operator: LinearOperator, b: Tensor, options: 
     const q = apply(working.map((c) => p[c]!));
     working.forEach((c, j) => {
       const curvature = dot(p[c]!, q[j]!);
+      if (!(curvature > 0) && onNonPositiveCurvature === 'stop') {
+        if (stepsTaken[c] === 0) {
+          // x ← x0 + p, r ← r0 − (A + λI) p: the residual stays the true one.
+          const [xc, rc, pc, qc] = [x[c]!, r[c]!, p[c]!, q[j]!];
+          for (let i = 0; i < n; i++) {
+            xc[i]! += pc[i]!;
+            rc[i]! -= qc[i]!;
+          }
+          squaredNorms[c] = dot(rc, rc);
+        }
+        stopped[c] = true;
+        return;
+      }
       if (!(curvature > 0)) {
         throw new RangeError(
           `${owner}: A + ${damping}·I is not positive definite: the search direction of iteration ${iterations} (right-hand side ${c}) has curvature pᵀ(A + λI)p = ${curvature}; ` +
@@ -94,18 +124,20 @@ export function conjugateGradient(operator: LinearOperator, b: Tensor, options: 
       const beta = next / squaredNorms[c]!;
       for (let i = 0; i < n; i++) pc[i] = rc[i]! + beta * pc[i]!;
       squaredNorms[c] = next;
+      stepsTaken[c]!++;
     });
   }
   const residualNorms = squaredNorms.map(Math.sqrt);
-  const converged = active().length === 0;
-  if (!converged && onNonConvergence === 'throw') {
+  const unfinished = active().length > 0;
+  const converged = !unfinished && !stopped.includes(true);
+  if (unfinished && onNonConvergence === 'throw') {
     const worst = residualNorms.map((norm, c) => `${norm.toExponential(3)} (needs ${thresholds[c]!.toExponential(3)})`);
     throw new Error(
       `${owner}: no convergence in ${maxIterations} iterations: residual norms ${worst.join(', ')}; raise maxIterations or damping, or pass onNonConvergence: 'return'`,
     );
   }
   const solution = tensor(stackColumns(x, n), b.shape, { backend: operator.backend, dtype: operator.dtype });
-  return { solution, iterations, residualNorms, converged };
+  return { solution, iterations, residualNorms, converged, nonPositiveCurvature: stopped };
 }
 
 /** Throws unless `v` is `[n]` or `[n, K]` on the operator's backend and float; returns `K` (1 for a vector). */

@@ -8,3 +8,4 @@ export { MonteCarloFisherOperator, type MonteCarloFisherOptions } from './monte-
 export { JacobianOperator, TransposedJacobianOperator } from './jacobian-operators.js';
 export { KroneckerProductOperator } from './kronecker-product-operator.js';
 export { KFACOperator, type KFACOperatorOptions } from './kfac-operator.js';
+export { BlockProductOperator, blockProductOperator } from './block-product-operator.js';
