@@ -95,7 +95,7 @@ export const examples: readonly ExampleEntry[] = [
   },
   {
     name: 'rnn',
-    summary: 'a character LSTM (Embedding, LSTM, ReduceTuple, Permute): per-sample gradients and GGN diagonal',
+    summary: 'two stacked LSTMs (ReduceTuple, Permute) reading the pixel rows of MNIST digits: per-sample gradients and GGN diagonal',
     reference: 'use_cases/example_rnn.py',
     load: () => import('./use-cases/rnn.js'),
   },
