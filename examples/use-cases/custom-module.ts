@@ -39,6 +39,7 @@ import {
   type GraphNode,
   type Parameter,
   type ParameterJacobianOptions,
+  type RuleForModule,
   type Tensor,
 } from '@backpack-ts/core';
 import { DiagGGNExact, type GgnRule } from '@backpack-ts/diag-ggn';
@@ -86,14 +87,14 @@ function weightJacTMatProd(node: GraphNode, mat: Tensor): Tensor {
 }
 
 /** BatchGrad's rule for Scale: per sample, `Σ_d g_nd x_nd`, `[N, 1]`. */
-export const scaleBatchGrad: FirstOrderRule = (node, gradOutput) => {
+export const scaleBatchGrad: RuleForModule<FirstOrderRule, Scale> = (node, gradOutput) => {
   const n = gradOutput.shape[0]!;
   return reshape(sum(reshape(mul(gradOutput, node.input), [n, -1]), [1]), [n, 1]);
 };
 
-/** DiagGGNExact's rule for Scale: S passes to the input times w; P for `w` is `Σ_d S x`. */
-export const scaleDiagGgn: GgnRule = {
-  backpropagate: (node, sqrt) => mul(sqrt, (node.module as Scale).weight.data),
+/** DiagGGNExact's rule for Scale (its nodes typed `GraphNode<Scale>`): S passes to the input times w; P for `w` is `Σ_d S x`. */
+export const scaleDiagGgn: RuleForModule<GgnRule, Scale> = {
+  backpropagate: (node, sqrt) => mul(sqrt, node.module.weight.data),
   sqrtGgn: (node, _name, sqrt) => weightJacTMatProd(node, sqrt),
 };
 
