@@ -41,7 +41,7 @@ import { BatchGrad, BatchL2Grad, SumGradSquared, Variance } from '@backpack-ts/f
 import { KFAC, KFLR, KFRA } from '@backpack-ts/kronecker';
 import type { ProgressStream } from '@backpack-ts/onnx/cli';
 import { exampleDType, mnistBatch, parseArgs, reportExtensions, runIfMain } from '../shared/report.js';
-import { withProgress } from '../seed/main.js';
+import { withProgress } from '../shared/progress.js';
 
 /** Default batch size (`--batch-size` overrides it). */
 export const BATCH_SIZE = 16;

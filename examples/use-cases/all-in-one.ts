@@ -18,7 +18,7 @@ import { BatchGrad, BatchL2Grad, SumGradSquared, Variance } from '@backpack-ts/f
 import { KFAC, KFLR, KFRA } from '@backpack-ts/kronecker';
 import type { ProgressStream } from '@backpack-ts/onnx/cli';
 import { LABEL_WIDTH, exampleDType, mnistBatch, parseArgs, reportExtensions, runIfMain } from '../shared/report.js';
-import { withProgress } from '../seed/main.js';
+import { withProgress } from '../shared/progress.js';
 
 /** One backward pass per row, BackPACK's groups in its order (Monte-Carlo ones with one sample, seeded). */
 export const runs: readonly (() => Extension[])[] = [
