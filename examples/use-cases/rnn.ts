@@ -26,12 +26,12 @@ import {
   ReduceTuple,
   Sequential,
   backpack,
+  broadcastTo,
   extend,
   formatShape,
   reshape,
   slice,
   sum,
-  tensor,
   zerosLike,
   type Backend,
   type FloatDType,
@@ -69,8 +69,7 @@ export function digitSequences(batchSize: number, rows: number, backend: Backend
   const { images, labels } = mnistBatch(batchSize, backend, dtype);
   const first = Math.floor((28 - rows) / 2);
   const sequences = slice(reshape(images, [batchSize, 28, 28]), [0, first, 0], [batchSize, rows, 28]);
-  const perSample = labels.toArray();
-  const targets = tensor(Int32Array.from({ length: batchSize * rows }, (_, k) => perSample[Math.floor(k / rows)]!), [batchSize, rows], { backend, dtype: 'int32' });
+  const targets = broadcastTo(reshape(labels, [batchSize, 1]), [batchSize, rows]);
   return { sequences, targets };
 }
 
