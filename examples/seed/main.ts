@@ -19,11 +19,10 @@ import {
 } from '@backpack-ts/core';
 import { DiagGGNExact, DiagGGNMC } from '@backpack-ts/diag-ggn';
 import { DiagHessian } from '@backpack-ts/diag-hessian';
-import { BatchGrad, BatchL2Grad, SumGradSquared, Variance } from '@backpack-ts/first-order';
 import { KFAC, KFLR, KFRA } from '@backpack-ts/kronecker';
 import type { ProgressStream } from '@backpack-ts/onnx/cli';
 import { withProgress } from '../shared/progress.js';
-import { exampleDType, mnistBatch, parseArgs as parseExampleArgs, reportExtensions, runIfMain } from '../shared/report.js';
+import { exampleDType, firstOrderRuns, mnistBatch, parseArgs as parseExampleArgs, reportExtensions, runIfMain } from '../shared/report.js';
 
 export { fieldNames } from '../shared/report.js';
 
@@ -31,11 +30,7 @@ export const BATCH_SIZE = 512;
 
 /** One backward pass per row, with these extensions. */
 export const runs: readonly (() => Extension[])[] = [
-  () => [new BatchGrad()],
-  () => [new Variance()],
-  () => [new SumGradSquared()],
-  () => [new BatchL2Grad()],
-  () => [new BatchGrad(), new Variance(), new SumGradSquared(), new BatchL2Grad()],
+  ...firstOrderRuns,
   () => [new DiagGGNMC({ seed: 0 }), new DiagGGNExact()],
   () => [new KFAC({ seed: 0 }), new KFLR(), new KFRA()],
   () => [new DiagHessian()],

@@ -20,6 +20,7 @@ import {
   type Quantity,
   type Tensor,
 } from '@backpack-ts/core';
+import { BatchGrad, BatchL2Grad, SumGradSquared, Variance } from '@backpack-ts/first-order';
 import { loadMnistBatch } from '@backpack-ts/mnist';
 import { pathToFileURL } from 'node:url';
 
@@ -147,6 +148,15 @@ export function parseArgs(
   }
   return { backend: backends[name](), backendNote: '', batchSize, integers };
 }
+
+/** The first rows of every extension report, in BackPACK's order: each first-order extension alone, then all four in one pass. */
+export const firstOrderRuns: readonly (() => Extension[])[] = [
+  () => [new BatchGrad()],
+  () => [new Variance()],
+  () => [new SumGradSquared()],
+  () => [new BatchL2Grad()],
+  () => [new BatchGrad(), new Variance(), new SumGradSquared(), new BatchL2Grad()],
+];
 
 /**
  * For each entry of `runs`: a fresh forward pass, one backward pass with
