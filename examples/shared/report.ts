@@ -197,6 +197,24 @@ export function runIfMain(url: string, main: (args: readonly string[]) => void):
   }
 }
 
+/** Relative tolerance of the examples' own checks, per dtype: about a thousand roundings (tfjs has float32 only). */
+const CHECK_TOLERANCE: Readonly<Record<FloatDType, number>> = { float64: 1e-10, float32: 1e-4 };
+
+/**
+ * Whether two computations of a quantity in `dtype` agree, as the examples
+ * print their checks (`... match? true`): every entry within
+ * `tolerance · max(1, |expected|)`, the tolerance 1e-10 in float64 and 1e-4
+ * in float32.
+ */
+export function agree(actual: ArrayLike<number>, expected: ArrayLike<number>, dtype: FloatDType): boolean {
+  if (actual.length !== expected.length) return false;
+  const tolerance = CHECK_TOLERANCE[dtype];
+  for (let i = 0; i < expected.length; i++) {
+    if (!(Math.abs(actual[i]! - expected[i]!) <= tolerance * Math.max(1, Math.abs(expected[i]!)))) return false;
+  }
+  return true;
+}
+
 /** The largest absolute elementwise difference of two tensors of one shape (what the use cases print as their checks). */
 export function maxAbsDifference(a: Tensor, b: Tensor): number {
   if (a.size !== b.size) throw new RangeError(`maxAbsDifference: ${formatShape(a.shape)} and ${formatShape(b.shape)} differ in size`);

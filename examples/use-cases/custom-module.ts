@@ -44,7 +44,7 @@ import {
 } from '@backpack-ts/core';
 import { DiagGGNExact, type GgnRule } from '@backpack-ts/diag-ggn';
 import { BatchGrad, type FirstOrderRule } from '@backpack-ts/first-order';
-import { exampleDType, mnistBatch, parseArgs, runIfMain } from '../shared/report.js';
+import { agree, exampleDType, mnistBatch, parseArgs, runIfMain } from '../shared/report.js';
 
 /** `y = w · x` for a learned scalar `w` (shape `[1]`), on inputs `[N, ...]`. */
 export class Scale extends LeafModule {
@@ -137,8 +137,7 @@ export function main(args: readonly string[] = [], print: (line: string) => void
   let loss = lossFunction.forward(model.forward(images), labels);
   backpack(new BatchGrad().setModuleRule(Scale, scaleBatchGrad), () => loss.backward());
   const gradBatch = scale.weight.gradBatch!;
-  const gradBatchValues = gradBatch.toArray();
-  const gradBatchMatch = gradBatchAutograd.every((g, n) => Math.abs(g - gradBatchValues[n]!) <= 1e-10 * Math.max(1, Math.abs(g)));
+  const gradBatchMatch = agree(gradBatch.toArray(), gradBatchAutograd, dtype);
   print(`weight.shape: [1], gradBatch.shape: ${formatShape(gradBatch.shape)}`);
   print(`autograd and BackPACK individual gradients match? ${gradBatchMatch}`);
 
@@ -156,7 +155,7 @@ export function main(args: readonly string[] = [], print: (line: string) => void
   backpack(new DiagGGNExact().setModuleRule(Scale, scaleDiagGgn), () => loss.backward());
   const diagGgn = scale.weight.diagGgnExact!;
   print(`GGN diagonal of w, by hand: ${diagGgnByHand.toFixed(6)}, BackPACK: ${diagGgn.item().toFixed(6)}`);
-  print(`Do manual and BackPACK GGN match? ${Math.abs(diagGgnByHand - diagGgn.item()) <= 1e-10 * Math.abs(diagGgnByHand)}`);
+  print(`Do manual and BackPACK GGN match? ${agree([diagGgn.item()], [diagGgnByHand], dtype)}`);
   return { model, scale, images, labels, gradBatchAutograd, gradBatch, diagGgnByHand, diagGgn };
 }
 
