@@ -2,7 +2,8 @@
  * What the examples share: the command line (`--backend`, `--batch-size`),
  * their MNIST batch, BackPACK's field names, and the report that runs one
  * backward pass per set of extensions and prints the shape of every quantity
- * stored on each parameter, aligned as in BackPACK's examples.
+ * stored on each parameter, aligned as in BackPACK's examples; and how the
+ * use cases compare two computations in the checks they print.
  */
 import { cpu } from '@backpack-ts/backend-cpu';
 import { BACKEND_NAMES, isBackendName, type BackendName } from '@backpack-ts/catalog';
