@@ -8,10 +8,11 @@
  * configuration's extensions, and reading every quantity (the loss, `.grad`
  * and each extension's field of every parameter) back into JS memory with
  * `toArray()`; for a Hessian-free product (`products.ts`), `zeroGrad`,
- * forward, loss and the product, read back the same way. Everything the step created is disposed at its end (`tidy`),
- * which backends with manual memory need. A compiled configuration runs the
- * same pass through the backend's compiled step (traced in the first warm-up
- * step, replayed from the second on).
+ * forward, loss and the product, read back the same way. Everything the
+ * step created is disposed at its end (`tidy`), which backends with manual
+ * memory need. A compiled configuration runs the same pass through the
+ * backend's compiled step (traced in the first warm-up step, replayed from
+ * the second on).
  */
 import { backpack, tidy, type Extension, type FloatDType, type Quantity, type Tensor } from '@backpack-ts/core';
 import { fork } from 'node:child_process';

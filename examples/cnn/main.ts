@@ -37,22 +37,17 @@ import {
   SqrtGGNMC,
 } from '@backpack-ts/diag-ggn';
 import { BatchDiagHessian, DiagHessian } from '@backpack-ts/diag-hessian';
-import { BatchGrad, BatchL2Grad, SumGradSquared, Variance } from '@backpack-ts/first-order';
 import { KFAC, KFLR, KFRA } from '@backpack-ts/kronecker';
 import type { ProgressStream } from '@backpack-ts/onnx/cli';
-import { exampleDType, mnistBatch, parseArgs, reportExtensions, runIfMain } from '../shared/report.js';
-import { withProgress } from '../seed/main.js';
+import { exampleDType, firstOrderRuns, mnistBatch, parseArgs, reportExtensions, runIfMain } from '../shared/report.js';
+import { withProgress } from '../shared/progress.js';
 
 /** Default batch size (`--batch-size` overrides it). */
 export const BATCH_SIZE = 16;
 
 /** One backward pass per row, with these extensions: every extension of the four packages. */
 export const runs: readonly (() => Extension[])[] = [
-  () => [new BatchGrad()],
-  () => [new Variance()],
-  () => [new SumGradSquared()],
-  () => [new BatchL2Grad()],
-  () => [new BatchGrad(), new Variance(), new SumGradSquared(), new BatchL2Grad()],
+  ...firstOrderRuns,
   () => [new DiagGGNExact(), new DiagGGNMC({ seed: 0 }), new BatchDiagGGNExact(), new BatchDiagGGNMC({ seed: 1 })],
   () => [new SqrtGGNExact(), new SqrtGGNMC({ seed: 2, mcSamples: 3 })],
   () => [new KFAC({ seed: 3 }), new KFLR(), new KFRA()],

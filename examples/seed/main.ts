@@ -5,8 +5,8 @@
  * the Kronecker factors (KFAC, KFLR, KFRA together) and the Hessian diagonal,
  * the shapes of what it stores on the parameters.
  *
- *   pnpm example                        # from the repository root: the fastest backend that loads
- *   pnpm example --backend cpu          # or onnxruntime
+ *   pnpm example seed                   # from the repository root: the fastest backend that loads
+ *   pnpm example seed --backend cpu     # or onnxruntime, tfjs
  */
 import {
   CrossEntropyLoss,
@@ -19,10 +19,10 @@ import {
 } from '@backpack-ts/core';
 import { DiagGGNExact, DiagGGNMC } from '@backpack-ts/diag-ggn';
 import { DiagHessian } from '@backpack-ts/diag-hessian';
-import { BatchGrad, BatchL2Grad, SumGradSquared, Variance } from '@backpack-ts/first-order';
 import { KFAC, KFLR, KFRA } from '@backpack-ts/kronecker';
-import { createProgress, type ProgressStream } from '@backpack-ts/onnx/cli';
-import { exampleDType, mnistBatch, parseArgs as parseExampleArgs, reportExtensions, runIfMain } from '../shared/report.js';
+import type { ProgressStream } from '@backpack-ts/onnx/cli';
+import { withProgress } from '../shared/progress.js';
+import { exampleDType, firstOrderRuns, mnistBatch, parseArgs as parseExampleArgs, reportExtensions, runIfMain } from '../shared/report.js';
 
 export { fieldNames } from '../shared/report.js';
 
@@ -30,11 +30,7 @@ export const BATCH_SIZE = 512;
 
 /** One backward pass per row, with these extensions. */
 export const runs: readonly (() => Extension[])[] = [
-  () => [new BatchGrad()],
-  () => [new Variance()],
-  () => [new SumGradSquared()],
-  () => [new BatchL2Grad()],
-  () => [new BatchGrad(), new Variance(), new SumGradSquared(), new BatchL2Grad()],
+  ...firstOrderRuns,
   () => [new DiagGGNMC({ seed: 0 }), new DiagGGNExact()],
   () => [new KFAC({ seed: 0 }), new KFLR(), new KFRA()],
   () => [new DiagHessian()],
@@ -66,31 +62,6 @@ export function main(
   withProgress('seed', runs, print, progress, (tracked, printLine) =>
     reportExtensions({ model, lossFunction, input: images, target: labels }, tracked, printLine),
   );
-}
-
-/**
- * Runs `report` on `runs` with a progress bar on `stream` (a terminal only):
- * one step per backward pass, named by its extensions; report lines printed
- * meanwhile go above the bar.
- */
-export function withProgress(
-  label: string,
-  runs: readonly (() => Extension[])[],
-  print: (line: string) => void,
-  stream: ProgressStream,
-  report: (runs: readonly (() => Extension[])[], print: (line: string) => void) => void,
-): void {
-  const progress = createProgress({ total: runs.length, label, stream });
-  const tracked = runs.map((makeExtensions, index) => () => {
-    const extensions = makeExtensions();
-    progress.update(index, `backward pass with ${extensions.map((e) => e.name).join(', ')}`);
-    return extensions;
-  });
-  try {
-    report(tracked, (line) => progress.interrupt(() => print(line)));
-  } finally {
-    progress.done();
-  }
 }
 
 runIfMain(import.meta.url, main);

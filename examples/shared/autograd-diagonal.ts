@@ -2,7 +2,7 @@
  * The check BackPACK's ResNet and RNN examples run on their GGN diagonal
  * (`backpack.utils.examples.autograd_diag_ggn_exact`): a few entries of the
  * exact GGN diagonal by autograd alone, each the entry of a GGN column
- * `G e_i` from `ggnVectorProduct`, next to DiagGGNExact's.
+ * `G e_i` from `ggnVectorProduct`, next to DiagGGNExact's, and the lines that report it.
  */
 import { flattenTensors, ggnVectorProduct, unflattenVector } from '@backpack-ts/curvmatprod';
 import { assertFloat, tensor, tidy, type LossModule, type Module, type Tensor } from '@backpack-ts/core';
@@ -45,4 +45,16 @@ export function checkDiagGgnExact(model: Module, lossFunction: LossModule, input
       return { index, backpack, autograd, match: Math.abs(backpack - autograd) <= 1e-6 + 1e-5 * Math.abs(autograd) };
     });
   });
+}
+
+/**
+ * Prints BackPACK's report of the check (`Diagonal entry i: true`, one line
+ * each) and throws, naming `example` and the numbers, at the first entry
+ * that does not match: the example must not go on from a wrong diagonal.
+ */
+export function reportDiagGgnCheck(example: string, entries: readonly DiagonalEntry[], print: (line: string) => void): void {
+  print('Do the exact GGN diagonals match?');
+  for (const { index, match } of entries) print(`Diagonal entry ${String(index).padStart(6)}: ${match}`);
+  const mismatch = entries.find((entry) => !entry.match);
+  if (mismatch !== undefined) throw new Error(`${example}: DiagGGNExact entry ${mismatch.index} is ${mismatch.backpack}, autograd gives ${mismatch.autograd}`);
 }

@@ -2,7 +2,8 @@
  * What the examples share: the command line (`--backend`, `--batch-size`),
  * their MNIST batch, BackPACK's field names, and the report that runs one
  * backward pass per set of extensions and prints the shape of every quantity
- * stored on each parameter, aligned as in BackPACK's examples.
+ * stored on each parameter, aligned as in BackPACK's examples; and how the
+ * use cases compare two computations in the checks they print.
  */
 import { cpu } from '@backpack-ts/backend-cpu';
 import { BACKEND_NAMES, isBackendName, type BackendName } from '@backpack-ts/catalog';
@@ -20,6 +21,7 @@ import {
   type Quantity,
   type Tensor,
 } from '@backpack-ts/core';
+import { BatchGrad, BatchL2Grad, SumGradSquared, Variance } from '@backpack-ts/first-order';
 import { loadMnistBatch } from '@backpack-ts/mnist';
 import { pathToFileURL } from 'node:url';
 
@@ -148,6 +150,15 @@ export function parseArgs(
   return { backend: backends[name](), backendNote: '', batchSize, integers };
 }
 
+/** The first rows of every extension report, in BackPACK's order: each first-order extension alone, then all four in one pass. */
+export const firstOrderRuns: readonly (() => Extension[])[] = [
+  () => [new BatchGrad()],
+  () => [new Variance()],
+  () => [new SumGradSquared()],
+  () => [new BatchL2Grad()],
+  () => [new BatchGrad(), new Variance(), new SumGradSquared(), new BatchL2Grad()],
+];
+
 /**
  * For each entry of `runs`: a fresh forward pass, one backward pass with
  * those extensions, and for every parameter its name, the shape of `.grad`
@@ -185,6 +196,24 @@ export function runIfMain(url: string, main: (args: readonly string[]) => void):
     console.error(error instanceof Error ? error.message : error);
     process.exitCode = 1;
   }
+}
+
+/** Relative tolerance of the examples' own checks, per dtype: about a thousand roundings (tfjs has float32 only). */
+const CHECK_TOLERANCE: Readonly<Record<FloatDType, number>> = { float64: 1e-10, float32: 1e-4 };
+
+/**
+ * Whether two computations of a quantity in `dtype` agree, as the examples
+ * print their checks (`... match? true`): every entry within
+ * `tolerance · max(1, |expected|)`, the tolerance 1e-10 in float64 and 1e-4
+ * in float32.
+ */
+export function agree(actual: ArrayLike<number>, expected: ArrayLike<number>, dtype: FloatDType): boolean {
+  if (actual.length !== expected.length) return false;
+  const tolerance = CHECK_TOLERANCE[dtype];
+  for (let i = 0; i < expected.length; i++) {
+    if (!(Math.abs(actual[i]! - expected[i]!) <= tolerance * Math.max(1, Math.abs(expected[i]!)))) return false;
+  }
+  return true;
 }
 
 /** The largest absolute elementwise difference of two tensors of one shape (what the use cases print as their checks). */

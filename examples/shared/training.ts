@@ -1,11 +1,37 @@
 /**
  * What the optimiser use cases (`cg-newton`, `diag-ggn-optimizer`) share:
- * training a fresh network with one optimiser after another, from the same
- * initial weights on the same MNIST batches, and the line each run prints.
+ * the sigmoid MLP they train, training a fresh network with one optimiser
+ * after another, from the same initial weights on the same MNIST batches,
+ * and the line each run prints.
  */
-import { CrossEntropyLoss, backpack, extend, noGrad, tidy, type Backend, type Extension, type FloatDType, type Module } from '@backpack-ts/core';
+import {
+  CrossEntropyLoss,
+  Flatten,
+  Generator,
+  Linear,
+  Sequential,
+  Sigmoid,
+  backpack,
+  extend,
+  noGrad,
+  tidy,
+  type Backend,
+  type Extension,
+  type FloatDType,
+  type Module,
+} from '@backpack-ts/core';
 import type { Optimizer } from '@backpack-ts/optim';
 import { mnistBatch } from './report.js';
+
+/**
+ * The MLP both train: 784-hidden-hidden-10 with sigmoids, whose layers'
+ * gradients shrink by orders of magnitude towards the input; the same
+ * initial weights at every call (seed 0).
+ */
+export function sigmoidMlp(backend: Backend, dtype: FloatDType, hidden: number): Sequential {
+  const options = { backend, dtype, generator: new Generator(0) };
+  return new Sequential(new Flatten(), new Linear(784, hidden, options), new Sigmoid(), new Linear(hidden, hidden, options), new Sigmoid(), new Linear(hidden, 10, options));
+}
 
 /** An optimiser to compare: its label, how to make it, and the extension whose quantity its steps read (none for SGD). */
 export interface Contender {

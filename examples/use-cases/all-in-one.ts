@@ -14,19 +14,14 @@ import { CrossEntropyLoss, Flatten, Generator, Linear, Sequential, assertFloat, 
 import { GGNMP, HMP, PCHMP } from '@backpack-ts/curvmatprod';
 import { BatchDiagGGNExact, BatchDiagGGNMC, DiagGGNExact, DiagGGNMC, SqrtGGNExact, SqrtGGNMC } from '@backpack-ts/diag-ggn';
 import { BatchDiagHessian, DiagHessian } from '@backpack-ts/diag-hessian';
-import { BatchGrad, BatchL2Grad, SumGradSquared, Variance } from '@backpack-ts/first-order';
 import { KFAC, KFLR, KFRA } from '@backpack-ts/kronecker';
 import type { ProgressStream } from '@backpack-ts/onnx/cli';
-import { LABEL_WIDTH, exampleDType, mnistBatch, parseArgs, reportExtensions, runIfMain } from '../shared/report.js';
-import { withProgress } from '../seed/main.js';
+import { LABEL_WIDTH, exampleDType, firstOrderRuns, mnistBatch, parseArgs, reportExtensions, runIfMain } from '../shared/report.js';
+import { withProgress } from '../shared/progress.js';
 
 /** One backward pass per row, BackPACK's groups in its order (Monte-Carlo ones with one sample, seeded). */
 export const runs: readonly (() => Extension[])[] = [
-  () => [new BatchGrad()],
-  () => [new Variance()],
-  () => [new SumGradSquared()],
-  () => [new BatchL2Grad()],
-  () => [new BatchGrad(), new Variance(), new SumGradSquared(), new BatchL2Grad()],
+  ...firstOrderRuns,
   () => [new DiagGGNExact(), new DiagGGNMC({ mcSamples: 1, seed: 0 })],
   () => [new BatchDiagGGNExact(), new BatchDiagGGNMC({ mcSamples: 1, seed: 1 })],
   () => [new KFAC({ mcSamples: 1, seed: 2 }), new KFLR(), new KFRA()],

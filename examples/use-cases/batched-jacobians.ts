@@ -24,10 +24,10 @@ import {
   extend,
   grad,
   mul,
+  reshape,
   slice,
   stack,
   sum,
-  tensor,
   transpose,
   zerosLike,
   type Backend,
@@ -51,14 +51,15 @@ export function mlp(backend: Backend, dtype: FloatDType): Sequential {
 export function autogradJacobians(model: Sequential, fs: Tensor): Tensor[] {
   const [n, c] = fs.shape as [number, number];
   const parameters = model.parameters();
-  const entries = parameters.map((p) => new Float64Array(n * c * p.data.size));
+  const rows: Tensor[][] = parameters.map(() => []);
   for (let i = 0; i < n; i++) {
     for (let j = 0; j < c; j++) {
       const gradients = grad(slice(fs, [i, j], [1, 1]), parameters.map((p) => p.data), { retainGraph: true });
-      gradients.forEach((g, k) => entries[k]!.set(g!.toArray(), (i * c + j) * g!.size));
+      gradients.forEach((g, k) => rows[k]!.push(g!));
     }
   }
-  return parameters.map((p, k) => tensor(entries[k]!, [n, c, ...p.data.shape], { backend: fs.backend, dtype: fs.dtype }));
+  // N·C gradients [...param] -> [N·C, ...param] -> [N, C, ...param].
+  return parameters.map((p, k) => reshape(stack(rows[k]!, 0), [n, c, ...p.data.shape]));
 }
 
 /** The same from C backward passes with BatchGrad through one graph: per-sample gradients of `Σ_n fs[n, c]`. */

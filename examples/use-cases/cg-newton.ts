@@ -17,11 +17,11 @@
  *
  *   pnpm example cg-newton [--batch-size 64] [--steps 30] [--hidden 32] [--backend cpu]
  */
-import { Flatten, Generator, Linear, Sequential, Sigmoid, reshape, type Backend, type FloatDType, type Tensor } from '@backpack-ts/core';
+import { reshape, type Tensor } from '@backpack-ts/core';
 import { GGNMP, HMP, PCHMP, blockProductOperator, conjugateGradient } from '@backpack-ts/curvmatprod';
 import { PreconditionedOptimizer, SGD, type NamedParameter, type ParameterSource, type PreconditionedStepOptions } from '@backpack-ts/optim';
 import { exampleDType, parseArgs, runIfMain } from '../shared/report.js';
-import { compare, type Contender, type TrainingRun } from '../shared/training.js';
+import { compare, sigmoidMlp, type Contender, type TrainingRun } from '../shared/training.js';
 
 /** The field a curvature-product extension stores its block products in. */
 export type BlockCurvature = 'ggnmp' | 'hmp' | 'pchmp';
@@ -90,12 +90,6 @@ export const CG_NEWTON = { lr: 0.1, damping: 1e-2, tolerance: 0.1, absoluteToler
 
 /** The learning rates BackPACK tries SGD with. */
 export const SGD_LEARNING_RATES = [10, 1, 0.1, 0.01, 0.001] as const;
-
-/** The sigmoid MLP, the same initial weights at every call (seed 0). */
-export function sigmoidMlp(backend: Backend, dtype: FloatDType, hidden: number): Sequential {
-  const options = { backend, dtype, generator: new Generator(0) };
-  return new Sequential(new Flatten(), new Linear(784, hidden, options), new Sigmoid(), new Linear(hidden, hidden, options), new Sigmoid(), new Linear(hidden, 10, options));
-}
 
 /** CG-Newton on the GGN, the Hessian and both positive-curvature Hessians, then SGD at each learning rate. */
 export const contenders: readonly Contender[] = [

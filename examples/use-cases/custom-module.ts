@@ -39,11 +39,12 @@ import {
   type GraphNode,
   type Parameter,
   type ParameterJacobianOptions,
+  type RuleForModule,
   type Tensor,
 } from '@backpack-ts/core';
 import { DiagGGNExact, type GgnRule } from '@backpack-ts/diag-ggn';
 import { BatchGrad, type FirstOrderRule } from '@backpack-ts/first-order';
-import { exampleDType, mnistBatch, parseArgs, runIfMain } from '../shared/report.js';
+import { agree, exampleDType, mnistBatch, parseArgs, runIfMain } from '../shared/report.js';
 
 /** `y = w · x` for a learned scalar `w` (shape `[1]`), on inputs `[N, ...]`. */
 export class Scale extends LeafModule {
@@ -86,14 +87,14 @@ function weightJacTMatProd(node: GraphNode, mat: Tensor): Tensor {
 }
 
 /** BatchGrad's rule for Scale: per sample, `Σ_d g_nd x_nd`, `[N, 1]`. */
-export const scaleBatchGrad: FirstOrderRule = (node, gradOutput) => {
+export const scaleBatchGrad: RuleForModule<FirstOrderRule, Scale> = (node, gradOutput) => {
   const n = gradOutput.shape[0]!;
   return reshape(sum(reshape(mul(gradOutput, node.input), [n, -1]), [1]), [n, 1]);
 };
 
-/** DiagGGNExact's rule for Scale: S passes to the input times w; P for `w` is `Σ_d S x`. */
-export const scaleDiagGgn: GgnRule = {
-  backpropagate: (node, sqrt) => mul(sqrt, (node.module as Scale).weight.data),
+/** DiagGGNExact's rule for Scale (its nodes typed `GraphNode<Scale>`): S passes to the input times w; P for `w` is `Σ_d S x`. */
+export const scaleDiagGgn: RuleForModule<GgnRule, Scale> = {
+  backpropagate: (node, sqrt) => mul(sqrt, node.module.weight.data),
   sqrtGgn: (node, _name, sqrt) => weightJacTMatProd(node, sqrt),
 };
 
@@ -136,8 +137,7 @@ export function main(args: readonly string[] = [], print: (line: string) => void
   let loss = lossFunction.forward(model.forward(images), labels);
   backpack(new BatchGrad().setModuleRule(Scale, scaleBatchGrad), () => loss.backward());
   const gradBatch = scale.weight.gradBatch!;
-  const gradBatchValues = gradBatch.toArray();
-  const gradBatchMatch = gradBatchAutograd.every((g, n) => Math.abs(g - gradBatchValues[n]!) <= 1e-10 * Math.max(1, Math.abs(g)));
+  const gradBatchMatch = agree(gradBatch.toArray(), gradBatchAutograd, dtype);
   print(`weight.shape: [1], gradBatch.shape: ${formatShape(gradBatch.shape)}`);
   print(`autograd and BackPACK individual gradients match? ${gradBatchMatch}`);
 
@@ -155,7 +155,7 @@ export function main(args: readonly string[] = [], print: (line: string) => void
   backpack(new DiagGGNExact().setModuleRule(Scale, scaleDiagGgn), () => loss.backward());
   const diagGgn = scale.weight.diagGgnExact!;
   print(`GGN diagonal of w, by hand: ${diagGgnByHand.toFixed(6)}, BackPACK: ${diagGgn.item().toFixed(6)}`);
-  print(`Do manual and BackPACK GGN match? ${Math.abs(diagGgnByHand - diagGgn.item()) <= 1e-10 * Math.abs(diagGgnByHand)}`);
+  print(`Do manual and BackPACK GGN match? ${agree([diagGgn.item()], [diagGgnByHand], dtype)}`);
   return { model, scale, images, labels, gradBatchAutograd, gradBatch, diagGgnByHand, diagGgn };
 }
 

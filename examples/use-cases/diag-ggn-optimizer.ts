@@ -8,7 +8,7 @@
  * one Monte-Carlo sample, BackPACK's choice).
  *
  * It is compared with SGD at several learning rates, from the same initial
- * weights on the same batches, on the sigmoid MLP of `cg-newton`, whose
+ * weights on the same batches, on the sigmoid MLP `cg-newton` trains, whose
  * layers' gradients differ in scale by orders of magnitude: the diagonal
  * rescales each parameter's. (BackPACK trains a ReLU CNN with λ = 1, large
  * next to the GGN diagonal of a mean loss, which makes the optimiser SGD
@@ -21,8 +21,7 @@ import { Generator } from '@backpack-ts/core';
 import { DiagGGNExact, DiagGGNMC } from '@backpack-ts/diag-ggn';
 import { DiagonalPreconditioner, SGD } from '@backpack-ts/optim';
 import { exampleDType, parseArgs, runIfMain } from '../shared/report.js';
-import { compare, type Contender, type TrainingRun } from '../shared/training.js';
-import { sigmoidMlp } from './cg-newton.js';
+import { compare, sigmoidMlp, type Contender, type TrainingRun } from '../shared/training.js';
 
 /** The step size γ and damping λ of the diagonal-GGN steps. */
 export const DIAG_GGN = { lr: 0.03, damping: 0.003 } as const;
@@ -34,18 +33,18 @@ export const SGD_LEARNING_RATES = [10, 1, 0.1, 0.01] as const;
 export function contenders(): Contender[] {
   const mcSamples = new Generator(1);
   return [
-  {
-    label: 'DiagGGN (exact)',
-    makeOptimizer: (model) => new DiagonalPreconditioner(model, { curvature: 'diagGgnExact', ...DIAG_GGN }),
-    extension: () => new DiagGGNExact(),
-  },
-  {
-    label: 'DiagGGN (MC)',
-    makeOptimizer: (model) => new DiagonalPreconditioner(model, { curvature: 'diagGgnMc', ...DIAG_GGN }),
-    // One generator for the whole run: each step draws new samples.
-    extension: () => new DiagGGNMC({ mcSamples: 1, generator: mcSamples }),
-  },
-  ...SGD_LEARNING_RATES.map((lr): Contender => ({ label: `SGD, lr=${lr}`, makeOptimizer: (model) => new SGD(model, { lr }) })),
+    {
+      label: 'DiagGGN (exact)',
+      makeOptimizer: (model) => new DiagonalPreconditioner(model, { curvature: 'diagGgnExact', ...DIAG_GGN }),
+      extension: () => new DiagGGNExact(),
+    },
+    {
+      label: 'DiagGGN (MC)',
+      makeOptimizer: (model) => new DiagonalPreconditioner(model, { curvature: 'diagGgnMc', ...DIAG_GGN }),
+      // One generator for the whole run: each step draws new samples.
+      extension: () => new DiagGGNMC({ mcSamples: 1, generator: mcSamples }),
+    },
+    ...SGD_LEARNING_RATES.map((lr): Contender => ({ label: `SGD, lr=${lr}`, makeOptimizer: (model) => new SGD(model, { lr }) })),
   ];
 }
 

@@ -155,7 +155,8 @@ export function dpSgdStep(
 
 /** The fraction of samples whose largest logit is their label's. */
 export function accuracy(logits: Tensor, labels: Tensor): number {
-  return tidy(() => mean(cast(equal(argmax(logits, 1), labels), 'float64')).item());
+  // In the logits' dtype: float64 is not on every backend (tfjs).
+  return tidy(() => mean(cast(equal(argmax(logits, 1), labels), assertFloat('accuracy', logits))).item());
 }
 
 /** What the example computed. */

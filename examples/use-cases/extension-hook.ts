@@ -9,7 +9,7 @@
  */
 import { CrossEntropyLoss, Flatten, Linear, Sequential, backpack, extend, sum, type LeafModule, type Tensor } from '@backpack-ts/core';
 import { DiagHessian } from '@backpack-ts/diag-hessian';
-import { exampleDType, mnistBatch, parseArgs, runIfMain } from '../shared/report.js';
+import { agree, exampleDType, mnistBatch, parseArgs, runIfMain } from '../shared/report.js';
 
 /** Sums the Hessian diagonal of each module's parameters as the backward pass reaches it, freeing each diagonal. */
 export class TraceHook {
@@ -69,7 +69,7 @@ export function main(args: readonly string[] = [], print: (line: string) => void
   backpack(new DiagHessian(), () => loss.backward(), { extensionHook: hook.sumDiagH });
   const leftOver = model.parameters().filter((p) => p.diagH !== undefined).length;
   print(`Tr(H) while backward: ${hook.value.toFixed(6)} (${hook.consumed} diagonals consumed by the hook, ${leftOver} left on the parameters)`);
-  print(`Same Tr(H)? ${Math.abs(hook.value - traceAfterBackward) <= 1e-10 * Math.abs(traceAfterBackward)}`);
+  print(`Same Tr(H)? ${agree([hook.value], [traceAfterBackward], dtype)}`);
   return { model, images, labels, traceAfterBackward, traceWhileBackward: hook.value, leftOver };
 }
 

@@ -27,7 +27,7 @@ import {
   type Tensor,
 } from '@backpack-ts/core';
 import { BatchGrad } from '@backpack-ts/first-order';
-import { exampleDType, maxAbsDifference, mnistBatch, parseArgs, runIfMain } from '../shared/report.js';
+import { agree, exampleDType, mnistBatch, parseArgs, runIfMain } from '../shared/report.js';
 
 /** BackPACK's `MyFirstResNet`: two 3 x 3 convolutions with a skip connection, then a linear layer. */
 export class MyFirstResNet extends Module {
@@ -86,7 +86,7 @@ export function main(args: readonly string[] = [], print: (line: string) => void
   print(`Do the individual gradients of sample ${sample} match?`);
   for (const [i, [name, parameter]] of model.namedParameters().entries()) {
     const row = slice(gradBatch[i]!, [sample, ...parameter.data.shape.map(() => 0)], [1, ...parameter.data.shape]);
-    print(`${name.padStart(16)}: ${maxAbsDifference(row, parameter.grad!) <= 1e-10 ? 'true' : 'false'}`);
+    print(`${name.padStart(16)}: ${agree(row.toArray(), parameter.grad!.toArray(), dtype)}`);
   }
   return { model, images, labels, gradBatch };
 }

@@ -32,7 +32,7 @@ import {
 } from '@backpack-ts/core';
 import { DiagGGNExact } from '@backpack-ts/diag-ggn';
 import { BatchGrad } from '@backpack-ts/first-order';
-import { checkDiagGgnExact, type DiagonalEntry } from '../shared/autograd-diagonal.js';
+import { checkDiagGgnExact, reportDiagGgnCheck, type DiagonalEntry } from '../shared/autograd-diagonal.js';
 import { exampleDType, mnistBatch, parseArgs, runIfMain } from '../shared/report.js';
 
 /** The ResNet: a convolution, then `x + relu(conv(x))`, then a linear classifier. */
@@ -77,10 +77,7 @@ export function main(args: readonly string[] = [], print: (line: string) => void
 
   // BackPACK's check: a few diagonal entries by autograd (GGN-vector products with unit vectors).
   const diagonalCheck = checkDiagGgnExact(model, lossFunction, images, labels);
-  print('Do the exact GGN diagonals match?');
-  for (const { index, match } of diagonalCheck) print(`Diagonal entry ${String(index).padStart(6)}: ${match}`);
-  const mismatch = diagonalCheck.find((entry) => !entry.match);
-  if (mismatch !== undefined) throw new Error(`resnet-all-in-one: DiagGGNExact entry ${mismatch.index} is ${mismatch.backpack}, autograd gives ${mismatch.autograd}`);
+  reportDiagGgnCheck('resnet-all-in-one', diagonalCheck, print);
   return { model, lossFunction, images, labels, diagonalCheck };
 }
 

@@ -96,7 +96,7 @@ export function main(args: readonly string[] = [], print: (line: string) => void
 
   let start = performance.now();
   const onePass = diagGgnOnePass(model, images).map(clone); // copies: the next passes replace diagGgnExact
-  print(`GGN diagonal in one backward pass: ${(performance.now() - start).toFixed(0)} ms (output size ${784})`);
+  print(`GGN diagonal in one backward pass: ${(performance.now() - start).toFixed(0)} ms (output size ${images.size / batchSize})`);
   const chunked = new Map<number, readonly Tensor[]>();
   for (const numChunks of CHUNKS.filter((count) => count <= integers['max-chunks']!)) {
     start = performance.now();

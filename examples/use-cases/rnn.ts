@@ -26,12 +26,12 @@ import {
   ReduceTuple,
   Sequential,
   backpack,
+  broadcastTo,
   extend,
   formatShape,
   reshape,
   slice,
   sum,
-  tensor,
   zerosLike,
   type Backend,
   type FloatDType,
@@ -39,7 +39,7 @@ import {
 } from '@backpack-ts/core';
 import { DiagGGNExact } from '@backpack-ts/diag-ggn';
 import { BatchGrad } from '@backpack-ts/first-order';
-import { checkDiagGgnExact, type DiagonalEntry } from '../shared/autograd-diagonal.js';
+import { checkDiagGgnExact, reportDiagGgnCheck, type DiagonalEntry } from '../shared/autograd-diagonal.js';
 import { exampleDType, mnistBatch, parseArgs, runIfMain } from '../shared/report.js';
 
 /** The recurrent classifier of sequences `[N, T, 28]`: `[N, 10, T]` logits, in evaluation mode, input-hidden biases frozen at zero. */
@@ -69,8 +69,7 @@ export function digitSequences(batchSize: number, rows: number, backend: Backend
   const { images, labels } = mnistBatch(batchSize, backend, dtype);
   const first = Math.floor((28 - rows) / 2);
   const sequences = slice(reshape(images, [batchSize, 28, 28]), [0, first, 0], [batchSize, rows, 28]);
-  const perSample = labels.toArray();
-  const targets = tensor(Int32Array.from({ length: batchSize * rows }, (_, k) => perSample[Math.floor(k / rows)]!), [batchSize, rows], { backend, dtype: 'int32' });
+  const targets = broadcastTo(reshape(labels, [batchSize, 1]), [batchSize, rows]);
   return { sequences, targets };
 }
 
@@ -109,10 +108,7 @@ export function main(args: readonly string[] = [], print: (line: string) => void
 
   // BackPACK's check: a few diagonal entries by autograd (GGN-vector products with unit vectors).
   const diagonalCheck = checkDiagGgnExact(model, lossFunction, sequences, targets);
-  print('Do the exact GGN diagonals match?');
-  for (const { index, match } of diagonalCheck) print(`Diagonal entry ${String(index).padStart(6)}: ${match}`);
-  const mismatch = diagonalCheck.find((entry) => !entry.match);
-  if (mismatch !== undefined) throw new Error(`rnn: DiagGGNExact entry ${mismatch.index} is ${mismatch.backpack}, autograd gives ${mismatch.autograd}`);
+  reportDiagGgnCheck('rnn', diagonalCheck, print);
   return { model, lossFunction, sequences, targets, diagonalCheck };
 }
 

@@ -29,7 +29,7 @@ import {
   type Tensor,
 } from '@backpack-ts/core';
 import { BatchGrad } from '@backpack-ts/first-order';
-import { exampleDType, maxAbsDifference, mnistBatch, parseArgs, runIfMain } from '../shared/report.js';
+import { agree, exampleDType, mnistBatch, parseArgs, runIfMain } from '../shared/report.js';
 
 /** BackPACK's CNN with channels `[32, 64, 16, 8]` (a quarter of `[128, 256, 64, 32]`), initialised from seed 0. */
 export function cnn(backend: Backend, dtype: FloatDType): Sequential {
@@ -92,7 +92,7 @@ export function main(args: readonly string[] = [], print: (line: string) => void
   const normal = timed(false);
   print('Parameter  | Same individual gradients?');
   for (const [i, [name]] of model.namedParameters().entries()) {
-    print(`${name.padEnd(10)} | ${maxAbsDifference(saveMemory[i]!, normal[i]!) <= 1e-12 ? 'true' : 'false'}`);
+    print(`${name.padEnd(10)} | ${agree(saveMemory[i]!.toArray(), normal[i]!.toArray(), dtype)}`);
   }
   return { model, lossFunction, images, labels, saveMemory, normal };
 }

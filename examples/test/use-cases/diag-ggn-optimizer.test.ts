@@ -2,7 +2,7 @@ import { cpu } from '@backpack-ts/backend-cpu';
 import { CrossEntropyLoss, backpack, extend, grad, softmax } from '@backpack-ts/core';
 import { describe, expect, it } from 'vitest';
 import { mnistBatch } from '../../shared/report.js';
-import { sigmoidMlp } from '../../use-cases/cg-newton.js';
+import { sigmoidMlp } from '../../shared/training.js';
 import { DIAG_GGN, contenders, main } from '../../use-cases/diag-ggn-optimizer.js';
 import { crossEntropyGgnDiagonal, expectClose, jacobianRows, numbers } from './brute-force.js';
 

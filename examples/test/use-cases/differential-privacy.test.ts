@@ -1,8 +1,8 @@
 import { cpu } from '@backpack-ts/backend-cpu';
-import { CrossEntropyLoss, backpack, extend } from '@backpack-ts/core';
+import { CrossEntropyLoss, backpack, extend, tensor } from '@backpack-ts/core';
 import { BatchGrad, BatchL2Grad } from '@backpack-ts/first-order';
 import { describe, expect, it } from 'vitest';
-import { clipPerSampleGradients, main, smallCnn } from '../../use-cases/differential-privacy.js';
+import { accuracy, clipPerSampleGradients, main, smallCnn } from '../../use-cases/differential-privacy.js';
 import { mnistBatch } from '../../shared/report.js';
 import { expectClose, numbers, oneAtATimeGradients } from './brute-force.js';
 
@@ -32,6 +32,13 @@ describe('use case: differential-privacy', () => {
       expect(norm).toBeLessThanOrEqual(maxNorm * (1 + 1e-12));
       if (factors[s]! < 1) expect(Math.abs(norm - maxNorm)).toBeLessThanOrEqual(1e-12 * maxNorm);
     });
+  });
+
+  it('counts the samples whose largest logit is their label', () => {
+    const logits = tensor([0.1, 2, -1, 3, 0, 0.5, -2, -1, -3, 1, 1.5, 0.2], [4, 3], { backend: cpu, dtype: 'float64' });
+    // Argmax per row: 1, 0, 1, 1.
+    const labels = tensor([1, 2, 1, 0], [4], { backend: cpu, dtype: 'int32' });
+    expect(accuracy(logits, labels)).toBe(0.5);
   });
 
   it('lowers the loss of held-out digits in a few noisy steps', () => {

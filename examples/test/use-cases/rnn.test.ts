@@ -1,5 +1,7 @@
+import { cpu } from '@backpack-ts/backend-cpu';
 import { softmax } from '@backpack-ts/core';
 import { describe, expect, it } from 'vitest';
+import { mnistBatch } from '../../shared/report.js';
 import { main } from '../../use-cases/rnn.js';
 import { crossEntropyGgnDiagonal, expectClose, jacobianRows, numbers, oneAtATimeGradients, trainable } from './brute-force.js';
 
@@ -10,6 +12,9 @@ describe('use case: rnn', () => {
     const result = main(['--backend', 'cpu', '--batch-size', String(n), '--rows', String(steps), '--hidden', '4'], (l) => lines.push(l));
     const { model, lossFunction, sequences, targets } = result;
     expect(sequences.shape).toEqual([n, steps, 28]);
+    // Every row of a digit is labelled with the digit.
+    const labels = numbers(mnistBatch(n, cpu, 'float64').labels);
+    expect(numbers(targets)).toEqual(labels.flatMap((label) => new Array<number>(steps).fill(label)));
     expect(lines.filter((l) => l.endsWith(': frozen'))).toEqual(['0.bias_ih_l0 [16]: frozen', '3.bias_ih_l0 [16]: frozen']);
 
     const perSample = oneAtATimeGradients(model, (o, t) => lossFunction.forward(o, t), sequences, targets);

@@ -30,8 +30,9 @@ const KFAC_OPTIONS = ['curvature', 'lr', 'damping', 'dampingRule', 'weightDecay'
  * {@link PreconditionedOptimizer} with `P⁻¹` the damped inverse of the
  * factors, parameter by parameter:
  *
- * - a parameter with factors `[G, A]` (Linear, convolution and Embedding
- *   weights), read as the matrix `V` `[rows, columns]`:
+ * - a parameter with two factors `[G, A]`, the first for the rows (Linear,
+ *   convolution and Embedding weights; an Embedding's first is its index
+ *   frequencies), read as the matrix `V` `[rows, columns]`:
  *   `P⁻¹ V = (G + π√λ I)⁻¹ V (A + √λ/π I)⁻¹` with `dampingRule: 'factored'`
  *   (π as in {@link KroneckerDampingRule}), or `vec⁻¹((G ⊗ A + λ I)⁻¹ vec V)`
  *   with `'exact'`; grouped convolutions block by block; a transposed

@@ -60,6 +60,23 @@ describe('Adam', () => {
     });
   }
 
+  it("divides by the running maximum of v with amsgrad, worked out by hand where v falls", () => {
+    // lr 1, β = (0, 0.5), eps 0, gradients 2 then 1. Step 1: m = 2, v = 2, √(v / (1 − 0.5)) = 2, θ moves by 1.
+    // Step 2: m = 1, v = 0.5·2 + 0.5·1 = 1.5 < 2. AMSGrad divides by √(2 / 0.75) and moves by √0.375;
+    // without it, by √(1.5 / 0.75) = √2 and moves by √0.5.
+    for (const [amsgrad, secondMove] of [[true, Math.sqrt(0.375)], [false, Math.sqrt(0.5)]] as const) {
+      const bias = smallLayer(3).parameter('bias');
+      const start = valuesOf(bias);
+      const optimizer = new Adam([bias], { lr: 1, betas: [0, 0.5], eps: 0, amsgrad });
+      setGrad(bias, [2, 2]);
+      optimizer.step();
+      expectClose(valuesOf(bias), start.map((t) => t - 1), 1e-15);
+      setGrad(bias, [1, 1]);
+      optimizer.step();
+      expectClose(valuesOf(bias), start.map((t) => t - 1 - secondMove), 1e-15);
+    }
+  });
+
   it('moves by exactly lr·sign(g) per step under a constant gradient when eps = 0 (bias correction)', () => {
     const weight = smallLayer(2).parameter('weight');
     const start = valuesOf(weight);

@@ -5,13 +5,15 @@
  * single factor: on set factors over several steps with momentum and weight
  * decay, and on the KFLR factors of a network with a grouped convolution,
  * BatchNorm, a transposed convolution (in ≠ out channels, so that its swapped
- * layout matters) and a Linear layer. Refusals change nothing.
+ * layout matters) and a Linear layer, and on an Embedding's. Refusals change
+ * nothing.
  */
 import {
   BatchNorm2d,
   Conv2d,
   ConvTranspose2d,
   CrossEntropyLoss,
+  Embedding,
   Flatten,
   Generator,
   Linear,
@@ -131,6 +133,23 @@ describe('KFACPreconditioner', () => {
         const d = referenceDirection(shape, g, factors, parameter === transposedKernel, damping, dampingRule);
         expectClose(valuesOf(parameter), theta.map((t, k) => t - 0.5 * d[k]!), 1e-11);
       }
+    });
+
+    it(`'${dampingRule}': steps with the KFLR factors of an Embedding table, the first factor for its rows`, () => {
+      const generator = new Generator(12);
+      const model = extend(new Sequential(new Embedding(5, 3, { ...F64, generator }), new Flatten(), new Linear(6, 3, { ...F64, generator })));
+      const indices = tensor([0, 1, 3, 3, 4, 1, 2, 0], [4, 2], { ...F64, dtype: 'int32' });
+      const y = tensor([0, 1, 2, 1], [4], { ...F64, dtype: 'int32' });
+      backpack([new KFLR()], () => extend(new CrossEntropyLoss()).forward(model.forward(indices), y).backward());
+      const table = model.parameters()[0]!;
+      const factors = table.kflr!.map((f): Factor => ({ shape: f.shape, values: Array.from(f.toArray()) }));
+      // Index frequencies [num, num] first, then the output factor [dim, dim].
+      expect(factors.map((f) => f.shape)).toEqual([[5, 5], [3, 3]]);
+      const [theta, g] = [valuesOf(table), Array.from(table.grad!.toArray())];
+      const damping = 0.02;
+      new KFACPreconditioner(model, { curvature: 'kflr', lr: 0.5, damping, dampingRule }).step();
+      const d = referenceDirection([5, 3], g, factors, false, damping, dampingRule);
+      expectClose(valuesOf(table), theta.map((t, k) => t - 0.5 * d[k]!), 1e-11);
     });
   }
 

@@ -62,7 +62,6 @@ it(`the GGN diagonal and KFAC lower the loss clearly more than SGD at its best l
 
   const diagonal = lossAfterTraining((model) => new DiagonalPreconditioner(model, { curvature: 'diagGgnExact', lr: 0.3, damping: 0.1 }), () => [new DiagGGNExact()]);
   const kfac = lossAfterTraining((model) => new KFACPreconditioner(model, { curvature: 'kfac', lr: 0.5, damping: 0.03 }), () => [new KFAC({ seed: 1 })]);
-  console.log(`loss ${initial.toFixed(3)} -> after ${STEPS} steps: SGD ${sgdLosses.map((l) => l.toFixed(3)).join(' / ')}, GGN diagonal ${diagonal.toFixed(3)}, KFAC ${kfac.toFixed(3)}`);
   expect(diagonal).toBeLessThan(0.75 * bestSgd);
   expect(kfac).toBeLessThan(0.5 * bestSgd);
   // The numbers the README quotes.
