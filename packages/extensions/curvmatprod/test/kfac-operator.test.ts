@@ -9,9 +9,9 @@
  *   `linalg.inv` of the dense damped matrix.
  */
 import { describe, expect, it } from 'vitest';
-import { backpack, concat, eye, linalg, tensor, type Parameter, type Tensor } from '@backpack-ts/core';
+import { Generator, backpack, concat, eye, linalg, matmul, tensor, type Parameter, type Tensor } from '@backpack-ts/core';
 import { KFAC, KFLR } from '@backpack-ts/kronecker';
-import { KFACOperator, type LinearOperator } from '@backpack-ts/curvmatprod';
+import { KFACOperator, KroneckerProductOperator, type LinearOperator } from '@backpack-ts/curvmatprod';
 import { addMatrices, blockDiagonal, expectMatrixClose, kron, matMul, toMatrix, type Matrix } from './helpers/dense.js';
 import { float64, problems, trainable, type Problem } from './helpers/problems.js';
 
@@ -81,6 +81,41 @@ describe('errors', () => {
     const operator = new KFACOperator(model, lossFunction, data, { fisherType: 'exact' });
     expect(() => operator.matmat(eye(operator.shape[1], { ...float64, dtype: 'float32' }))).toThrow(
       "KFACOperator.matmat: x is float32 on 'cpu', the factors float64 on 'cpu'",
+    );
+  });
+});
+
+describe('KroneckerProductOperator', () => {
+  /** A random symmetric `[n, n]` matrix `G Gᵀ`. */
+  const symmetric = (n: number, seed: number) => {
+    const g = new Generator(seed).normal([n, n], float64);
+    return matmul(g, g, false, true);
+  };
+
+  it('multiplies by the block diagonal of F (one factor) and F₁ ⊗ F₂ (two), for a batch and for one vector', () => {
+    const factors = [[symmetric(2, 1), symmetric(3, 2)], [symmetric(4, 3)]];
+    const operator = new KroneckerProductOperator('blocks', factors);
+    const expected = kroneckerBlocks(factors.map((list) => list.map(toMatrix)));
+    expect(operator.shape).toEqual([10, 10]);
+    expectMatrixClose(denseOf(operator), expected, EXACT);
+    const v = new Generator(4).normal([10], float64);
+    const product = operator.matmat(v);
+    expect(product.shape).toEqual([10]);
+    expectMatrixClose(Array.from(product.toArray()), matMul(expected, Array.from(v.toArray(), (x) => [x])).flat(), EXACT);
+  });
+
+  it('refuses, naming the parameter and the factor, no factors, three factors, a non-square or integer factor and mixed dtypes', () => {
+    const square = symmetric(2, 5);
+    expect(() => new KroneckerProductOperator('blocks', [])).toThrow('blocks: no factors given (one list of one or two factors per parameter)');
+    expect(() => new KroneckerProductOperator('blocks', [[square], [square, square, square]])).toThrow('blocks: parameter 1 has 3 factors; give one or two');
+    expect(() => new KroneckerProductOperator('blocks', [[square, tensor([1, 2, 3, 4, 5, 6], [2, 3], float64)]])).toThrow(
+      'blocks: factor 1 of parameter 0 must be a square matrix, got shape [2, 3]',
+    );
+    expect(() => new KroneckerProductOperator('blocks', [[tensor([1], [1, 1], { ...float64, dtype: 'int32' })]])).toThrow(
+      'blocks (factor 0 of parameter 0): expects a float32 or float64 tensor, got int32',
+    );
+    expect(() => new KroneckerProductOperator('blocks', [[square], [tensor([1], [1, 1], { ...float64, dtype: 'float32' })]])).toThrow(
+      "blocks: factor 0 of parameter 1 is float32 on 'cpu', factor 0 of parameter 0 float64 on 'cpu'",
     );
   });
 });
