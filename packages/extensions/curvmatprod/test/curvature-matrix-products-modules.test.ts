@@ -84,7 +84,8 @@ function evalBatchNorm<M extends BatchNorm2d | BatchNorm3d>(module: M, seed: num
     running_mean: random([features], seed + 2),
     running_var: random([features], seed + 3, 0.5, 2),
   });
-  return module.eval();
+  module.eval();
+  return module;
 }
 
 interface Case {
