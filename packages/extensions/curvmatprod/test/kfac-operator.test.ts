@@ -43,9 +43,10 @@ describe.each(problems())('$name', (problem) => {
 
   it("'exact' on batches of 3, 1 and 2 equals KFLR of the whole data set", () => {
     const expected = kroneckerBlocks(factorsOf(problem, whole, new KFLR()));
+    const fields = parameters.map((p) => p.kflr);
     const operator = new KFACOperator(problem.model, problem.lossFunction, problem.data, { fisherType: 'exact' });
     expectMatrixClose(denseOf(operator), expected, EXACT);
-    expect(parameters.every((p) => p.grad === undefined && p.kflr === undefined)).toBe(true);
+    expect(parameters.every((p, i) => p.grad === undefined && p.kflr === fields[i])).toBe(true);
   });
 
   it("'mc' on one batch equals KFAC's factors with the same seed", () => {
@@ -65,6 +66,25 @@ describe.each(problems())('$name', (problem) => {
     const applied = denseOf(operator.inverse());
     expectMatrixClose(applied, inverse, EXACT);
     expectMatrixClose(matMul(applied, expected), toMatrix(eye(size, float64)), EXACT);
+  });
+});
+
+describe("the model's state", () => {
+  it(".grad, kfac and kflr are left as they were, alive, whatever they held", () => {
+    const problem = problems()[0]!;
+    const parameters = trainable(problem);
+    const [x, y] = problem.data[0]!;
+    backpack([new KFLR()], () => problem.lossFunction.forward(problem.model.forward(x), y).backward());
+    const before = parameters.map((p) => [p.grad!, ...p.kflr!]);
+    const values = before.map((list) => list.map((t) => Array.from(t.toArray())));
+    for (const fisherType of ['exact', 'mc'] as const) new KFACOperator(problem.model, problem.lossFunction, problem.data, { fisherType });
+    parameters.forEach((p, i) => {
+      const now = [p.grad!, ...p.kflr!];
+      expect(now).toEqual(before[i]);
+      expect(now.map((t) => Array.from(t.toArray()))).toEqual(values[i]);
+      expect(p.kfac).toBeUndefined();
+    });
+    problem.model.zeroGrad();
   });
 });
 

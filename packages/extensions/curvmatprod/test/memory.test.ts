@@ -75,6 +75,16 @@ describe('repeated products keep backend allocation flat', () => {
     }
   });
 
+  it("building KFACOperator leaves only its factors alive (the passes' quantities and gradients released)", () => {
+    const { live, model, lossFunction, data } = setup();
+    for (const options of [{}, { fisherType: 'exact' as const, damping: 0.1 }]) {
+      const before = live();
+      const operator = new KFACOperator(model, lossFunction, data, options);
+      expect(live() - before, JSON.stringify(options)).toBe(operator.factors.flat().length);
+      expect(model.parameters().every((p) => p.grad === undefined && p.kfac === undefined && p.kflr === undefined)).toBe(true);
+    }
+  });
+
   it('the algorithms looping over an operator', () => {
     const { backend, live, model, lossFunction, data } = setup();
     const ggn = new GGNOperator(model, lossFunction, data);
