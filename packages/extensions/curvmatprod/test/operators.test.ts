@@ -10,7 +10,8 @@
  * - empirical Fisher: `c Σ_n ∇ℓ_n ∇ℓ_nᵀ` from per-sample gradients, each of a
  *   forward and backward pass on that sample alone;
  * - Monte-Carlo Fisher: `Σ_b w_b Σ_m J_bᵀ s s ᵀ J_b` from the loss's samples
- *   drawn with a generator of the same seed;
+ *   drawn with a generator of the same seed, and, independently of the
+ *   sampler, its mean over seeds against the GGN within standard errors;
  * - Jacobian and transposed Jacobian: J row by row.
  *
  * Each operator is applied to the identity (all columns at once), to one
@@ -167,6 +168,26 @@ describe.each(problems())('$name, batches of 3, 1 and 2', (problem) => {
     expectVectorProduct(transposed, transposeMatrix(dense), 6);
     const block = jacobianByRows(() => problem.model.forward(x), chosen);
     expectMatrixClose(denseOf(new JacobianOperator(problem.model, problem.data, { parameters: chosen })), block, EXACT);
+  });
+});
+
+describe.each(problems().slice(0, 2))('$name: MonteCarloFisherOperator converges to the GGN', (problem) => {
+  it('vᵀ F v averaged over independent seeds is within 4 standard errors of vᵀ G v, and a GGN off by 20% is not', () => {
+    const ggn = new GGNOperator(problem.model, problem.lossFunction, problem.data);
+    const probes = [7, 8, 9].map((seed) => new Generator(seed).normal([ggn.shape[1]], float64));
+    const quadratic = (operator: LinearOperator, v: Tensor) => {
+      const product = flatValues([operator.matmat(v)]);
+      return flatValues([v]).reduce((s, x, i) => s + x * product[i]!, 0);
+    };
+    const seeds = 20;
+    for (const v of probes) {
+      const exact = quadratic(ggn, v);
+      const draws = Array.from({ length: seeds }, (_, seed) => quadratic(new MonteCarloFisherOperator(problem.model, problem.lossFunction, problem.data, { mcSamples: 50, seed }), v));
+      const mean = draws.reduce((a, b) => a + b, 0) / seeds;
+      const standardError = Math.sqrt(draws.reduce((s, x) => s + (x - mean) ** 2, 0) / (seeds - 1) / seeds);
+      expect(Math.abs(mean - exact)).toBeLessThanOrEqual(4 * standardError);
+      expect(Math.abs(mean - 1.2 * exact)).toBeGreaterThan(4 * standardError);
+    }
   });
 });
 
