@@ -9,7 +9,25 @@
  *   `linalg.inv` of the dense damped matrix.
  */
 import { describe, expect, it } from 'vitest';
-import { Generator, backpack, concat, eye, linalg, matmul, tensor, type Parameter, type Tensor } from '@backpack-ts/core';
+import {
+  CrossEntropyLoss,
+  Embedding,
+  Flatten,
+  Generator,
+  Linear,
+  Sequential,
+  Tanh,
+  backpack,
+  concat,
+  extend,
+  eye,
+  linalg,
+  matmul,
+  tensor,
+  type Parameter,
+  type Reduction,
+  type Tensor,
+} from '@backpack-ts/core';
 import { KFAC, KFLR } from '@backpack-ts/kronecker';
 import { KFACOperator, KroneckerProductOperator, type LinearOperator } from '@backpack-ts/curvmatprod';
 import { addMatrices, blockDiagonal, expectMatrixClose, kron, matMul, toMatrix, type Matrix } from './helpers/dense.js';
@@ -66,6 +84,24 @@ describe.each(problems())('$name', (problem) => {
     const applied = denseOf(operator.inverse());
     expectMatrixClose(applied, inverse, EXACT);
     expectMatrixClose(matMul(applied, expected), toMatrix(eye(size, float64)), EXACT);
+  });
+});
+
+describe.each(['mean', 'sum'] as const)("an Embedding (factors [A, G], the input side first), CrossEntropyLoss('%s')", (reduction: Reduction) => {
+  it("'exact' on batches of 3 and 1 equals KFLR of the whole data set", () => {
+    const generator = new Generator(21);
+    const model = extend(new Sequential(new Embedding(5, 2, { ...float64, generator }), new Tanh(), new Flatten(), new Linear(4, 3, { ...float64, generator })));
+    const lossFunction = extend(new CrossEntropyLoss(reduction));
+    const indices = (data: number[], n: number) => tensor(data, [n, 2], { backend: float64.backend, dtype: 'int32' });
+    const labels = (data: number[]) => tensor(data, [data.length], { backend: float64.backend, dtype: 'int32' });
+    const data: [Tensor, Tensor][] = [
+      [indices([0, 1, 2, 2, 4, 1], 3), labels([0, 2, 1])],
+      [indices([3, 0], 1), labels([2])],
+    ];
+    const problem: Problem = { name: 'embedding', model, lossFunction, data };
+    const whole: [Tensor, Tensor] = [concat(data.map(([x]) => x), 0), concat(data.map(([, y]) => y), 0)];
+    const expected = kroneckerBlocks(factorsOf(problem, whole, new KFLR()));
+    expectMatrixClose(denseOf(new KFACOperator(model, lossFunction, data, { fisherType: 'exact' })), expected, EXACT);
   });
 });
 
