@@ -10,6 +10,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import {
+  Conv2d,
+  ConvTranspose2d,
   CrossEntropyLoss,
   Embedding,
   Flatten,
@@ -131,6 +133,24 @@ describe('errors', () => {
     expect(() => new KFACOperator(model, lossFunction, data, { fisherType: 'exact', seed: 1 })).toThrow(/mcSamples and seed are for fisherType 'mc'/);
     expect(() => new KFACOperator(model, lossFunction, data, { damping: -1 })).toThrow(/damping must be a finite number >= 0, got -1/);
     expect(() => new KFACOperator(model, lossFunction, data, { fisherType: 'type-2' as never })).toThrow(/fisherType must be 'mc' or 'exact'/);
+  });
+
+  it('a transposed convolution, before any pass; a grouped convolution, leaving the model as it was', () => {
+    const generator = new Generator(31);
+    const images = (model: ConstructorParameters<typeof Sequential>) => {
+      const net = extend(new Sequential(...model));
+      const batch: [Tensor, Tensor] = [generator.normal([2, 2, 3, 3], float64), tensor([0, 1], [2], { backend: float64.backend, dtype: 'int32' })];
+      return { net, batch };
+    };
+    const transposed = images([new ConvTranspose2d(2, 2, 2, { ...float64, generator }), new Flatten(), new Linear(32, 2, { ...float64, generator })]);
+    expect(() => new KFACOperator(transposed.net, new CrossEntropyLoss(), [transposed.batch])).toThrow(
+      /^KFACOperator: parameter 0 belongs to ConvTranspose2d '0', whose Kronecker factors describe the weight with its first two axes swapped; KFACOperator does not support transposed convolutions/,
+    );
+    const grouped = images([new Conv2d(2, 2, 2, { ...float64, generator, groups: 2 }), new Flatten(), new Linear(8, 2, { ...float64, generator })]);
+    expect(() => new KFACOperator(grouped.net, new CrossEntropyLoss(), [grouped.batch], { fisherType: 'exact' })).toThrow(
+      /^KFACOperator: parameter 0 \(Conv2d '0'\) has Kronecker factors of rank .*; KFACOperator needs matrices \(convolutions with groups > 1 are not supported\)/,
+    );
+    expect(grouped.net.parameters().every((p) => p.grad === undefined && p.kflr === undefined)).toBe(true);
   });
 
   it("a vector of another dtype than the factors': refused, naming the operator", () => {

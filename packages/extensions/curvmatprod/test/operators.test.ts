@@ -227,6 +227,23 @@ describe('flat vectors and errors', () => {
     expect(() => new HessianOperator(model, new CrossEntropyLoss('none'), data)).toThrow(/HessianOperator cannot run/);
   });
 
+  it('an empty data set, a model with nothing to act on, batches that change between passes', () => {
+    const { model, lossFunction, data } = problem;
+    expect(() => new GGNOperator(model, lossFunction, [])).toThrow('GGNOperator: the data set has no batches');
+    for (const p of parameters) p.requiresGrad = false;
+    try {
+      expect(() => new JacobianOperator(model, data)).toThrow('JacobianOperator: no parameters to act on (the model has none that requires gradients)');
+    } finally {
+      for (const p of parameters) p.requiresGrad = true;
+    }
+    let passes = 0;
+    const changing = { *[Symbol.iterator]() { yield* passes++ === 0 ? data : data.slice(1); } };
+    const operator = new HessianOperator(model, lossFunction, changing);
+    expect(() => operator.matmat(eye(operator.shape[1], float64))).toThrow(
+      /^HessianOperator.matmat: batch 0 of the data set has 1 samples, but had 3 when the operator was built; the data set must give the same batches on every pass/,
+    );
+  });
+
   it("a vector of another dtype than the parameters': refused, naming the operator", () => {
     const { model, lossFunction, data } = problem;
     const size = new GGNOperator(model, lossFunction, data).shape[1];
