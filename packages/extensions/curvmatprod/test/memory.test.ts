@@ -23,7 +23,7 @@ import {
   lanczosEigenvalues,
   type LinearOperator,
 } from '../src/index.js';
-import { countingCpu } from './helpers/counting-backend.js';
+import { countingCpu } from '@backpack-ts/conformance';
 
 function setup() {
   const { backend, live } = countingCpu();

@@ -4,12 +4,28 @@ import type { Backend } from '@backpack-ts/core';
 /** Backend members that create no storage. */
 const NOT_CREATING: ReadonlySet<PropertyKey> = new Set(['name', 'dtypes', 'read', 'dispose', 'liveCount']);
 
+/** What {@link countingCpu} returns. */
+export interface CountingBackend {
+  /** backend-cpu under the name `'counting-cpu'`, counting handles. */
+  readonly backend: Backend;
+  /** Handles created minus handles disposed so far. */
+  live(): number;
+}
+
 /**
- * backend-cpu under another name, counting the handles its kernels create
- * and those disposed: `live()` is their difference, for leak tests
- * (backend-cpu's storage is garbage-collected and keeps no such count).
+ * backend-cpu under another name (`'counting-cpu'`), counting the handles its
+ * kernels create and those disposed: `live()` is their difference, for leak
+ * tests (backend-cpu's storage is garbage-collected and keeps no such count).
+ * Tensors made on it mix only with tensors on the same returned backend.
+ *
+ * ```ts
+ * const { backend, live } = countingCpu();
+ * const before = live();
+ * operator.matmat(x).dispose();
+ * expect(live()).toBe(before);
+ * ```
  */
-export function countingCpu(): { backend: Backend; live: () => number } {
+export function countingCpu(): CountingBackend {
   let live = 0;
   const backend = new Proxy(cpu as Backend, {
     get(target, property) {
