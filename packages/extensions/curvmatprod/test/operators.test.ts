@@ -19,9 +19,14 @@
  */
 import { describe, expect, it } from 'vitest';
 import {
+  BCEWithLogitsLoss,
   CrossEntropyLoss,
   Generator,
+  Linear,
   MSELoss,
+  Sequential,
+  Tanh,
+  extend,
   concat,
   eye,
   grad,
@@ -55,6 +60,7 @@ import {
   zerosMatrix,
   type Matrix,
 } from './helpers/dense.js';
+import { denseHessian } from './helpers/dense-curvature.js';
 import { lossHessian } from './helpers/loss-hessian.js';
 import { float64, problems, trainable, type Problem } from './helpers/problems.js';
 
@@ -168,6 +174,34 @@ describe.each(problems())('$name, batches of 3, 1 and 2', (problem) => {
     expectVectorProduct(transposed, transposeMatrix(dense), 6);
     const block = jacobianByRows(() => problem.model.forward(x), chosen);
     expectMatrixClose(denseOf(new JacobianOperator(problem.model, problem.data, { parameters: chosen })), block, EXACT);
+  });
+});
+
+describe.each(['mean', 'sum'] as const)("BCEWithLogitsLoss('%s') on batches of 2 and 1", (reduction) => {
+  const generator = new Generator(41);
+  const model = extend(new Sequential(new Linear(3, 3, { ...float64, generator }), new Tanh(), new Linear(3, 2, { ...float64, generator })));
+  const lossFunction = extend(new BCEWithLogitsLoss(reduction));
+  const data: [Tensor, Tensor][] = [2, 1].map((n) => [generator.normal([n, 3], float64), generator.uniform([n, 2], { ...float64, low: 0, high: 1 })]);
+  const problem: Problem = { name: 'bce', model, lossFunction, data };
+  const parameters = trainable(problem);
+  const [x, y] = wholeBatch(problem);
+
+  it('HessianOperator, GGNOperator and EmpiricalFisherOperator equal the dense matrices of the whole data set', () => {
+    expectMatrixClose(denseOf(new HessianOperator(model, lossFunction, data)), hessianByRows(() => lossFunction.forward(model.forward(x), y), parameters), EXACT);
+    const output = model.forward(x);
+    const jacobian = jacobianByRows(() => model.forward(x), parameters);
+    const ggn = matMul(transposeMatrix(jacobian), matMul(denseHessian(lossFunction.forward(output, y), output), jacobian));
+    expectMatrixClose(denseOf(new GGNOperator(model, lossFunction, data)), ggn, EXACT);
+    // c Σ_n ∇ℓ_n ∇ℓ_nᵀ, the mean over every element: c = 1 / (N · 2).
+    const c = reduction === 'sum' ? 1 : 1 / (x.shape[0]! * 2);
+    const sumLoss = new BCEWithLogitsLoss('sum');
+    let fisher = zerosMatrix(0, 0);
+    for (let i = 0; i < x.shape[0]!; i++) {
+      const g = flatValues(grad(sumLoss.forward(model.forward(sampleOf(x, i)), sampleOf(y, i)), parameters.map((p) => p.data)) as Tensor[]);
+      const outer = g.map((a) => g.map((b) => c * a * b));
+      fisher = i === 0 ? outer : addMatrices(fisher, outer);
+    }
+    expectMatrixClose(denseOf(new EmpiricalFisherOperator(model, lossFunction, data)), fisher, EXACT);
   });
 });
 
