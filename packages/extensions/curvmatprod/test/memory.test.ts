@@ -19,8 +19,11 @@ import {
   TransposedJacobianOperator,
   blockProductOperator,
   conjugateGradient,
+  hutchPlusPlusTrace,
+  hutchinsonDiagonal,
   hutchinsonTrace,
   lanczosEigenvalues,
+  stochasticLanczosQuadrature,
   type LinearOperator,
 } from '../src/index.js';
 import { countingCpu } from '@backpack-ts/conformance';
@@ -92,6 +95,12 @@ describe('repeated products keep backend allocation flat', () => {
     expectFlat(live, () => [conjugateGradient(ggn, b, { damping: 0.1 }).solution], 'conjugateGradient');
     expectFlat(live, () => (hutchinsonTrace(ggn, { matvecs: 4, seed: 0 }), []), 'hutchinsonTrace');
     expectFlat(live, () => [lanczosEigenvalues(ggn, { k: 2, seed: 0, returnEigenvectors: true }).eigenvectors!], 'lanczosEigenvalues');
+    expectFlat(live, () => (hutchPlusPlusTrace(ggn, { matvecs: 6, seed: 0 }), []), 'hutchPlusPlusTrace');
+    expectFlat(live, () => {
+      const { estimate, standardError } = hutchinsonDiagonal(ggn, { matvecs: 4, seed: 0 });
+      return [estimate, standardError];
+    }, 'hutchinsonDiagonal');
+    expectFlat(live, () => (stochasticLanczosQuadrature(ggn, { probes: 2, steps: 4, seed: 0 }), []), 'stochasticLanczosQuadrature');
   });
 
   it("the stored HMP, GGNMP and PCHMP products, and a block's operator", () => {
