@@ -91,6 +91,7 @@ export {
   type RunPass,
 } from './golden/run.js';
 export { markdownCodeBlocks, runModuleCapturingLogs } from './run-example.js';
+export { countingCpu, type CountingBackend } from './counting-backend.js';
 export { LAYER_EXAMPLES, LAYERS_TABLE_MARKERS, supportedLayersTable, withLayersTable, type LayerExample } from './layers-table.js';
 export { PlainScaleShift, ScaleShift, type ScaleShiftOptions } from './scale-shift.js';
 export { doubleBackwardStep } from './double-backward-step.js';

@@ -12,7 +12,7 @@ import { KFLR } from '@backpack-ts/kronecker';
 import { describe, expect, it } from 'vitest';
 import { Adam, DiagonalPreconditioner, KFACPreconditioner, SGD, type Optimizer } from '../src/index.js';
 import { setGrad, smallLayer, valuesOf } from './helpers/arrays.js';
-import { countingCpu } from './helpers/counting-backend.js';
+import { countingCpu } from '@backpack-ts/conformance';
 
 describe('options', () => {
   const layer = smallLayer();

@@ -20,8 +20,11 @@ describe('DenseOperator', () => {
     Array.from(one.toArray()).forEach((v, i) => expect(v).toBeCloseTo(batch[2 * i]!, 13));
   });
 
-  it('refuses a non-square matrix and vectors of the wrong size', () => {
+  it('refuses a non-square matrix and vectors of the wrong size or dtype', () => {
     expect(() => denseOperator(tensor([1, 2, 3, 4, 5, 6], [2, 3], { backend: cpu }))).toThrow('DenseOperator: the matrix must be square [n, n], got shape [2, 3]');
     expect(() => operator.matmat(tensor([1, 2], [2], { backend: cpu }))).toThrow('DenseOperator.matmat: x must be [5, K] or [5], got shape [2]');
+    expect(() => operator.matmat(tensor([1, 2, 3, 4, 5], [5], { backend: cpu, dtype: 'float32' }))).toThrow(
+      "DenseOperator.matmat: x is float32 on 'cpu', the matrix float64 on 'cpu'",
+    );
   });
 });

@@ -57,11 +57,14 @@ describe('BlockProductOperator', () => {
     expectMatrixClose(matVec(ggn, x).map((value, i) => value + 0.1 * x[i]!), b, 1e-10);
   });
 
-  it('refuses vectors of the wrong size, naming both shapes, and a missing product', () => {
+  it('refuses vectors of the wrong size, naming both shapes, or dtype, and a missing product', () => {
     const { model } = problem();
     const bias = model.parameters()[1]!;
     const operator = blockProductOperator(bias.hmp!, bias.data);
     expect(() => operator.matmat(tensor([1, 2, 3], [3], float64))).toThrow('BlockProductOperator.matmat: x must be [4, K] or [4] for a parameter of shape [4], got shape [3]');
+    expect(() => operator.matmat(tensor([1, 2, 3, 4], [4], { ...float64, dtype: 'float32' }))).toThrow(
+      "BlockProductOperator.matmat: x is float32 on 'cpu', the parameter float64 on 'cpu'",
+    );
     expect(() => blockProductOperator(bias.pchmp!, bias.data)).toThrow('BlockProductOperator: no product function given');
   });
 });

@@ -151,6 +151,16 @@ describe('errors', () => {
     expect(() => jacobianVectorProduct([output], parameters, wrong)).toThrow(/jacobianVectorProduct: vector 1/);
   });
 
+  it('a loss that is not a scalar, an output that was not recorded', () => {
+    expect(() => hessianVectorProduct(output, parameters, right)).toThrow(
+      "hessianVectorProduct: loss must be a scalar (one element), got shape [3, 3]; use a loss with reduction 'mean' or 'sum'",
+    );
+    expect(() => ggnVectorProduct(output, output, problem.model, right)).toThrow(/^ggnVectorProductFromParameters: loss must be a scalar \(one element\), got shape \[3, 3\]/);
+    expect(() => ggnVectorProduct(loss, problem.data[0]![0], problem.model, right)).toThrow(
+      "ggnVectorProductFromParameters: output (shape [3, 1, 4, 4]) was not recorded as depending on the inputs; pass the model's output, computed from them",
+    );
+  });
+
   it('a wrong number of vectors', () => {
     expect(() => ggnVectorProduct(loss, output, problem.model, right.slice(1))).toThrow(/got 7 vectors for 8 inputs/);
     expect(() => transposedJacobianVectorProduct([output], parameters, [])).toThrow(/transposedJacobianVectorProduct: got 0 vectors for 1 outputs/);

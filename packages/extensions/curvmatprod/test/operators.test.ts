@@ -10,7 +10,8 @@
  * - empirical Fisher: `c Σ_n ∇ℓ_n ∇ℓ_nᵀ` from per-sample gradients, each of a
  *   forward and backward pass on that sample alone;
  * - Monte-Carlo Fisher: `Σ_b w_b Σ_m J_bᵀ s s ᵀ J_b` from the loss's samples
- *   drawn with a generator of the same seed;
+ *   drawn with a generator of the same seed, and, independently of the
+ *   sampler, its mean over seeds against the GGN within standard errors;
  * - Jacobian and transposed Jacobian: J row by row.
  *
  * Each operator is applied to the identity (all columns at once), to one
@@ -18,9 +19,14 @@
  */
 import { describe, expect, it } from 'vitest';
 import {
+  BCEWithLogitsLoss,
   CrossEntropyLoss,
   Generator,
+  Linear,
   MSELoss,
+  Sequential,
+  Tanh,
+  extend,
   concat,
   eye,
   grad,
@@ -54,6 +60,7 @@ import {
   zerosMatrix,
   type Matrix,
 } from './helpers/dense.js';
+import { denseHessian } from './helpers/dense-curvature.js';
 import { lossHessian } from './helpers/loss-hessian.js';
 import { float64, problems, trainable, type Problem } from './helpers/problems.js';
 
@@ -170,6 +177,54 @@ describe.each(problems())('$name, batches of 3, 1 and 2', (problem) => {
   });
 });
 
+describe.each(['mean', 'sum'] as const)("BCEWithLogitsLoss('%s') on batches of 2 and 1", (reduction) => {
+  const generator = new Generator(41);
+  const model = extend(new Sequential(new Linear(3, 3, { ...float64, generator }), new Tanh(), new Linear(3, 2, { ...float64, generator })));
+  const lossFunction = extend(new BCEWithLogitsLoss(reduction));
+  const data: [Tensor, Tensor][] = [2, 1].map((n) => [generator.normal([n, 3], float64), generator.uniform([n, 2], { ...float64, low: 0, high: 1 })]);
+  const problem: Problem = { name: 'bce', model, lossFunction, data };
+  const parameters = trainable(problem);
+  const [x, y] = wholeBatch(problem);
+
+  it('HessianOperator, GGNOperator and EmpiricalFisherOperator equal the dense matrices of the whole data set', () => {
+    expectMatrixClose(denseOf(new HessianOperator(model, lossFunction, data)), hessianByRows(() => lossFunction.forward(model.forward(x), y), parameters), EXACT);
+    const output = model.forward(x);
+    const jacobian = jacobianByRows(() => model.forward(x), parameters);
+    const ggn = matMul(transposeMatrix(jacobian), matMul(denseHessian(lossFunction.forward(output, y), output), jacobian));
+    expectMatrixClose(denseOf(new GGNOperator(model, lossFunction, data)), ggn, EXACT);
+    // c Σ_n ∇ℓ_n ∇ℓ_nᵀ, the mean over every element: c = 1 / (N · 2).
+    const c = reduction === 'sum' ? 1 : 1 / (x.shape[0]! * 2);
+    const sumLoss = new BCEWithLogitsLoss('sum');
+    let fisher = zerosMatrix(0, 0);
+    for (let i = 0; i < x.shape[0]!; i++) {
+      const g = flatValues(grad(sumLoss.forward(model.forward(sampleOf(x, i)), sampleOf(y, i)), parameters.map((p) => p.data)) as Tensor[]);
+      const outer = g.map((a) => g.map((b) => c * a * b));
+      fisher = i === 0 ? outer : addMatrices(fisher, outer);
+    }
+    expectMatrixClose(denseOf(new EmpiricalFisherOperator(model, lossFunction, data)), fisher, EXACT);
+  });
+});
+
+describe.each(problems().slice(0, 2))('$name: MonteCarloFisherOperator converges to the GGN', (problem) => {
+  it('vᵀ F v averaged over independent seeds is within 4 standard errors of vᵀ G v, and a GGN off by 20% is not', () => {
+    const ggn = new GGNOperator(problem.model, problem.lossFunction, problem.data);
+    const probes = [7, 8, 9].map((seed) => new Generator(seed).normal([ggn.shape[1]], float64));
+    const quadratic = (operator: LinearOperator, v: Tensor) => {
+      const product = flatValues([operator.matmat(v)]);
+      return flatValues([v]).reduce((s, x, i) => s + x * product[i]!, 0);
+    };
+    const seeds = 20;
+    for (const v of probes) {
+      const exact = quadratic(ggn, v);
+      const draws = Array.from({ length: seeds }, (_, seed) => quadratic(new MonteCarloFisherOperator(problem.model, problem.lossFunction, problem.data, { mcSamples: 50, seed }), v));
+      const mean = draws.reduce((a, b) => a + b, 0) / seeds;
+      const standardError = Math.sqrt(draws.reduce((s, x) => s + (x - mean) ** 2, 0) / (seeds - 1) / seeds);
+      expect(Math.abs(mean - exact)).toBeLessThanOrEqual(4 * standardError);
+      expect(Math.abs(mean - 1.2 * exact)).toBeGreaterThan(4 * standardError);
+    }
+  });
+});
+
 /** Sample i of a batch, `[1, ...]`. */
 function sampleOf(t: Tensor, i: number): Tensor {
   return slice(t, [i, ...t.shape.slice(1).map(() => 0)], [1, ...t.shape.slice(1)]);
@@ -204,6 +259,23 @@ describe('flat vectors and errors', () => {
     const generated = once();
     expect(() => new GGNOperator(model, lossFunction, generated).matmat(eye(operator.shape[0], float64))).toThrow(/the data set gave 0 batches, but 3/);
     expect(() => new HessianOperator(model, new CrossEntropyLoss('none'), data)).toThrow(/HessianOperator cannot run/);
+  });
+
+  it('an empty data set, a model with nothing to act on, batches that change between passes', () => {
+    const { model, lossFunction, data } = problem;
+    expect(() => new GGNOperator(model, lossFunction, [])).toThrow('GGNOperator: the data set has no batches');
+    for (const p of parameters) p.requiresGrad = false;
+    try {
+      expect(() => new JacobianOperator(model, data)).toThrow('JacobianOperator: no parameters to act on (the model has none that requires gradients)');
+    } finally {
+      for (const p of parameters) p.requiresGrad = true;
+    }
+    let passes = 0;
+    const changing = { *[Symbol.iterator]() { yield* passes++ === 0 ? data : data.slice(1); } };
+    const operator = new HessianOperator(model, lossFunction, changing);
+    expect(() => operator.matmat(eye(operator.shape[1], float64))).toThrow(
+      /^HessianOperator.matmat: batch 0 of the data set has 1 samples, but had 3 when the operator was built; the data set must give the same batches on every pass/,
+    );
   });
 
   it("a vector of another dtype than the parameters': refused, naming the operator", () => {

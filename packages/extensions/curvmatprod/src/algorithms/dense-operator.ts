@@ -1,5 +1,5 @@
 import { assertFloat, formatShape, matmul, noGrad, reshape, type Backend, type FloatDType, type Tensor } from '@backpack-ts/core';
-import type { LinearOperator } from '../linear-operator.js';
+import { checkOperand, type LinearOperator } from '../linear-operator.js';
 
 /**
  * An explicit square matrix seen as a {@link LinearOperator}: to run the
@@ -34,6 +34,7 @@ export class DenseOperator implements LinearOperator {
     if ((x.rank !== 1 && x.rank !== 2) || x.shape[0] !== n) {
       throw new RangeError(`DenseOperator.matmat: x must be [${n}, K] or [${n}], got shape ${formatShape(x.shape)}`);
     }
+    checkOperand('DenseOperator', this, x, 'the matrix');
     return noGrad(() => {
       if (x.rank === 2) return matmul(this.matrix, x);
       const column = reshape(x, [n, 1]);

@@ -14,9 +14,13 @@ export interface HutchinsonOptions extends RandomOptions {
 
 /** {@link HutchinsonOptions} checked, with defaults filled in. */
 export interface ResolvedHutchinsonOptions {
+  /** The generator the probes are drawn from. */
   readonly generator: Generator;
+  /** The probes' entries. */
   readonly distribution: ProbeDistribution;
+  /** The number of probes (products with the operator). */
   readonly matvecs: number;
+  /** Probes multiplied at once. */
   readonly batchSize: number;
 }
 

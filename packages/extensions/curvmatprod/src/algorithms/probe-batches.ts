@@ -1,7 +1,7 @@
-import type { Generator } from '@backpack-ts/core';
 import type { LinearOperator } from '../linear-operator.js';
 import { applyOperator } from './operator-products.js';
-import { drawProbes, type ProbeDistribution } from './random-probes.js';
+import type { ResolvedHutchinsonOptions } from './hutchinson-options.js';
+import { drawProbes } from './random-probes.js';
 
 /** Probe vectors multiplied by the operator at once when `batchSize` is not given. */
 export const DEFAULT_BATCH_SIZE = 16;
@@ -14,7 +14,7 @@ export const DEFAULT_BATCH_SIZE = 16;
 export function forEachProbeBatch(
   owner: string,
   operator: LinearOperator,
-  probe: { generator: Generator; distribution: ProbeDistribution; matvecs: number; batchSize: number },
+  probe: ResolvedHutchinsonOptions,
   visit: (probes: Float64Array, products: Float64Array, count: number) => void,
 ): void {
   const n = operator.shape[1];

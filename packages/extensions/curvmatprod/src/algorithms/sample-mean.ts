@@ -1,6 +1,8 @@
 /** The mean of samples and its standard error (the sample standard deviation over √count). */
 export interface SampleMean {
+  /** The mean of the samples. */
   readonly mean: number;
+  /** The sample standard deviation over √count. */
   readonly standardError: number;
 }
 

@@ -1,7 +1,7 @@
-import { tidy, type Module, type Tensor } from '@backpack-ts/core';
+import { formatShape, tidy, type Module, type Tensor } from '@backpack-ts/core';
 import { hessianVectorProduct } from './hessian-vector-product.js';
 import { jacobianVectorProduct } from './jacobian-vector-product.js';
-import { checkVectors, differentiableTensors, type Differentiable } from './parameter-vectors.js';
+import { checkScalarLoss, checkVectors, differentiableTensors, type Differentiable } from './parameter-vectors.js';
 import { transposedJacobianVectorProduct } from './transposed-jacobian-vector-product.js';
 
 /**
@@ -19,7 +19,13 @@ export function ggnVectorProductFromParameters(
   inputs: readonly Differentiable[],
   vectors: readonly Tensor[],
 ): Tensor[] {
-  checkVectors('ggnVectorProductFromParameters', differentiableTensors(inputs), vectors, 'input');
+  const caller = 'ggnVectorProductFromParameters';
+  checkScalarLoss(caller, loss);
+  output.assertAlive(`${caller} (output)`);
+  if (!output.requiresGrad) {
+    throw new Error(`${caller}: output (shape ${formatShape(output.shape)}) was not recorded as depending on the inputs; pass the model's output, computed from them`);
+  }
+  checkVectors(caller, differentiableTensors(inputs), vectors, 'input');
   return tidy(() => {
     const [jv] = jacobianVectorProduct([output], inputs, vectors);
     const [hjv] = hessianVectorProduct(loss, [output], [jv!]);

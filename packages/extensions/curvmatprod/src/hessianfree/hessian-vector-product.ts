@@ -1,5 +1,5 @@
 import { add, grad, mul, sum, tidy, zerosLike, type Tensor } from '@backpack-ts/core';
-import { checkVectors, differentiableTensors, type Differentiable } from './parameter-vectors.js';
+import { checkScalarLoss, checkVectors, differentiableTensors, type Differentiable } from './parameter-vectors.js';
 
 /**
  * The Hessian of the scalar `loss` w.r.t. `inputs` (parameters or tensors
@@ -13,6 +13,7 @@ import { checkVectors, differentiableTensors, type Differentiable } from './para
  */
 export function hessianVectorProduct(loss: Tensor, inputs: readonly Differentiable[], vectors: readonly Tensor[]): Tensor[] {
   const tensors = differentiableTensors(inputs);
+  checkScalarLoss('hessianVectorProduct', loss);
   checkVectors('hessianVectorProduct', tensors, vectors, 'input');
   return hessianColumnProducts(loss, tensors, [vectors])[0]!;
 }

@@ -34,3 +34,11 @@ export function checkVectors(caller: string, tensors: readonly Tensor[], vectors
     }
   });
 }
+
+/** Throws, naming `caller` and the shape, unless `loss` has one element (a reduced loss). */
+export function checkScalarLoss(caller: string, loss: Tensor): void {
+  loss.assertAlive(`${caller} (loss)`);
+  if (loss.size !== 1) {
+    throw new RangeError(`${caller}: loss must be a scalar (one element), got shape ${formatShape(loss.shape)}; use a loss with reduction 'mean' or 'sum'`);
+  }
+}

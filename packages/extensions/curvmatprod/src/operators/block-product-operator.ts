@@ -1,5 +1,5 @@
 import { formatShape, noGrad, reshape, tidy, transpose, type Backend, type FloatDType, type ProductQuantity, type Tensor } from '@backpack-ts/core';
-import type { LinearOperator } from '../linear-operator.js';
+import { checkOperand, type LinearOperator } from '../linear-operator.js';
 
 /**
  * One parameter's block of a curvature, from the product function HMP,
@@ -46,6 +46,7 @@ export class BlockProductOperator implements LinearOperator {
     if ((x.rank !== 1 && x.rank !== 2) || x.shape[0] !== p) {
       throw new RangeError(`BlockProductOperator.matmat: x must be [${p}, K] or [${p}] for a parameter of shape ${formatShape(this.parameterShape)}, got shape ${formatShape(x.shape)}`);
     }
+    checkOperand('BlockProductOperator', this, x, 'the parameter');
     const k = x.rank === 1 ? 1 : x.shape[1]!;
     return noGrad(() =>
       tidy(() => {

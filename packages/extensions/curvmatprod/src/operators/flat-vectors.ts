@@ -1,4 +1,4 @@
-import { concat, formatShape, reshape, slice, type Tensor } from '@backpack-ts/core';
+import { concat, formatShape, reshape, sizeOf, slice, type Tensor } from '@backpack-ts/core';
 import { differentiableTensors, type Differentiable } from '../hessianfree/parameter-vectors.js';
 
 /**
@@ -20,13 +20,13 @@ export function flattenTensors(tensors: readonly Tensor[]): Tensor {
  */
 export function unflattenVector(vector: Tensor, like: readonly Differentiable[]): Tensor[] {
   const shapes = differentiableTensors(like).map((t) => t.shape);
-  const total = shapes.reduce((s, shape) => s + shape.reduce((a, b) => a * b, 1), 0);
+  const total = shapes.reduce((s, shape) => s + sizeOf(shape), 0);
   if (vector.rank !== 1 || vector.size !== total) {
     throw new RangeError(`unflattenVector: expected a vector of ${total} entries (the parameters' sizes summed), got shape ${formatShape(vector.shape)}`);
   }
   let offset = 0;
   return shapes.map((shape) => {
-    const size = shape.reduce((a, b) => a * b, 1);
+    const size = sizeOf(shape);
     const part = reshape(slice(vector, [offset], [size]), shape);
     offset += size;
     return part;

@@ -1,8 +1,7 @@
-import type { LossModule, Module, Tensor } from '@backpack-ts/core';
+import { select, stack, type LossModule, type Module, type Tensor } from '@backpack-ts/core';
 import { hessianColumnProducts } from '../hessianfree/hessian-vector-product.js';
 import { CurvatureOperator, type BatchPass, type CurvatureOperatorOptions } from './curvature-operator.js';
 import type { DataSet } from './data-set.js';
-import { leadingEntry, stackLeading } from './parameter-space.js';
 
 /**
  * The Hessian of the loss over a data set w.r.t. the parameters (all that
@@ -16,8 +15,8 @@ export class HessianOperator extends CurvatureOperator {
 
   protected batchProduct({ loss, tensors }: BatchPass, blocks: readonly Tensor[]): Tensor[] {
     const k = blocks[0]!.shape[0]!;
-    const columns = Array.from({ length: k }, (_, column) => blocks.map((block) => leadingEntry(block, column)));
+    const columns = Array.from({ length: k }, (_, column) => blocks.map((block) => select(block, 0, column)));
     const products = hessianColumnProducts(loss, tensors, columns);
-    return tensors.map((_, i) => stackLeading(products.map((product) => product[i]!)));
+    return tensors.map((_, i) => stack(products.map((product) => product[i]!)));
   }
 }

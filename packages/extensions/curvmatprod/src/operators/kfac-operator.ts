@@ -54,6 +54,33 @@ function owners(model: Module): Map<Parameter, Module> {
 }
 
 /**
+ * One backward pass with `extension` (KFAC or KFLR) on the loss `forward`
+ * records: the factors of `parameters`, the caller's to dispose. Every
+ * parameter of `model` keeps its `.grad` and its `kfac` and `kflr` fields as
+ * they were (the pass runs with them cleared, and what it stores is taken or
+ * disposed), so that building an operator never changes the model's state.
+ */
+function factorsOfBatch(model: Module, extension: KFAC | KFLR, field: 'kfac' | 'kflr', parameters: readonly Parameter[], forward: () => Tensor): Tensor[][] {
+  const all = model.parameters();
+  const saved = all.map((p) => ({ grad: p.grad, kfac: p.kfac, kflr: p.kflr }));
+  for (const p of all) [p.grad, p.kfac, p.kflr] = [undefined, undefined, undefined];
+  try {
+    enableGrad(() => {
+      const loss = forward();
+      backpack([extension], () => loss.backward());
+    });
+    const factors = parameters.map((p) => p[field]!);
+    for (const p of parameters) p[field] = undefined;
+    return factors;
+  } finally {
+    all.forEach((p, i) => {
+      for (const t of [p.grad, ...(p.kfac ?? []), ...(p.kflr ?? [])]) t?.dispose();
+      [p.grad, p.kfac, p.kflr] = [saved[i]!.grad, saved[i]!.kfac, saved[i]!.kflr];
+    });
+  }
+}
+
+/**
  * KFAC over a data set, as curvlinops' `KFACLinearOperator`: per parameter
  * the Kronecker product of the factors of `@backpack-ts/kronecker`'s KFAC
  * (`fisherType: 'mc'`) or KFLR (`'exact'`) extension, averaged exactly over
@@ -64,7 +91,7 @@ function owners(model: Module): Map<Parameter, Module> {
  * exactly; for KFAC with other draws).
  *
  * The factors are computed once, when the operator is built (one backward
- * pass per batch; the parameters' `.grad` are left as they were), with
+ * pass per batch; the parameters' `.grad`, `kfac` and `kflr` are left as they were), with
  * `damping` added to each. {@link KFACOperator.inverse} applies the inverse
  * of every damped factor, the exact inverse of this operator.
  */
@@ -104,28 +131,21 @@ export class KFACOperator extends KroneckerProductOperator {
       const lossWeight = lossFunction.reduction === 'mean' ? inputWeight : 1;
       const previous = sums;
       sums = tidy(() => {
-        const grads = model.parameters().map((p) => p.grad);
-        const batchFactors = enableGrad(() => {
-          const loss = lossFunction.forward(model.forward(input), target);
-          backpack([extension], () => loss.backward());
-          return space.parameters.map((parameter) => parameter[field]!);
-        });
-        model.parameters().forEach((p, i) => {
-          if (p.grad !== grads[i]) p.grad?.dispose();
-          p.grad = grads[i];
-          p.kfac = undefined;
-          p.kflr = undefined;
-        });
-        return batchFactors.map((list, i) => {
-          if (list.some((f) => f.rank !== 2)) {
-            throw new RangeError(`${name}: parameter ${i} (${owner.get(space.parameters[i]!)!.describe()}) has Kronecker factors of rank ${list.map((f) => f.rank).join(', ')}; KFACOperator needs matrices (convolutions with groups > 1 are not supported)`);
-          }
-          const inputIndex = inputFactorIndex(owner.get(space.parameters[i]!)!, list.length);
-          return list.map((factor, j) => {
-            const weighted = mul(factor, j === inputIndex ? inputWeight : lossWeight);
-            return previous === undefined ? weighted : add(previous[i]![j]!, weighted);
+        const batchFactors = factorsOfBatch(model, extension, field, space.parameters, () => lossFunction.forward(model.forward(input), target));
+        try {
+          return batchFactors.map((list, i) => {
+            if (list.some((f) => f.rank !== 2)) {
+              throw new RangeError(`${name}: parameter ${i} (${owner.get(space.parameters[i]!)!.describe()}) has Kronecker factors of rank ${list.map((f) => f.rank).join(', ')}; KFACOperator needs matrices (convolutions with groups > 1 are not supported)`);
+            }
+            const inputIndex = inputFactorIndex(owner.get(space.parameters[i]!)!, list.length);
+            return list.map((factor, j) => {
+              const weighted = mul(factor, j === inputIndex ? inputWeight : lossWeight);
+              return previous === undefined ? weighted : add(previous[i]![j]!, weighted);
+            });
           });
-        });
+        } finally {
+          batchFactors.flat().forEach((factor) => factor.dispose());
+        }
       });
       previous?.flat().forEach((f) => f.dispose());
     }

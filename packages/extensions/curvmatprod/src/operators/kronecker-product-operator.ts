@@ -1,4 +1,4 @@
-import { einsum, tidy, type Backend, type FloatDType, type Tensor } from '@backpack-ts/core';
+import { assertFloat, einsum, formatShape, tidy, type Backend, type FloatDType, type Tensor } from '@backpack-ts/core';
 import { checkOperand, type LinearOperator } from '../linear-operator.js';
 import { fromBlocks, toBlocks } from './parameter-space.js';
 
@@ -22,10 +22,9 @@ export class KroneckerProductOperator implements LinearOperator {
     /** Each parameter's factors, in the order of the flat vectors. */
     readonly factors: readonly (readonly Tensor[])[],
   ) {
-    const sizes = factors.map((list) => list.reduce((s, f) => s * f.shape[0]!, 1));
-    const size = sizes.reduce((a, b) => a + b, 0);
+    const first = checkFactors(name, factors);
+    const size = factors.reduce((total, list) => total + list.reduce((s, f) => s * f.shape[0]!, 1), 0);
     this.shape = [size, size];
-    const first = factors[0]![0]!;
     [this.dtype, this.backend] = [first.dtype as FloatDType, first.backend];
   }
 
@@ -42,4 +41,26 @@ export class KroneckerProductOperator implements LinearOperator {
       return fromBlocks(blocks, x.rank === 1);
     });
   }
+}
+
+/** Throws, naming the operator, the parameter and the factor, unless every parameter has one or two square float factors of one dtype and backend; returns the first factor. */
+function checkFactors(name: string, factors: readonly (readonly Tensor[])[]): Tensor {
+  const first = factors[0]?.[0];
+  if (first === undefined) throw new RangeError(`${name}: no factors given (one list of one or two factors per parameter)`);
+  factors.forEach((list, i) => {
+    if (list.length !== 1 && list.length !== 2) throw new RangeError(`${name}: parameter ${i} has ${list.length} factors; give one or two`);
+    list.forEach((factor, j) => {
+      factor.assertAlive(`${name} (factor ${j} of parameter ${i})`);
+      assertFloat(`${name} (factor ${j} of parameter ${i})`, factor);
+      if (factor.rank !== 2 || factor.shape[0] !== factor.shape[1]) {
+        throw new RangeError(`${name}: factor ${j} of parameter ${i} must be a square matrix, got shape ${formatShape(factor.shape)}`);
+      }
+      if (factor.dtype !== first.dtype || factor.backend !== first.backend) {
+        throw new TypeError(
+          `${name}: factor ${j} of parameter ${i} is ${factor.dtype} on '${factor.backend.name}', factor 0 of parameter 0 ${first.dtype} on '${first.backend.name}'`,
+        );
+      }
+    });
+  });
+  return first;
 }

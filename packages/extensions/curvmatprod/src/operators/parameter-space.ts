@@ -66,16 +66,3 @@ export function fromBlocks(blocks: readonly Tensor[], vector: boolean): Tensor {
   );
   return vector ? reshape(columns, [columns.size]) : transpose(columns);
 }
-
-/** Entry `index` of the leading axis of `t`, without that axis. */
-export function leadingEntry(t: Tensor, index: number): Tensor {
-  return reshape(slice(t, [index, ...t.shape.slice(1).map(() => 0)], [1, ...t.shape.slice(1)]), t.shape.slice(1));
-}
-
-/** Tensors of one shape stacked along a new leading axis. */
-export function stackLeading(tensors: readonly Tensor[]): Tensor {
-  return concat(
-    tensors.map((t) => reshape(t, [1, ...t.shape])),
-    0,
-  );
-}

@@ -1,6 +1,5 @@
-import type { Tensor } from '@backpack-ts/core';
+import { select, stack, type Tensor } from '@backpack-ts/core';
 import { transposedJacobianVectorProduct } from '../hessianfree/transposed-jacobian-vector-product.js';
-import { leadingEntry, stackLeading } from './parameter-space.js';
 
 /**
  * The transposed Jacobian of `output` w.r.t. `tensors` times K vectors
@@ -9,6 +8,6 @@ import { leadingEntry, stackLeading } from './parameter-space.js';
  */
 export function transposedJacobianBlocks(output: Tensor, tensors: readonly Tensor[], cotangents: Tensor): Tensor[] {
   const k = cotangents.shape[0]!;
-  const products = Array.from({ length: k }, (_, column) => transposedJacobianVectorProduct([output], tensors, [leadingEntry(cotangents, column)]));
-  return tensors.map((_, i) => stackLeading(products.map((product) => product[i]!)));
+  const products = Array.from({ length: k }, (_, column) => transposedJacobianVectorProduct([output], tensors, [select(cotangents, 0, column)]));
+  return tensors.map((_, i) => stack(products.map((product) => product[i]!)));
 }
