@@ -18,6 +18,7 @@ import {
   mul,
   reshape,
   tensor,
+  tidy,
   transpose,
   type GraphNode,
   type RNNBase,
@@ -222,6 +223,23 @@ describe('RNN and LSTM', () => {
         expectClose(timeMajor!.paramJacTMatProd(a.node, name, mat, options), batchFirst!.paramJacTMatProd(b.node, name, matBatchFirst, options).toArray(), EXACT_RTOL);
       }
     }
+  });
+
+  it('reuse backpropagation through time for the same mat, unless the weights changed or tidy disposed it', () => {
+    const module = make({ name: '', cell: 'lstm', numLayers: 2, batchFirst: true, bias: true });
+    const { node, output } = record(module, inputFor(module));
+    const mat = randomTensor([2, ...output.shape], 9);
+    // A new tensor with mat's entries: nothing computed for mat applies to it.
+    const fresh = () => module.jacTMatProd(node, mul(mat, 1)).toArray();
+    const before = tidy(() => module.jacTMatProd(node, mat));
+    expect(module.paramJacTMatProd(node, 'weight_ih_l0', mat, { sumBatch: true }).toArray()).toEqual(
+      module.paramJacTMatProd(node, 'weight_ih_l0', mul(mat, 1), { sumBatch: true }).toArray(),
+    );
+    const weight = module.parameter('weight_hh_l1');
+    weight.data = mul(weight.data, 2);
+    const after = module.jacTMatProd(node, mat).toArray();
+    expect(after).toEqual(fresh());
+    expect(after).not.toEqual(before.toArray());
   });
 
   it('fit a Sequential after ReduceTuple(0), with PyTorch\'s layer indices', () => {

@@ -13,6 +13,7 @@ import { concat, reshape } from '../../ops/layout.js';
 import { matmul } from '../../ops/matmul.js';
 import type { Generator } from '../../ops/random.js';
 import { sum } from '../../ops/reduce.js';
+import { isGradEnabled } from '../../tensor/autograd.js';
 import { formatShape, shapesEqual } from '../../tensor/shape.js';
 import type { Tensor } from '../../tensor/tensor.js';
 import { expectFloatInput, expectInputCount } from '../input-checks.js';
@@ -64,6 +65,18 @@ export interface RecurrentHessianProducts {
 
 /** The four parameters of one layer (`weight_ih_l{k}`, `weight_hh_l{k}`, `bias_ih_l{k}`, `bias_hh_l{k}`). */
 type ParameterKind = 'weight_ih' | 'weight_hh' | 'bias_ih' | 'bias_hh';
+
+/**
+ * ∂/∂z of the layers (`[V, N, T, G·H]`, by layer) for one `mat` at the
+ * output of one recorded call, filled from the last layer down as asked.
+ */
+interface AdjointsOfMat {
+  readonly node: GraphNode;
+  /** The grad mode and the weights they were computed with: a change of either makes them stale. */
+  readonly gradEnabled: boolean;
+  readonly weights: readonly Tensor[];
+  readonly zBars: (Tensor | undefined)[];
+}
 
 interface LayerParameters {
   readonly weightIh: Parameter;
@@ -136,6 +149,12 @@ export abstract class RNNBase extends LeafModule {
   private readonly layers: readonly LayerParameters[];
   private readonly kinds = new Map<string, { readonly layer: number; readonly kind: ParameterKind }>();
   private readonly finalStates = new WeakMap<Tensor, RecurrentState>();
+  /**
+   * The adjoints through time of the latest `mat`s: extensions ask for the
+   * input's product and every parameter's with the same `mat`, and
+   * backpropagation through time is what they share and what costs.
+   */
+  private readonly adjointsByMat = new WeakMap<Tensor, AdjointsOfMat>();
   /** The final states of the call in progress, between `compute` and `forward`. */
   private pendingState: RecurrentState | undefined;
 
@@ -280,21 +299,13 @@ export abstract class RNNBase extends LeafModule {
   }
 
   jacTMatProd(node: GraphNode, mat: Tensor): Tensor {
-    let outputBar = this.batchFirstLayout(mat, 1);
-    for (let l = this.numLayers - 1; l >= 0; l--) {
-      outputBar = matmul(this.backpropLayer(node, l, outputBar).zBar, this.layers[l]!.weightIh.data);
-    }
-    return this.batchFirstLayout(outputBar, 1);
+    return this.batchFirstLayout(matmul(this.layerAdjoint(node, mat, 0), this.layers[0]!.weightIh.data), 1);
   }
 
   override paramJacTMatProd(node: GraphNode, name: string, mat: Tensor, options: ParameterJacobianOptions): Tensor {
     const which = this.kinds.get(name);
     if (which === undefined) return super.paramJacTMatProd(node, name, mat, options);
-    let outputBar = this.batchFirstLayout(mat, 1);
-    for (let l = this.numLayers - 1; l > which.layer; l--) {
-      outputBar = matmul(this.backpropLayer(node, l, outputBar).zBar, this.layers[l]!.weightIh.data);
-    }
-    const zBar = this.backpropLayer(node, which.layer, outputBar).zBar;
+    const zBar = this.layerAdjoint(node, mat, which.layer);
     const subscripts = options.sumBatch ? 'vntg,ntk->vgk' : 'vntg,ntk->vngk';
     switch (which.kind) {
       case 'weight_ih':
@@ -304,6 +315,31 @@ export abstract class RNNBase extends LeafModule {
       default:
         return sum(zBar, options.sumBatch ? [1, 2] : [2]);
     }
+  }
+
+  /**
+   * ∂/∂z of layer `layer`, `[V, N, T, G·H]`, for `mat` (`[V, ...output]`)
+   * at the output: backpropagation through time from the last layer down,
+   * each layer's result kept for the next call with the same `mat` and
+   * `node` (recomputed if disposed since, e.g. by `tidy`).
+   */
+  private layerAdjoint(node: GraphNode, mat: Tensor, layer: number): Tensor {
+    const gradEnabled = isGradEnabled();
+    const weights = this.layers.flatMap(({ weightIh, weightHh }) => [weightIh.data, weightHh.data]);
+    let entry = this.adjointsByMat.get(mat);
+    if (entry === undefined || entry.node !== node || entry.gradEnabled !== gradEnabled || entry.weights.some((w, i) => w !== weights[i])) {
+      entry = { node, gradEnabled, weights, zBars: [] };
+      this.adjointsByMat.set(mat, entry);
+    }
+    const kept = entry.zBars[layer];
+    if (kept !== undefined && !kept.isDisposed) return kept;
+    const outputBar =
+      layer === this.numLayers - 1
+        ? this.batchFirstLayout(mat, 1)
+        : matmul(this.layerAdjoint(node, mat, layer + 1), this.layers[layer + 1]!.weightIh.data);
+    const zBar = this.backpropLayer(node, layer, outputBar).zBar;
+    entry.zBars[layer] = zBar;
+    return zBar;
   }
 
   /**
