@@ -130,7 +130,7 @@ describe.each(variants)('$name', (variant) => {
     expectClose(module.jacTMatProd(node, mat), matTimesJacobian(mat.toArray(), jacobian), FD_RTOL, [v, ...x.shape]);
   });
 
-  it.each([1, 3])('paramJacTMatProd matches finite differences, summed over the batch and per sample (V = %i)', (v) => {
+  it.each([1, 3])('paramJacTMatProd matches finite differences, summed over the batch and per sample, and so do paramJacTMatProdSquares (V = %i)', (v) => {
     const module = make(variant);
     const x = inputFor(module);
     const { node, output } = record(module, x);
@@ -141,6 +141,13 @@ describe.each(variants)('$name', (variant) => {
       expectClose(module.paramJacTMatProd(node, name, mat, { sumBatch: true }), matTimesJacobian(mat.toArray(), jacobian), FD_RTOL, [v, ...shape]);
       const perSample = Array.from({ length: BATCH }, (_, n) => matTimesJacobian(onlySample(module, mat, n).toArray(), jacobian));
       expectClose(module.paramJacTMatProd(node, name, mat, { sumBatch: false }), stackSamples(perSample, v), FD_RTOL, [v, BATCH, ...shape]);
+      // Σ_v of the squares, per sample and summed over the batch.
+      const size = parameter.data.size;
+      const products = stackSamples(perSample, v); // [V, N, ...param], flat
+      const squares = Array.from({ length: BATCH * size }, (_, i) => Array.from({ length: v }, (_, k) => products[k * BATCH * size + i]! ** 2).reduce((a, b) => a + b, 0));
+      expectClose(module.paramJacTMatProdSquares(node, name, mat, { sumBatch: false }), squares, FD_RTOL, [BATCH, ...shape]);
+      const summed = Array.from({ length: size }, (_, i) => squares.filter((_, j) => j % size === i).reduce((a, b) => a + b, 0));
+      expectClose(module.paramJacTMatProdSquares(node, name, mat, { sumBatch: true }), summed, FD_RTOL, shape);
     }
   });
 

@@ -7,9 +7,9 @@
 import type { Backend, FloatDType } from '../../backend/backend.js';
 import { zeros } from '../../ops/create.js';
 import { defaultGenerator } from '../../ops/default-generator.js';
-import { add } from '../../ops/elementwise.js';
+import { add, mul, square } from '../../ops/elementwise.js';
 import { einsum } from '../../ops/einsum.js';
-import { concat, reshape } from '../../ops/layout.js';
+import { concat, permute, reshape } from '../../ops/layout.js';
 import { matmul } from '../../ops/matmul.js';
 import type { Generator } from '../../ops/random.js';
 import { sum } from '../../ops/reduce.js';
@@ -76,6 +76,8 @@ interface AdjointsOfMat {
   readonly gradEnabled: boolean;
   readonly weights: readonly Tensor[];
   readonly zBars: (Tensor | undefined)[];
+  /** Per layer, the Gram matrices of the adjoints over time, `[N, G·H, T, T]` (see {@link RNNBase.paramJacTMatProdSquares}). */
+  readonly grams: (Tensor | undefined)[];
 }
 
 interface LayerParameters {
@@ -318,19 +320,39 @@ export abstract class RNNBase extends LeafModule {
   }
 
   /**
+   * The squares of the per-sample products `paramJacTMatProd(node, name,
+   * mat, { sumBatch: false })` summed over the V columns: `[N, ...param]`,
+   * or also over the batch with `sumBatch` (`[...param]`); the diagonal
+   * GGN extensions' reduction. For a weight with input a_t at step t the
+   * product is `Σ_t z̄_t a_tᵀ` per column and sample, and its squares
+   * summed over the columns are `Σ_{t,s} M_ts a_t a_s` (elementwise) with
+   * the Gram matrix over time `M_ts = Σ_v z̄_t z̄_s`, which the layer's
+   * weights share: the `[V, N, ...param]` products are never built.
+   */
+  paramJacTMatProdSquares(node: GraphNode, name: string, mat: Tensor, options: ParameterJacobianOptions): Tensor {
+    const which = this.kinds.get(name);
+    if (which === undefined) return sum(square(this.paramJacTMatProd(node, name, mat, { sumBatch: false })), options.sumBatch ? [0, 1] : 0);
+    const perSample = (() => {
+      if (which.kind === 'bias_ih' || which.kind === 'bias_hh') return sum(square(sum(this.layerAdjoint(node, mat, which.layer), [2])), 0);
+      const input = which.kind === 'weight_ih' ? this.layerInput(node, which.layer) : previousSteps(this.recorded(node, 'h', which.layer));
+      const [n, steps, k] = input.shape as [number, number, number];
+      const gram = this.adjointGram(node, mat, which.layer);
+      const rows = gram.shape[1]!;
+      // Σ_s M[n, g, t, s] a[n, s, k], then times a[n, t, k] summed over t.
+      const gramTimesInput = reshape(matmul(reshape(gram, [n, rows * steps, steps]), input), [n, rows, steps, k]);
+      return sum(mul(gramTimesInput, reshape(input, [n, 1, steps, k])), [2]);
+    })();
+    return options.sumBatch ? sum(perSample, 0) : perSample;
+  }
+
+  /**
    * ∂/∂z of layer `layer`, `[V, N, T, G·H]`, for `mat` (`[V, ...output]`)
    * at the output: backpropagation through time from the last layer down,
    * each layer's result kept for the next call with the same `mat` and
    * `node` (recomputed if disposed since, e.g. by `tidy`).
    */
   private layerAdjoint(node: GraphNode, mat: Tensor, layer: number): Tensor {
-    const gradEnabled = isGradEnabled();
-    const weights = this.layers.flatMap(({ weightIh, weightHh }) => [weightIh.data, weightHh.data]);
-    let entry = this.adjointsByMat.get(mat);
-    if (entry === undefined || entry.node !== node || entry.gradEnabled !== gradEnabled || entry.weights.some((w, i) => w !== weights[i])) {
-      entry = { node, gradEnabled, weights, zBars: [] };
-      this.adjointsByMat.set(mat, entry);
-    }
+    const entry = this.adjointsOf(node, mat);
     const kept = entry.zBars[layer];
     if (kept !== undefined && !kept.isDisposed) return kept;
     const outputBar =
@@ -340,6 +362,31 @@ export abstract class RNNBase extends LeafModule {
     const zBar = this.backpropLayer(node, layer, outputBar).zBar;
     entry.zBars[layer] = zBar;
     return zBar;
+  }
+
+  /**
+   * `M[n, g, t, s] = Σ_v z̄[v, n, t, g] z̄[v, n, s, g]`, `[N, G·H, T, T]`,
+   * from layer `layer`'s adjoint for `mat`; kept as the adjoint is.
+   */
+  private adjointGram(node: GraphNode, mat: Tensor, layer: number): Tensor {
+    const entry = this.adjointsOf(node, mat);
+    const kept = entry.grams[layer];
+    if (kept !== undefined && !kept.isDisposed) return kept;
+    const byGate = permute(this.layerAdjoint(node, mat, layer), [1, 3, 2, 0]); // [N, G·H, T, V]
+    const gram = matmul(byGate, byGate, false, true);
+    entry.grams[layer] = gram;
+    return gram;
+  }
+
+  /** What is kept for `mat` at the output of the recorded call `node`: new if there is none or it is stale. */
+  private adjointsOf(node: GraphNode, mat: Tensor): AdjointsOfMat {
+    const gradEnabled = isGradEnabled();
+    const weights = this.layers.flatMap(({ weightIh, weightHh }) => [weightIh.data, weightHh.data]);
+    const entry = this.adjointsByMat.get(mat);
+    if (entry !== undefined && entry.node === node && entry.gradEnabled === gradEnabled && entry.weights.every((w, i) => w === weights[i])) return entry;
+    const fresh: AdjointsOfMat = { node, gradEnabled, weights, zBars: [], grams: [] };
+    this.adjointsByMat.set(mat, fresh);
+    return fresh;
   }
 
   /**
