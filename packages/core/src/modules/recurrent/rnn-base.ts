@@ -14,6 +14,7 @@ import { matmul } from '../../ops/matmul.js';
 import type { Generator } from '../../ops/random.js';
 import { sum } from '../../ops/reduce.js';
 import { isGradEnabled } from '../../tensor/autograd.js';
+import { tidy } from '../../tensor/scope.js';
 import { formatShape, shapesEqual } from '../../tensor/shape.js';
 import type { Tensor } from '../../tensor/tensor.js';
 import { expectFloatInput, expectInputCount } from '../input-checks.js';
@@ -395,34 +396,42 @@ export abstract class RNNBase extends LeafModule {
    * tangent of that adjoint (second order; the primal `outputBar` then has V = 1).
    */
   private backpropLayer(node: GraphNode, l: number, outputBar: Tensor, tangent?: LayerTangentAdjoint): { zBar: Tensor; zBarTangent: Tensor | undefined } {
-    const cell = this.cellDerivatives(node, l);
-    const weightHh = this.layers[l]!.weightHh.data;
-    const steps = outputBar.shape[outputBar.rank - 2]!;
-    const zBars = new Array<Tensor>(steps);
-    const tangents = new Array<Tensor>(steps);
-    let zNext: Tensor | undefined;
-    let stateBar: Tensor | undefined;
-    let zNextTangent: Tensor | undefined;
-    let stateBarTangent: Tensor | undefined;
-    for (let t = steps - 1; t >= 0; t--) {
-      // h_t feeds the output and, through W_hh, the next step's z.
-      const hBar = addDefined(timeStep(outputBar, t), zNext === undefined ? undefined : matmul(zNext, weightHh))!;
-      const primal = cell.adjoint(t, hBar, stateBar);
-      if (tangent !== undefined) {
-        let hBarTangent = addDefined(timeStep(tangent.outputBar, t), zNextTangent === undefined ? undefined : matmul(zNextTangent, weightHh))!;
-        if (zNext !== undefined && tangent.weightHh !== undefined) hBarTangent = add(hBarTangent, matmul(zNext, tangent.weightHh));
-        const linear = cell.adjoint(t, hBarTangent, stateBarTangent);
-        const forward = tangent.forward;
-        const curvature = forward === undefined ? undefined : cell.adjointCurvature(t, hBar, stateBar, forward.z[t]!, forward.state[t - 1]);
-        zNextTangent = addDefined(linear.zBar, curvature?.zBar)!;
-        stateBarTangent = addDefined(linear.stateBar, curvature?.stateBar);
-        tangents[t] = zNextTangent;
+    // Without recording nothing else refers to the intermediates of a step (or to the steps once stacked): free them as the walk goes.
+    const freeing = <T>(fn: () => T): T => (isGradEnabled() ? fn() : tidy(fn));
+    return freeing(() => {
+      const cell = this.cellDerivatives(node, l);
+      const weightHh = this.layers[l]!.weightHh.data;
+      const steps = outputBar.shape[outputBar.rank - 2]!;
+      const zBars = new Array<Tensor>(steps);
+      const tangents = new Array<Tensor>(steps);
+      let zNext: Tensor | undefined;
+      let stateBar: Tensor | undefined;
+      let zNextTangent: Tensor | undefined;
+      let stateBarTangent: Tensor | undefined;
+      for (let t = steps - 1; t >= 0; t--) {
+        const step = freeing(() => {
+          // h_t feeds the output and, through W_hh, the next step's z.
+          const hBar = addDefined(timeStep(outputBar, t), zNext === undefined ? undefined : matmul(zNext, weightHh))!;
+          const primal = cell.adjoint(t, hBar, stateBar);
+          if (tangent === undefined) return { primal, zBarTangent: undefined, stateBarTangent: undefined };
+          let hBarTangent = addDefined(timeStep(tangent.outputBar, t), zNextTangent === undefined ? undefined : matmul(zNextTangent, weightHh))!;
+          if (zNext !== undefined && tangent.weightHh !== undefined) hBarTangent = add(hBarTangent, matmul(zNext, tangent.weightHh));
+          const linear = cell.adjoint(t, hBarTangent, stateBarTangent);
+          const forward = tangent.forward;
+          const curvature = forward === undefined ? undefined : cell.adjointCurvature(t, hBar, stateBar, forward.z[t]!, forward.state[t - 1]);
+          return { primal, zBarTangent: addDefined(linear.zBar, curvature?.zBar)!, stateBarTangent: addDefined(linear.stateBar, curvature?.stateBar) };
+        });
+        if (tangent !== undefined) {
+          zNextTangent = step.zBarTangent;
+          stateBarTangent = step.stateBarTangent;
+          tangents[t] = zNextTangent!;
+        }
+        zNext = step.primal.zBar;
+        stateBar = step.primal.stateBar;
+        zBars[t] = zNext;
       }
-      zNext = primal.zBar;
-      stateBar = primal.stateBar;
-      zBars[t] = zNext;
-    }
-    return { zBar: stackSteps(zBars), zBarTangent: tangent === undefined ? undefined : stackSteps(tangents) };
+      return { zBar: stackSteps(zBars), zBarTangent: tangent === undefined ? undefined : stackSteps(tangents) };
+    });
   }
 
   /**
