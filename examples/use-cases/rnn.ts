@@ -10,11 +10,11 @@
  * BackPACK reads characters of War and Peace; here each MNIST digit is a
  * sequence of its pixel rows (28 features per step, the middle `--rows`
  * rows), and the network guesses the digit after every row. One backward
- * pass gives per-sample gradients (BatchGrad) and the exact GGN diagonal.
- * (BackPACK's network has 64 hidden units; 16 by default here, as the GGN
- * diagonal's square root has 10 columns per time step and sample.)
+ * pass gives per-sample gradients (BatchGrad) and the exact GGN diagonal
+ * (its square root has 10 columns per time step, 280 per sample), with
+ * BackPACK's 64 hidden units by default.
  *
- *   pnpm example rnn [--batch-size 8] [--rows 28] [--hidden 16] [--backend cpu]
+ *   pnpm example rnn [--batch-size 8] [--rows 28] [--hidden 64] [--backend cpu]
  */
 import {
   CrossEntropyLoss,
@@ -85,7 +85,7 @@ export interface RnnResult {
 
 /** Runs the example: its report goes line by line to `print`; returns what it computed (for the tests). */
 export function main(args: readonly string[] = [], print: (line: string) => void = console.log): RnnResult {
-  const { backend, backendNote, batchSize, integers } = parseArgs(args, { name: 'rnn', batchSize: 8, integers: { rows: 28, hidden: 16 } });
+  const { backend, backendNote, batchSize, integers } = parseArgs(args, { name: 'rnn', batchSize: 8, integers: { rows: 28, hidden: 64 } });
   const [rows, hidden] = [Math.min(integers['rows']!, 28), integers['hidden']!];
   const dtype = exampleDType(backend);
   print(`backend: ${backend.name}${backendNote}, batch size: ${batchSize}, time steps (rows): ${rows}, hidden units: ${hidden}`);

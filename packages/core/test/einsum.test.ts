@@ -59,6 +59,12 @@ const cases: [equation: string, shapes: Shape[]][] = [
   ['nij,njk->nik', [[1, 2, 3], [1, 3, 2]]],
   ['ij,jk->ik', [[2, 1], [1, 3]]],
   ['no,ni->noi', [[1, 1], [1, 1]]],
+  // Only size-1 dimensions out of place (a reshape, or a transposed operand, instead of a permute), and an output laid out as B·A.
+  ['vnso,nsi->voi', [[1, 3, 1, 5], [3, 1, 2]]],
+  ['voi,nsi->vnso', [[1, 5, 2], [3, 1, 2]]],
+  ['ij,jk->ki', [[1, 3], [3, 4]]],
+  ['ijk->kij', [[2, 1, 1]]],
+  ['bij,bjk->bki', [[2, 3, 4], [2, 4, 5]]],
   // Size-0 dimensions: empty sums are 0, empty outputs have no entries.
   ['ij,jk->ik', [[2, 0], [0, 3]]],
   ['ij,jk->ik', [[0, 3], [3, 2]]],

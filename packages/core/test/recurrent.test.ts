@@ -18,6 +18,7 @@ import {
   mul,
   reshape,
   tensor,
+  tidy,
   transpose,
   type GraphNode,
   type RNNBase,
@@ -129,7 +130,7 @@ describe.each(variants)('$name', (variant) => {
     expectClose(module.jacTMatProd(node, mat), matTimesJacobian(mat.toArray(), jacobian), FD_RTOL, [v, ...x.shape]);
   });
 
-  it.each([1, 3])('paramJacTMatProd matches finite differences, summed over the batch and per sample (V = %i)', (v) => {
+  it.each([1, 3])('paramJacTMatProd matches finite differences, summed over the batch and per sample, and so do paramJacTMatProdSquares (V = %i)', (v) => {
     const module = make(variant);
     const x = inputFor(module);
     const { node, output } = record(module, x);
@@ -140,6 +141,13 @@ describe.each(variants)('$name', (variant) => {
       expectClose(module.paramJacTMatProd(node, name, mat, { sumBatch: true }), matTimesJacobian(mat.toArray(), jacobian), FD_RTOL, [v, ...shape]);
       const perSample = Array.from({ length: BATCH }, (_, n) => matTimesJacobian(onlySample(module, mat, n).toArray(), jacobian));
       expectClose(module.paramJacTMatProd(node, name, mat, { sumBatch: false }), stackSamples(perSample, v), FD_RTOL, [v, BATCH, ...shape]);
+      // Σ_v of the squares, per sample and summed over the batch.
+      const size = parameter.data.size;
+      const products = stackSamples(perSample, v); // [V, N, ...param], flat
+      const squares = Array.from({ length: BATCH * size }, (_, i) => Array.from({ length: v }, (_, k) => products[k * BATCH * size + i]! ** 2).reduce((a, b) => a + b, 0));
+      expectClose(module.paramJacTMatProdSquares(node, name, mat, { sumBatch: false }), squares, FD_RTOL, [BATCH, ...shape]);
+      const summed = Array.from({ length: size }, (_, i) => squares.filter((_, j) => j % size === i).reduce((a, b) => a + b, 0));
+      expectClose(module.paramJacTMatProdSquares(node, name, mat, { sumBatch: true }), summed, FD_RTOL, shape);
     }
   });
 
@@ -222,6 +230,23 @@ describe('RNN and LSTM', () => {
         expectClose(timeMajor!.paramJacTMatProd(a.node, name, mat, options), batchFirst!.paramJacTMatProd(b.node, name, matBatchFirst, options).toArray(), EXACT_RTOL);
       }
     }
+  });
+
+  it('reuse backpropagation through time for the same mat, unless the weights changed or tidy disposed it', () => {
+    const module = make({ name: '', cell: 'lstm', numLayers: 2, batchFirst: true, bias: true });
+    const { node, output } = record(module, inputFor(module));
+    const mat = randomTensor([2, ...output.shape], 9);
+    // A new tensor with mat's entries: nothing computed for mat applies to it.
+    const fresh = () => module.jacTMatProd(node, mul(mat, 1)).toArray();
+    const before = tidy(() => module.jacTMatProd(node, mat));
+    expect(module.paramJacTMatProd(node, 'weight_ih_l0', mat, { sumBatch: true }).toArray()).toEqual(
+      module.paramJacTMatProd(node, 'weight_ih_l0', mul(mat, 1), { sumBatch: true }).toArray(),
+    );
+    const weight = module.parameter('weight_hh_l1');
+    weight.data = mul(weight.data, 2);
+    const after = module.jacTMatProd(node, mat).toArray();
+    expect(after).toEqual(fresh());
+    expect(after).not.toEqual(before.toArray());
   });
 
   it('fit a Sequential after ReduceTuple(0), with PyTorch\'s layer indices', () => {

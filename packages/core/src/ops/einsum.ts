@@ -38,7 +38,7 @@ export function einsum(equation: string, ...operands: Tensor[]): Tensor {
 }
 
 function contract(inputs: readonly string[], output: string, operands: readonly Tensor[], sizes: ReadonlyMap<string, number>): Tensor {
-  if (operands.length === 1) return contractSingle(operands[0]!, inputs[0]!, output);
+  if (operands.length === 1) return contractSingle(operands[0]!, inputs[0]!, output, sizes);
   let current = operands[0]!;
   let currentLetters = inputs[0]!;
   for (let i = 1; i < operands.length; i++) {
@@ -97,17 +97,29 @@ function sumOut(x: Tensor, letters: string, keep: string): { tensor: Tensor; let
   return { tensor: sum(x, axes), letters: [...letters].filter((c) => keep.includes(c)).join('') };
 }
 
-function permuteTo(x: Tensor, letters: string, target: string): Tensor {
+/**
+ * Whether `letters` and `target` (the same letters) order the dimensions
+ * larger than 1 alike: then they lay out the same elements in the same
+ * order, and one is a reshape of the other.
+ */
+function sameLayout(letters: string, target: string, sizes: ReadonlyMap<string, number>): boolean {
+  const moving = (order: string) => [...order].filter((c) => sizes.get(c) !== 1).join('');
+  return moving(letters) === moving(target);
+}
+
+/** `x` (dimensions named by `letters`) with its dimensions in the order of `target`; a reshape where only dimensions of size 1 move. */
+function permuteTo(x: Tensor, letters: string, target: string, sizes: ReadonlyMap<string, number>): Tensor {
   if (letters === target) return x;
+  if (sameLayout(letters, target, sizes)) return reshape(x, [...target].map((c) => sizes.get(c)!));
   return permute(x, [...target].map((c) => letters.indexOf(c)));
 }
 
-function contractSingle(x: Tensor, letters: string, output: string): Tensor {
+function contractSingle(x: Tensor, letters: string, output: string, sizes: ReadonlyMap<string, number>): Tensor {
   for (const c of output) {
     if (!letters.includes(c)) throw new RangeError(`einsum: output letter '${c}' is not in the operand '${letters}'`);
   }
   const reduced = sumOut(x, letters, output);
-  const result = permuteTo(reduced.tensor, reduced.letters, output);
+  const result = permuteTo(reduced.tensor, reduced.letters, output, sizes);
   // A new tensor even for 'ij->ij', as every op returns (recording sets the result's gradFn).
   return result === x ? reshape(x, x.shape) : result;
 }
@@ -126,10 +138,8 @@ function contractPair(
     }
   }
   // Letters only one operand has and the output drops can be summed right away.
-  const reducedA = sumOut(a, lettersA, lettersB + output);
-  const reducedB = sumOut(b, lettersB, lettersA + output);
-  const la = reducedA.letters;
-  const lb = reducedB.letters;
+  const la = [...lettersA].filter((c) => (lettersB + output).includes(c)).join('');
+  const lb = [...lettersB].filter((c) => (lettersA + output).includes(c)).join('');
 
   const batch = [...output].filter((c) => la.includes(c) && lb.includes(c)).join('');
   const left = [...la].filter((c) => !lb.includes(c)).join('');
@@ -137,21 +147,27 @@ function contractPair(
   const contracted = [...la].filter((c) => lb.includes(c) && !output.includes(c)).join('');
   const size = (letters: string) => sizeOf([...letters].map((c) => sizes.get(c)!));
 
+  // Where the output is laid out as (batch, right, left), B·A gives it without a final copy.
+  if (sameLayout(output, batch + right + left, sizes) && !sameLayout(output, batch + left + right, sizes)) {
+    return contractPair(b, lettersB, a, lettersA, output, sizes);
+  }
+  const reducedA = sumOut(a, lettersA, lettersB + output);
+  const reducedB = sumOut(b, lettersB, lettersA + output);
   // Use a transposed operand where its stored order already fits, to avoid a copy.
-  const transA = la === batch + contracted + left && la !== batch + left + contracted;
-  const transB = lb === batch + right + contracted && lb !== batch + contracted + right;
+  const transA = sameLayout(la, batch + contracted + left, sizes) && !sameLayout(la, batch + left + contracted, sizes);
+  const transB = sameLayout(lb, batch + right + contracted, sizes) && !sameLayout(lb, batch + contracted + right, sizes);
   const a3 = reshape(
-    permuteTo(reducedA.tensor, la, transA ? batch + contracted + left : batch + left + contracted),
+    permuteTo(reducedA.tensor, la, transA ? batch + contracted + left : batch + left + contracted, sizes),
     transA ? [size(batch), size(contracted), size(left)] : [size(batch), size(left), size(contracted)],
   );
   const b3 = reshape(
-    permuteTo(reducedB.tensor, lb, transB ? batch + right + contracted : batch + contracted + right),
+    permuteTo(reducedB.tensor, lb, transB ? batch + right + contracted : batch + contracted + right, sizes),
     transB ? [size(batch), size(right), size(contracted)] : [size(batch), size(contracted), size(right)],
   );
   const product = matmul(a3, b3, transA, transB);
   const productLetters = batch + left + right;
   const unflattened = reshape(product, [...productLetters].map((c) => sizes.get(c)!));
-  return permuteTo(unflattened, productLetters, output);
+  return permuteTo(unflattened, productLetters, output, sizes);
 }
 
 function einsumMixesSamples(inputs: readonly string[], output: string): boolean {

@@ -4,6 +4,7 @@ import {
   ConvTransposeNd,
   Generator,
   Linear,
+  RNNBase,
   add,
   concat,
   sampleChunks,
@@ -25,7 +26,7 @@ import {
   type Tensor,
   reshape,
 } from '@backpack-ts/core';
-import { genericGgnRule, linearGgnRule, squaredSum, type GgnRule } from './ggn-rules.js';
+import { genericGgnRule, linearGgnRule, recurrentGgnRule, squaredSum, type GgnRule } from './ggn-rules.js';
 
 /**
  * Which square root of the loss Hessian is backpropagated: the exact one
@@ -112,7 +113,8 @@ function isShared(graph: RecordedGraph, parameter: Parameter): boolean {
  * vector-Jacobian products (summed where a tensor feeds several nodes), and
  * at each parameter reduce `P = J_θᵀ S` as `reduction` says.
  *
- * Rules: `Linear` has a default one ({@link linearGgnRule}); modules without
+ * Rules: `Linear` and `RNNBase` (RNN, LSTM) have default ones ({@link linearGgnRule},
+ * {@link recurrentGgnRule}); modules without
  * parameters and modules with the trait `perSampleParameterJacobian` fall
  * back on {@link genericGgnRule}; `setModuleRule` sets others. A module with
  * parameters and neither is refused (core's `UnsupportedModuleError`) before
@@ -140,7 +142,13 @@ export abstract class GgnExtension extends BackpropExtension<Tensor, GgnExtensio
      */
     readonly convSaveMemory = false,
   ) {
-    super([[Linear, linearGgnRule]], subsampling);
+    super(
+      [
+        [Linear, linearGgnRule],
+        [RNNBase, recurrentGgnRule],
+      ],
+      subsampling,
+    );
   }
 
   /**

@@ -5,6 +5,7 @@ import {
   type BackpropContext,
   type GraphNode,
   type ParameterJacobianOptions,
+  type RNNBase,
   type Tensor,
 } from '@backpack-ts/core';
 import type { GgnExtension } from './ggn-extension.js';
@@ -75,6 +76,20 @@ export const linearGgnRule: GgnRule = Object.freeze({
     if (name === 'bias') return options.sumBatch ? sum(s2, 0) : s2;
     const x2 = square(node.input); // [N, in]
     return options.sumBatch ? einsum('no,ni->oi', s2, x2) : einsum('no,ni->noi', s2, x2);
+  },
+});
+
+/**
+ * RNN and LSTM (core's `RNNBase`): `Σ_v P²` by the module's
+ * `paramJacTMatProdSquares`, from the Gram matrices over time of the
+ * backpropagated adjoints, without building P (`[V, N, ...param]`, V = C·T
+ * columns for a loss at every time step). SqrtGGN and shared parameters
+ * build P, with the module's `paramJacTMatProd`.
+ */
+export const recurrentGgnRule: GgnRule = Object.freeze({
+  backpropagate: backpropagateSqrt,
+  diagGgn(node: GraphNode, name: string, sqrt: Tensor, options: ParameterJacobianOptions): Tensor {
+    return (node.module as RNNBase).paramJacTMatProdSquares(node, name, sqrt, options);
   },
 });
 

@@ -43,4 +43,4 @@ export {
   type LossSqrt,
   type MonteCarloOptions,
 } from './ggn-extension.js';
-export { genericGgnRule, linearGgnRule, backpropagateSqrt, squaredSum, type GgnRule } from './ggn-rules.js';
+export { genericGgnRule, linearGgnRule, recurrentGgnRule, backpropagateSqrt, squaredSum, type GgnRule } from './ggn-rules.js';

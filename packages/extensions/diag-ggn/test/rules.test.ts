@@ -10,8 +10,12 @@ import { cpu } from '@backpack-ts/backend-cpu';
 import {
   CrossEntropyLoss,
   Generator,
+  LSTM,
   LeafModule,
   Linear,
+  Permute,
+  RNN,
+  ReduceTuple,
   Sequential,
   Tanh,
   UnsupportedModuleError,
@@ -37,9 +41,11 @@ import {
   SqrtGGNMC,
   genericGgnRule,
   linearGgnRule,
+  recurrentGgnRule,
   squaredSum,
   type GgnRule,
 } from '../src/index.js';
+import { expectClose } from './helpers/ggn.js';
 
 const dtype = 'float64';
 
@@ -150,6 +156,25 @@ describe('module rules', () => {
     const weight = model.namedParameters()[0]![1];
     expect(weight.diagGgnExact?.shape).toEqual([3, 4]);
     expect(weight.sqrtGgnMc?.shape).toEqual([1, 3, 3, 4]);
+  });
+
+  it('RNN and LSTM have the recurrent rule: its diagonals equal the squares of SqrtGGNExact\'s P (built by paramJacTMatProd)', () => {
+    const g = generator();
+    const recurrent = [new LSTM(4, 3, { backend: cpu, dtype, generator: g, batchFirst: true, numLayers: 2 }), new RNN(3, 2, { backend: cpu, dtype, generator: g, batchFirst: true })];
+    const model = extend(new Sequential(recurrent[0]!, new ReduceTuple(0), recurrent[1]!, new ReduceTuple(0), new Permute([0, 2, 1])));
+    for (const layer of recurrent) expect(new DiagGGNExact().ruleFor(layer)).toBe(recurrentGgnRule);
+    tidy(() => {
+      const sequences = new Generator(5).uniform([3, 5, 4], { low: -1, high: 1, backend: cpu, dtype });
+      const targets = tensor([0, 1, 1, 0, 1, 1, 0, 0, 1, 0, 1, 1, 0, 0, 0], [3, 5], { backend: cpu, dtype: 'int32' });
+      const loss = extend(new CrossEntropyLoss()).forward(model.forward(sequences), targets);
+      backpack([new DiagGGNExact(), new BatchDiagGGNExact(), new SqrtGGNExact()], () => loss.backward());
+    });
+    for (const [name, parameter] of model.namedParameters()) {
+      const p = parameter.sqrtGgnExact!;
+      expect(p.shape[0], name).toBe(2 * 5); // C·T columns
+      expectClose(parameter.diagGgnExactBatch!.toArray(), squaredSum(p, { sumBatch: false }).toArray(), 1e-12, name);
+      expectClose(parameter.diagGgnExact!.toArray(), squaredSum(p, { sumBatch: true }).toArray(), 1e-12, name);
+    }
   });
 
   it('a rule set on an instance decides how its module class is handled, in that instance only', () => {

@@ -7,12 +7,14 @@
 import type { Backend, FloatDType } from '../../backend/backend.js';
 import { zeros } from '../../ops/create.js';
 import { defaultGenerator } from '../../ops/default-generator.js';
-import { add } from '../../ops/elementwise.js';
+import { add, mul, square } from '../../ops/elementwise.js';
 import { einsum } from '../../ops/einsum.js';
-import { concat, reshape } from '../../ops/layout.js';
+import { concat, permute, reshape } from '../../ops/layout.js';
 import { matmul } from '../../ops/matmul.js';
 import type { Generator } from '../../ops/random.js';
 import { sum } from '../../ops/reduce.js';
+import { isGradEnabled } from '../../tensor/autograd.js';
+import { tidy } from '../../tensor/scope.js';
 import { formatShape, shapesEqual } from '../../tensor/shape.js';
 import type { Tensor } from '../../tensor/tensor.js';
 import { expectFloatInput, expectInputCount } from '../input-checks.js';
@@ -64,6 +66,20 @@ export interface RecurrentHessianProducts {
 
 /** The four parameters of one layer (`weight_ih_l{k}`, `weight_hh_l{k}`, `bias_ih_l{k}`, `bias_hh_l{k}`). */
 type ParameterKind = 'weight_ih' | 'weight_hh' | 'bias_ih' | 'bias_hh';
+
+/**
+ * ∂/∂z of the layers (`[V, N, T, G·H]`, by layer) for one `mat` at the
+ * output of one recorded call, filled from the last layer down as asked.
+ */
+interface AdjointsOfMat {
+  readonly node: GraphNode;
+  /** The grad mode and the weights they were computed with: a change of either makes them stale. */
+  readonly gradEnabled: boolean;
+  readonly weights: readonly Tensor[];
+  readonly zBars: (Tensor | undefined)[];
+  /** Per layer, the Gram matrices of the adjoints over time, `[N, G·H, T, T]` (see {@link RNNBase.paramJacTMatProdSquares}). */
+  readonly grams: (Tensor | undefined)[];
+}
 
 interface LayerParameters {
   readonly weightIh: Parameter;
@@ -136,6 +152,12 @@ export abstract class RNNBase extends LeafModule {
   private readonly layers: readonly LayerParameters[];
   private readonly kinds = new Map<string, { readonly layer: number; readonly kind: ParameterKind }>();
   private readonly finalStates = new WeakMap<Tensor, RecurrentState>();
+  /**
+   * The adjoints through time of the latest `mat`s: extensions ask for the
+   * input's product and every parameter's with the same `mat`, and
+   * backpropagation through time is what they share and what costs.
+   */
+  private readonly adjointsByMat = new WeakMap<Tensor, AdjointsOfMat>();
   /** The final states of the call in progress, between `compute` and `forward`. */
   private pendingState: RecurrentState | undefined;
 
@@ -280,21 +302,13 @@ export abstract class RNNBase extends LeafModule {
   }
 
   jacTMatProd(node: GraphNode, mat: Tensor): Tensor {
-    let outputBar = this.batchFirstLayout(mat, 1);
-    for (let l = this.numLayers - 1; l >= 0; l--) {
-      outputBar = matmul(this.backpropLayer(node, l, outputBar).zBar, this.layers[l]!.weightIh.data);
-    }
-    return this.batchFirstLayout(outputBar, 1);
+    return this.batchFirstLayout(matmul(this.layerAdjoint(node, mat, 0), this.layers[0]!.weightIh.data), 1);
   }
 
   override paramJacTMatProd(node: GraphNode, name: string, mat: Tensor, options: ParameterJacobianOptions): Tensor {
     const which = this.kinds.get(name);
     if (which === undefined) return super.paramJacTMatProd(node, name, mat, options);
-    let outputBar = this.batchFirstLayout(mat, 1);
-    for (let l = this.numLayers - 1; l > which.layer; l--) {
-      outputBar = matmul(this.backpropLayer(node, l, outputBar).zBar, this.layers[l]!.weightIh.data);
-    }
-    const zBar = this.backpropLayer(node, which.layer, outputBar).zBar;
+    const zBar = this.layerAdjoint(node, mat, which.layer);
     const subscripts = options.sumBatch ? 'vntg,ntk->vgk' : 'vntg,ntk->vngk';
     switch (which.kind) {
       case 'weight_ih':
@@ -307,39 +321,117 @@ export abstract class RNNBase extends LeafModule {
   }
 
   /**
+   * The squares of the per-sample products `paramJacTMatProd(node, name,
+   * mat, { sumBatch: false })` summed over the V columns: `[N, ...param]`,
+   * or also over the batch with `sumBatch` (`[...param]`); the diagonal
+   * GGN extensions' reduction. For a weight with input a_t at step t the
+   * product is `Σ_t z̄_t a_tᵀ` per column and sample, and its squares
+   * summed over the columns are `Σ_{t,s} M_ts a_t a_s` (elementwise) with
+   * the Gram matrix over time `M_ts = Σ_v z̄_t z̄_s`, which the layer's
+   * weights share: the `[V, N, ...param]` products are never built.
+   */
+  paramJacTMatProdSquares(node: GraphNode, name: string, mat: Tensor, options: ParameterJacobianOptions): Tensor {
+    const which = this.kinds.get(name);
+    if (which === undefined) return sum(square(this.paramJacTMatProd(node, name, mat, { sumBatch: false })), options.sumBatch ? [0, 1] : 0);
+    const perSample = (() => {
+      if (which.kind === 'bias_ih' || which.kind === 'bias_hh') return sum(square(sum(this.layerAdjoint(node, mat, which.layer), [2])), 0);
+      const input = which.kind === 'weight_ih' ? this.layerInput(node, which.layer) : previousSteps(this.recorded(node, 'h', which.layer));
+      const [n, steps, k] = input.shape as [number, number, number];
+      const gram = this.adjointGram(node, mat, which.layer);
+      const rows = gram.shape[1]!;
+      // Σ_s M[n, g, t, s] a[n, s, k], then times a[n, t, k] summed over t.
+      const gramTimesInput = reshape(matmul(reshape(gram, [n, rows * steps, steps]), input), [n, rows, steps, k]);
+      return sum(mul(gramTimesInput, reshape(input, [n, 1, steps, k])), [2]);
+    })();
+    return options.sumBatch ? sum(perSample, 0) : perSample;
+  }
+
+  /**
+   * ∂/∂z of layer `layer`, `[V, N, T, G·H]`, for `mat` (`[V, ...output]`)
+   * at the output: backpropagation through time from the last layer down,
+   * each layer's result kept for the next call with the same `mat` and
+   * `node` (recomputed if disposed since, e.g. by `tidy`).
+   */
+  private layerAdjoint(node: GraphNode, mat: Tensor, layer: number): Tensor {
+    const entry = this.adjointsOf(node, mat);
+    const kept = entry.zBars[layer];
+    if (kept !== undefined && !kept.isDisposed) return kept;
+    const outputBar =
+      layer === this.numLayers - 1
+        ? this.batchFirstLayout(mat, 1)
+        : matmul(this.layerAdjoint(node, mat, layer + 1), this.layers[layer + 1]!.weightIh.data);
+    const zBar = this.backpropLayer(node, layer, outputBar).zBar;
+    entry.zBars[layer] = zBar;
+    return zBar;
+  }
+
+  /**
+   * `M[n, g, t, s] = Σ_v z̄[v, n, t, g] z̄[v, n, s, g]`, `[N, G·H, T, T]`,
+   * from layer `layer`'s adjoint for `mat`; kept as the adjoint is.
+   */
+  private adjointGram(node: GraphNode, mat: Tensor, layer: number): Tensor {
+    const entry = this.adjointsOf(node, mat);
+    const kept = entry.grams[layer];
+    if (kept !== undefined && !kept.isDisposed) return kept;
+    const byGate = permute(this.layerAdjoint(node, mat, layer), [1, 3, 2, 0]); // [N, G·H, T, V]
+    const gram = matmul(byGate, byGate, false, true);
+    entry.grams[layer] = gram;
+    return gram;
+  }
+
+  /** What is kept for `mat` at the output of the recorded call `node`: new if there is none or it is stale. */
+  private adjointsOf(node: GraphNode, mat: Tensor): AdjointsOfMat {
+    const gradEnabled = isGradEnabled();
+    const weights = this.layers.flatMap(({ weightIh, weightHh }) => [weightIh.data, weightHh.data]);
+    const entry = this.adjointsByMat.get(mat);
+    if (entry !== undefined && entry.node === node && entry.gradEnabled === gradEnabled && entry.weights.every((w, i) => w === weights[i])) return entry;
+    const fresh: AdjointsOfMat = { node, gradEnabled, weights, zBars: [], grams: [] };
+    this.adjointsByMat.set(mat, fresh);
+    return fresh;
+  }
+
+  /**
    * Backpropagation through time in layer `l`: from ∂/∂(its outputs)
    * `[V, N, T, H]` to ∂/∂z `[V, N, T, G·H]`. With `tangent`, also the
    * tangent of that adjoint (second order; the primal `outputBar` then has V = 1).
    */
   private backpropLayer(node: GraphNode, l: number, outputBar: Tensor, tangent?: LayerTangentAdjoint): { zBar: Tensor; zBarTangent: Tensor | undefined } {
-    const cell = this.cellDerivatives(node, l);
-    const weightHh = this.layers[l]!.weightHh.data;
-    const steps = outputBar.shape[outputBar.rank - 2]!;
-    const zBars = new Array<Tensor>(steps);
-    const tangents = new Array<Tensor>(steps);
-    let zNext: Tensor | undefined;
-    let stateBar: Tensor | undefined;
-    let zNextTangent: Tensor | undefined;
-    let stateBarTangent: Tensor | undefined;
-    for (let t = steps - 1; t >= 0; t--) {
-      // h_t feeds the output and, through W_hh, the next step's z.
-      const hBar = addDefined(timeStep(outputBar, t), zNext === undefined ? undefined : matmul(zNext, weightHh))!;
-      const primal = cell.adjoint(t, hBar, stateBar);
-      if (tangent !== undefined) {
-        let hBarTangent = addDefined(timeStep(tangent.outputBar, t), zNextTangent === undefined ? undefined : matmul(zNextTangent, weightHh))!;
-        if (zNext !== undefined && tangent.weightHh !== undefined) hBarTangent = add(hBarTangent, matmul(zNext, tangent.weightHh));
-        const linear = cell.adjoint(t, hBarTangent, stateBarTangent);
-        const forward = tangent.forward;
-        const curvature = forward === undefined ? undefined : cell.adjointCurvature(t, hBar, stateBar, forward.z[t]!, forward.state[t - 1]);
-        zNextTangent = addDefined(linear.zBar, curvature?.zBar)!;
-        stateBarTangent = addDefined(linear.stateBar, curvature?.stateBar);
-        tangents[t] = zNextTangent;
+    // Without recording nothing else refers to the intermediates of a step (or to the steps once stacked): free them as the walk goes.
+    const freeing = <T>(fn: () => T): T => (isGradEnabled() ? fn() : tidy(fn));
+    return freeing(() => {
+      const cell = this.cellDerivatives(node, l);
+      const weightHh = this.layers[l]!.weightHh.data;
+      const steps = outputBar.shape[outputBar.rank - 2]!;
+      const zBars = new Array<Tensor>(steps);
+      const tangents = new Array<Tensor>(steps);
+      let zNext: Tensor | undefined;
+      let stateBar: Tensor | undefined;
+      let zNextTangent: Tensor | undefined;
+      let stateBarTangent: Tensor | undefined;
+      for (let t = steps - 1; t >= 0; t--) {
+        const step = freeing(() => {
+          // h_t feeds the output and, through W_hh, the next step's z.
+          const hBar = addDefined(timeStep(outputBar, t), zNext === undefined ? undefined : matmul(zNext, weightHh))!;
+          const primal = cell.adjoint(t, hBar, stateBar);
+          if (tangent === undefined) return { primal, zBarTangent: undefined, stateBarTangent: undefined };
+          let hBarTangent = addDefined(timeStep(tangent.outputBar, t), zNextTangent === undefined ? undefined : matmul(zNextTangent, weightHh))!;
+          if (zNext !== undefined && tangent.weightHh !== undefined) hBarTangent = add(hBarTangent, matmul(zNext, tangent.weightHh));
+          const linear = cell.adjoint(t, hBarTangent, stateBarTangent);
+          const forward = tangent.forward;
+          const curvature = forward === undefined ? undefined : cell.adjointCurvature(t, hBar, stateBar, forward.z[t]!, forward.state[t - 1]);
+          return { primal, zBarTangent: addDefined(linear.zBar, curvature?.zBar)!, stateBarTangent: addDefined(linear.stateBar, curvature?.stateBar) };
+        });
+        if (tangent !== undefined) {
+          zNextTangent = step.zBarTangent;
+          stateBarTangent = step.stateBarTangent;
+          tangents[t] = zNextTangent!;
+        }
+        zNext = step.primal.zBar;
+        stateBar = step.primal.stateBar;
+        zBars[t] = zNext;
       }
-      zNext = primal.zBar;
-      stateBar = primal.stateBar;
-      zBars[t] = zNext;
-    }
-    return { zBar: stackSteps(zBars), zBarTangent: tangent === undefined ? undefined : stackSteps(tangents) };
+      return { zBar: stackSteps(zBars), zBarTangent: tangent === undefined ? undefined : stackSteps(tangents) };
+    });
   }
 
   /**

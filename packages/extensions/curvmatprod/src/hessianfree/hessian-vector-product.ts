@@ -1,4 +1,4 @@
-import { add, grad, mul, sum, tidy, zerosLike, type Tensor } from '@backpack-ts/core';
+import { grad, tidy, zerosLike, type Tensor } from '@backpack-ts/core';
 import { checkScalarLoss, checkVectors, differentiableTensors, type Differentiable } from './parameter-vectors.js';
 
 /**
@@ -21,15 +21,22 @@ export function hessianVectorProduct(loss: Tensor, inputs: readonly Differentiab
 /**
  * The Hessian of `loss` w.r.t. `tensors` times each of `columns` (each one
  * tensor per input, shapes already checked), from one gradient computed with
- * `createGraph`: one double-backward pass per column.
+ * `createGraph`: one double-backward pass per column, from the gradients
+ * seeded with the column (`∇⟨∇loss, v⟩ = (∂∇loss/∂θ)ᵀ v`), so that neither
+ * the inner product nor its derivative is computed.
  */
 export function hessianColumnProducts(loss: Tensor, tensors: readonly Tensor[], columns: readonly (readonly Tensor[])[]): Tensor[][] {
   return tidy(() => {
-    const gradients = grad(loss, tensors, { createGraph: true });
+    const gradients = grad(loss, tensors, { createGraph: true }) as Tensor[];
+    // A gradient that does not depend on the inputs (the loss is affine in them) contributes nothing.
+    const varying = gradients.flatMap((g, i) => (g.requiresGrad ? [i] : []));
     return columns.map((vectors) => {
-      const inner = gradients.map((g, i) => sum(mul(g!, vectors[i]!))).reduce((a, b) => add(a, b));
-      if (!inner.requiresGrad) return tensors.map(zerosLike);
-      const products = grad(inner, tensors, { retainGraph: true, allowUnused: true });
+      if (varying.length === 0) return tensors.map(zerosLike);
+      const products = grad(
+        varying.map((i) => gradients[i]!),
+        tensors,
+        { gradOutputs: varying.map((i) => vectors[i]!), retainGraph: true, allowUnused: true },
+      );
       return products.map((product, i) => product ?? zerosLike(tensors[i]!));
     });
   });
