@@ -10,7 +10,7 @@
  *
  *   pnpm example all-in-one [--batch-size 512] [--backend cpu]
  */
-import { CrossEntropyLoss, Flatten, Generator, Linear, Sequential, assertFloat, backpack, extend, formatShape, type Extension, type Tensor } from '@backpack-ts/core';
+import { CrossEntropyLoss, Flatten, Generator, Linear, Sequential, assertFloat, backpack, extend, formatShape, type Extension, type ProductQuantity, type Tensor } from '@backpack-ts/core';
 import { GGNMP, HMP, PCHMP } from '@backpack-ts/curvmatprod';
 import { BatchDiagGGNExact, BatchDiagGGNMC, DiagGGNExact, DiagGGNMC, SqrtGGNExact, SqrtGGNMC } from '@backpack-ts/diag-ggn';
 import { BatchDiagHessian, DiagHessian } from '@backpack-ts/diag-hessian';
@@ -18,6 +18,13 @@ import { KFAC, KFLR, KFRA } from '@backpack-ts/kronecker';
 import type { ProgressStream } from '@backpack-ts/onnx/cli';
 import { LABEL_WIDTH, exampleDType, firstOrderRuns, mnistBatch, parseArgs, reportExtensions, runIfMain } from '../shared/report.js';
 import { withProgress } from '../shared/progress.js';
+
+declare module '@backpack-ts/core' {
+  interface Parameter {
+    /** The products of `PCHMP({ modify: 'abs', savefield: 'pchmpAbs' })`, next to the clip PCHMP's `pchmp`. */
+    pchmpAbs?: ProductQuantity;
+  }
+}
 
 /** One backward pass per row, BackPACK's groups in its order (Monte-Carlo ones with one sample, seeded). */
 export const runs: readonly (() => Extension[])[] = [
@@ -53,9 +60,9 @@ export interface AllInOneResult {
 /**
  * BackPACK's last section: the block products of HMP, GGNMP and PCHMP
  * (`'clip'` and `'abs'`) with V = 1 and V = 3 random matrices per
- * parameter, their shapes printed; returns the last round's. Both PCHMPs
- * store `param.pchmp` (there is no `savefield` option), so `'abs'` takes a
- * second backward pass.
+ * parameter, their shapes printed; returns the last round's. One backward
+ * pass computes all four: the `'abs'` PCHMP stores its products under the
+ * savefield `pchmpAbs`, next to the `'clip'` one's `param.pchmp`.
  */
 export function reportBlockProducts(problem: { model: Sequential; lossFunction: CrossEntropyLoss; input: Tensor; target: Tensor }, print: (line: string) => void): BlockProducts[] {
   const { model, lossFunction, input, target } = problem;
@@ -63,18 +70,22 @@ export function reportBlockProducts(problem: { model: Sequential; lossFunction: 
   const rounds = [1, 3].map((v) =>
     model.namedParameters().map(([name, parameter]) => ({ name, parameter, vectors: generator.normal([v, ...parameter.data.shape], { backend: input.backend, dtype: assertFloat('all-in-one', input) }) })),
   );
-  const pass = (extensions: Extension[]) => {
-    model.zeroGrad();
-    const loss = lossFunction.forward(model.forward(input), target);
-    backpack(extensions, () => loss.backward());
-  };
-  pass([new HMP(), new GGNMP(), new PCHMP({ modify: 'clip' })]);
-  const clipped = rounds.map((round) => round.map(({ parameter, vectors }) => ({ hmp: parameter.hmp!(vectors), ggnmp: parameter.ggnmp!(vectors), pchmpClip: parameter.pchmp!(vectors) })));
-  pass([new PCHMP({ modify: 'abs' })]);
-  const products = rounds.map((round, r) => round.map(({ name, parameter, vectors }, i): BlockProducts => ({ parameter: name, vectors, ...clipped[r]![i]!, pchmpAbs: parameter.pchmp!(vectors) })));
+  model.zeroGrad();
+  const loss = lossFunction.forward(model.forward(input), target);
+  backpack([new HMP(), new GGNMP(), new PCHMP({ modify: 'clip' }), new PCHMP({ modify: 'abs', savefield: 'pchmpAbs' })], () => loss.backward());
+  const products = rounds.map((round) =>
+    round.map(({ name, parameter, vectors }): BlockProducts => ({
+      parameter: name,
+      vectors,
+      hmp: parameter.hmp!(vectors),
+      ggnmp: parameter.ggnmp!(vectors),
+      pchmpClip: parameter.pchmp!(vectors),
+      pchmpAbs: parameter.pchmpAbs!(vectors),
+    })),
+  );
 
   print('');
-  print("Extensions: HMP, GGNMP, PCHMP({ modify: 'clip' }), then PCHMP({ modify: 'abs' })");
+  print("Extensions: HMP, GGNMP, PCHMP({ modify: 'clip' }), PCHMP({ modify: 'abs', savefield: 'pchmpAbs' })");
   products.forEach((round) => {
     print(`V = ${round[0]!.vectors.shape[0]}`);
     for (const { parameter, vectors, hmp, ggnmp, pchmpClip, pchmpAbs } of round) {

@@ -189,7 +189,7 @@ describe('extensions', () => {
       begin: () => ({ visit: () => undefined }),
     });
     const both = [acceptingAll('First'), acceptingAll('Second')];
-    expect(() => backpack(both, () => loss.backward())).toThrow("backpack(): two extensions save to 'shared'; pass each extension once");
+    expect(() => backpack(both, () => loss.backward())).toThrow("backpack(): two extensions save to 'shared' (First and Second); pass each extension once, or give one another savefield");
     expectUnchanged();
   });
 });

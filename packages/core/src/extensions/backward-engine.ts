@@ -185,12 +185,16 @@ function checkGradSlots(graph: RecordedGraph): void {
 
 function checkExtensions(extensions: readonly Extension[], graph: RecordedGraph): void {
   if (extensions.length === 0) return;
-  const fields = new Set<string>();
+  const fields = new Map<string, Extension>();
   for (const extension of extensions) {
-    if (fields.has(extension.savefield)) {
-      throw new Error(`backpack(): two extensions save to '${extension.savefield}'; pass each extension once`);
+    const other = fields.get(extension.savefield);
+    if (other !== undefined) {
+      throw new Error(
+        `backpack(): two extensions save to '${extension.savefield}' (${other.name} and ${extension.name}); ` +
+          'pass each extension once, or give one another savefield where it has that option',
+      );
     }
-    fields.add(extension.savefield);
+    fields.set(extension.savefield, extension);
   }
   // Every extension's quantities are per sample or built from the modules' derivatives.
   const problem = graph.perSampleProblems()[0];

@@ -138,9 +138,34 @@ describe('refusals before the pass', () => {
   });
 
   it('unknown options and an unknown modify', () => {
-    expect(() => new HMP({ savefield: 'x' } as never)).toThrow(/^HMP: unknown option 'savefield' \(it takes no options\)/);
-    expect(() => new GGNMP({ x: 1 } as never)).toThrow(/^GGNMP: unknown option 'x'/);
-    expect(() => new PCHMP({ mode: 'abs' } as never)).toThrow(/^PCHMP: unknown option 'mode' \(known options: modify\)/);
+    expect(() => new HMP({ saveField: 'x' } as never)).toThrow(/^HMP: unknown option 'saveField' \(known options: savefield\)/);
+    expect(() => new GGNMP({ x: 1 } as never)).toThrow(/^GGNMP: unknown option 'x' \(known options: savefield\)/);
+    expect(() => new PCHMP({ mode: 'abs' } as never)).toThrow(/^PCHMP: unknown option 'mode' \(known options: modify, savefield\)/);
     expect(() => new PCHMP({ modify: 'square' as never })).toThrow(/^PCHMP: modify must be 'clip' or 'abs', got 'square'/);
+  });
+
+  it('a savefield that is not an identifier, or that Parameter already has', () => {
+    for (const bad of ['', '1st', 'pch mp', 'a.b', 3]) {
+      expect(() => new HMP({ savefield: bad as never })).toThrow(/^HMP: savefield must be a non-empty identifier .*, got /);
+    }
+    for (const taken of ['data', 'grad', 'version', 'requiresGrad', 'constructor', '__proto__', 'toString']) {
+      expect(() => new PCHMP({ modify: 'abs', savefield: taken })).toThrow(new RegExp(`^PCHMP: savefield '${taken}' is taken by every Parameter`));
+      expect(() => new GGNMP({ savefield: taken })).toThrow(/^GGNMP: savefield .* is taken by every Parameter \(its members data, grad, version, requiresGrad and those of Object.prototype\)/);
+    }
+  });
+
+  it('two extensions saving to one field, named by the engine before anything is stored', () => {
+    const { model, forward } = mlp();
+    const weight = model.parameters()[0]!;
+    const loss = forward();
+    expect(() => backpack([new PCHMP(), new PCHMP({ modify: 'abs' })], () => loss.backward())).toThrow(
+      "backpack(): two extensions save to 'pchmp' (PCHMP and PCHMP); pass each extension once, or give one another savefield",
+    );
+    expect(() => backpack([new HMP({ savefield: 'curvature' }), new GGNMP({ savefield: 'curvature' })], () => loss.backward())).toThrow(
+      "backpack(): two extensions save to 'curvature' (HMP and GGNMP)",
+    );
+    expect(weight.grad).toBeUndefined();
+    expect(weight.pchmp).toBeUndefined();
+    expect((weight as unknown as Record<string, unknown>)['curvature']).toBeUndefined();
   });
 });

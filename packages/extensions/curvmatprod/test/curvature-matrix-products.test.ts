@@ -3,8 +3,9 @@
  * test: the block Hessian by double backward, the GGN block as `Jᵀ H_loss J`
  * from dense Jacobians, the positive-curvature Hessian by its recursion with
  * every residual term eigendecomposed (dense, by Jacobi rotations) and its
- * eigenvalues clipped or made absolute; and against DiagHessian,
- * DiagGGNExact and SqrtGGNExact.
+ * eigenvalues clipped or made absolute (both in one pass, the abs ones
+ * under the savefield `pchmpAbs`); and against DiagHessian, DiagGGNExact
+ * and SqrtGGNExact.
  */
 import { describe, expect, it } from 'vitest';
 import { cpu } from '@backpack-ts/backend-cpu';
@@ -32,6 +33,7 @@ import {
   tensor,
   type LeafModule,
   type LossModule,
+  type ProductQuantity,
   type Reduction,
   type Tensor,
 } from '@backpack-ts/core';
@@ -49,6 +51,13 @@ import {
   sandwich,
   transpose,
 } from './helpers/dense-curvature.js';
+
+declare module '@backpack-ts/core' {
+  interface Parameter {
+    /** The abs products of the PCHMP that runs next to the clip one (savefield 'pchmpAbs'). */
+    pchmpAbs?: ProductQuantity;
+  }
+}
 
 const RTOL = 1e-10;
 
@@ -164,7 +173,8 @@ describe.each(networks)('$name', (network) => {
         const absolute = densePositiveCurvature(layers, reference.z, reference.loss, Math.abs);
 
         const { loss } = forward();
-        backpack([new HMP(), new GGNMP(), new PCHMP(), new DiagHessian(), new DiagGGNExact(), new SqrtGGNExact()], () => loss.backward());
+        const absInSamePass = new PCHMP({ modify: 'abs', savefield: 'pchmpAbs' });
+        backpack([new HMP(), new GGNMP(), new PCHMP(), absInSamePass, new DiagHessian(), new DiagGGNExact(), new SqrtGGNExact()], () => loss.backward());
         for (const p of parameters) {
           const identity = identityLike(p.data);
           const hmp = rowsOf(p.hmp!(identity));
@@ -172,6 +182,7 @@ describe.each(networks)('$name', (network) => {
           expectDenseClose(hmp, hessian.get(p)!, RTOL, 'HMP');
           expectDenseClose(ggnmp, ggn.get(p)!, RTOL, 'GGNMP');
           expectDenseClose(rowsOf(p.pchmp!(identity)), clipped.get(p)!, RTOL, "PCHMP('clip')");
+          expectDenseClose(rowsOf(p.pchmpAbs!(identity)), absolute.get(p)!, RTOL, "PCHMP('abs') next to 'clip' in one pass");
           expectDenseClose(
             hmp.map((row, i) => row[i]!),
             Array.from(p.diagH!.toArray()),
@@ -188,9 +199,15 @@ describe.each(networks)('$name', (network) => {
           expectDenseClose(ggnmp, matmul(transpose(sqrt), sqrt), RTOL, 'GGNMP vs SqrtGGNExact outer product');
         }
 
+        // A pass of its own gives the same abs products as the shared pass (whose fields it leaves alone).
+        const onePass = new Map(parameters.map((p) => [p, rowsOf(p.pchmpAbs!(identityLike(p.data)))]));
         const again = forward();
         backpack([new PCHMP({ modify: 'abs' })], () => again.loss.backward());
-        for (const p of parameters) expectDenseClose(rowsOf(p.pchmp!(identityLike(p.data))), absolute.get(p)!, RTOL, "PCHMP('abs')");
+        for (const p of parameters) {
+          const separate = rowsOf(p.pchmp!(identityLike(p.data)));
+          expectDenseClose(separate, absolute.get(p)!, RTOL, "PCHMP('abs')");
+          expectDenseClose(separate, onePass.get(p)!, RTOL, "PCHMP('abs') alone vs next to 'clip'");
+        }
       });
     },
   );

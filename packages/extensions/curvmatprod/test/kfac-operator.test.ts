@@ -161,6 +161,37 @@ describe('errors', () => {
   });
 });
 
+describe('dispose()', () => {
+  const { model, lossFunction, data } = problems()[0]!;
+  it('frees the factors; a disposed operator refuses products and inverse(), naming itself; an inverse lives on its own', () => {
+    const operator = new KFACOperator(model, lossFunction, data, { fisherType: 'exact', damping: 0.1 });
+    const dense = denseOf(operator);
+    const inverse = operator.inverse();
+    const factors = operator.factors.flat();
+    operator.dispose();
+    expect(operator.isDisposed).toBe(true);
+    expect(factors.every((f) => f.isDisposed)).toBe(true);
+    const x = eye(operator.shape[1], float64);
+    expect(() => operator.matmat(x)).toThrow('KFACOperator.matmat: the operator was disposed (dispose() freed its factors); build a new one');
+    expect(() => operator.inverse()).toThrow('KFACOperator.inverse: the operator was disposed');
+    operator.dispose(); // a second call changes nothing
+    // The inverse still inverts the (now disposed) operator's dense matrix.
+    expectMatrixClose(matMul(denseOf(inverse), dense), toMatrix(eye(dense.length, float64)), EXACT);
+    inverse.dispose();
+    expect(() => inverse.matmat(x)).toThrow('KFACOperator inverse.matmat: the operator was disposed');
+  });
+
+  it('a KroneckerProductOperator built by hand owns the factors given: dispose() frees them', () => {
+    const factors = [[eye(2, float64), eye(3, float64)], [eye(4, float64)]];
+    const operator = new KroneckerProductOperator('blocks', factors);
+    expect(factors.flat().some((f) => f.isDisposed)).toBe(false);
+    operator.dispose();
+    expect(factors.flat().every((f) => f.isDisposed)).toBe(true);
+    expect(() => factors[0]![0]!.toArray()).toThrow(/blocks\.dispose\(\)/);
+    expect(() => operator.matmat(eye(10, float64))).toThrow('blocks.matmat: the operator was disposed');
+  });
+});
+
 describe('KroneckerProductOperator', () => {
   /** A random symmetric `[n, n]` matrix `G Gᵀ`. */
   const symmetric = (n: number, seed: number) => {

@@ -2,7 +2,8 @@
  * Repeated products allocate nothing that outlives them: every operator's
  * matmat, the inverse of KFAC, the stored HMP/GGNMP/PCHMP products and the
  * algorithms that loop over products keep the count of live backend handles
- * flat once the result is disposed.
+ * flat once the result is disposed; KFACOperator and its inverse, disposed,
+ * leave it where it was before they were built.
  */
 import { describe, expect, it } from 'vitest';
 import { CrossEntropyLoss, Generator, Linear, Sequential, Tanh, backpack, extend, tensor, type Backend, type Tensor } from '@backpack-ts/core';
@@ -85,6 +86,21 @@ describe('repeated products keep backend allocation flat', () => {
       const operator = new KFACOperator(model, lossFunction, data, options);
       expect(live() - before, JSON.stringify(options)).toBe(operator.factors.flat().length);
       expect(model.parameters().every((p) => p.grad === undefined && p.kfac === undefined && p.kflr === undefined)).toBe(true);
+    }
+  });
+
+  it('KFACOperator and its inverse, built and disposed, leave the count where it was', () => {
+    const { backend, live, model, lossFunction, data } = setup();
+    for (const options of [{}, { fisherType: 'exact' as const, damping: 0.1 }]) {
+      const before = live();
+      const operator = new KFACOperator(model, lossFunction, data, options);
+      const inverse = operator.inverse();
+      const x = columns(backend, operator.shape[1], 2);
+      [operator.matmat(x), inverse.matmat(x), x].forEach((t) => t.dispose());
+      expect(live() - before, `${JSON.stringify(options)}: alive before dispose()`).toBe(2 * operator.factors.flat().length);
+      operator.dispose();
+      inverse.dispose();
+      expect(live(), JSON.stringify(options)).toBe(before);
     }
   });
 

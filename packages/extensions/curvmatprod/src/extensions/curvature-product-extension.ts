@@ -50,12 +50,15 @@ export const curvatureProductRule: CurvatureProductRule = {
 export abstract class CurvatureProductExtension extends BackpropExtension<CurvatureProduct, CurvatureProductExtension, CurvatureProductRule> {
   /** How the modules' residual terms enter the curvature. */
   readonly residual: ResidualTerms;
+  /** The parameter field the products are stored under (the option `savefield`). */
+  readonly savefield: string;
   /** How many nodes consume each tensor, per graph (computed once per pass). */
   private readonly consumers = new WeakMap<RecordedGraph, Map<Tensor, number>>();
 
-  protected constructor(residual: ResidualTerms) {
+  protected constructor(residual: ResidualTerms, savefield: string) {
     super([]);
     this.residual = residual;
+    this.savefield = savefield;
   }
 
   protected atLoss(node: GraphNode, loss: LossModule): CurvatureProduct {

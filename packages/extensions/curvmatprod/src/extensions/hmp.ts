@@ -1,11 +1,13 @@
-import { LeafModule, describeNode, rejectUnknownOptions, type GraphNode, type NoOptions, type RecordedGraph } from '@backpack-ts/core';
+import { LeafModule, describeNode, rejectUnknownOptions, type GraphNode, type RecordedGraph } from '@backpack-ts/core';
 import { CurvatureProductExtension } from './curvature-product-extension.js';
+import { curvatureProductSavefield, type CurvatureProductOptions } from './savefield.js';
 
 /**
  * Hessian-matrix products (BackPACK's `HMP`): after a backward pass with it,
  * each parameter holds `param.hmp`, a function that multiplies its block of
  * the loss Hessian by a batch of matrices `[V, ...param.shape]` and returns
- * `[V, ...param.shape]`. Exact, with every module's second derivatives.
+ * `[V, ...param.shape]` (under another field with the option `savefield`).
+ * Exact, with every module's second derivatives.
  *
  * A module with parameters needs their second derivatives: it declares the
  * trait `affineInParameters` or overrides `paramResidualHessianMatProd`;
@@ -13,11 +15,10 @@ import { CurvatureProductExtension } from './curvature-product-extension.js';
  */
 export class HMP extends CurvatureProductExtension {
   readonly name = 'HMP';
-  readonly savefield = 'hmp';
 
-  constructor(options: NoOptions = {}) {
-    rejectUnknownOptions('HMP', options, []);
-    super('exact');
+  constructor(options: CurvatureProductOptions = {}) {
+    rejectUnknownOptions('HMP', options, ['savefield']);
+    super('exact', curvatureProductSavefield('HMP', options.savefield, 'hmp'));
   }
 
   override check(node: GraphNode, graph: RecordedGraph): void {

@@ -14,6 +14,7 @@ declare module '@backpack-ts/core' {
 export { HMP } from './hmp.js';
 export { GGNMP } from './ggnmp.js';
 export { PCHMP, type PCHMPOptions } from './pchmp.js';
+export type { CurvatureProductOptions } from './savefield.js';
 export {
   CurvatureProductExtension,
   curvatureProductRule,

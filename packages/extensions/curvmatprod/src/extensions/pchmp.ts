@@ -1,8 +1,9 @@
 import { describeNode, rejectUnknownOptions, type GraphNode, type RecordedGraph } from '@backpack-ts/core';
 import { CurvatureProductExtension } from './curvature-product-extension.js';
+import { curvatureProductSavefield, type CurvatureProductOptions } from './savefield.js';
 
 /** Options of {@link PCHMP}. */
-export interface PCHMPOptions {
+export interface PCHMPOptions extends CurvatureProductOptions {
   /**
    * How negative curvature in the residual terms is removed (BackPACK's
    * `modify`): `'clip'` sets negative eigenvalues to 0, `'abs'` replaces
@@ -17,7 +18,8 @@ export interface PCHMPOptions {
  * made positive semi-definite (its eigenvalues clipped at zero or made
  * absolute). After a backward pass with it, each parameter holds
  * `param.pchmp`, multiplying its block by a batch of matrices
- * `[V, ...param.shape]`.
+ * `[V, ...param.shape]`. With the option `savefield`, clip and abs (as
+ * `PCHMP({ modify: 'abs', savefield: 'pchmpAbs' })`) run in one pass.
  *
  * Residuals must be diagonal (elementwise modules; modules linear in their
  * input have none) and parameters affine in their module: a module with a
@@ -26,13 +28,12 @@ export interface PCHMPOptions {
  */
 export class PCHMP extends CurvatureProductExtension {
   readonly name = 'PCHMP';
-  readonly savefield = 'pchmp';
 
   constructor(options: PCHMPOptions = {}) {
-    rejectUnknownOptions('PCHMP', options, ['modify']);
+    rejectUnknownOptions('PCHMP', options, ['modify', 'savefield']);
     const modify = options.modify ?? 'clip';
     if (modify !== 'clip' && modify !== 'abs') throw new RangeError(`PCHMP: modify must be 'clip' or 'abs', got '${String(modify)}'`);
-    super(modify);
+    super(modify, curvatureProductSavefield('PCHMP', options.savefield, 'pchmp'));
   }
 
   override check(node: GraphNode, graph: RecordedGraph): void {

@@ -16,7 +16,6 @@ import {
   type Tensor,
 } from '@backpack-ts/core';
 import { KFAC, KFLR } from '@backpack-ts/kronecker';
-import type { LinearOperator } from '../linear-operator.js';
 import type { CurvatureOperatorOptions } from './curvature-operator.js';
 import { batchesOf, batchSizes, type DataSet } from './data-set.js';
 import { KroneckerProductOperator } from './kronecker-product-operator.js';
@@ -94,6 +93,11 @@ function factorsOfBatch(model: Module, extension: KFAC | KFLR, field: 'kfac' | '
  * pass per batch; the parameters' `.grad`, `kfac` and `kflr` are left as they were), with
  * `damping` added to each. {@link KFACOperator.inverse} applies the inverse
  * of every damped factor, the exact inverse of this operator.
+ *
+ * The operator owns its factors, and each inverse its own:
+ * {@link KroneckerProductOperator.dispose} frees them, after which products
+ * (and `inverse()`) throw an error naming the operator. An inverse stays
+ * usable after the operator it came from is disposed, and the other way round.
  */
 export class KFACOperator extends KroneckerProductOperator {
   /** The parameters it acts on, in the order of the flat vectors. */
@@ -162,18 +166,24 @@ export class KFACOperator extends KroneckerProductOperator {
    * The inverse operator: per parameter the Kronecker product of the damped
    * factors' inverses (computed once, with `linalg.inv`). A singular factor
    * (damping 0 and, say, a unit that never activates) is an error naming the
-   * parameter; pass `damping > 0`.
+   * parameter; pass `damping > 0`. The inverse owns its factors: dispose it
+   * with its own `dispose()`.
    */
-  inverse(): LinearOperator {
-    const inverses = this.factors.map((list, i) =>
-      list.map((factor, j) => {
-        try {
-          return keep(linalg.inv(factor));
-        } catch (error) {
-          throw new Error(`KFACOperator.inverse: factor ${j} of parameter ${i} cannot be inverted (${(error as Error).message}); pass damping > 0`);
-        }
-      }),
+  inverse(): KroneckerProductOperator {
+    this.assertNotDisposed('inverse');
+    // In a scope of its own, so that a factor that cannot be inverted leaves nothing behind.
+    const inverses = tidy(() =>
+      this.factors.map((list, i) =>
+        list.map((factor, j) => {
+          try {
+            return linalg.inv(factor);
+          } catch (error) {
+            throw new Error(`KFACOperator.inverse: factor ${j} of parameter ${i} cannot be inverted (${(error as Error).message}); pass damping > 0`);
+          }
+        }),
+      ),
     );
+    inverses.flat().forEach((inverse) => keep(inverse));
     return new KroneckerProductOperator('KFACOperator inverse', inverses);
   }
 }

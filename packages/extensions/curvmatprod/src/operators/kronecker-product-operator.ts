@@ -7,6 +7,10 @@ import { fromBlocks, toBlocks } from './parameter-space.js';
  * products of symmetric factors: one factor `[p, p]` for a parameter of p
  * entries, or two `[F₁, F₂]` with `F₁ ⊗ F₂` acting on the parameter's
  * row-major entries seen as a `[rows(F₁), rows(F₂)]` matrix V: `F₁ V F₂`.
+ *
+ * The operator owns its factors: {@link KroneckerProductOperator.dispose}
+ * frees them (on backends with manual memory), after which it refuses
+ * products. Give one built by hand copies (`clone()`) of factors you keep.
  */
 export class KroneckerProductOperator implements LinearOperator {
   /** `[rows, columns]`. */
@@ -15,6 +19,7 @@ export class KroneckerProductOperator implements LinearOperator {
   readonly dtype: FloatDType;
   /** The backend of the parameters, and of the vectors it takes and returns. */
   readonly backend: Backend;
+  private disposed = false;
 
   constructor(
     /** The operator's name in messages. */
@@ -30,6 +35,7 @@ export class KroneckerProductOperator implements LinearOperator {
 
   /** The product with `x` `[P, K]` or `[P]`, block by block. */
   matmat(x: Tensor): Tensor {
+    this.assertNotDisposed('matmat');
     checkOperand(this.name, this, x, 'the factors');
     return tidy(() => {
       const shapes = this.factors.map((list) => list.map((f) => f.shape[0]!));
@@ -40,6 +46,27 @@ export class KroneckerProductOperator implements LinearOperator {
       });
       return fromBlocks(blocks, x.rank === 1);
     });
+  }
+
+  /** Whether {@link KroneckerProductOperator.dispose} has been called. */
+  get isDisposed(): boolean {
+    return this.disposed;
+  }
+
+  /**
+   * Frees the factors (needed on backends with manual memory, harmless
+   * elsewhere); a later product throws an error naming the operator. A
+   * second call changes nothing.
+   */
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    for (const factor of this.factors.flat()) factor.dispose(`by ${this.name}.dispose()`);
+  }
+
+  /** Throws, naming the operator and `method`, once it is disposed. */
+  protected assertNotDisposed(method: string): void {
+    if (this.disposed) throw new Error(`${this.name}.${method}: the operator was disposed (dispose() freed its factors); build a new one`);
   }
 }
 
