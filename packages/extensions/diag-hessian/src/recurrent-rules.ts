@@ -36,9 +36,7 @@ import {
   reshape,
   slice,
   sqrt,
-  sub,
   sum,
-  zeros,
   type GraphNode,
   type ParameterJacobianOptions,
   type Quantity,
@@ -46,7 +44,7 @@ import {
   type Tensor,
 } from '@backpack-ts/core';
 import type { HessianRule } from './rules.js';
-import { backpropFactor, toDense, type DenseFactor, type SqrtFactors } from './sqrt-factors.js';
+import { backpropFactor, parameterDiagonal, toDense, type DenseFactor, type SqrtFactors } from './sqrt-factors.js';
 
 /** Parameter directions per call of `residualHessianProduct`: bounds the memory of a pass to this many times a backward pass's. */
 export const DIRECTIONS_PER_PASS = 64;
@@ -152,14 +150,12 @@ export function recurrentParameterSquares(node: GraphNode, factors: SqrtFactors,
   const module = node.module as RNNBase;
   const columns = factors.flatMap((factor) => signedColumns(module, toDense(factor)));
   const results = new Map<string, Tensor>();
-  for (const [name, parameter] of module.ownTrainableParameters()) {
-    const shape = options.sumBatch ? parameter.data.shape : [node.batchSize, ...parameter.data.shape];
-    let total = zeros(shape, { backend: parameter.data.backend, dtype: parameter.data.dtype });
-    for (const { mat, sign } of columns) {
+  for (const [name] of module.ownTrainableParameters()) {
+    const terms = columns.map(({ mat, sign }) => {
       const squares = module.paramJacTMatProdSquares(node, name, mat, options);
-      total = sign === 1 ? add(total, squares) : sub(total, squares);
-    }
-    results.set(name, total);
+      return sign === 1 ? squares : neg(squares);
+    });
+    results.set(name, terms.length === 0 ? parameterDiagonal(node, name, [], options) : terms.reduce((total, term) => add(total, term)));
   }
   return results;
 }
