@@ -12,6 +12,11 @@
  * - for each parameter, the diagonal of its residual block, one product per
  *   entry of the parameter, {@link DIRECTIONS_PER_PASS} at a time.
  *
+ * The backpropagated factors' part of a parameter diagonal,
+ * `Σ_k Σ_v sign (J_θᵀ S_k)²`, comes from the module's
+ * `paramJacTMatProdSquares` (Gram matrices over time), without building the
+ * `[V, N, ...param]` products.
+ *
  * Cost: about `T·inputSize + Σ_params size` products, each about a backward
  * pass through the layer: exact, and feasible for small layers (the golden
  * cases: a few dozen parameters per weight), slow for large ones.
@@ -24,6 +29,7 @@ import {
   max,
   maximum,
   mul,
+  neg,
   ones,
   permute,
   reciprocal,
@@ -32,12 +38,13 @@ import {
   sqrt,
   sum,
   type GraphNode,
+  type ParameterJacobianOptions,
   type Quantity,
   type RNNBase,
   type Tensor,
 } from '@backpack-ts/core';
 import type { HessianRule } from './rules.js';
-import { backpropFactor, parameterDiagonal, type DenseFactor } from './sqrt-factors.js';
+import { backpropFactor, parameterDiagonal, toDense, type DenseFactor, type SqrtFactors } from './sqrt-factors.js';
 
 /** Parameter directions per call of `residualHessianProduct`: bounds the memory of a pass to this many times a backward pass's. */
 export const DIRECTIONS_PER_PASS = 64;
@@ -107,6 +114,52 @@ function parameterResidualDiagonal(node: GraphNode, gradOutput: Tensor, name: st
   return sumBatch ? sum(perSample, 0) : perSample;
 }
 
+/** A factor's columns of one sign: `mat` `[V, ...output]`, zero in the other columns. */
+interface SignedColumns {
+  readonly mat: Tensor;
+  readonly sign: 1 | -1;
+}
+
+/**
+ * A factor at the layer's output split by the signs of its columns (±1, or
+ * 0): without signs, all of it with sign +1; else `S ⊙ [sign > 0]` with +1
+ * and `S ⊙ [sign < 0]` with -1, since `Σ_v sign (J_θᵀ S)²` is linear in the
+ * squares of the columns, each column's product depending on that column only.
+ */
+function signedColumns(module: RNNBase, factor: DenseFactor): SignedColumns[] {
+  const { sqrt: mat, signs } = factor;
+  if (signs === undefined) return [{ mat, sign: 1 }];
+  const [v, n] = signs.shape as [number, number];
+  // Signs [V, N] broadcast over the layout [V, N, T, H] (batch-first) or [V, T, N, H].
+  const maskShape = module.batchFirst ? [v, n, 1, 1] : [v, 1, n, 1];
+  const masked = (sign: Tensor) => mul(mat, reshape(maximum(sign, 0), maskShape));
+  return [
+    { mat: masked(signs), sign: 1 },
+    { mat: masked(neg(signs)), sign: -1 },
+  ];
+}
+
+/**
+ * `Σ_k Σ_v sign (J_θᵀ S_k)²` for each trainable parameter of the layer,
+ * summed over the batch (`[...param]`) or per sample (`[N, ...param]`): the
+ * backpropagated factors' part of the parameter diagonals, by the module's
+ * `paramJacTMatProdSquares`. Each factor's columns of one sign share one
+ * backpropagation through time and one Gram matrix per layer across the parameters.
+ */
+export function recurrentParameterSquares(node: GraphNode, factors: SqrtFactors, options: ParameterJacobianOptions): Map<string, Tensor> {
+  const module = node.module as RNNBase;
+  const columns = factors.flatMap((factor) => signedColumns(module, toDense(factor)));
+  const results = new Map<string, Tensor>();
+  for (const [name] of module.ownTrainableParameters()) {
+    const terms = columns.map(({ mat, sign }) => {
+      const squares = module.paramJacTMatProdSquares(node, name, mat, options);
+      return sign === 1 ? squares : neg(squares);
+    });
+    results.set(name, terms.length === 0 ? parameterDiagonal(node, name, [], options) : terms.reduce((total, term) => add(total, term)));
+  }
+  return results;
+}
+
 /** The rule of RNNBase (RNN, LSTM) for DiagHessian and BatchDiagHessian. */
 export const recurrentHessianRule: HessianRule = {
   backpropagate: (node, factors, inputIndex, { gradOutput }) => [
@@ -116,8 +169,8 @@ export const recurrentHessianRule: HessianRule = {
   parameters: (node, factors, { extension, gradOutput }) => {
     const { sumBatch } = extension;
     const results = new Map<string, Quantity>();
-    for (const [name] of node.module.ownTrainableParameters()) {
-      results.set(name, add(parameterDiagonal(node, name, factors, { sumBatch }), parameterResidualDiagonal(node, gradOutput, name, sumBatch)));
+    for (const [name, squares] of recurrentParameterSquares(node, factors, { sumBatch })) {
+      results.set(name, add(squares, parameterResidualDiagonal(node, gradOutput, name, sumBatch)));
     }
     return results;
   },
