@@ -19,7 +19,9 @@ const KNOWN_OPTIONS: Readonly<Record<string, string>> = {
   BatchDiagGGNMC: 'mcSamples, generator, seed, convSaveMemory',
   KFAC: 'mcSamples, seed, generator',
   KFRA: 'curvature',
-  PCHMP: 'modify',
+  HMP: 'savefield',
+  GGNMP: 'savefield',
+  PCHMP: 'modify, savefield',
 };
 
 /** A new instance of the extension called `name`, from either table of the catalog. */
