@@ -44,7 +44,7 @@ export type ResidualTerms = 'exact' | 'none' | 'clip' | 'abs';
 export interface CurvatureProduct {
   /** The product with `mat` `[V, ...tensor]`. */
   (mat: Tensor): Tensor;
-  /** The gradients of the pass it reads (kept alive with the stored products). */
+  /** The tensors of the pass it reads, the gradients and the loss's Hessian square root (kept alive with the stored products). */
   readonly tensors: readonly Tensor[];
   /** The recorded calls it goes through, from the loss on (to refuse a model changed since). */
   readonly nodes: readonly GraphNode[];
@@ -57,18 +57,18 @@ function curvatureProduct(product: (mat: Tensor) => Tensor, tensors: readonly Te
 /**
  * The loss's Hessian w.r.t. its prediction as a product, from the loss's
  * square root S (`[C, N, ...pred]`, `Σ_c S_c S_cᵀ` per sample):
- * `M -> Σ_c S_c <S_c, M>`, sample by sample.
+ * `M -> Σ_c S_c <S_c, M>`, sample by sample. S is computed once, in the
+ * pass, and kept with the stored products.
  */
 export function lossHessianProduct(node: GraphNode, loss: LossModule): CurvatureProduct {
+  const sqrt = noGrad(() => loss.sqrtHessian(node));
+  const s = reshape(sqrt, [sqrt.shape[0]!, node.batchSize, -1]);
   return curvatureProduct(
     (mat) => {
-      const n = node.batchSize;
-      const sqrt = loss.sqrtHessian(node);
-      const s = reshape(sqrt, [sqrt.shape[0]!, n, -1]);
-      const m = reshape(mat, [mat.shape[0]!, n, -1]);
+      const m = reshape(mat, [mat.shape[0]!, node.batchSize, -1]);
       return reshape(einsum('vcn,cnd->vnd', einsum('cnd,vnd->vcn', s, m), s), mat.shape);
     },
-    [],
+    [s],
     [node],
   );
 }
